@@ -1,0 +1,21 @@
+"""The Celery application. Workers run ``celery -A config worker -Q default,generation,exports``."""
+
+from __future__ import annotations
+
+import os
+
+from celery import Celery
+from kombu import Queue
+
+os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings")
+
+app = Celery("graylab")
+app.config_from_object("django.conf:settings", namespace="CELERY")
+app.conf.task_queues = [Queue(name) for name in ("default", "generation", "exports")]
+app.autodiscover_tasks()
+
+
+@app.task(name="graylab.ping")
+def ping(value: str) -> str:
+    """Round-trip check used by health probes and tests: echoes its argument."""
+    return value

@@ -1,0 +1,86 @@
+"""Run the whole app on the embedded default: web server, Celery worker, offline model server.
+
+Ctrl-C stops all three.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from typing import Any
+
+from django.conf import settings
+from django.core.management import call_command
+from django.core.management.base import BaseCommand, CommandError, CommandParser
+
+from config.demo import demo_users
+
+
+class Command(BaseCommand):
+    help = "Seed demo data and run the web server, a Celery worker and the offline model server."
+
+    def add_arguments(self, parser: CommandParser) -> None:
+        parser.add_argument("--host", default=os.environ.get("DEMO_HOST", "127.0.0.1"))
+        parser.add_argument("--port", type=int, default=int(os.environ.get("DEMO_PORT", "8000")))
+        parser.add_argument("--no-seed", action="store_true", help="skip loading demo data")
+
+    def handle(self, *args: Any, **options: Any) -> None:
+        host, port = options["host"], options["port"]
+        model_port = settings.OFFLINE_MODEL_SERVER_PORT
+        python = sys.executable
+        processes: dict[str, subprocess.Popen[bytes]] = {}
+        commands = {
+            "model server": [
+                python, "manage.py", "offline_model_server", "--port", str(model_port),
+                "--latency-ms", "150",
+            ],
+            "worker": [
+                python, "-m", "celery", "-A", "config", "worker", "--loglevel", "INFO",
+                "-Q", "default,generation,exports", "--pool", "threads", "--concurrency", "8",
+                "--hostname", "demo@%h",
+            ],
+            "web": [
+                python, "-m", "gunicorn", "config.wsgi:application", "--bind", f"{host}:{port}",
+                "--workers", "2", "--threads", "4", "--access-logfile", "-",
+            ],
+        }
+        try:
+            processes["model server"] = subprocess.Popen(commands["model server"])
+            if not options["no_seed"]:
+                call_command("demo_seed", stdout=self.stdout)
+            processes["worker"] = subprocess.Popen(commands["worker"])
+            processes["web"] = subprocess.Popen(commands["web"])
+            time.sleep(2)
+            self._banner(host, port, model_port)
+            while True:
+                for name, process in processes.items():
+                    if process.poll() is not None:
+                        raise CommandError(f"The {name} stopped (exit code {process.returncode}).")
+                time.sleep(1)
+        except KeyboardInterrupt:
+            self.stdout.write("\nStopping…")
+        finally:
+            for process in processes.values():
+                if process.poll() is None:
+                    process.send_signal(signal.SIGTERM)
+            deadline = time.monotonic() + 15
+            for process in processes.values():
+                try:
+                    process.wait(timeout=max(0.1, deadline - time.monotonic()))
+                except subprocess.TimeoutExpired:
+                    process.kill()
+
+    def _banner(self, host: str, port: int, model_port: int) -> None:
+        lines = [
+            "",
+            "=" * 64,
+            f"  Graylab is running at http://{host}:{port}/",
+            f"  Offline model server (offline stand-in): http://127.0.0.1:{model_port}/v1",
+            "  Demo logins (user / password):",
+        ]
+        lines += [f"    {name:<11} {password}" for name, password, _ in demo_users()]
+        lines += ["  Press Ctrl-C to stop all three processes.", "=" * 64, ""]
+        self.stdout.write("\n".join(lines))

@@ -1,0 +1,294 @@
+"""Graylab settings: every knob comes from an environment variable.
+
+Nothing set gives the embedded default (SQLite and a filesystem Celery broker under ``var/``,
+``DEBUG`` on, a generated local secret kept in ``var/``). Parsing is strict: a malformed value
+stops start-up with a message naming the variable.
+"""
+
+from __future__ import annotations
+
+import secrets
+import sys
+from pathlib import Path
+from urllib.parse import urlsplit
+
+from django.core.exceptions import ImproperlyConfigured
+from environs import Env, EnvError
+
+BASE_DIR = Path(__file__).resolve().parent.parent
+VAR_DIR = BASE_DIR / "var"
+
+env = Env()
+env.read_env(str(BASE_DIR / ".env"), recurse=False)
+
+
+def _fail(name: str, reason: str) -> ImproperlyConfigured:
+    return ImproperlyConfigured(f"Environment variable {name} is invalid: {reason}")
+
+
+def _url(name: str, default: str, schemes: tuple[str, ...]) -> str:
+    value = env.str(name, default)
+    parts = urlsplit(value)
+    if parts.scheme not in schemes:
+        raise _fail(name, f"scheme must be one of {', '.join(schemes)}, got {value!r}")
+    if parts.scheme in {"http", "https", "redis", "rediss", "amqp", "postgres", "postgresql"}:
+        if not parts.hostname:
+            raise _fail(name, f"no host in {value!r}")
+        try:
+            parts.port  # noqa: B018 - raises ValueError on a malformed port
+        except ValueError as error:
+            raise _fail(name, str(error)) from error
+    return value
+
+
+try:
+    DEBUG = env.bool("DEBUG", True)
+    GRAYLAB_DATA_DIR = Path(env.str("GRAYLAB_DATA_DIR", str(VAR_DIR))).resolve()
+    _default_db = f"sqlite:///{VAR_DIR / 'graylab.sqlite3'}"
+    DATABASE_URL = _url("DATABASE_URL", _default_db, ("sqlite", "postgres", "postgresql"))
+    DATABASES = {"default": env.dj_db_url("DATABASE_URL", _default_db, conn_max_age=60)}
+    _default_broker = "filesystem://"
+    CELERY_BROKER_URL = _url(
+        "CELERY_BROKER_URL",
+        _default_broker,
+        ("filesystem", "redis", "rediss", "amqp", "pyamqp"),
+    )
+    ALLOWED_HOSTS = env.list("ALLOWED_HOSTS", ["localhost", "127.0.0.1", "[::1]", "testserver"])
+    CSRF_TRUSTED_ORIGINS = env.list("CSRF_TRUSTED_ORIGINS", [])
+    SECURE_SSL_REDIRECT = env.bool("SECURE_SSL_REDIRECT", not DEBUG)
+    SECURE_HSTS_SECONDS = env.int("SECURE_HSTS_SECONDS", 0 if DEBUG else 31_536_000)
+    # Model endpoint used by the demo and as the default for new endpoints.
+    OPENAI_BASE_URL = _url("OPENAI_BASE_URL", "http://127.0.0.1:8765/v1", ("http", "https"))
+    OPENAI_MODEL = env.str("OPENAI_MODEL", "graylab-offline")
+    OPENAI_API_KEY_ENV = env.str("OPENAI_API_KEY_ENV", "OPENAI_API_KEY")
+    OPENAI_TIMEOUT_SECONDS = env.float("OPENAI_TIMEOUT_SECONDS", 60.0)
+    OFFLINE_MODEL_SERVER_PORT = env.int("OFFLINE_MODEL_SERVER_PORT", 8765)
+    LOG_LEVEL = env.str("LOG_LEVEL", "INFO").upper()
+    _secret = env.str("SECRET_KEY", "")
+except EnvError as error:
+    raise ImproperlyConfigured(str(error)) from error
+
+if not 1 <= OFFLINE_MODEL_SERVER_PORT <= 65535:
+    raise _fail("OFFLINE_MODEL_SERVER_PORT", "must be between 1 and 65535")
+if OPENAI_TIMEOUT_SECONDS <= 0:
+    raise _fail("OPENAI_TIMEOUT_SECONDS", "must be positive")
+if LOG_LEVEL not in {"DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"}:
+    raise _fail("LOG_LEVEL", f"unknown level {LOG_LEVEL!r}")
+if not OPENAI_API_KEY_ENV.isidentifier():
+    raise _fail("OPENAI_API_KEY_ENV", "must be the name of an environment variable")
+
+if _secret:
+    if len(_secret) < 50 and not DEBUG:
+        raise _fail("SECRET_KEY", "must be at least 50 characters in production")
+    SECRET_KEY = _secret
+elif DEBUG:
+    # Embedded default: a local secret generated once and kept beside the SQLite database.
+    VAR_DIR.mkdir(parents=True, exist_ok=True)
+    _secret_file = VAR_DIR / "secret_key"
+    if not _secret_file.exists():
+        _secret_file.write_text(secrets.token_urlsafe(64))
+        _secret_file.chmod(0o600)
+    SECRET_KEY = _secret_file.read_text().strip()
+else:
+    raise _fail("SECRET_KEY", "must be set when DEBUG is off")
+
+USES_EMBEDDED_BROKER = CELERY_BROKER_URL.startswith("filesystem://")
+TESTING = "pytest" in sys.modules
+
+INSTALLED_APPS = [
+    "django.contrib.admin",
+    "django.contrib.auth",
+    "django.contrib.contenttypes",
+    "django.contrib.sessions",
+    "django.contrib.messages",
+    "django.contrib.staticfiles",
+    "rest_framework",
+    "rest_framework.authtoken",
+    "drf_spectacular",
+    "drf_spectacular_sidecar",
+    "django_htmx",
+    "template_partials",
+    "csp",
+    "config.apps.GraylabConfig",
+    "policy",
+    "labeling",
+    "exports",
+]
+
+MIDDLEWARE = [
+    "django.middleware.security.SecurityMiddleware",
+    "whitenoise.middleware.WhiteNoiseMiddleware",
+    "django.contrib.sessions.middleware.SessionMiddleware",
+    "django.middleware.common.CommonMiddleware",
+    "django.middleware.csrf.CsrfViewMiddleware",
+    "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "django.contrib.messages.middleware.MessageMiddleware",
+    "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    "django_htmx.middleware.HtmxMiddleware",
+    "csp.middleware.CSPMiddleware",
+    "config.middleware.LoginRequiredMiddleware",
+]
+
+ROOT_URLCONF = "config.urls"
+WSGI_APPLICATION = "config.wsgi.application"
+DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
+
+TEMPLATES = [
+    {
+        "BACKEND": "django.template.backends.django.DjangoTemplates",
+        "DIRS": [BASE_DIR / "templates"],
+        "APP_DIRS": True,
+        "OPTIONS": {
+            "context_processors": [
+                "django.template.context_processors.request",
+                "django.contrib.auth.context_processors.auth",
+                "django.contrib.messages.context_processors.messages",
+                "config.roles.navigation",
+            ],
+        },
+    }
+]
+
+if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
+    VAR_DIR.mkdir(parents=True, exist_ok=True)
+    # WAL lets the demo's web server and worker read while the other writes.
+    DATABASES["default"]["OPTIONS"] = {
+        "transaction_mode": "IMMEDIATE",
+        "timeout": 20,
+        "init_command": "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;",
+    }
+    DATABASES["default"]["CONN_MAX_AGE"] = 0
+else:
+    DATABASES["default"]["CONN_HEALTH_CHECKS"] = True
+    DATABASES["default"].setdefault("TEST", {})["NAME"] = "test_graylab"
+
+AUTH_PASSWORD_VALIDATORS = [
+    {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator"},
+    {"NAME": "django.contrib.auth.password_validation.CommonPasswordValidator"},
+    {"NAME": "django.contrib.auth.password_validation.NumericPasswordValidator"},
+]
+LOGIN_URL = "login"
+LOGIN_REDIRECT_URL = "home"
+LOGOUT_REDIRECT_URL = "login"
+
+LANGUAGE_CODE = "en-us"
+TIME_ZONE = "UTC"
+USE_I18N = False
+USE_TZ = True
+
+STATIC_URL = "/static/"
+STATICFILES_DIRS = [BASE_DIR / "static"]
+STATIC_ROOT = GRAYLAB_DATA_DIR / "staticfiles"
+STORAGES = {
+    "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
+    "staticfiles": {
+        "BACKEND": (
+            "django.contrib.staticfiles.storage.StaticFilesStorage"
+            if DEBUG
+            else "whitenoise.storage.CompressedManifestStaticFilesStorage"
+        )
+    },
+}
+MEDIA_ROOT = GRAYLAB_DATA_DIR / "uploads"
+EXPORTS_DIR = GRAYLAB_DATA_DIR / "exports"
+FILE_UPLOAD_MAX_MEMORY_SIZE = 2_621_440
+DATA_UPLOAD_MAX_MEMORY_SIZE = 10_485_760
+
+# Security: cookies and headers. Production (DEBUG off) passes ``check --deploy``.
+SESSION_COOKIE_HTTPONLY = True
+SESSION_COOKIE_SECURE = not DEBUG
+CSRF_COOKIE_SECURE = not DEBUG
+SECURE_HSTS_INCLUDE_SUBDOMAINS = SECURE_HSTS_SECONDS > 0
+SECURE_HSTS_PRELOAD = SECURE_HSTS_SECONDS > 0
+SECURE_CONTENT_TYPE_NOSNIFF = True
+SECURE_REFERRER_POLICY = "same-origin"
+SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
+X_FRAME_OPTIONS = "DENY"
+
+# Content-Security-Policy: no inline script anywhere; model output cannot run code.
+CONTENT_SECURITY_POLICY = {
+    "DIRECTIVES": {
+        "default-src": ["'self'"],
+        "script-src": ["'self'"],
+        "style-src": ["'self'"],
+        "img-src": ["'self'", "data:"],
+        "connect-src": ["'self'"],
+        "font-src": ["'self'"],
+        "object-src": ["'none'"],
+        "base-uri": ["'self'"],
+        "form-action": ["'self'"],
+        "frame-ancestors": ["'none'"],
+    }
+}
+
+REST_FRAMEWORK = {
+    "DEFAULT_AUTHENTICATION_CLASSES": [
+        "rest_framework.authentication.SessionAuthentication",
+        "rest_framework.authentication.TokenAuthentication",
+    ],
+    "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
+    "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
+    "DEFAULT_PAGINATION_CLASS": "rest_framework.pagination.LimitOffsetPagination",
+    "PAGE_SIZE": 100,
+    "DEFAULT_THROTTLE_CLASSES": [
+        "rest_framework.throttling.AnonRateThrottle",
+        "rest_framework.throttling.UserRateThrottle",
+    ],
+    "DEFAULT_THROTTLE_RATES": {
+        "anon": env.str("API_THROTTLE_ANON", "60/min"),
+        "user": env.str("API_THROTTLE_USER", "100000/hour"),
+        "login": env.str("LOGIN_THROTTLE", "10/min"),
+    },
+}
+SPECTACULAR_SETTINGS = {
+    "TITLE": "Graylab API",
+    "DESCRIPTION": "Policy taxonomy, campaigns, generation, annotation and exports.",
+    "VERSION": "1",
+    "SERVE_INCLUDE_SCHEMA": False,
+    "SWAGGER_UI_DIST": "SIDECAR",
+    "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
+    "REDOC_DIST": "SIDECAR",
+    "COMPONENT_SPLIT_REQUEST": True,
+}
+
+CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}}
+
+# Celery: JSON only, late acknowledgement and prefetch 1 so a dead worker's task is redelivered,
+# three queues so long generation work never starves exports or housekeeping.
+CELERY_TASK_SERIALIZER = "json"
+CELERY_RESULT_SERIALIZER = "json"
+CELERY_ACCEPT_CONTENT = ["json"]
+CELERY_TASK_ACKS_LATE = True
+CELERY_TASK_REJECT_ON_WORKER_LOST = True
+CELERY_WORKER_PREFETCH_MULTIPLIER = 1
+CELERY_TASK_DEFAULT_QUEUE = "default"
+CELERY_TASK_QUEUES_NAMES = ("default", "generation", "exports")
+CELERY_TASK_ROUTES = {
+    "labeling.generation.*": {"queue": "generation"},
+    "exports.*": {"queue": "exports"},
+}
+CELERY_TASK_ALWAYS_EAGER = False
+CELERY_TASK_TIME_LIMIT = env.int("CELERY_TASK_TIME_LIMIT", 3600)
+CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
+CELERY_WORKER_HIJACK_ROOT_LOGGER = False
+if USES_EMBEDDED_BROKER:
+    _broker_dir = VAR_DIR / "broker"
+    for _sub in ("in", "processed"):
+        (_broker_dir / _sub).mkdir(parents=True, exist_ok=True)
+    CELERY_BROKER_TRANSPORT_OPTIONS = {
+        "data_folder_in": str(_broker_dir / "in"),
+        "data_folder_out": str(_broker_dir / "in"),
+        "processed_folder": str(_broker_dir / "processed"),
+        "store_processed": False,
+    }
+else:
+    CELERY_BROKER_TRANSPORT_OPTIONS = {"visibility_timeout": 3600}
+
+LOGGING = {
+    "version": 1,
+    "disable_existing_loggers": False,
+    "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"}},
+    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
+    "root": {"handlers": ["console"], "level": LOG_LEVEL},
+    "loggers": {"httpx": {"level": "WARNING"}, "openai": {"level": "WARNING"}},
+}

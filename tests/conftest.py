@@ -1,0 +1,162 @@
+"""Shared fixtures: named personas, a real Celery worker, the offline model server.
+
+Personas (as in healthchecks' tests): ``alice`` the admin, ``rita`` the researcher,
+``victor`` the reviewer, ``anna`` and ``ben`` annotators, ``nobody`` signed in with no role.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from django.conf import settings
+from django.contrib.auth.models import Group, User
+from django.test import Client
+
+ROOT = Path(__file__).resolve().parent.parent
+SHARED_DATA = ROOT.parent / "shared" / "data"
+PASSWORD = "correct-horse-battery-staple"
+
+
+def make_user(username: str, *roles: str) -> User:
+    user = User.objects.create_user(username=username, password=PASSWORD)
+    if roles:
+        user.groups.set(Group.objects.filter(name__in=roles))
+    return user
+
+
+@pytest.fixture
+def personas(db: None) -> dict[str, User]:
+    return {
+        "alice": make_user("alice", "admin"),
+        "rita": make_user("rita", "researcher"),
+        "victor": make_user("victor", "reviewer"),
+        "anna": make_user("anna", "annotator"),
+        "ben": make_user("ben", "annotator"),
+        "nobody": make_user("nobody"),
+    }
+
+
+@pytest.fixture
+def client_for(personas: dict[str, User]) -> Callable[[str], Client]:
+    """A Django test client signed in as the named persona."""
+
+    def _client(name: str) -> Client:
+        client = Client()
+        client.force_login(personas[name])
+        return client
+
+    return _client
+
+
+@pytest.fixture(scope="session")
+def shared_data() -> Path:
+    if not SHARED_DATA.exists():
+        pytest.fail(f"the public data folder is missing: {SHARED_DATA}")
+    return SHARED_DATA
+
+
+def _purge_broker() -> None:
+    from config.celery import app
+
+    with app.connection_for_write() as connection:
+        for queue in ("default", "generation", "exports"):
+            try:
+                connection.default_channel.queue_purge(queue)
+            except Exception:  # noqa: BLE001,S110 - queue not declared yet
+                pass
+
+
+@pytest.fixture
+def celery_worker(transactional_db: None) -> Iterator[Any]:
+    """A real Celery worker, in this process, consuming every queue from the real broker."""
+    from celery.contrib.testing.worker import start_worker
+
+    from config.celery import app
+
+    _purge_broker()
+    with start_worker(
+        app,
+        pool="threads",
+        concurrency=4,
+        queues=["default", "generation", "exports"],
+        perform_ping_check=False,
+        shutdown_timeout=30,
+    ) as worker:
+        yield worker
+
+
+def test_database_url() -> str:
+    """The URL of the test database, for worker subprocesses."""
+    db = settings.DATABASES["default"]
+    host = db.get("HOST") or "127.0.0.1"
+    port = db.get("PORT") or 5432
+    user = db.get("USER") or "postgres"
+    return f"postgres://{user}@{host}:{port}/{db['NAME']}"
+
+
+class WorkerProcess:
+    """A Celery worker in its own process, so a test can kill it with SIGKILL."""
+
+    def __init__(self, queues: str = "default,generation,exports", concurrency: int = 4) -> None:
+        env = dict(os.environ)
+        env["DATABASE_URL"] = test_database_url()
+        env["CELERY_BROKER_URL"] = settings.CELERY_BROKER_URL
+        self.process = subprocess.Popen(
+            [
+                sys.executable, "-m", "celery", "-A", "config", "worker", "--loglevel", "WARNING",
+                "-Q", queues, "--pool", "threads", "--concurrency", str(concurrency),
+                "--without-heartbeat", "--without-mingle", "--without-gossip",
+                "--hostname", f"test-{time.monotonic_ns()}@%h",
+            ],
+            cwd=ROOT,
+            env=env,
+            start_new_session=True,
+        )
+
+    def kill(self) -> None:
+        """SIGKILL: the worker dies at once, leaving unacknowledged work behind."""
+        if self.process.poll() is None:
+            os.killpg(self.process.pid, signal.SIGKILL)
+            self.process.wait(timeout=10)
+
+    def stop(self) -> None:
+        if self.process.poll() is None:
+            os.killpg(self.process.pid, signal.SIGTERM)
+            try:
+                self.process.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                self.kill()
+
+
+@pytest.fixture
+def worker_process(transactional_db: None) -> Iterator[Callable[..., WorkerProcess]]:
+    """Start real worker subprocesses against the test database; all are stopped afterwards."""
+    _purge_broker()
+    started: list[WorkerProcess] = []
+
+    def _start(**kwargs: Any) -> WorkerProcess:
+        worker = WorkerProcess(**kwargs)
+        started.append(worker)
+        return worker
+
+    yield _start
+    for worker in started:
+        worker.stop()
+
+
+def wait_until(predicate: Callable[[], bool], timeout: float = 30, interval: float = 0.1) -> None:
+    """Poll ``predicate`` until it is true; fail the test after ``timeout`` seconds."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if predicate():
+            return
+        time.sleep(interval)
+    pytest.fail(f"condition not met within {timeout} s")
