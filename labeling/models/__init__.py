@@ -1,0 +1,23 @@
+"""Labeling data model, one module per area; import models from ``labeling.models``."""
+
+from .annotation import Assignment, Judgment, JudgmentRevision, Skip
+from .campaigns import Campaign, Prompt, PromptChange
+from .candidates import Candidate, Pair
+from .generation import GenerationRun, GenerationTask, ModelEndpoint
+from .quality import Review
+
+__all__ = [
+    "Assignment",
+    "Campaign",
+    "Candidate",
+    "GenerationRun",
+    "GenerationTask",
+    "Judgment",
+    "JudgmentRevision",
+    "ModelEndpoint",
+    "Pair",
+    "Prompt",
+    "PromptChange",
+    "Review",
+    "Skip",
+]
