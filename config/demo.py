@@ -8,7 +8,7 @@ from django.db import transaction
 
 from .roles import ALL_ROLES
 
-DEMO_PASSWORD_SUFFIX = "-demo-pass"
+DEMO_PASSWORD_SUFFIX = "-demo-pass"  # noqa: S105 - demo logins only, printed by make demo
 
 
 def demo_users() -> list[tuple[str, str, str]]:

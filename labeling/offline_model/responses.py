@@ -488,6 +488,8 @@ class _SchemaGenerator:
         return schema
 
     def value(self, schema: Any, depth: int) -> Any:
+        if depth > _MAX_DEPTH * 4:
+            raise SchemaError("the schema requires values nested too deeply (a recursive $ref?)")
         if schema is True or schema is None:
             return self.string({}) if depth else {}
         if schema is False:
@@ -657,12 +659,9 @@ class _SchemaGenerator:
             high = (
                 min(high, exclusive_high - epsilon) if high is not None else exclusive_high - epsilon
             )
-        if low is None and high is None:
-            low, high = 0, 10
-        elif low is None:
-            assert high is not None
-            low = high - 10
-        elif high is None:
+        if low is None:
+            low = 0 if high is None else high - 10
+        if high is None:
             high = low + 10
         if integer:
             low, high = float(-(-low // 1)), float(high // 1)
