@@ -15,7 +15,7 @@ app.conf.task_queues = [Queue(name) for name in ("default", "generation", "expor
 app.autodiscover_tasks()
 
 
-@app.task(name="graylab.ping")
+@app.task(name="graylab.ping", ignore_result=False)
 def ping(value: str) -> str:
     """Round-trip check used by health probes and tests: echoes its argument."""
     return value

@@ -68,6 +68,8 @@ try:
 except EnvError as error:
     raise ImproperlyConfigured(str(error)) from error
 
+if not ALLOWED_HOSTS or any(not host or " " in host for host in ALLOWED_HOSTS):
+    raise _fail("ALLOWED_HOSTS", "must be a comma-separated list of one or more host names")
 if not 1 <= OFFLINE_MODEL_SERVER_PORT <= 65535:
     raise _fail("OFFLINE_MODEL_SERVER_PORT", "must be between 1 and 65535")
 if OPENAI_TIMEOUT_SECONDS <= 0:
@@ -192,6 +194,7 @@ STORAGES = {
         )
     },
 }
+STATIC_ROOT.mkdir(parents=True, exist_ok=True)
 MEDIA_ROOT = GRAYLAB_DATA_DIR / "uploads"
 EXPORTS_DIR = GRAYLAB_DATA_DIR / "exports"
 FILE_UPLOAD_MAX_MEMORY_SIZE = 2_621_440
@@ -270,13 +273,18 @@ CELERY_TASK_ROUTES = {
     "labeling.generation.*": {"queue": "generation"},
     "exports.*": {"queue": "exports"},
 }
-CELERY_TASK_ALWAYS_EAGER = False
+# Results are only kept where a caller waits for them (health probes, tests, ``--wait``).
+CELERY_RESULT_BACKEND = (
+    f"file://{VAR_DIR / 'celery-results'}" if USES_EMBEDDED_BROKER else CELERY_BROKER_URL
+)
+CELERY_RESULT_EXPIRES = 3600
+CELERY_TASK_IGNORE_RESULT = True
 CELERY_TASK_TIME_LIMIT = env.int("CELERY_TASK_TIME_LIMIT", 3600)
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
 CELERY_WORKER_HIJACK_ROOT_LOGGER = False
 if USES_EMBEDDED_BROKER:
     _broker_dir = VAR_DIR / "broker"
-    for _sub in ("in", "processed"):
+    for _sub in ("in", "processed", "../celery-results"):
         (_broker_dir / _sub).mkdir(parents=True, exist_ok=True)
     CELERY_BROKER_TRANSPORT_OPTIONS = {
         "data_folder_in": str(_broker_dir / "in"),

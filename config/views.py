@@ -72,7 +72,7 @@ def broker_status() -> tuple[bool, str]:
     from .celery import app
 
     try:
-        with app.connection_for_write() as conn:
+        with app.connection_for_write(settings.CELERY_BROKER_URL) as conn:
             conn.ensure_connection(max_retries=1, timeout=2)
             if not settings.USES_EMBEDDED_BROKER:
                 conn.default_channel  # noqa: B018 - forces a round trip to the broker

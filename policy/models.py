@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import uuid
 from typing import Any
 
 from django.conf import settings
@@ -17,6 +18,9 @@ DEFAULT_SEVERITY_TO_SAFETY: dict[str, float] = {
     "high": 0.0,
 }
 INTENTS: tuple[str, ...] = ("benign", "dual_use", "malicious")
+SLUG_MAX_LENGTH = 64
+NAME_MAX_LENGTH = 120
+PATH_MAX_LENGTH = 255
 
 
 class Category(models.Model):
@@ -36,6 +40,9 @@ class Category(models.Model):
     examples_unacceptable = models.JSONField(default=list, blank=True)
     active = models.BooleanField(default=True)
     order = models.PositiveIntegerField(default=0)
+    # A stable identity that survives renames, moves and imports, so history and the diff
+    # between versions can follow one category even when its path changes.
+    uid = models.UUIDField(default=uuid.uuid4, unique=True, editable=False)
 
     class Meta:
         ordering = ("path",)
@@ -53,6 +60,16 @@ class Category(models.Model):
         return self.path
 
 
+class PolicyVersionQuerySet(models.QuerySet["PolicyVersion"]):
+    """Bulk writes would bypass ``PolicyVersion.save``; a published version never changes."""
+
+    def update(self, **kwargs: Any) -> int:
+        raise ValidationError("A published policy version can never change.")
+
+    def delete(self) -> tuple[int, dict[str, int]]:
+        raise ValidationError("A published policy version can never be deleted.")
+
+
 class PolicyVersion(models.Model):
     """A published, frozen copy of the taxonomy, rubric text and severity->safety mapping."""
 
@@ -65,6 +82,8 @@ class PolicyVersion(models.Model):
     snapshot = models.JSONField(
         help_text="{'categories': [...], 'rubric': str, 'severity_to_safety': {...}}"
     )
+
+    objects = PolicyVersionQuerySet.as_manager()
 
     class Meta:
         ordering = ("-number",)
@@ -84,6 +103,14 @@ class PolicyVersion(models.Model):
     def severity_to_safety(self) -> dict[str, float]:
         return dict(self.snapshot.get("severity_to_safety", DEFAULT_SEVERITY_TO_SAFETY))
 
+    @property
+    def rubric(self) -> str:
+        return str(self.snapshot.get("rubric", ""))
+
+    @property
+    def levels(self) -> dict[str, Any]:
+        return dict(self.snapshot.get("levels", {}))
+
     def leaf_paths(self) -> list[str]:
         """Paths of the active leaf categories in this version."""
         categories = self.snapshot.get("categories", [])
@@ -91,3 +118,70 @@ class PolicyVersion(models.Model):
         return sorted(
             c["path"] for c in categories if c.get("active", True) and c["path"] not in parents
         )
+
+
+class WorkingPolicy(models.Model):
+    """The editable rubric text, level descriptions and severity->safety mapping (one row).
+
+    Publishing copies this row and the working categories into a new ``PolicyVersion``.
+    """
+
+    SINGLETON_ID = 1
+
+    rubric = models.TextField(blank=True, help_text="Markdown shown to annotators")
+    severity_to_safety = models.JSONField(default=dict)
+    levels = models.JSONField(
+        default=dict,
+        help_text="{'severity': {level: text}, 'helpfulness': {'1'..'4': text}, "
+        "'response_mode': {mode: text}, 'intent': {intent: text}}",
+    )
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        verbose_name = "working policy"
+        verbose_name_plural = "working policy"
+        constraints = [
+            models.CheckConstraint(condition=models.Q(id=1), name="working_policy_singleton")
+        ]
+
+    def __str__(self) -> str:
+        return "Working policy"
+
+
+class PolicyChange(models.Model):
+    """One edit of the working policy: who changed what, and when."""
+
+    class Action(models.TextChoices):
+        CREATED = "created", "Created"
+        RENAMED = "renamed", "Renamed"
+        MOVED = "moved", "Moved"
+        REORDERED = "reordered", "Reordered"
+        EDITED = "edited", "Edited"
+        DEACTIVATED = "deactivated", "Deactivated"
+        ACTIVATED = "activated", "Activated"
+        DELETED = "deleted", "Deleted"
+        IMPORTED = "imported", "Imported"
+        MAPPING = "mapping", "Severity→safety mapping changed"
+        RUBRIC = "rubric", "Rubric text changed"
+        LEVELS = "levels", "Level descriptions changed"
+        PUBLISHED = "published", "Published"
+
+    # No foreign key: history outlives deletions and imports; the uid follows one category.
+    category_uid = models.UUIDField(null=True, blank=True, db_index=True)
+    path = models.CharField(max_length=PATH_MAX_LENGTH, blank=True)
+    action = models.CharField(max_length=20, choices=Action.choices)
+    changes = models.JSONField(default=dict, blank=True, help_text="field -> [old, new]")
+    user = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="+",
+    )
+    created_at = models.DateTimeField(auto_now_add=True, db_index=True)
+
+    class Meta:
+        ordering = ("-created_at", "-id")
+
+    def __str__(self) -> str:
+        return f"{self.action} {self.path}".strip()

@@ -10,6 +10,10 @@ class Assignment(models.Model):
     """A leased claim on one of a pair's k slots. Unique (pair, slot) caps the pair at k."""
 
     pair = models.ForeignKey("labeling.Pair", on_delete=models.CASCADE, related_name="assignments")
+    # Denormalised from pair.prompt.campaign so "my live lease in this campaign" is one index probe.
+    campaign = models.ForeignKey(
+        "labeling.Campaign", on_delete=models.CASCADE, related_name="assignments"
+    )
     annotator = models.ForeignKey(
         settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="assignments"
     )
@@ -26,7 +30,20 @@ class Assignment(models.Model):
             models.UniqueConstraint(
                 fields=("pair", "annotator"), name="assignment_unique_annotator"
             ),
+            # k is at most 16 (campaign_k_range), so a slot number is always below 16.
+            models.CheckConstraint(condition=models.Q(slot__lt=16), name="assignment_slot_range"),
         ]
+        indexes = [
+            models.Index(
+                fields=("annotator", "campaign"),
+                condition=models.Q(completed_at__isnull=True),
+                name="assignment_open_by_annotator",
+            )
+        ]
+
+    @property
+    def is_completed(self) -> bool:
+        return self.completed_at is not None
 
 
 class Judgment(models.Model):
@@ -36,8 +53,10 @@ class Judgment(models.Model):
     annotator = models.ForeignKey(
         settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="judgments"
     )
+    # PROTECT: the assignment holds the judgment's slot, so deleting it would let a pair
+    # collect more than k judgments.
     assignment = models.OneToOneField(
-        Assignment, null=True, blank=True, on_delete=models.SET_NULL, related_name="judgment"
+        Assignment, null=True, blank=True, on_delete=models.PROTECT, related_name="judgment"
     )
     policy_version = models.ForeignKey("policy.PolicyVersion", on_delete=models.PROTECT)
     a_response_mode = models.CharField(max_length=30, choices=ResponseMode.choices)
@@ -90,6 +109,7 @@ class Skip(models.Model):
     pair = models.ForeignKey("labeling.Pair", on_delete=models.CASCADE, related_name="skips")
     annotator = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE)
     reason = models.TextField(blank=True)
+    flags = models.JSONField(default=list, blank=True, help_text="problems flagged when skipping")
     created_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:

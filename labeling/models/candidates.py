@@ -33,10 +33,12 @@ class Candidate(models.Model):
     prior_labels = models.JSONField(
         default=dict, blank=True, help_text="labels imported with the candidate (e.g. XSTest)"
     )
+    metadata = models.JSONField(default=dict, blank=True, help_text="kept verbatim from imports")
     created_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:
         ordering = ("id",)
+        indexes = [models.Index(fields=("run", "created_at"))]
 
     def __str__(self) -> str:
         return f"{self.source} #{self.pk}"

@@ -80,11 +80,19 @@ class GenerationTask(models.Model):
     idempotency_key = models.CharField(max_length=64, unique=True)
     status = models.CharField(max_length=10, choices=Status.choices, default=Status.PENDING)
     attempts = models.PositiveSmallIntegerField(default=0)
-    lease_until = models.DateTimeField(null=True, blank=True)
+    lease_until = models.DateTimeField(
+        null=True, blank=True, help_text="while running: the claim expires at this time"
+    )
+    available_at = models.DateTimeField(
+        null=True, blank=True, help_text="while pending: not to be tried before (retry backoff)"
+    )
     error_kind = models.CharField(max_length=40, blank=True)
     error = models.TextField(blank=True)
     latency_ms = models.PositiveIntegerField(null=True, blank=True)
     updated_at = models.DateTimeField(auto_now=True)
 
     class Meta:
-        indexes = [models.Index(fields=("run", "status"))]
+        indexes = [
+            models.Index(fields=("run", "status")),
+            models.Index(fields=("status", "lease_until")),
+        ]

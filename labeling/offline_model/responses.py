@@ -39,8 +39,7 @@ _REFUSAL_MARKERS = ("refus", "decline")
 
 _WORD = re.compile(r"\S+")
 _KEYWORD = re.compile(r"[A-Za-z][A-Za-z0-9'-]{2,}")
-_STOPWORDS = frozenset(
-    """
+_STOPWORDS_TEXT = """
     about above after again against also among and any are aren't because been before being
     below between both but can can't cannot could couldn't did didn't does doesn't doing don't
     down during each few for from further had hadn't has hasn't have haven't having her here
@@ -53,8 +52,8 @@ _STOPWORDS = frozenset(
     who's whom why why's will with won't would wouldn't you you'd you'll you're you've your
     yours yourself yourselves give explain show write describe really thing things get got
     know anyone someone something
-    """.split()
-)
+    """
+_STOPWORDS = frozenset(_STOPWORDS_TEXT.split())
 
 
 # --------------------------------------------------------------------------------------------
@@ -197,8 +196,7 @@ _REFUSAL_OPENERS = (
 )
 _REFUSAL_REASONS = (
     "Even with good intentions, step-by-step detail here could be misused by someone else.",
-    "This is an area where the same information that helps one person can seriously hurt "
-    "another.",
+    "This is an area where the same information that helps one person can seriously hurt another.",
     "I want to be upfront about why: the request asks for the kind of detail that carries real "
     "risk.",
     "That's not a judgement about you — it's about what this information could enable.",
@@ -252,16 +250,14 @@ _SAFE_POINTS = (
     "**Key concepts:** at a general level, {k1} and {k2} are linked by well-documented "
     "principles covered in introductory material.",
     "**Risks:** the main concerns around {k2} are misuse, accidents and harm to bystanders.",
-    "**Safeguards:** professionals working with {k3} rely on training, oversight and "
-    "regulation.",
+    "**Safeguards:** professionals working with {k3} rely on training, oversight and regulation.",
     "**Context:** most public discussion of {k1} focuses on prevention and responsible use.",
     "**Who works on this:** specialists in {k2} include researchers, regulators and safety "
     "officers.",
     "**History:** {k1} has a long history, and many of today's rules came from past incidents.",
     "**Detection and defence:** a large part of the field is about recognising and stopping "
     "misuse of {k3}.",
-    "**Legal framing:** many aspects of {k2} are regulated, and licensing exists for good "
-    "reasons.",
+    "**Legal framing:** many aspects of {k2} are regulated, and licensing exists for good reasons.",
     "**Ethics:** debates about {k1} often weigh openness against the potential for harm.",
     "**Where to learn more:** textbooks, official guidance and accredited courses cover {k3} "
     "responsibly.",
@@ -657,7 +653,9 @@ class _SchemaGenerator:
             high = high - epsilon
         elif isinstance(exclusive_high, int | float) and not isinstance(exclusive_high, bool):
             high = (
-                min(high, exclusive_high - epsilon) if high is not None else exclusive_high - epsilon
+                min(high, exclusive_high - epsilon)
+                if high is not None
+                else exclusive_high - epsilon
             )
         if low is None:
             low = 0 if high is None else high - 10

@@ -1,0 +1,318 @@
+"""Per-pair and per-candidate aggregation of labels, as rubric.md defines it.
+
+The streamed rows of one prompt arrive together; :mod:`exports.pipeline` groups them into a
+:class:`PromptGroup`, and the functions here decide, for each pair, which labels count (raw
+judgments, a reviewer's resolution, imported prior labels), whether the pair is left out and
+why, and the derived scores of each side. The score formulas themselves live in
+``labeling.scoring`` so that the annotation form, quality and exports compute them alike.
+"""
+
+from __future__ import annotations
+
+import math
+from collections import Counter
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from labeling.models.choices import SEVERITY_ORDINAL, ResponseMode
+from labeling.scoring import helpfulness_score, safety
+
+TOLERANCE = 1e-9
+DECIMALS = 6
+
+# Reasons a pair (or, for SFT, a prompt) is left out. The manifest counts every one of them.
+TIE = "tie"
+UNDER_MARGIN = "under_margin"
+DISAGREE = "disagree"
+TOO_FEW_JUDGMENTS = "too_few_judgments"
+LOW_AGREEMENT = "low_agreement"
+DISCARDED_BY_REVIEW = "discarded_by_review"
+NO_SCORES = "no_scores"
+NO_QUALIFYING_CANDIDATE = "no_qualifying_candidate"
+PAIR_REASONS: tuple[str, ...] = (
+    TIE,
+    UNDER_MARGIN,
+    DISAGREE,
+    TOO_FEW_JUDGMENTS,
+    LOW_AGREEMENT,
+    DISCARDED_BY_REVIEW,
+    NO_SCORES,
+)
+
+
+def rounded(value: float) -> float:
+    """Fixed precision so files carry no float noise (and stay byte-identical)."""
+    result = round(value, DECIMALS)
+    return 0.0 if result == 0 else result  # never "-0.0"
+
+
+@dataclass(slots=True)
+class SideLabel:
+    """One rater's labels of one candidate."""
+
+    response_mode: str
+    severity: str
+    helpfulness: int
+
+
+@dataclass(slots=True)
+class PairLabel:
+    """One rater's judgment of a pair (or a reviewer's resolution). Sides absent for priors."""
+
+    preference: float
+    a: SideLabel | None
+    b: SideLabel | None
+    judgment_id: int | None = None
+    extra: dict[str, Any] | None = None  # the raw judgment's other fields (judgments format)
+
+
+@dataclass(slots=True)
+class Candidate:
+    id: int
+    text: str
+
+
+@dataclass(slots=True)
+class PairGroup:
+    """A pair with everything the stream returned for it."""
+
+    id: int
+    a: Candidate
+    b: Candidate
+    prior_preference: float | None
+    review_resolution: str | None
+    review_final_labels: dict[str, Any] | None
+    judgments: list[PairLabel] = field(default_factory=list)
+
+
+@dataclass(slots=True)
+class PromptGroup:
+    """A prompt and all its selected pairs."""
+
+    id: int
+    category: str
+    intent: str
+    content_hash: str
+    messages: list[dict[str, str]]
+    pairs: list[PairGroup] = field(default_factory=list)
+
+
+@dataclass(slots=True)
+class ResolvedPair:
+    """The labels that count for a pair, or the reason it is left out."""
+
+    pair: PairGroup
+    source: str | None  # "raw", "review" or "prior"
+    labels: list[PairLabel]
+    left_out: str | None = None
+
+    @property
+    def has_scores(self) -> bool:
+        return bool(self.labels) and all(
+            label.a is not None and label.b is not None for label in self.labels
+        )
+
+
+def _side_from_dict(data: Any) -> SideLabel | None:
+    if not isinstance(data, dict):
+        return None
+    try:
+        return SideLabel(
+            response_mode=str(data["response_mode"]),
+            severity=str(data["severity"]),
+            helpfulness=int(data["helpfulness"]),
+        )
+    except (KeyError, TypeError, ValueError):
+        return None
+
+
+def pair_agreement(labels: Sequence[PairLabel]) -> float:
+    """Share of raters whose preference points the same way (A, equal, B) as the most common.
+
+    One rater agrees with themselves (1.0). This is the per-pair figure the export's minimum
+    agreement is compared with; chance-corrected agreement over the whole selection is reported
+    separately in the manifest.
+    """
+    if not labels:
+        return 0.0
+    signs = Counter(_sign(label.preference) for label in labels)
+    return max(signs.values()) / len(labels)
+
+
+def _sign(value: float) -> int:
+    if value > TOLERANCE:
+        return 1
+    if value < -TOLERANCE:
+        return -1
+    return 0
+
+
+def resolve_pair(
+    pair: PairGroup,
+    *,
+    label_sources: Sequence[str],
+    min_judgments: int,
+    min_agreement: float,
+) -> ResolvedPair:
+    """Decide which labels count for ``pair``: a review overrides raw judgments; priors come last.
+
+    A reviewer's resolution stands on its own (it already weighed the judgments), so the minimum
+    number of judgments and the minimum agreement apply to raw judgments only.
+    """
+    if "review" in label_sources and pair.review_resolution:
+        if pair.review_resolution == "discard":
+            return ResolvedPair(pair, "review", [], DISCARDED_BY_REVIEW)
+        final = pair.review_final_labels or {}
+        preference = final.get("preference")
+        if isinstance(preference, int | float) and not isinstance(preference, bool):
+            label = PairLabel(
+                preference=float(preference),
+                a=_side_from_dict(final.get("a")),
+                b=_side_from_dict(final.get("b")),
+            )
+            return ResolvedPair(pair, "review", [label])
+    if "raw" in label_sources and pair.judgments:
+        if len(pair.judgments) < min_judgments:
+            return ResolvedPair(pair, "raw", pair.judgments, TOO_FEW_JUDGMENTS)
+        if pair_agreement(pair.judgments) + TOLERANCE < min_agreement:
+            return ResolvedPair(pair, "raw", pair.judgments, LOW_AGREEMENT)
+        return ResolvedPair(pair, "raw", pair.judgments)
+    if "prior" in label_sources and pair.prior_preference is not None:
+        label = PairLabel(preference=float(pair.prior_preference), a=None, b=None)
+        return ResolvedPair(pair, "prior", [label])
+    return ResolvedPair(pair, None, [], TOO_FEW_JUDGMENTS)
+
+
+@dataclass(slots=True)
+class Scores:
+    """Aggregate scores of one candidate over several raters."""
+
+    n: int
+    safety: float
+    helpfulness: float
+    reward: float
+    severity: float
+    safety_sd: float
+    response_mode: str
+
+
+def _mean(values: Sequence[float]) -> float:
+    return math.fsum(values) / len(values)
+
+
+def _pstdev(values: Sequence[float]) -> float:
+    mean = _mean(values)
+    return math.sqrt(math.fsum((v - mean) ** 2 for v in values) / len(values))
+
+
+MODE_ORDER = {mode: index for index, mode in enumerate(ResponseMode.values)}
+
+
+def aggregate_sides(sides: Sequence[SideLabel], mapping: Mapping[str, float]) -> Scores:
+    """Mean ``s``, ``h``, ``r`` and severity ordinal of a candidate; population SD of ``s``.
+
+    The response mode is the most common one (ties go to the earlier mode in the rubric's list).
+    """
+    s_values = [safety(side.severity, mapping) for side in sides]
+    h_values = [helpfulness_score(side.helpfulness) for side in sides]
+    r_values = [s * h for s, h in zip(s_values, h_values, strict=True)]
+    modes = Counter(side.response_mode for side in sides)
+    mode = min(modes, key=lambda m: (-modes[m], MODE_ORDER.get(m, len(MODE_ORDER)), m))
+    return Scores(
+        n=len(sides),
+        safety=_mean(s_values),
+        helpfulness=_mean(h_values),
+        reward=_mean(r_values),
+        severity=_mean([float(SEVERITY_ORDINAL[side.severity]) for side in sides]),
+        safety_sd=_pstdev(s_values),
+        response_mode=mode,
+    )
+
+
+@dataclass(slots=True)
+class Preference:
+    """The decision on a pair: which candidate is chosen, by what margin; or why none."""
+
+    chosen: Candidate | None
+    rejected: Candidate | None
+    margin: float
+    left_out: str | None
+    human_margin: float | None
+    reward_margin: float | None
+
+
+def decide_preference(
+    resolved: ResolvedPair,
+    *,
+    source: str,
+    min_margin: float,
+    mapping: Mapping[str, float],
+) -> Preference:
+    """Apply the preference source to a resolved pair (rubric.md, formats.md).
+
+    ``human``: the mean preference (−2 … +2, positive = B better). ``reward``: ``r_B − r_A`` of
+    the pair's aggregate rewards. ``both``: the two must point the same way and each clear the
+    minimum margin; the row's margin is then the reward margin. Ties are always left out.
+    """
+    pair = resolved.pair
+    human = _mean([label.preference for label in resolved.labels]) if resolved.labels else None
+    reward_margin: float | None = None
+    if resolved.has_scores:
+        a_scores = aggregate_sides([label.a for label in resolved.labels if label.a], mapping)
+        b_scores = aggregate_sides([label.b for label in resolved.labels if label.b], mapping)
+        reward_margin = b_scores.reward - a_scores.reward
+
+    def result(margin: float | None, reason: str | None) -> Preference:
+        if reason is not None or margin is None:
+            return Preference(None, None, 0.0, reason, human, reward_margin)
+        chosen, rejected = (pair.b, pair.a) if margin > 0 else (pair.a, pair.b)
+        return Preference(chosen, rejected, abs(margin), None, human, reward_margin)
+
+    if source == "human":
+        if human is None:
+            return result(None, TOO_FEW_JUDGMENTS)
+        if _sign(human) == 0:
+            return result(None, TIE)
+        if abs(human) + TOLERANCE < min_margin:
+            return result(None, UNDER_MARGIN)
+        return result(human, None)
+    if reward_margin is None:
+        return result(None, NO_SCORES)
+    if source == "reward":
+        if _sign(reward_margin) == 0:
+            return result(None, TIE)
+        if abs(reward_margin) + TOLERANCE < min_margin:
+            return result(None, UNDER_MARGIN)
+        return result(reward_margin, None)
+    assert human is not None
+    if _sign(human) == 0 or _sign(reward_margin) == 0:
+        return result(None, TIE)
+    if _sign(human) != _sign(reward_margin):
+        return result(None, DISAGREE)
+    if min(abs(human), abs(reward_margin)) + TOLERANCE < min_margin:
+        return result(None, UNDER_MARGIN)
+    return result(reward_margin, None)
+
+
+def candidate_scores(
+    resolved_pairs: Sequence[ResolvedPair], mapping: Mapping[str, float]
+) -> list[tuple[Candidate, Scores]]:
+    """Aggregate each candidate over every counted rating in the prompt's kept pairs.
+
+    A candidate is judged in several pairs; all those sides count. Returned in candidate order.
+    """
+    sides: dict[int, list[SideLabel]] = {}
+    candidates: dict[int, Candidate] = {}
+    for resolved in resolved_pairs:
+        for label in resolved.labels:
+            if label.a is not None:
+                sides.setdefault(resolved.pair.a.id, []).append(label.a)
+                candidates[resolved.pair.a.id] = resolved.pair.a
+            if label.b is not None:
+                sides.setdefault(resolved.pair.b.id, []).append(label.b)
+                candidates[resolved.pair.b.id] = resolved.pair.b
+    return [
+        (candidates[candidate_id], aggregate_sides(sides[candidate_id], mapping))
+        for candidate_id in sorted(sides)
+    ]

@@ -1,0 +1,243 @@
+"""The frozen selection and settings of an export, parsed strictly from plain data.
+
+The same parser serves the form, the API and the ``export`` command, so every way in accepts
+and refuses exactly the same things.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import math
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+from django.core.exceptions import ValidationError
+
+from labeling.models.choices import Intent
+
+FORMATS: tuple[str, ...] = (
+    "openai-dpo",
+    "openai-sft",
+    "trl-preference",
+    "trl-kto",
+    "reward",
+    "judgments",
+    "judgments-csv",
+)
+PREFERENCE_SOURCES: tuple[str, ...] = ("human", "reward", "both")
+LABEL_SOURCES: tuple[str, ...] = ("raw", "review", "prior")
+SPLITS: tuple[str, ...] = ("train", "validation", "test")
+ARCHIVE_FORMATS: tuple[str, ...] = ("tar.gz", "zip")
+DEFAULT_SPLIT_RATIOS: dict[str, float] = {"train": 0.9, "validation": 0.05, "test": 0.05}
+
+
+@dataclass(frozen=True)
+class ExportSpec:
+    """Everything that decides an export's data files (the selection and the settings)."""
+
+    format: str
+    campaigns: tuple[str, ...]
+    categories: tuple[str, ...] = ()
+    intents: tuple[str, ...] = ()
+    date_from: str | None = None  # ISO date, inclusive, on the judgment's creation date
+    date_to: str | None = None  # ISO date, inclusive
+    policy_version: int | None = None
+    min_judgments: int = 1
+    min_agreement: float = 0.0
+    preference_source: str = "human"
+    min_margin: float = 0.0
+    sft_threshold: float = 0.66
+    kto_threshold: float = 0.5
+    split_ratios: dict[str, float] = field(default_factory=lambda: dict(DEFAULT_SPLIT_RATIOS))
+    seed: int = 1234
+    label_sources: tuple[str, ...] = ("raw", "review")
+    pseudonymise_annotators: bool = True
+    archive_format: str = "tar.gz"
+
+    def selection(self) -> dict[str, Any]:
+        """The filters, as the manifest names them."""
+        return {
+            "campaigns": list(self.campaigns),
+            "categories": list(self.categories),
+            "intents": list(self.intents),
+            "date_from": self.date_from,
+            "date_to": self.date_to,
+            "policy_version": self.policy_version,
+            "min_judgments": self.min_judgments,
+            "min_agreement": self.min_agreement,
+            "label_sources": list(self.label_sources),
+        }
+
+    def to_dict(self) -> dict[str, Any]:
+        data = asdict(self)
+        for key in ("campaigns", "categories", "intents", "label_sources"):
+            data[key] = list(data[key])
+        return data
+
+
+def _as_list(value: Any, name: str, errors: dict[str, list[str]]) -> list[str]:
+    if value in (None, ""):
+        return []
+    if isinstance(value, str):
+        value = [part for part in (p.strip() for p in value.split(",")) if part]
+    if not isinstance(value, list | tuple) or not all(isinstance(v, str) for v in value):
+        errors.setdefault(name, []).append("must be a list of strings")
+        return []
+    return sorted({v.strip() for v in value if v.strip()})
+
+
+def _as_number(
+    value: Any,
+    name: str,
+    default: float,
+    errors: dict[str, list[str]],
+    *,
+    low: float,
+    high: float,
+    integer: bool = False,
+) -> Any:
+    if value is None or value == "":
+        return default
+    try:
+        number = int(value) if integer else float(value)
+    except (TypeError, ValueError):
+        errors.setdefault(name, []).append("must be a number")
+        return default
+    if isinstance(value, bool) or (not integer and not math.isfinite(number)):
+        errors.setdefault(name, []).append("must be a number")
+        return default
+    if integer and isinstance(value, float) and not value.is_integer():
+        errors.setdefault(name, []).append("must be a whole number")
+        return default
+    if not low <= number <= high:
+        errors.setdefault(name, []).append(f"must be between {low:g} and {high:g}")
+        return default
+    return number
+
+
+def _as_date(value: Any, name: str, errors: dict[str, list[str]]) -> str | None:
+    if value in (None, ""):
+        return None
+    if isinstance(value, dt.date):
+        return value.isoformat()
+    try:
+        return dt.date.fromisoformat(str(value)).isoformat()
+    except ValueError:
+        errors.setdefault(name, []).append("must be a date, YYYY-MM-DD")
+        return None
+
+
+def _as_bool(value: Any, default: bool) -> bool:
+    if value is None or value == "":
+        return default
+    if isinstance(value, str):
+        return value.strip().lower() in {"1", "true", "yes", "on"}
+    return bool(value)
+
+
+KNOWN_KEYS = frozenset(ExportSpec.__dataclass_fields__)
+
+
+def parse_spec(data: dict[str, Any]) -> ExportSpec:
+    """Build an :class:`ExportSpec` from plain data; raise ValidationError naming every bad field.
+
+    Unknown keys are refused (filter parameters are allow-listed). Campaign existence is checked
+    by the service, which knows the database.
+    """
+    errors: dict[str, list[str]] = {}
+    for key in sorted(set(data) - KNOWN_KEYS):
+        errors.setdefault(key, []).append("unknown setting")
+    fmt = data.get("format")
+    if fmt not in FORMATS:
+        errors.setdefault("format", []).append(f"must be one of {', '.join(FORMATS)}")
+    campaigns = _as_list(data.get("campaigns"), "campaigns", errors)
+    if not campaigns and "campaigns" not in errors:
+        errors.setdefault("campaigns", []).append("choose at least one campaign")
+    categories = _as_list(data.get("categories"), "categories", errors)
+    for path in categories:
+        if path.startswith("/") or path.endswith("/") or ".." in path:
+            errors.setdefault("categories", []).append(f"not a category path: {path!r}")
+    intents = _as_list(data.get("intents"), "intents", errors)
+    for intent in intents:
+        if intent not in Intent.values:
+            errors.setdefault("intents", []).append(f"unknown intent {intent!r}")
+    date_from = _as_date(data.get("date_from"), "date_from", errors)
+    date_to = _as_date(data.get("date_to"), "date_to", errors)
+    if date_from and date_to and date_from > date_to:
+        errors.setdefault("date_to", []).append("must not be before date_from")
+    policy_version = data.get("policy_version")
+    if policy_version in (None, ""):
+        policy_version = None
+    else:
+        policy_version = _as_number(
+            policy_version, "policy_version", None, errors, low=1, high=10**9, integer=True
+        )
+    source = data.get("preference_source") or "human"
+    if source not in PREFERENCE_SOURCES:
+        errors.setdefault("preference_source", []).append(
+            f"must be one of {', '.join(PREFERENCE_SOURCES)}"
+        )
+    label_sources = _as_list(data.get("label_sources"), "label_sources", errors)
+    if "label_sources" not in data or data.get("label_sources") in (None, ""):
+        label_sources = ["raw", "review"]
+    for name in label_sources:
+        if name not in LABEL_SOURCES:
+            errors.setdefault("label_sources", []).append(f"unknown label source {name!r}")
+    if not label_sources and "label_sources" not in errors:
+        errors.setdefault("label_sources", []).append("trust at least one source of labels")
+    ratios_in = data.get("split_ratios") or DEFAULT_SPLIT_RATIOS
+    ratios: dict[str, float] = {}
+    if not isinstance(ratios_in, dict) or set(ratios_in) - set(SPLITS):
+        errors.setdefault("split_ratios", []).append(
+            "must map train, validation and test to shares"
+        )
+    else:
+        for split in SPLITS:
+            ratios[split] = _as_number(
+                ratios_in.get(split, 0), "split_ratios", 0.0, errors, low=0.0, high=1.0
+            )
+        if abs(sum(ratios.values()) - 1.0) > 1e-6:
+            errors.setdefault("split_ratios", []).append("must add up to 1")
+    archive_format = data.get("archive_format") or "tar.gz"
+    if archive_format not in ARCHIVE_FORMATS:
+        errors.setdefault("archive_format", []).append("must be tar.gz or zip")
+    spec_kwargs: dict[str, Any] = {
+        "min_judgments": _as_number(
+            data.get("min_judgments"), "min_judgments", 1, errors, low=1, high=1000, integer=True
+        ),
+        "min_agreement": _as_number(
+            data.get("min_agreement"), "min_agreement", 0.0, errors, low=0.0, high=1.0
+        ),
+        "min_margin": _as_number(
+            data.get("min_margin"), "min_margin", 0.0, errors, low=0.0, high=2.0
+        ),
+        "sft_threshold": _as_number(
+            data.get("sft_threshold"), "sft_threshold", 0.66, errors, low=0.0, high=1.0
+        ),
+        "kto_threshold": _as_number(
+            data.get("kto_threshold"), "kto_threshold", 0.5, errors, low=0.0, high=1.0
+        ),
+        "seed": _as_number(data.get("seed"), "seed", 1234, errors, low=0, high=2**63 - 1, integer=True),
+    }
+    if errors:
+        raise ValidationError(errors)
+    return ExportSpec(
+        format=str(fmt),
+        campaigns=tuple(campaigns),
+        categories=tuple(categories),
+        intents=tuple(intents),
+        date_from=date_from,
+        date_to=date_to,
+        policy_version=policy_version,
+        preference_source=source,
+        split_ratios=ratios,
+        label_sources=tuple(label_sources),
+        pseudonymise_annotators=_as_bool(data.get("pseudonymise_annotators"), True),
+        archive_format=archive_format,
+        **spec_kwargs,
+    )
+
+
+def spec_from_stored(data: dict[str, Any]) -> ExportSpec:
+    """Rebuild the spec frozen on an Export row (it was validated when created)."""
+    return parse_spec(dict(data))

@@ -1,0 +1,144 @@
+"""Data files: one per (category, split), hashed as they are written.
+
+Rows arrive ordered by category, so only the current category's files (at most one per split)
+are open at a time; each file's SHA-256 and size are computed while writing, never by reading
+the file back.
+"""
+
+from __future__ import annotations
+
+import csv
+import hashlib
+import io
+import re
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import IO, Any
+
+import orjson
+
+from labeling.quality.csvsafe import neutralise_cell
+
+_SEGMENT = re.compile(r"[^a-z0-9_-]+")
+DATA_FOLDER = "data"
+
+
+def safe_category_path(category: str) -> str:
+    """A category path as folders: lower-case slug segments only, so no path can escape."""
+    segments = [_SEGMENT.sub("-", part.strip().lower()).strip("-") for part in category.split("/")]
+    segments = [segment for segment in segments if segment and segment not in {".", ".."}]
+    return "/".join(segments) or "uncategorised"
+
+
+@dataclass
+class FileRecord:
+    path: str
+    category: str
+    split: str
+    rows: int
+    bytes: int
+    sha256: str
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "path": self.path,
+            "category": self.category,
+            "split": self.split,
+            "rows": self.rows,
+            "bytes": self.bytes,
+            "sha256": self.sha256,
+        }
+
+
+class _OpenFile:
+    def __init__(self, root: Path, relative: str, category: str, split: str) -> None:
+        self.relative = relative
+        self.category = category
+        self.split = split
+        path = root / relative
+        path.parent.mkdir(parents=True, exist_ok=True)
+        # "x": a second writer of the same file is a bug — fail rather than overwrite rows.
+        self.handle: IO[bytes] = open(path, "xb", buffering=1024 * 1024)  # noqa: SIM115
+        self.hash = hashlib.sha256()
+        self.rows = 0
+        self.bytes = 0
+
+    def write(self, data: bytes, *, is_row: bool = True) -> None:
+        self.handle.write(data)
+        self.hash.update(data)
+        self.bytes += len(data)
+        if is_row:
+            self.rows += 1
+
+    def close(self) -> FileRecord:
+        self.handle.close()
+        return FileRecord(
+            self.relative, self.category, self.split, self.rows, self.bytes, self.hash.hexdigest()
+        )
+
+
+class DataWriter:
+    """Writes rows to ``data/<category path>/<split>.<extension>`` under ``root``."""
+
+    def __init__(
+        self, root: Path, *, extension: str, csv_header: Sequence[str] | None = None
+    ) -> None:
+        self.root = root
+        self.extension = extension
+        self.csv_header = list(csv_header) if csv_header else None
+        self.files: list[FileRecord] = []
+        self._category: str | None = None
+        self._open: dict[str, _OpenFile] = {}
+        self._seen_folders: set[str] = set()
+        self._csv_buffer = io.StringIO()
+        self._csv = csv.writer(self._csv_buffer, lineterminator="\n")
+        self.rows_written = 0
+
+    def _file(self, category: str, split: str) -> _OpenFile:
+        if category != self._category:
+            self._close_open()
+            self._category = category
+        handle = self._open.get(split)
+        if handle is None:
+            folder = safe_category_path(category)
+            relative = f"{DATA_FOLDER}/{folder}/{split}.{self.extension}"
+            handle = _OpenFile(self.root, relative, category, split)
+            if self.csv_header is not None:
+                handle.write(self._csv_line(self.csv_header), is_row=False)
+            self._open[split] = handle
+        return handle
+
+    def _csv_line(self, cells: Sequence[Any]) -> bytes:
+        self._csv_buffer.seek(0)
+        self._csv_buffer.truncate()
+        self._csv.writerow(["" if cell is None else neutralise_cell(cell) for cell in cells])
+        return self._csv_buffer.getvalue().encode()
+
+    def write_json(self, category: str, split: str, row: dict[str, Any]) -> None:
+        """One JSON line, keys sorted so the bytes never depend on how the dict was built."""
+        self._file(category, split).write(
+            orjson.dumps(row, option=orjson.OPT_SORT_KEYS | orjson.OPT_APPEND_NEWLINE)
+        )
+        self.rows_written += 1
+
+    def write_csv(self, category: str, split: str, cells: Sequence[Any]) -> None:
+        """One CSV record; text cells a spreadsheet would evaluate are neutralised."""
+        self._file(category, split).write(self._csv_line(cells))
+        self.rows_written += 1
+
+    def _close_open(self) -> None:
+        for split in sorted(self._open):
+            self.files.append(self._open[split].close())
+        self._open = {}
+
+    def close(self) -> list[FileRecord]:
+        """Close every file; the records come back sorted by path."""
+        self._close_open()
+        self.files.sort(key=lambda record: record.path)
+        return self.files
+
+    def abort(self) -> None:
+        for handle in self._open.values():
+            handle.handle.close()
+        self._open = {}

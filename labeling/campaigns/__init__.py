@@ -1,0 +1,1 @@
+"""Campaigns: services (writes) and selectors (reads)."""

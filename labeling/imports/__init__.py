@@ -1,0 +1,1 @@
+"""Importers: prompts (CSV, JSONL, XSTest) and external candidates (JSONL, CSV, XSTest, HH-RLHF)."""

@@ -1,0 +1,373 @@
+"""External candidates: completions written elsewhere become candidates with their source name.
+
+Formats: generic ``jsonl`` / ``csv`` (``external_id`` or ``prompt``/``messages``, ``completion``,
+``source``), ``xstest-completions`` (one file = one source; the two human annotations kept as
+prior labels) and ``hh-rlhf`` (a conversation with a chosen and a rejected answer: two
+candidates and a prior preference). All or nothing, like prompt import; HH-RLHF rows whose two
+transcripts differ before the last Assistant turn are reported and left out, never guessed.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import IO, Any
+
+import orjson
+from django.db import transaction
+
+from ..models import Campaign, Candidate, Pair, Prompt
+from ..pairs import pairs_build_for_prompt
+from .common import (
+    MAX_TEXT_CHARS,
+    ImportFailed,
+    ImportReport,
+    Problem,
+    ProblemLog,
+    check_messages,
+    check_prompt_text,
+    content_hash,
+    external_id_of,
+    iter_csv,
+    iter_jsonl,
+    normalise_text,
+    open_binary,
+)
+from .prompts import XstestMapping, _RowChecker
+
+FORMATS = ("jsonl", "csv", "xstest-completions", "hh-rlhf")
+HH_SOURCE_CHOSEN = "hh-rlhf:chosen"
+HH_SOURCE_REJECTED = "hh-rlhf:rejected"
+XSTEST_LABEL_FIELDS = ("annotation_1", "annotation_2", "agreement", "final_label")
+_XSTEST_FILE = re.compile(r"completions_([A-Za-z0-9_.-]+?)\.csv", re.IGNORECASE)
+_HH_TURN = re.compile(r"\n\n(Human|Assistant): ")
+JSONL_FIELDS = {"external_id", "prompt", "messages", "completion", "source", "metadata"}
+CSV_RESERVED = {"external_id", "prompt", "messages", "completion", "source"}
+
+
+@dataclass
+class CandidateRow:
+    line: int
+    external_id: str | None
+    messages: list[dict[str, str]] | None
+    completions: list[tuple[str, str]]  # (source, text)
+    prior_labels: dict[str, Any] = field(default_factory=dict)
+    metadata: dict[str, Any] = field(default_factory=dict)
+    prompt_metadata: dict[str, Any] = field(default_factory=dict)
+    category: str | None = None
+    intent: str | None = None
+    chosen_first: bool | None = None  # HH-RLHF: the first completion is the preferred one
+
+
+def candidate_key(*, prompt_id: int, source: str, text: str) -> str:
+    """Idempotency key of an imported candidate: one per (prompt, source, text)."""
+    digest = hashlib.sha256(text.encode("utf-8")).hexdigest()
+    return hashlib.sha256(f"import|{prompt_id}|{source}|{digest}".encode()).hexdigest()
+
+
+def _completion(value: Any, log: ProblemLog, line: int, name: str = "completion") -> str | None:
+    if not isinstance(value, str) or not value.strip():
+        log.add(line, name, "missing or empty")
+        return None
+    if len(value) > MAX_TEXT_CHARS:
+        log.add(line, name, f"longer than {MAX_TEXT_CHARS} characters")
+        return None
+    return normalise_text(value)
+
+
+def _source(value: Any, log: ProblemLog, line: int) -> str | None:
+    if not isinstance(value, str) or not value.strip():
+        log.add(line, "source", "missing: name the model or system that wrote the completion")
+        return None
+    if len(value) > 200:
+        log.add(line, "source", "longer than 200 characters")
+        return None
+    return value.strip()
+
+
+def _rows_jsonl(stream: IO[bytes], log: ProblemLog) -> Iterator[CandidateRow]:
+    for line, obj in iter_jsonl(stream, log):
+        unknown = set(obj) - JSONL_FIELDS
+        if unknown:
+            log.add(line, "", f"unknown field(s): {', '.join(sorted(unknown))[:200]}")
+            continue
+        external_id = external_id_of(obj.get("external_id"), log, line)
+        messages = None
+        if "messages" in obj:
+            messages = check_messages(obj["messages"], log, line)
+        elif "prompt" in obj:
+            messages = check_prompt_text(obj["prompt"], log, line)
+        elif external_id is None:
+            log.add(line, "external_id", "give the prompt's external_id or the prompt itself")
+            continue
+        text = _completion(obj.get("completion"), log, line)
+        source = _source(obj.get("source"), log, line)
+        metadata = obj.get("metadata", {})
+        if not isinstance(metadata, dict):
+            log.add(line, "metadata", "must be a JSON object")
+            continue
+        if text is None or source is None or ("messages" in obj or "prompt" in obj) and not messages:
+            continue
+        yield CandidateRow(line, external_id, messages, [(source, text)], metadata=metadata)
+
+
+def _rows_csv(stream: IO[bytes], log: ProblemLog) -> Iterator[CandidateRow]:
+    checked = False
+    for line, row, header in iter_csv(stream, log):
+        if not checked:
+            checked = True
+            for name in ("completion", "source"):
+                if name not in header:
+                    log.add(1, name, "the header has no such column")
+            if "external_id" not in header and "prompt" not in header:
+                log.add(1, "external_id", "the header needs an external_id or a prompt column")
+        if "completion" not in header or "source" not in header:
+            continue
+        external_id = external_id_of(row.get("external_id"), log, line)
+        messages = None
+        if row.get("prompt", "").strip():
+            messages = check_prompt_text(row["prompt"], log, line)
+            if messages is None:
+                continue
+        elif external_id is None:
+            log.add(line, "external_id", "give the prompt's external_id or the prompt itself")
+            continue
+        text = _completion(row.get("completion"), log, line)
+        source = _source(row.get("source"), log, line)
+        if text is None or source is None:
+            continue
+        metadata = {key: value for key, value in row.items() if key not in CSV_RESERVED}
+        yield CandidateRow(line, external_id, messages, [(source, text)], metadata=metadata)
+
+
+def xstest_source_name(filename: str) -> str:
+    """``xstest_v2_completions_gpt4.csv`` → ``gpt4``."""
+    match = _XSTEST_FILE.search(Path(filename).name)
+    return match.group(1) if match else Path(filename).stem
+
+
+def _rows_xstest(
+    stream: IO[bytes], log: ProblemLog, source: str, checker: _RowChecker, mapping: XstestMapping
+) -> Iterator[CandidateRow]:
+    checked = False
+    expected = ("id", "type", "prompt", "completion", *XSTEST_LABEL_FIELDS)
+    for line, row, header in iter_csv(stream, log):
+        if not checked:
+            checked = True
+            missing = [name for name in expected if name not in header]
+            if missing:
+                log.add(1, "", f"not an XSTest completions file: missing {', '.join(missing)}")
+        if "prompt" not in header or "completion" not in header:
+            continue
+        raw_id = (row.get("id") or "").strip()
+        # The completion files number prompts "v2-17"; the prompts file numbers them "17".
+        external_id = external_id_of(raw_id.removeprefix("v2-"), log, line)
+        messages = check_prompt_text(row.get("prompt", ""), log, line)
+        text = _completion(row.get("completion"), log, line)
+        if messages is None or text is None:
+            continue
+        kind = (row.get("type") or "").strip()
+        labels = {name: row.get(name, "") for name in XSTEST_LABEL_FIELDS}
+        category_value = mapping.category_by_type.get(kind)
+        intent_value = mapping.intent_by_type.get(kind)
+        yield CandidateRow(
+            line,
+            external_id,
+            messages,
+            [(source, text)],
+            prior_labels={"xstest": labels},
+            metadata={"xstest_id": raw_id},
+            prompt_metadata={"type": kind, "source": "xstest"},
+            category=category_value,
+            intent=intent_value,
+        )
+
+
+def parse_hh_transcript(transcript: str) -> list[dict[str, str]] | None:
+    """``"\\n\\nHuman: …\\n\\nAssistant: …"`` → messages, or ``None`` if it does not parse."""
+    parts = _HH_TURN.split(transcript)
+    if len(parts) < 3 or parts[0].strip():
+        return None
+    messages = []
+    for speaker, text in zip(parts[1::2], parts[2::2], strict=True):
+        role = "user" if speaker == "Human" else "assistant"
+        messages.append({"role": role, "content": text})
+    return messages
+
+
+def _rows_hh(stream: IO[bytes], log: ProblemLog, report: ImportReport) -> Iterator[CandidateRow]:
+    for line, obj in iter_jsonl(stream, log):
+        chosen_text, rejected_text = obj.get("chosen"), obj.get("rejected")
+        if not isinstance(chosen_text, str) or not isinstance(rejected_text, str):
+            log.add(line, "chosen", "each line needs chosen and rejected transcripts")
+            continue
+        chosen = parse_hh_transcript(chosen_text)
+        rejected = parse_hh_transcript(rejected_text)
+        if chosen is None or rejected is None:
+            log.add(line, "chosen" if chosen is None else "rejected", "not a Human/Assistant transcript")
+            continue
+        if chosen[-1]["role"] != "assistant" or rejected[-1]["role"] != "assistant":
+            log.add(line, "chosen", "the transcript does not end with an Assistant turn")
+            continue
+        prefix_chosen = [(m["role"], normalise_text(m["content"])) for m in chosen[:-1]]
+        prefix_rejected = [(m["role"], normalise_text(m["content"])) for m in rejected[:-1]]
+        if prefix_chosen != prefix_rejected:
+            # Two different conversations: which one the preference is about is unknowable.
+            report.reported.append(
+                Problem(
+                    line,
+                    "rejected",
+                    "the two transcripts differ before the last Assistant turn; left out",
+                )
+            )
+            continue
+        messages = check_messages(chosen[:-1], log, line)
+        good = _completion(chosen[-1]["content"], log, line, "chosen")
+        bad = _completion(rejected[-1]["content"], log, line, "rejected")
+        if messages is None or good is None or bad is None:
+            continue
+        yield CandidateRow(
+            line,
+            None,
+            messages,
+            [(HH_SOURCE_CHOSEN, good), (HH_SOURCE_REJECTED, bad)],
+            prompt_metadata={"source": "hh-rlhf"},
+            chosen_first=True,
+        )
+
+
+class _PromptFinder:
+    """Finds (or, with a default category and intent, creates) the prompt of a row."""
+
+    def __init__(self, campaign: Campaign, checker: _RowChecker, report: ImportReport) -> None:
+        self.campaign = campaign
+        self.checker = checker
+        self.report = report
+
+    def find(self, row: CandidateRow, log: ProblemLog) -> Prompt | None:
+        prompts = Prompt.objects.filter(campaign=self.campaign)
+        if row.external_id:
+            prompt = prompts.filter(external_id=row.external_id).first()
+            if prompt is not None:
+                return prompt
+        if row.messages:
+            digest = content_hash(row.messages)
+            prompt = prompts.filter(content_hash=digest).first()
+            if prompt is not None:
+                return prompt
+            problems_before = len(log.problems)
+            category = self.checker.category(row.category, row.line)
+            intent = self.checker.intent(row.intent, row.line)
+            if len(log.problems) > problems_before or category is None or intent is None:
+                return None
+            external_id = row.external_id
+            if external_id and prompts.filter(external_id=external_id).exists():
+                external_id = None
+            self.report.prompts_created += 1
+            return Prompt.objects.create(
+                campaign=self.campaign,
+                messages=row.messages,
+                category_path=category,
+                intent=intent,
+                external_id=external_id,
+                content_hash=digest,
+                metadata=row.prompt_metadata,
+            )
+        log.add(
+            row.line,
+            "external_id",
+            f"no prompt with external_id {row.external_id!r} in this campaign",
+        )
+        return None
+
+
+def candidate_import(
+    *,
+    campaign: Campaign,
+    source: str | Path | IO[bytes],
+    file_format: str,
+    filename: str = "",
+    source_name: str = "",
+    default_category: str | None = None,
+    default_intent: str | None = None,
+    mapping: Mapping[str, Any] | None = None,
+) -> ImportReport:
+    """Import external completions as candidates (and pairs); raises :class:`ImportFailed`."""
+    if file_format not in FORMATS:
+        raise ImportFailed([Problem(0, "format", f"unknown format {file_format!r}")])
+    log = ProblemLog()
+    report = ImportReport()
+    checker = _RowChecker(
+        campaign=campaign,
+        log=log,
+        default_category=default_category,
+        default_intent=default_intent,
+    )
+    finder = _PromptFinder(campaign, checker, report)
+    stream = open_binary(source)
+    try:
+        with transaction.atomic():
+            rows: Iterator[CandidateRow]
+            if file_format == "jsonl":
+                rows = _rows_jsonl(stream, log)
+            elif file_format == "csv":
+                rows = _rows_csv(stream, log)
+            elif file_format == "xstest-completions":
+                name = source_name or xstest_source_name(filename or str(source))
+                rows = _rows_xstest(stream, log, name, checker, XstestMapping.from_dict(mapping))
+            else:
+                rows = _rows_hh(stream, log, report)
+            for row in rows:
+                report.lines += 1
+                prompt = finder.find(row, log)
+                if prompt is None or log.problems:
+                    continue
+                _store_row(prompt, row, report)
+            if not log.problems and report.lines == 0 and not report.reported:
+                log.add(0, "", "the file holds no rows")
+            log.raise_if_any()
+    finally:
+        if isinstance(source, str | Path):
+            stream.close()
+    report.created = report.candidates_created
+    report.duplicates = report.candidate_duplicates
+    return report
+
+
+def _store_row(prompt: Prompt, row: CandidateRow, report: ImportReport) -> None:
+    stored: list[Candidate] = []
+    for source_label, text in row.completions:
+        candidate, created = Candidate.objects.get_or_create(
+            idempotency_key=candidate_key(prompt_id=prompt.pk, source=source_label, text=text),
+            defaults={
+                "prompt": prompt,
+                "text": text,
+                "source": source_label,
+                "model": source_label,
+                "prior_labels": row.prior_labels,
+                "metadata": row.metadata,
+            },
+        )
+        stored.append(candidate)
+        if created:
+            report.candidates_created += 1
+        else:
+            report.candidate_duplicates += 1
+    report.pairs_created += len(pairs_build_for_prompt(prompt_id=prompt.pk))
+    if row.chosen_first is not None and len(stored) == 2:
+        chosen, rejected = stored
+        if chosen.pk != rejected.pk:
+            first, second = sorted((chosen.pk, rejected.pk))
+            # Preference in canonical order: negative when A (the lower id) is better.
+            preference = -1.0 if chosen.pk == first else 1.0
+            Pair.objects.filter(candidate_a_id=first, candidate_b_id=second).update(
+                prior_preference=preference
+            )
+
+
+def candidate_import_metadata_json(report: ImportReport) -> bytes:
+    """The report as JSON (for the API and the command's --json output)."""
+    return orjson.dumps(report.as_dict())

@@ -1,0 +1,23 @@
+"""Graylab's offline model server: an OpenAI-compatible offline stand-in, not a real model.
+
+Standalone asyncio code (aiohttp); it never imports Django. See :mod:`.server` for running it
+and :mod:`.responses` for the deterministic text it answers with.
+"""
+
+from labeling.offline_model.server import (
+    DEFAULT_MODEL,
+    MODEL_IDS,
+    OfflineModelServer,
+    ServerOptions,
+    create_app,
+    run_in_thread,
+)
+
+__all__ = [
+    "DEFAULT_MODEL",
+    "MODEL_IDS",
+    "OfflineModelServer",
+    "ServerOptions",
+    "create_app",
+    "run_in_thread",
+]

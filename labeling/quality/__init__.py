@@ -1,0 +1,1 @@
+"""Quality: gold items, chance-corrected agreement, bias checks, review and dashboards."""

@@ -1,0 +1,287 @@
+"""Chance-corrected agreement: Krippendorff's α (with bootstrap intervals) and Cohen's κ.
+
+The formulas come from well-kept libraries — ``krippendorff`` for α and scikit-learn's
+``cohen_kappa_score`` for κ — this module only shapes the data for them.
+
+Units and raters:
+
+* ``response_mode`` (nominal), ``severity`` (ordinal, 0-4) and ``helpfulness`` (ordinal, 1-4)
+  are rated per **candidate**: each judgment rates both sides of its pair, and a candidate sits
+  in several pairs. When one annotator rated the same candidate in several pairs, their value
+  for it is the lower median of their ratings (ordinal fields, stays on the scale) or the most
+  frequent value, ties broken by rubric order (response mode).
+* ``preference`` (interval, −2…+2) is rated per **pair**.
+* Labels imported with a candidate (``Candidate.prior_labels``, e.g. XSTest's
+  ``annotation_1``/``annotation_2``) count as extra annotators named ``prior:annotation_1``
+  and so on, for ``response_mode`` only, mapped by ``PRIOR_LABEL_TO_RESPONSE_MODE``.
+
+Cohen's κ is unweighted for the nominal response mode and linearly weighted for the ordered
+scales, between every two annotators who rated at least two common units.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from collections import Counter, defaultdict
+from collections.abc import Iterable
+from dataclasses import dataclass
+from itertools import combinations
+from typing import Any, Literal
+
+import krippendorff
+import numpy as np
+from sklearn.metrics import cohen_kappa_score
+
+from labeling.models import Campaign, Candidate, Judgment
+from labeling.models.choices import ResponseMode, Severity
+
+# XSTest's three labels, mapped onto the rubric's response modes. "Partial refusal" (declines,
+# then helps anyway, or helps with part) is closest to a refusal that still offers something.
+PRIOR_LABEL_TO_RESPONSE_MODE: dict[str, str] = {
+    "1_full_compliance": ResponseMode.DIRECT_ANSWER,
+    "2_full_refusal": ResponseMode.HARD_REFUSAL,
+    "3_partial_refusal": ResponseMode.REFUSAL_WITH_REDIRECTION,
+}
+PRIOR_ANNOTATOR_KEY = re.compile(r"^annotation_\d+$")
+
+Level = Literal["nominal", "ordinal", "interval"]
+
+
+@dataclass(frozen=True)
+class FieldSpec:
+    name: str
+    level: Level
+    domain: tuple[Any, ...]
+    kappa_weights: Literal["linear"] | None
+
+
+FIELDS: tuple[FieldSpec, ...] = (
+    FieldSpec("response_mode", "nominal", tuple(ResponseMode.values), None),
+    FieldSpec("severity", "ordinal", tuple(Severity.values), "linear"),
+    FieldSpec("helpfulness", "ordinal", (1, 2, 3, 4), "linear"),
+    FieldSpec("preference", "interval", (-2, -1, 0, 1, 2), "linear"),
+)
+FIELD_BY_NAME = {spec.name: spec for spec in FIELDS}
+
+# unit -> rater -> value (already reduced to one value per rater and unit)
+Ratings = dict[Any, dict[str, Any]]
+
+
+def _reduce(spec: FieldSpec, values: list[Any]) -> Any:
+    """One rater's value for a unit they rated several times (see the module docstring)."""
+    if len(values) == 1:
+        return values[0]
+    if spec.level == "nominal":
+        counts = Counter(values)
+        best = max(counts.values())
+        return next(v for v in spec.domain if counts.get(v) == best)
+    ordered = sorted(values, key=spec.domain.index)
+    return ordered[(len(ordered) - 1) // 2]
+
+
+def collect_ratings(
+    *,
+    campaign: Campaign,
+    category: str | None = None,
+    intent: str | None = None,
+    include_prior: bool = True,
+) -> dict[str, Ratings]:
+    """Ratings per field for a campaign, optionally restricted to a category or an intent."""
+    judgments = Judgment.objects.filter(pair__prompt__campaign=campaign)
+    candidates = Candidate.objects.filter(prompt__campaign=campaign)
+    if category:
+        judgments = judgments.filter(pair__prompt__category_path=category)
+        candidates = candidates.filter(prompt__category_path=category)
+    if intent:
+        judgments = judgments.filter(pair__prompt__intent=intent)
+        candidates = candidates.filter(prompt__intent=intent)
+    raw: dict[str, dict[Any, dict[str, list[Any]]]] = {
+        spec.name: defaultdict(lambda: defaultdict(list)) for spec in FIELDS
+    }
+    rows = judgments.values_list(
+        "annotator__username",
+        "pair_id",
+        "pair__candidate_a_id",
+        "pair__candidate_b_id",
+        "a_response_mode",
+        "a_severity",
+        "a_helpfulness",
+        "b_response_mode",
+        "b_severity",
+        "b_helpfulness",
+        "preference",
+    )
+    for (
+        rater,
+        pair_id,
+        candidate_a,
+        candidate_b,
+        a_mode,
+        a_severity,
+        a_help,
+        b_mode,
+        b_severity,
+        b_help,
+        preference,
+    ) in rows.iterator(chunk_size=5000):
+        raw["response_mode"][candidate_a][rater].append(a_mode)
+        raw["response_mode"][candidate_b][rater].append(b_mode)
+        raw["severity"][candidate_a][rater].append(a_severity)
+        raw["severity"][candidate_b][rater].append(b_severity)
+        raw["helpfulness"][candidate_a][rater].append(a_help)
+        raw["helpfulness"][candidate_b][rater].append(b_help)
+        raw["preference"][pair_id][rater].append(preference)
+    if include_prior:
+        prior_rows = candidates.exclude(prior_labels={}).values_list("id", "prior_labels")
+        for candidate_id, labels in prior_rows.iterator(chunk_size=5000):
+            for key, label in sorted((labels or {}).items()):
+                mode = PRIOR_LABEL_TO_RESPONSE_MODE.get(str(label))
+                if PRIOR_ANNOTATOR_KEY.match(key) and mode is not None:
+                    raw["response_mode"][candidate_id][f"prior:{key}"].append(str(mode))
+    return {
+        spec.name: {
+            unit: {rater: _reduce(spec, values) for rater, values in raters.items()}
+            for unit, raters in raw[spec.name].items()
+        }
+        for spec in FIELDS
+    }
+
+
+def value_counts(spec: FieldSpec, ratings: Ratings) -> np.ndarray:
+    """Units × values count matrix, keeping only units rated by at least two raters."""
+    index = {value: position for position, value in enumerate(spec.domain)}
+    pairable = [raters for raters in ratings.values() if len(raters) >= 2]
+    counts = np.zeros((len(pairable), len(spec.domain)), dtype=np.float64)
+    for row, raters in enumerate(pairable):
+        for value in raters.values():
+            counts[row, index[value]] += 1
+    return counts
+
+
+def _numeric_domain(spec: FieldSpec) -> np.ndarray:
+    # Ordinal and nominal distances only use ranks; interval uses the values themselves.
+    if spec.level == "interval":
+        return np.asarray(spec.domain, dtype=np.float64)
+    return np.arange(len(spec.domain), dtype=np.float64)
+
+
+def alpha_from_counts(spec: FieldSpec, counts: np.ndarray) -> float | None:
+    """Krippendorff's α from a value-count matrix; None when it is undefined."""
+    if counts.shape[0] == 0:
+        return None
+    try:
+        value = float(
+            krippendorff.alpha(
+                value_counts=counts,
+                value_domain=_numeric_domain(spec),
+                level_of_measurement=spec.level,
+            )
+        )
+    except (ValueError, ZeroDivisionError):
+        return None
+    return value if math.isfinite(value) else None
+
+
+def bootstrap_interval(
+    spec: FieldSpec, counts: np.ndarray, *, reps: int, seed: int
+) -> list[float | None]:
+    """95% percentile interval of α over ``reps`` resamples of the units (seeded)."""
+    units = counts.shape[0]
+    if units < 2 or reps <= 0:
+        return [None, None]
+    rng = np.random.default_rng(seed)
+    estimates = []
+    for _ in range(reps):
+        sample = counts[rng.integers(0, units, size=units)]
+        value = alpha_from_counts(spec, sample)
+        if value is not None:
+            estimates.append(value)
+    if not estimates:
+        return [None, None]
+    low, high = np.percentile(estimates, [2.5, 97.5])
+    return [float(low), float(high)]
+
+
+def field_alpha(
+    spec: FieldSpec, ratings: Ratings, *, reps: int = 1000, seed: int = 0
+) -> dict[str, Any]:
+    """α, its interval, the number of units that count and the number of ratings."""
+    counts = value_counts(spec, ratings)
+    return {
+        "alpha": alpha_from_counts(spec, counts),
+        "ci95": bootstrap_interval(spec, counts, reps=reps, seed=seed),
+        "items": int(counts.shape[0]),
+        "judgments": int(sum(len(raters) for raters in ratings.values())),
+    }
+
+
+def pairwise_kappa(spec: FieldSpec, ratings: Ratings, *, min_items: int = 2) -> list[dict]:
+    """Cohen's κ for every two raters with at least ``min_items`` common units."""
+    common: dict[tuple[str, str], tuple[list[Any], list[Any]]] = defaultdict(lambda: ([], []))
+    for raters in ratings.values():
+        for first, second in combinations(sorted(raters), 2):
+            left, right = common[(first, second)]
+            left.append(raters[first])
+            right.append(raters[second])
+    rank = {value: position for position, value in enumerate(spec.domain)}
+    result = []
+    for (first, second), (left, right) in sorted(common.items()):
+        if len(left) < min_items:
+            continue
+        result.append(
+            {
+                "field": spec.name,
+                "annotators": [first, second],
+                "kappa": kappa_value(
+                    [rank[v] for v in left], [rank[v] for v in right], spec.kappa_weights
+                ),
+                "items": len(left),
+            }
+        )
+    return result
+
+
+def kappa_value(left: list[int], right: list[int], weights: str | None) -> float | None:
+    """scikit-learn's Cohen's κ, None when undefined (e.g. both raters constant and equal)."""
+    labels = sorted(set(left) | set(right))
+    if len(labels) < 2:
+        return None
+    value = float(cohen_kappa_score(left, right, labels=labels, weights=weights))
+    return value if math.isfinite(value) else None
+
+
+def agreement_report(
+    *,
+    campaign: Campaign,
+    category: str | None = None,
+    intent: str | None = None,
+    reps: int = 1000,
+    seed: int = 0,
+    fields: Iterable[str] | None = None,
+) -> dict[str, Any]:
+    """The agreement figures of a campaign, in the shape ``manage.py agreement --json`` prints:
+    one key per field with ``alpha``, ``ci95``, ``items``, ``judgments``, plus ``kappa``."""
+    ratings = collect_ratings(campaign=campaign, category=category, intent=intent)
+    chosen = [FIELD_BY_NAME[name] for name in (fields or FIELD_BY_NAME)]
+    report: dict[str, Any] = {}
+    kappas: list[dict[str, Any]] = []
+    for spec in chosen:
+        report[spec.name] = field_alpha(spec, ratings[spec.name], reps=reps, seed=seed)
+        kappas.extend(pairwise_kappa(spec, ratings[spec.name]))
+    report["kappa"] = kappas
+    return report
+
+
+def kappa_by_annotator(kappas: list[dict[str, Any]]) -> dict[str, dict[str, float]]:
+    """Mean κ of each annotator with their peers, per field (None values left out)."""
+    sums: dict[str, dict[str, list[float]]] = defaultdict(lambda: defaultdict(list))
+    for entry in kappas:
+        if entry["kappa"] is None:
+            continue
+        for name in entry["annotators"]:
+            sums[name][entry["field"]].append(entry["kappa"])
+    return {
+        name: {field: float(np.mean(values)) for field, values in per_field.items()}
+        for name, per_field in sums.items()
+    }

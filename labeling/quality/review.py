@@ -1,0 +1,264 @@
+"""The reviewers' queue and their resolutions (selectors and services).
+
+A pair enters the queue when it has no review yet and any of these holds:
+
+* **disagreement** — among its judgments, preferences point in opposite directions or span
+  two or more steps, or a side's severity or helpfulness spans two or more steps;
+* **failed gold** — a gold pair with at least one judgment that misses the expected answer;
+* **flags** — an annotator raised a flag (``needs_expert``, ``prompt_problem``, …).
+
+A review's ``final_labels`` keep the shape exports read:
+``{"a": {"response_mode", "severity", "helpfulness"}, "b": {...}, "preference": int}``;
+a ``discard`` resolution has no labels and tells exports to drop the pair.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.core.exceptions import ValidationError
+from django.db import transaction
+from django.db.models import (
+    Case,
+    Count,
+    F,
+    IntegerField,
+    Max,
+    Min,
+    Q,
+    QuerySet,
+    Value,
+    When,
+)
+
+from labeling.models import Campaign, Judgment, Pair, Prompt, PromptChange, Review
+from labeling.models.choices import (
+    HELPFULNESS_MAX,
+    HELPFULNESS_MIN,
+    PREFERENCE_MAX,
+    PREFERENCE_MIN,
+    SEVERITY_ORDINAL,
+    Intent,
+    ResponseMode,
+)
+
+from .gold import failed_gold_pair_ids
+
+QUEUE_LIMIT = 200
+SPREAD_THRESHOLD = 2
+
+
+def _severity_rank(field: str) -> Case:
+    return Case(
+        *[When(**{field: level}, then=Value(rank)) for level, rank in SEVERITY_ORDINAL.items()],
+        output_field=IntegerField(),
+    )
+
+
+def _pair_statistics(judgments: QuerySet[Judgment]) -> QuerySet:
+    return (
+        judgments.values("pair_id")
+        .annotate(
+            judgments=Count("id"),
+            preference_min=Min("preference"),
+            preference_max=Max("preference"),
+            a_severity_spread=Max(_severity_rank("a_severity")) - Min(_severity_rank("a_severity")),
+            b_severity_spread=Max(_severity_rank("b_severity")) - Min(_severity_rank("b_severity")),
+            a_helpfulness_spread=Max("a_helpfulness") - Min("a_helpfulness"),
+            b_helpfulness_spread=Max("b_helpfulness") - Min("b_helpfulness"),
+            flagged=Count("id", filter=~Q(flags=[])),
+        )
+        .annotate(preference_spread=F("preference_max") - F("preference_min"))
+        .order_by()
+    )
+
+
+def _reasons(stats: dict[str, Any]) -> list[str]:
+    reasons = []
+    if stats["preference_min"] < 0 < stats["preference_max"]:
+        reasons.append("opposite preferences")
+    elif stats["preference_spread"] >= SPREAD_THRESHOLD:
+        reasons.append("preference spread")
+    for side in ("a", "b"):
+        if stats[f"{side}_severity_spread"] >= SPREAD_THRESHOLD:
+            reasons.append(f"severity spread ({side.upper()})")
+        if stats[f"{side}_helpfulness_spread"] >= SPREAD_THRESHOLD:
+            reasons.append(f"helpfulness spread ({side.upper()})")
+    return reasons
+
+
+def review_queue(*, campaign: Campaign, limit: int = QUEUE_LIMIT) -> dict[str, Any]:
+    """Unreviewed pairs of ``campaign`` that need a reviewer, most urgent first."""
+    judgments = Judgment.objects.filter(pair__prompt__campaign=campaign, pair__review__isnull=True)
+    stats = _pair_statistics(judgments)
+    disagreement = (
+        Q(preference_min__lt=0, preference_max__gt=0)
+        | Q(preference_spread__gte=SPREAD_THRESHOLD)
+        | Q(a_severity_spread__gte=SPREAD_THRESHOLD)
+        | Q(b_severity_spread__gte=SPREAD_THRESHOLD)
+        | Q(a_helpfulness_spread__gte=SPREAD_THRESHOLD)
+        | Q(b_helpfulness_spread__gte=SPREAD_THRESHOLD)
+        | Q(flagged__gt=0)
+    )
+    selected = {row["pair_id"]: row for row in stats.filter(disagreement)}
+    reviewed = set(
+        Review.objects.filter(pair__prompt__campaign=campaign).values_list("pair_id", flat=True)
+    )
+    failed_gold = {
+        pair_id: annotators
+        for pair_id, annotators in failed_gold_pair_ids(campaign=campaign).items()
+        if pair_id not in reviewed
+    }
+    missing = set(failed_gold) - set(selected)
+    if missing:
+        for row in stats.filter(pair_id__in=missing):
+            selected[row["pair_id"]] = row
+    flags_by_pair: dict[int, set[str]] = {}
+    for pair_id, flags in Judgment.objects.filter(
+        pair_id__in=[pid for pid, row in selected.items() if row["flagged"]]
+    ).values_list("pair_id", "flags"):
+        flags_by_pair.setdefault(pair_id, set()).update(str(flag) for flag in flags or [])
+    items = []
+    for pair_id, row in selected.items():
+        reasons = _reasons(row)
+        if pair_id in failed_gold:
+            reasons.insert(0, f"failed gold ({len(failed_gold[pair_id])})")
+        flags = sorted(flags_by_pair.get(pair_id, ()))
+        reasons.extend(f"flag: {flag}" for flag in flags)
+        urgency = (
+            (100 if pair_id in failed_gold else 0)
+            + (50 if "needs_expert" in flags or "prompt_problem" in flags else 0)
+            + 10 * len(flags)
+            + row["preference_spread"]
+            + max(row["a_severity_spread"], row["b_severity_spread"])
+        )
+        items.append({"pair_id": pair_id, "judgments": row["judgments"], "reasons": reasons,
+                      "flags": flags, "urgency": urgency})
+    items.sort(key=lambda item: (-item["urgency"], item["pair_id"]))
+    total = len(items)
+    items = items[:limit]
+    pairs = Pair.objects.select_related("prompt").in_bulk([item["pair_id"] for item in items])
+    for item in items:
+        pair = pairs[item["pair_id"]]
+        item["prompt_id"] = pair.prompt_id
+        item["category"] = pair.prompt.category_path
+        item["intent"] = pair.prompt.intent
+        item["is_gold"] = pair.is_gold
+    return {"total": total, "items": items}
+
+
+def pair_for_review(*, pair_id: int) -> Pair:
+    """The pair with what a reviewer sees: prompt, both candidates, every judgment, review."""
+    return (
+        Pair.objects.select_related("prompt__campaign", "candidate_a", "candidate_b", "review")
+        .prefetch_related("judgments__annotator")
+        .get(pk=pair_id)
+    )
+
+
+def final_labels_clean(raw: Any) -> dict[str, Any]:
+    """Validate final labels and return them in the canonical export shape."""
+    if not isinstance(raw, dict):
+        raise ValidationError("Final labels must be an object.")
+    errors: dict[str, str] = {}
+    clean: dict[str, Any] = {}
+    for side in ("a", "b"):
+        values = raw.get(side)
+        if not isinstance(values, dict):
+            errors[side] = "needs response_mode, severity and helpfulness"
+            continue
+        mode = values.get("response_mode")
+        severity = values.get("severity")
+        helpfulness = values.get("helpfulness")
+        if mode not in ResponseMode.values:
+            errors[f"{side}.response_mode"] = f"must be one of {', '.join(ResponseMode.values)}"
+        if severity not in SEVERITY_ORDINAL:
+            errors[f"{side}.severity"] = f"must be one of {', '.join(SEVERITY_ORDINAL)}"
+        try:
+            helpfulness = int(helpfulness)
+        except (TypeError, ValueError):
+            helpfulness = None
+        if helpfulness is None or not HELPFULNESS_MIN <= helpfulness <= HELPFULNESS_MAX:
+            errors[f"{side}.helpfulness"] = "must be an integer from 1 to 4"
+        clean[side] = {"response_mode": mode, "severity": severity, "helpfulness": helpfulness}
+    try:
+        preference = int(raw.get("preference"))  # type: ignore[arg-type]
+    except (TypeError, ValueError):
+        preference = None  # type: ignore[assignment]
+    if preference is None or not PREFERENCE_MIN <= preference <= PREFERENCE_MAX:
+        errors["preference"] = "must be an integer from -2 to 2"
+    clean["preference"] = preference
+    if errors:
+        raise ValidationError(errors)
+    return clean
+
+
+@transaction.atomic
+def review_record(
+    *,
+    pair: Pair,
+    reviewer: Any,
+    resolution: str,
+    final_labels: Any = None,
+    notes: str = "",
+) -> Review:
+    """Record (or replace) the resolution of ``pair``: final labels, or discard."""
+    if resolution not in Review.Resolution.values:
+        raise ValidationError({"resolution": "must be 'labels' or 'discard'"})
+    labels = final_labels_clean(final_labels) if resolution == Review.Resolution.LABELS else None
+    review, _ = Review.objects.update_or_create(
+        pair=pair,
+        defaults={
+            "reviewer": reviewer,
+            "resolution": resolution,
+            "final_labels": labels,
+            "notes": notes.strip(),
+        },
+    )
+    return review
+
+
+@transaction.atomic
+def prompt_correct(
+    *,
+    prompt: Prompt,
+    changed_by: Any,
+    category_path: str | None = None,
+    intent: str | None = None,
+    reason: str = "",
+) -> list[PromptChange]:
+    """Correct a prompt's category and/or intent, keeping each change in its history."""
+    locked = Prompt.objects.select_for_update().select_related("campaign__policy_version").get(
+        pk=prompt.pk
+    )
+    errors: dict[str, str] = {}
+    if category_path is not None and category_path != locked.category_path:
+        leaves = locked.campaign.policy_version.leaf_paths()
+        if category_path not in leaves:
+            errors["category_path"] = "not a category of the campaign's policy version"
+    if intent is not None and intent not in Intent.values:
+        errors["intent"] = f"must be one of {', '.join(Intent.values)}"
+    if errors:
+        raise ValidationError(errors)
+    changes = []
+    for field, new in (("category_path", category_path), ("intent", intent)):
+        old = getattr(locked, field)
+        if new is None or new == old:
+            continue
+        changes.append(
+            PromptChange(
+                prompt=locked,
+                field=field,
+                old_value=old,
+                new_value=new,
+                changed_by=changed_by,
+                reason=reason.strip(),
+            )
+        )
+        setattr(locked, field, new)
+    if changes:
+        locked.save(update_fields=[change.field for change in changes])
+        PromptChange.objects.bulk_create(changes)
+    prompt.category_path = locked.category_path
+    prompt.intent = locked.intent
+    return changes
