@@ -243,7 +243,6 @@ REST_FRAMEWORK = {
     "DEFAULT_THROTTLE_RATES": {
         "anon": env.str("API_THROTTLE_ANON", "60/min"),
         "user": env.str("API_THROTTLE_USER", "100000/hour"),
-        "login": env.str("LOGIN_THROTTLE", "10/min"),
     },
 }
 SPECTACULAR_SETTINGS = {
