@@ -29,7 +29,7 @@ def user_roles(user: AbstractBaseUser | AnonymousUser) -> frozenset[str]:
             cached = frozenset(ALL_ROLES)
         else:
             cached = frozenset(user.groups.values_list("name", flat=True))  # type: ignore[attr-defined]
-        user._graylab_roles = cached  # type: ignore[union-attr]
+        user._graylab_roles = cached  # type: ignore[attr-defined]
     return cached
 
 

@@ -48,7 +48,7 @@ class LoginView(auth_views.LoginView):
 
     def post(self, request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
         key = f"login-attempts:{request.META.get('REMOTE_ADDR', '')}"
-        attempts = cache.get_or_set(key, 0, LOGIN_WINDOW_SECONDS)
+        attempts = cache.get_or_set(key, 0, LOGIN_WINDOW_SECONDS) or 0
         if attempts >= LOGIN_ATTEMPTS_PER_WINDOW:
             response = render(
                 request,

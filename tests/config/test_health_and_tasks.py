@@ -47,8 +47,18 @@ def test_healthz_database_down_in_a_real_server() -> None:
     env = dict(os.environ)
     env["DATABASE_URL"] = f"postgres://postgres@127.0.0.1:{free_port()}/graylab"
     server = subprocess.Popen(
-        [sys.executable, "-m", "gunicorn", "config.wsgi:application", "--bind", f"127.0.0.1:{port}",
-         "--workers", "1", "--log-level", "warning"],
+        [
+            sys.executable,
+            "-m",
+            "gunicorn",
+            "config.wsgi:application",
+            "--bind",
+            f"127.0.0.1:{port}",
+            "--workers",
+            "1",
+            "--log-level",
+            "warning",
+        ],
         cwd=ROOT,
         env=env,
     )
@@ -56,7 +66,7 @@ def test_healthz_database_down_in_a_real_server() -> None:
         deadline = time.monotonic() + 30
         while True:
             try:
-                urllib.request.urlopen(f"http://127.0.0.1:{port}/healthz", timeout=10)  # noqa: S310
+                urllib.request.urlopen(f"http://127.0.0.1:{port}/healthz", timeout=10)
                 pytest.fail("healthz answered 200 with the database down")
             except urllib.error.HTTPError as error:
                 assert error.code == 503

@@ -14,7 +14,16 @@ from django.test import Client
 from config.roles import NAVIGATION
 
 EXPECTED_NAV = {
-    "alice": {"Campaigns", "Review", "Dashboards", "Exports", "Model endpoints", "Policy", "Rubric", "API"},
+    "alice": {
+        "Campaigns",
+        "Review",
+        "Dashboards",
+        "Exports",
+        "Model endpoints",
+        "Policy",
+        "Rubric",
+        "API",
+    },
     "rita": {"Campaigns", "Dashboards", "Exports", "Rubric", "API"},
     "victor": {"My work", "Review", "Dashboards", "Rubric"},
     "anna": {"My work", "Rubric"},
@@ -47,7 +56,9 @@ def test_each_persona_sees_only_its_navigation(
     assert nav_labels(html) == EXPECTED_NAV[persona]
 
 
-@pytest.mark.parametrize("path", ["/", "/policy/", "/campaigns/", "/work/", "/exports/", "/review/"])
+@pytest.mark.parametrize(
+    "path", ["/", "/policy/", "/campaigns/", "/work/", "/exports/", "/review/"]
+)
 def test_anonymous_is_sent_to_log_in(db: None, path: str) -> None:
     response = Client().get(path)
     assert response.status_code == 302
@@ -90,12 +101,12 @@ def test_pages_carry_csrf_for_htmx_and_a_strict_csp(client_for: Callable[[str], 
     assert "unsafe-inline" not in csp.split("script-src")[1].split(";")[0]
 
 
-def test_create_user_command_with_password_env(
-    db: None, monkeypatch: pytest.MonkeyPatch
-) -> None:
+def test_create_user_command_with_password_env(db: None, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("NEW_PASSWORD", "a-long-enough-password-123")
     out = io.StringIO()
-    call_command("create_user", "carol", "--role", "researcher", "--password-env", "NEW_PASSWORD", stdout=out)
+    call_command(
+        "create_user", "carol", "--role", "researcher", "--password-env", "NEW_PASSWORD", stdout=out
+    )
     carol = User.objects.get(username="carol")
     assert carol.check_password("a-long-enough-password-123")
     assert list(carol.groups.values_list("name", flat=True)) == ["researcher"]

@@ -13,7 +13,9 @@ from tests.conftest import ROOT
 CHECK = "import django; django.setup(); from django.conf import settings; print(settings.DEBUG)"
 
 
-def start(env_overrides: dict[str, str], *, unset: tuple[str, ...] = ()) -> subprocess.CompletedProcess[str]:
+def start(
+    env_overrides: dict[str, str], *, unset: tuple[str, ...] = ()
+) -> subprocess.CompletedProcess[str]:
     env = {k: v for k, v in os.environ.items() if k not in unset}
     env.update(env_overrides)
     env["DJANGO_SETTINGS_MODULE"] = "config.settings"
@@ -39,7 +41,9 @@ def start(env_overrides: dict[str, str], *, unset: tuple[str, ...] = ()) -> subp
         ("OPENAI_API_KEY_ENV", "not a name", "name of an environment variable"),
     ],
 )
-def test_bad_value_stops_start_up_naming_the_variable(variable: str, value: str, reason: str) -> None:
+def test_bad_value_stops_start_up_naming_the_variable(
+    variable: str, value: str, reason: str
+) -> None:
     result = start({variable: value})
     assert result.returncode != 0
     last_line = result.stderr.strip().splitlines()[-1]

@@ -10,6 +10,8 @@ import signal
 import subprocess
 import sys
 import time
+import urllib.error
+import urllib.request
 from typing import Any
 
 from django.conf import settings
@@ -34,17 +36,45 @@ class Command(BaseCommand):
         processes: dict[str, subprocess.Popen[bytes]] = {}
         commands = {
             "model server": [
-                python, "manage.py", "offline_model_server", "--port", str(model_port),
-                "--latency-ms", "150",
+                python,
+                "manage.py",
+                "offline_model_server",
+                "--port",
+                str(model_port),
+                "--latency-ms",
+                "150",
             ],
             "worker": [
-                python, "-m", "celery", "-A", "config", "worker", "--loglevel", "INFO",
-                "-Q", "default,generation,exports", "--pool", "threads", "--concurrency", "8",
-                "--hostname", "demo@%h",
+                python,
+                "-m",
+                "celery",
+                "-A",
+                "config",
+                "worker",
+                "--loglevel",
+                "WARNING",
+                "-Q",
+                "default,generation,exports",
+                "--pool",
+                "threads",
+                "--concurrency",
+                "8",
+                "--hostname",
+                "demo@%h",
             ],
             "web": [
-                python, "-m", "gunicorn", "config.wsgi:application", "--bind", f"{host}:{port}",
-                "--workers", "2", "--threads", "4", "--access-logfile", "-",
+                python,
+                "-m",
+                "gunicorn",
+                "config.wsgi:application",
+                "--bind",
+                f"{host}:{port}",
+                "--workers",
+                "2",
+                "--threads",
+                "4",
+                "--log-level",
+                "warning",
             ],
         }
         try:
@@ -53,7 +83,7 @@ class Command(BaseCommand):
                 call_command("demo_seed", stdout=self.stdout)
             processes["worker"] = subprocess.Popen(commands["worker"])
             processes["web"] = subprocess.Popen(commands["web"])
-            time.sleep(2)
+            self._wait_until_serving(host, port, processes)
             self._banner(host, port, model_port)
             while True:
                 for name, process in processes.items():
@@ -72,6 +102,25 @@ class Command(BaseCommand):
                     process.wait(timeout=max(0.1, deadline - time.monotonic()))
                 except subprocess.TimeoutExpired:
                     process.kill()
+
+    def _wait_until_serving(
+        self, host: str, port: int, processes: dict[str, subprocess.Popen[bytes]]
+    ) -> None:
+        """Poll /healthz until the web server answers (or one of the processes dies)."""
+        deadline = time.monotonic() + 60
+        url = f"http://{host}:{port}/healthz"
+        while time.monotonic() < deadline:
+            for name, process in processes.items():
+                if process.poll() is not None:
+                    raise CommandError(f"The {name} stopped (exit code {process.returncode}).")
+            try:
+                with urllib.request.urlopen(url, timeout=2):
+                    return
+            except urllib.error.HTTPError:
+                return  # answering, even if the broker is still starting
+            except OSError:
+                time.sleep(0.3)
+        raise CommandError(f"The web server did not answer at {url} within a minute.")
 
     def _banner(self, host: str, port: int, model_port: int) -> None:
         lines = [
