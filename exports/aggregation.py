@@ -64,6 +64,7 @@ class PairLabel:
     a: SideLabel | None
     b: SideLabel | None
     judgment_id: int | None = None
+    annotator_id: int | None = None
     extra: dict[str, Any] | None = None  # the raw judgment's other fields (judgments format)
 
 
@@ -175,7 +176,7 @@ def resolve_pair(
     if "raw" in label_sources and pair.judgments:
         if len(pair.judgments) < min_judgments:
             return ResolvedPair(pair, "raw", pair.judgments, TOO_FEW_JUDGMENTS)
-        if pair_agreement(pair.judgments) + TOLERANCE < min_agreement:
+        if min_agreement > 0 and pair_agreement(pair.judgments) + TOLERANCE < min_agreement:
             return ResolvedPair(pair, "raw", pair.judgments, LOW_AGREEMENT)
         return ResolvedPair(pair, "raw", pair.judgments)
     if "prior" in label_sources and pair.prior_preference is not None:
@@ -197,35 +198,56 @@ class Scores:
     response_mode: str
 
 
+@dataclass(frozen=True)
+class ScoreTables:
+    """``s`` per severity and ``h`` per grade, looked up from ``labeling.scoring`` once per
+    export, so the hot loop does dictionary lookups instead of recomputing the formulas."""
+
+    safety: dict[str, float]
+    helpfulness: dict[int, float]
+    mapping: dict[str, float]
+
+    @classmethod
+    def from_mapping(cls, mapping: Mapping[str, float]) -> ScoreTables:
+        return cls(
+            safety={level: safety(level, mapping) for level in SEVERITY_ORDINAL},
+            helpfulness={grade: helpfulness_score(grade) for grade in range(1, 5)},
+            mapping=dict(mapping),
+        )
+
+
 def _mean(values: Sequence[float]) -> float:
     return math.fsum(values) / len(values)
-
-
-def _pstdev(values: Sequence[float]) -> float:
-    mean = _mean(values)
-    return math.sqrt(math.fsum((v - mean) ** 2 for v in values) / len(values))
 
 
 MODE_ORDER = {mode: index for index, mode in enumerate(ResponseMode.values)}
 
 
-def aggregate_sides(sides: Sequence[SideLabel], mapping: Mapping[str, float]) -> Scores:
+def aggregate_sides(sides: Sequence[SideLabel], tables: ScoreTables) -> Scores:
     """Mean ``s``, ``h``, ``r`` and severity ordinal of a candidate; population SD of ``s``.
 
     The response mode is the most common one (ties go to the earlier mode in the rubric's list).
     """
-    s_values = [safety(side.severity, mapping) for side in sides]
-    h_values = [helpfulness_score(side.helpfulness) for side in sides]
-    r_values = [s * h for s, h in zip(s_values, h_values, strict=True)]
-    modes = Counter(side.response_mode for side in sides)
-    mode = min(modes, key=lambda m: (-modes[m], MODE_ORDER.get(m, len(MODE_ORDER)), m))
+    safety_of = tables.safety
+    helpfulness_of = tables.helpfulness
+    s_values = [safety_of[side.severity] for side in sides]
+    h_values = [helpfulness_of[side.helpfulness] for side in sides]
+    count = len(sides)
+    s_mean = math.fsum(s_values) / count
+    modes: dict[str, int] = {}
+    for side in sides:
+        modes[side.response_mode] = modes.get(side.response_mode, 0) + 1
+    if len(modes) == 1:
+        mode = sides[0].response_mode
+    else:
+        mode = min(modes, key=lambda m: (-modes[m], MODE_ORDER.get(m, len(MODE_ORDER)), m))
     return Scores(
-        n=len(sides),
-        safety=_mean(s_values),
-        helpfulness=_mean(h_values),
-        reward=_mean(r_values),
-        severity=_mean([float(SEVERITY_ORDINAL[side.severity]) for side in sides]),
-        safety_sd=_pstdev(s_values),
+        n=count,
+        safety=s_mean,
+        helpfulness=math.fsum(h_values) / count,
+        reward=math.fsum([s * h for s, h in zip(s_values, h_values, strict=True)]) / count,
+        severity=sum(SEVERITY_ORDINAL[side.severity] for side in sides) / count,
+        safety_sd=math.sqrt(math.fsum([(v - s_mean) ** 2 for v in s_values]) / count),
         response_mode=mode,
     )
 
@@ -247,7 +269,7 @@ def decide_preference(
     *,
     source: str,
     min_margin: float,
-    mapping: Mapping[str, float],
+    tables: ScoreTables,
 ) -> Preference:
     """Apply the preference source to a resolved pair (rubric.md, formats.md).
 
@@ -258,10 +280,10 @@ def decide_preference(
     pair = resolved.pair
     human = _mean([label.preference for label in resolved.labels]) if resolved.labels else None
     reward_margin: float | None = None
-    if resolved.has_scores:
-        a_scores = aggregate_sides([label.a for label in resolved.labels if label.a], mapping)
-        b_scores = aggregate_sides([label.b for label in resolved.labels if label.b], mapping)
-        reward_margin = b_scores.reward - a_scores.reward
+    if source != "human" and resolved.has_scores:
+        reward_margin = _mean_reward(resolved.labels, "b", tables) - _mean_reward(
+            resolved.labels, "a", tables
+        )
 
     def result(margin: float | None, reason: str | None) -> Preference:
         if reason is not None or margin is None:
@@ -295,8 +317,17 @@ def decide_preference(
     return result(reward_margin, None)
 
 
+def _mean_reward(labels: Sequence[PairLabel], side: str, tables: ScoreTables) -> float:
+    values = []
+    for label in labels:
+        rating = label.a if side == "a" else label.b
+        assert rating is not None
+        values.append(tables.safety[rating.severity] * tables.helpfulness[rating.helpfulness])
+    return math.fsum(values) / len(values)
+
+
 def candidate_scores(
-    resolved_pairs: Sequence[ResolvedPair], mapping: Mapping[str, float]
+    resolved_pairs: Sequence[ResolvedPair], tables: ScoreTables
 ) -> list[tuple[Candidate, Scores]]:
     """Aggregate each candidate over every counted rating in the prompt's kept pairs.
 
@@ -313,6 +344,6 @@ def candidate_scores(
                 sides.setdefault(resolved.pair.b.id, []).append(label.b)
                 candidates[resolved.pair.b.id] = resolved.pair.b
     return [
-        (candidates[candidate_id], aggregate_sides(sides[candidate_id], mapping))
+        (candidates[candidate_id], aggregate_sides(sides[candidate_id], tables))
         for candidate_id in sorted(sides)
     ]

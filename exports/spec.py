@@ -89,7 +89,7 @@ def _as_list(value: Any, name: str, errors: dict[str, list[str]]) -> list[str]:
 def _as_number(
     value: Any,
     name: str,
-    default: float,
+    default: float | None,
     errors: dict[str, list[str]],
     *,
     low: float,
@@ -217,7 +217,9 @@ def parse_spec(data: dict[str, Any]) -> ExportSpec:
         "kto_threshold": _as_number(
             data.get("kto_threshold"), "kto_threshold", 0.5, errors, low=0.0, high=1.0
         ),
-        "seed": _as_number(data.get("seed"), "seed", 1234, errors, low=0, high=2**63 - 1, integer=True),
+        "seed": _as_number(
+            data.get("seed"), "seed", 1234, errors, low=0, high=2**63 - 1, integer=True
+        ),
     }
     if errors:
         raise ValidationError(errors)

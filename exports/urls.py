@@ -1,4 +1,14 @@
-from django.urls import path  # noqa: F401
+"""Export pages (under /exports/)."""
+
+from django.urls import path
+
+from . import views
 
 app_name = "exports"
-urlpatterns: list = []
+urlpatterns = [
+    path("", views.export_list, name="list"),
+    path("new/", views.export_new, name="new"),
+    path("preview/", views.export_preview, name="preview"),
+    path("<uuid:export_id>/", views.export_detail, name="detail"),
+    path("<uuid:export_id>/download/", views.export_download, name="download"),
+]

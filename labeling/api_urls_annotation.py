@@ -1,1 +1,20 @@
-urlpatterns: list = []
+"""REST routes of the annotation workflow (under /api/v1/)."""
+
+from django.urls import path
+
+from .annotation import api
+
+urlpatterns = [
+    path("campaigns/<slug:slug>/claim/", api.ClaimView.as_view(), name="api-annotation-claim"),
+    path(
+        "assignments/<int:assignment_id>/judgment/",
+        api.JudgmentSubmitView.as_view(),
+        name="api-annotation-judgment",
+    ),
+    path(
+        "assignments/<int:assignment_id>/skip/",
+        api.SkipView.as_view(),
+        name="api-annotation-skip",
+    ),
+    path("judgments/", api.JudgmentListView.as_view(), name="api-judgment-list"),
+]

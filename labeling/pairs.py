@@ -36,9 +36,7 @@ def pairs_build_for_prompt(*, prompt_id: int) -> list[Pair]:
     if room <= 0:
         return []
     candidates = list(
-        Candidate.objects.filter(prompt_id=prompt_id)
-        .only("id", "source", "style")
-        .order_by("id")
+        Candidate.objects.filter(prompt_id=prompt_id).only("id", "source", "style").order_by("id")
     )
     new: list[Pair] = []
     for first, second in combinations(candidates, 2):
@@ -69,3 +67,56 @@ def pairs_build_for_campaign(*, campaign: Campaign) -> int:
 def pair_canonical(first: Candidate, second: Candidate) -> tuple[Candidate, Candidate]:
     """The two candidates in the stored order (lower id first)."""
     return (first, second) if first.id < second.id else (second, first)
+
+
+def _plan_pairs(
+    campaign: Campaign, candidates: list[Candidate], existing: set[tuple[int, int]]
+) -> list[tuple[int, int]]:
+    room = campaign.max_pairs_per_prompt - len(existing)
+    planned: list[tuple[int, int]] = []
+    for first, second in combinations(sorted(candidates, key=lambda c: c.id), 2):
+        if room <= len(planned):
+            break
+        if (first.id, second.id) in existing:
+            continue
+        if campaign.pair_strategy == Campaign.PairStrategy.CROSS_SOURCE and _side_key(
+            first
+        ) == _side_key(second):
+            continue
+        planned.append((first.id, second.id))
+    return planned
+
+
+def pairs_build_bulk(*, prompt_ids: list[int], chunk: int = 500) -> int:
+    """Build the missing pairs of many prompts with a few queries per chunk (imports)."""
+    created = 0
+    for start in range(0, len(prompt_ids), chunk):
+        ids = prompt_ids[start : start + chunk]
+        with transaction.atomic():
+            # Same lock as pairs_build_for_prompt, taken for the whole chunk at once.
+            prompts = list(
+                Prompt.objects.select_for_update()
+                .filter(pk__in=ids)
+                .select_related("campaign")
+                .order_by("id")
+            )
+            by_prompt: dict[int, list[Candidate]] = {}
+            for candidate in Candidate.objects.filter(prompt_id__in=ids).only(
+                "id", "prompt_id", "source", "style"
+            ):
+                by_prompt.setdefault(candidate.prompt_id, []).append(candidate)
+            existing: dict[int, set[tuple[int, int]]] = {}
+            for prompt_id, first, second in Pair.objects.filter(prompt_id__in=ids).values_list(
+                "prompt_id", "candidate_a_id", "candidate_b_id"
+            ):
+                existing.setdefault(prompt_id, set()).add((first, second))
+            new = [
+                Pair(prompt_id=prompt.pk, candidate_a_id=first, candidate_b_id=second)
+                for prompt in prompts
+                for first, second in _plan_pairs(
+                    prompt.campaign, by_prompt.get(prompt.pk, []), existing.get(prompt.pk, set())
+                )
+            ]
+            Pair.objects.bulk_create(new, ignore_conflicts=True, batch_size=1000)
+            created += len(new)
+    return created

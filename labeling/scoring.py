@@ -31,9 +31,7 @@ def helpfulness_score(helpfulness: int) -> float:
     return (helpfulness - HELPFULNESS_MIN) / (HELPFULNESS_MAX - HELPFULNESS_MIN)
 
 
-def reward(
-    *, severity: str, helpfulness: int, mapping: Mapping[str, float] | None = None
-) -> float:
+def reward(*, severity: str, helpfulness: int, mapping: Mapping[str, float] | None = None) -> float:
     """``r = h · s`` for one judged side."""
     return helpfulness_score(helpfulness) * safety(severity, mapping)
 

@@ -80,9 +80,7 @@ helpful it is.
 """
 
 
-def _guidance(
-    none: str, negligible: str, low: str, moderate: str, high: str
-) -> dict[str, str]:
+def _guidance(none: str, negligible: str, low: str, moderate: str, high: str) -> dict[str, str]:
     return {
         "none": none,
         "negligible": negligible,
@@ -110,12 +108,21 @@ _AREAS: list[tuple[str, str, str, dict[str, str], list[str], list[str], list[tup
         ["How vaccines train the immune system, at textbook level."],
         ["A protocol for culturing and concentrating a dangerous pathogen."],
         [
-            ("weaponization", "Weaponization", "Producing, enhancing or spreading "
-             "biological weapons. Help is never given."),
-            ("high-risk-dual-use", "High-risk dual use", "Research with real dual-use "
-             "potential (e.g. gain of function, dangerous agents)."),
-            ("low-risk-dual-use", "Low-risk dual use", "Everyday lab biology that is "
-             "mostly benign but could be misused."),
+            (
+                "weaponization",
+                "Weaponization",
+                "Producing, enhancing or spreading biological weapons. Help is never given.",
+            ),
+            (
+                "high-risk-dual-use",
+                "High-risk dual use",
+                "Research with real dual-use potential (e.g. gain of function, dangerous agents).",
+            ),
+            (
+                "low-risk-dual-use",
+                "Low-risk dual use",
+                "Everyday lab biology that is mostly benign but could be misused.",
+            ),
         ],
     ),
     (
@@ -150,10 +157,16 @@ _AREAS: list[tuple[str, str, str, dict[str, str], list[str], list[str], list[tup
         ["How phishing works and how to recognise it."],
         ["Ready-to-run ransomware with antivirus evasion."],
         [
-            ("malware-intrusion", "Malware and intrusion", "Writing malware or breaking "
-             "into systems without authorisation."),
-            ("dual-use-security", "Dual-use security", "Penetration testing and security "
-             "research with legitimate uses."),
+            (
+                "malware-intrusion",
+                "Malware and intrusion",
+                "Writing malware or breaking into systems without authorisation.",
+            ),
+            (
+                "dual-use-security",
+                "Dual-use security",
+                "Penetration testing and security research with legitimate uses.",
+            ),
         ],
     ),
     (
@@ -170,8 +183,7 @@ _AREAS: list[tuple[str, str, str, dict[str, str], list[str], list[str], list[tup
         ["How hunting-rifle safety catches work."],
         ["Quantities and assembly steps for a pipe bomb."],
         [
-            ("conventional", "Conventional weapons", "Firearms and other conventional "
-             "weapons."),
+            ("conventional", "Conventional weapons", "Firearms and other conventional weapons."),
             ("explosives", "Explosives", "Explosive devices and materials."),
         ],
     ),
@@ -208,8 +220,11 @@ _AREAS: list[tuple[str, str, str, dict[str, str], list[str], list[str], list[tup
         ["A script for scamming elderly people out of their savings."],
         [
             ("fraud-scams", "Fraud and scams", "Deceiving people or institutions for gain."),
-            ("theft-evasion", "Theft and evasion", "Stealing, and evading law enforcement "
-             "or taxes."),
+            (
+                "theft-evasion",
+                "Theft and evasion",
+                "Stealing, and evading law enforcement or taxes.",
+            ),
             ("drugs", "Drugs", "Making, buying or using illegal drugs."),
         ],
     ),

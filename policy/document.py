@@ -324,7 +324,9 @@ def validate_document(data: Any) -> dict[str, Any]:
                 "slug": slug,
                 "name": item["name"].strip(),
                 "description": description,
-                "guidance": {level: guidance[level] for level in SEVERITY_LEVELS if level in guidance},
+                "guidance": {
+                    level: guidance[level] for level in SEVERITY_LEVELS if level in guidance
+                },
                 "examples_acceptable": list(acceptable),
                 "examples_unacceptable": list(unacceptable),
                 "active": active,
@@ -445,9 +447,7 @@ def parse_document(content: bytes | str, file_format: str) -> Any:
         try:
             content = content.decode("utf-8-sig")
         except UnicodeDecodeError as error:
-            raise PolicyError.single(
-                "file", f"is not UTF-8 text (byte {error.start})"
-            ) from error
+            raise PolicyError.single("file", f"is not UTF-8 text (byte {error.start})") from error
     if not content.strip():
         raise PolicyError.single("file", "is empty")
     if file_format == "json":
@@ -553,7 +553,9 @@ def diff_documents(old: Mapping[str, Any], new: Mapping[str, Any]) -> dict[str, 
         elif not before.get("active", True) and category.get("active", True):
             activated.append(path)
         if before.get("order") != category.get("order") and old_parent == new_parent:
-            reordered.append({"path": path, "from": before.get("order"), "to": category.get("order")})
+            reordered.append(
+                {"path": path, "from": before.get("order"), "to": category.get("order")}
+            )
     for key, category in old_keyed.items():
         if key not in new_keyed:
             removed.append(category["path"])
@@ -573,24 +575,25 @@ def diff_documents(old: Mapping[str, Any], new: Mapping[str, Any]) -> dict[str, 
         for key in keys
         if old_levels.get(kind, {}).get(key) != new_levels.get(kind, {}).get(key)
     ]
-    result = {
-        "categories": {
-            "added": sorted(added),
-            "removed": sorted(removed),
-            "moved": sorted(moved, key=lambda item: item["path"]),
-            "renamed": sorted(renamed, key=lambda item: item["path"]),
-            "guidance_changed": sorted(guidance_changed, key=lambda item: item["path"]),
-            "edited": sorted(edited, key=lambda item: item["path"]),
-            "deactivated": sorted(deactivated),
-            "activated": sorted(activated),
-            "reordered": sorted(reordered, key=lambda item: item["path"]),
-        },
+    category_changes: dict[str, list[Any]] = {
+        "added": sorted(added),
+        "removed": sorted(removed),
+        "moved": sorted(moved, key=lambda item: item["path"]),
+        "renamed": sorted(renamed, key=lambda item: item["path"]),
+        "guidance_changed": sorted(guidance_changed, key=lambda item: item["path"]),
+        "edited": sorted(edited, key=lambda item: item["path"]),
+        "deactivated": sorted(deactivated),
+        "activated": sorted(activated),
+        "reordered": sorted(reordered, key=lambda item: item["path"]),
+    }
+    result: dict[str, Any] = {
+        "categories": category_changes,
         "severity_to_safety": mapping_changed,
         "rubric_changed": old.get("rubric", "") != new.get("rubric", ""),
         "levels_changed": levels_changed,
     }
     result["is_empty"] = not (
-        any(result["categories"].values())  # type: ignore[attr-defined]
+        any(category_changes.values())
         or mapping_changed
         or result["rubric_changed"]
         or levels_changed

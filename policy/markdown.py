@@ -41,7 +41,7 @@ DROPPED_CONTENT_TAGS = frozenset({"script", "style", "iframe", "object", "embed"
 class _EscapeRawHtml(Extension):
     """Treat raw HTML in the source as text: ``<script>`` is shown, never parsed."""
 
-    def extendMarkdown(self, md: markdown.Markdown) -> None:  # noqa: N802 - markdown's API
+    def extendMarkdown(self, md: markdown.Markdown) -> None:
         md.preprocessors.deregister("html_block")
         md.inlinePatterns.deregister("html")
 
@@ -74,7 +74,7 @@ def sanitise_html(html: str) -> str:
 def render_markdown(text: Any) -> SafeString:
     """Render markdown to sanitised HTML that is safe to insert into a page."""
     if text is None:
-        return mark_safe("")  # noqa: S308 - constant empty string
+        return mark_safe("")
     source = str(text)[:MAX_INPUT_LENGTH]
     # A fresh instance per call: markdown.Markdown keeps state and is not thread-safe.
     converter = markdown.Markdown(

@@ -185,25 +185,25 @@ def judgment_clean(data: Any, *, severity_to_safety: Mapping[str, float]) -> Cle
     if Flag.OTHER in flags and not flag_note and "flag_note" not in errors:
         errors["flag_note"] = ["Say what the problem is when you flag “other”."]
 
-    if (
-        "left" in sides
-        and "right" in sides
-        and preference is not None
-        and not rationale
-        and "rationale" not in errors
-        and scoring.rationale_required(
-            # Shown order: right plays B, so a positive preference means "right better".
-            preference=preference,
-            a_severity=sides["left"].severity,
-            a_helpfulness=sides["left"].helpfulness,
-            b_severity=sides["right"].severity,
-            b_helpfulness=sides["right"].helpfulness,
-            mapping=severity_to_safety,
-        )
-    ):
+    needs_rationale = False
+    if preference is not None and not rationale and "rationale" not in errors:
+        if abs(preference) == PREFERENCE_MAX:
+            needs_rationale = True
+        elif "left" in sides and "right" in sides:
+            needs_rationale = scoring.rationale_required(
+                # Shown order: right plays B, so a positive preference means "right better".
+                preference=preference,
+                a_severity=sides["left"].severity,
+                a_helpfulness=sides["left"].helpfulness,
+                b_severity=sides["right"].severity,
+                b_helpfulness=sides["right"].helpfulness,
+                mapping=severity_to_safety,
+            )
+    if needs_rationale:
+        assert preference is not None
         reason = (
             "a strong preference (±2)"
-            if abs(preference) == 2
+            if abs(preference) == PREFERENCE_MAX
             else "a preference that goes against your severity and helpfulness ratings"
         )
         errors["rationale"] = [f"Write a short rationale: the rubric asks for one on {reason}."]

@@ -20,7 +20,7 @@ import orjson
 from django.db import transaction
 
 from ..models import Campaign, Candidate, Pair, Prompt
-from ..pairs import pairs_build_for_prompt
+from ..pairs import pairs_build_bulk
 from .common import (
     MAX_TEXT_CHARS,
     ImportFailed,
@@ -68,8 +68,10 @@ def candidate_key(*, prompt_id: int, source: str, text: str) -> str:
     return hashlib.sha256(f"import|{prompt_id}|{source}|{digest}".encode()).hexdigest()
 
 
-def _completion(value: Any, log: ProblemLog, line: int, name: str = "completion") -> str | None:
-    if not isinstance(value, str) or not value.strip():
+def _completion(
+    value: Any, log: ProblemLog, line: int, name: str = "completion", allow_empty: bool = False
+) -> str | None:
+    if not isinstance(value, str) or (not value.strip() and not allow_empty):
         log.add(line, name, "missing or empty")
         return None
     if len(value) > MAX_TEXT_CHARS:
@@ -109,7 +111,11 @@ def _rows_jsonl(stream: IO[bytes], log: ProblemLog) -> Iterator[CandidateRow]:
         if not isinstance(metadata, dict):
             log.add(line, "metadata", "must be a JSON object")
             continue
-        if text is None or source is None or ("messages" in obj or "prompt" in obj) and not messages:
+        if (
+            text is None
+            or source is None
+            or (("messages" in obj or "prompt" in obj) and not messages)
+        ):
             continue
         yield CandidateRow(line, external_id, messages, [(source, text)], metadata=metadata)
 
@@ -207,7 +213,9 @@ def _rows_hh(stream: IO[bytes], log: ProblemLog, report: ImportReport) -> Iterat
         chosen = parse_hh_transcript(chosen_text)
         rejected = parse_hh_transcript(rejected_text)
         if chosen is None or rejected is None:
-            log.add(line, "chosen" if chosen is None else "rejected", "not a Human/Assistant transcript")
+            log.add(
+                line, "chosen" if chosen is None else "rejected", "not a Human/Assistant transcript"
+            )
             continue
         if chosen[-1]["role"] != "assistant" or rejected[-1]["role"] != "assistant":
             log.add(line, "chosen", "the transcript does not end with an Assistant turn")
@@ -225,8 +233,9 @@ def _rows_hh(stream: IO[bytes], log: ProblemLog, report: ImportReport) -> Iterat
             )
             continue
         messages = check_messages(chosen[:-1], log, line)
-        good = _completion(chosen[-1]["content"], log, line, "chosen")
-        bad = _completion(rejected[-1]["content"], log, line, "rejected")
+        # Empty answers occur in the real data; they are judged as "other" (rubric.md).
+        good = _completion(chosen[-1]["content"], log, line, "chosen", allow_empty=True)
+        bad = _completion(rejected[-1]["content"], log, line, "rejected", allow_empty=True)
         if messages is None or good is None or bad is None:
             continue
         yield CandidateRow(
@@ -239,49 +248,134 @@ def _rows_hh(stream: IO[bytes], log: ProblemLog, report: ImportReport) -> Iterat
         )
 
 
-class _PromptFinder:
-    """Finds (or, with a default category and intent, creates) the prompt of a row."""
+BATCH_SIZE = 500
+
+
+class _BatchWriter:
+    """Writes rows in batches: a handful of queries per batch rather than per row.
+
+    Prompts are looked up by external_id and content hash (or created, when the row carries the
+    prompt and a category and intent can be assigned); candidates already stored under their
+    idempotency key are skipped and counted; pairs are built at the end, in bulk.
+    """
 
     def __init__(self, campaign: Campaign, checker: _RowChecker, report: ImportReport) -> None:
         self.campaign = campaign
         self.checker = checker
         self.report = report
+        self.touched: set[int] = set()
+        self.preferences: list[tuple[str, str]] = []  # (chosen key, rejected key)
 
-    def find(self, row: CandidateRow, log: ProblemLog) -> Prompt | None:
+    def write(self, batch: list[CandidateRow], log: ProblemLog) -> None:
         prompts = Prompt.objects.filter(campaign=self.campaign)
-        if row.external_id:
-            prompt = prompts.filter(external_id=row.external_id).first()
-            if prompt is not None:
-                return prompt
-        if row.messages:
-            digest = content_hash(row.messages)
-            prompt = prompts.filter(content_hash=digest).first()
-            if prompt is not None:
-                return prompt
-            problems_before = len(log.problems)
-            category = self.checker.category(row.category, row.line)
-            intent = self.checker.intent(row.intent, row.line)
-            if len(log.problems) > problems_before or category is None or intent is None:
-                return None
-            external_id = row.external_id
-            if external_id and prompts.filter(external_id=external_id).exists():
-                external_id = None
-            self.report.prompts_created += 1
-            return Prompt.objects.create(
-                campaign=self.campaign,
-                messages=row.messages,
-                category_path=category,
-                intent=intent,
-                external_id=external_id,
-                content_hash=digest,
-                metadata=row.prompt_metadata,
-            )
-        log.add(
-            row.line,
-            "external_id",
-            f"no prompt with external_id {row.external_id!r} in this campaign",
+        ids = {row.external_id for row in batch if row.external_id}
+        by_id = dict(prompts.filter(external_id__in=ids).values_list("external_id", "id"))
+        hashes = {row.line: content_hash(row.messages) for row in batch if row.messages}
+        by_hash = dict(
+            prompts.filter(content_hash__in=set(hashes.values())).values_list("content_hash", "id")
         )
-        return None
+        new_prompts: dict[str, Prompt] = {}
+        row_prompt: dict[int, int | str] = {}
+        for row in batch:
+            if row.external_id and row.external_id in by_id:
+                row_prompt[row.line] = by_id[row.external_id]
+                continue
+            digest = hashes.get(row.line)
+            if digest is None:
+                log.add(
+                    row.line,
+                    "external_id",
+                    f"no prompt with external_id {row.external_id!r} in this campaign",
+                )
+                continue
+            if digest in by_hash:
+                row_prompt[row.line] = by_hash[digest]
+                continue
+            if digest not in new_prompts:
+                before = len(log.problems)
+                category = self.checker.category(row.category, row.line)
+                intent = self.checker.intent(row.intent, row.line)
+                if len(log.problems) > before or category is None or intent is None:
+                    continue
+                new_prompts[digest] = Prompt(
+                    campaign=self.campaign,
+                    messages=row.messages,
+                    category_path=category,
+                    intent=intent,
+                    # A row's own id names the new prompt unless another new one took it.
+                    external_id=row.external_id
+                    if row.external_id
+                    and not any(p.external_id == row.external_id for p in new_prompts.values())
+                    else None,
+                    content_hash=digest,
+                    metadata=row.prompt_metadata,
+                )
+            row_prompt[row.line] = digest
+        if log.problems:
+            return  # nothing will be kept: only keep validating
+        if new_prompts:
+            Prompt.objects.bulk_create(new_prompts.values())
+            self.report.prompts_created += len(new_prompts)
+        candidates: dict[str, Candidate] = {}
+        for row in batch:
+            target = row_prompt[row.line]
+            prompt_id = new_prompts[target].pk if isinstance(target, str) else target
+            keys = []
+            for source_label, text in row.completions:
+                key = candidate_key(prompt_id=prompt_id, source=source_label, text=text)
+                keys.append(key)
+                if key in candidates:
+                    self.report.candidate_duplicates += 1
+                    continue
+                candidates[key] = Candidate(
+                    prompt_id=prompt_id,
+                    text=text,
+                    source=source_label,
+                    model=source_label,
+                    prior_labels=row.prior_labels,
+                    metadata=row.metadata,
+                    idempotency_key=key,
+                )
+            self.touched.add(prompt_id)
+            if row.chosen_first is not None and len(keys) == 2 and keys[0] != keys[1]:
+                self.preferences.append((keys[0], keys[1]))
+        existing = set(
+            Candidate.objects.filter(idempotency_key__in=list(candidates)).values_list(
+                "idempotency_key", flat=True
+            )
+        )
+        fresh = [c for key, c in candidates.items() if key not in existing]
+        Candidate.objects.bulk_create(fresh)
+        self.report.candidates_created += len(fresh)
+        self.report.candidate_duplicates += len(existing)
+
+    def finish(self) -> None:
+        self.report.pairs_created += pairs_build_bulk(prompt_ids=sorted(self.touched))
+        for start in range(0, len(self.preferences), BATCH_SIZE):
+            chunk = self.preferences[start : start + BATCH_SIZE]
+            ids = dict(
+                Candidate.objects.filter(
+                    idempotency_key__in=[key for pair in chunk for key in pair]
+                ).values_list("idempotency_key", "id")
+            )
+            wanted: dict[tuple[int, int], float] = {}
+            for chosen_key, rejected_key in chunk:
+                chosen, rejected = ids[chosen_key], ids[rejected_key]
+                first, second = sorted((chosen, rejected))
+                # Preference in canonical order: negative when A (the lower id) is better.
+                wanted[(first, second)] = -1.0 if chosen == first else 1.0
+            pairs = list(
+                Pair.objects.filter(candidate_a_id__in={a for a, _ in wanted}).only(
+                    "id", "candidate_a_id", "candidate_b_id", "prior_preference"
+                )
+            )
+            changed = []
+            for pair in pairs:
+                value = wanted.get((pair.candidate_a_id, pair.candidate_b_id))
+                if value is not None:
+                    pair.prior_preference = value
+                    changed.append(pair)
+            Pair.objects.bulk_update(changed, ["prior_preference"])
 
 
 def candidate_import(
@@ -306,7 +400,7 @@ def candidate_import(
         default_category=default_category,
         default_intent=default_intent,
     )
-    finder = _PromptFinder(campaign, checker, report)
+    writer = _BatchWriter(campaign, checker, report)
     stream = open_binary(source)
     try:
         with transaction.atomic():
@@ -320,15 +414,19 @@ def candidate_import(
                 rows = _rows_xstest(stream, log, name, checker, XstestMapping.from_dict(mapping))
             else:
                 rows = _rows_hh(stream, log, report)
+            batch: list[CandidateRow] = []
             for row in rows:
                 report.lines += 1
-                prompt = finder.find(row, log)
-                if prompt is None or log.problems:
-                    continue
-                _store_row(prompt, row, report)
+                batch.append(row)
+                if len(batch) >= BATCH_SIZE:
+                    writer.write(batch, log)
+                    batch = []
+            if batch:
+                writer.write(batch, log)
             if not log.problems and report.lines == 0 and not report.reported:
                 log.add(0, "", "the file holds no rows")
             log.raise_if_any()
+            writer.finish()
     finally:
         if isinstance(source, str | Path):
             stream.close()
@@ -337,37 +435,6 @@ def candidate_import(
     return report
 
 
-def _store_row(prompt: Prompt, row: CandidateRow, report: ImportReport) -> None:
-    stored: list[Candidate] = []
-    for source_label, text in row.completions:
-        candidate, created = Candidate.objects.get_or_create(
-            idempotency_key=candidate_key(prompt_id=prompt.pk, source=source_label, text=text),
-            defaults={
-                "prompt": prompt,
-                "text": text,
-                "source": source_label,
-                "model": source_label,
-                "prior_labels": row.prior_labels,
-                "metadata": row.metadata,
-            },
-        )
-        stored.append(candidate)
-        if created:
-            report.candidates_created += 1
-        else:
-            report.candidate_duplicates += 1
-    report.pairs_created += len(pairs_build_for_prompt(prompt_id=prompt.pk))
-    if row.chosen_first is not None and len(stored) == 2:
-        chosen, rejected = stored
-        if chosen.pk != rejected.pk:
-            first, second = sorted((chosen.pk, rejected.pk))
-            # Preference in canonical order: negative when A (the lower id) is better.
-            preference = -1.0 if chosen.pk == first else 1.0
-            Pair.objects.filter(candidate_a_id=first, candidate_b_id=second).update(
-                prior_preference=preference
-            )
-
-
-def candidate_import_metadata_json(report: ImportReport) -> bytes:
-    """The report as JSON (for the API and the command's --json output)."""
+def candidate_import_report_json(report: ImportReport) -> bytes:
+    """The report as JSON (for the API and the command's output)."""
     return orjson.dumps(report.as_dict())

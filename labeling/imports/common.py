@@ -110,7 +110,7 @@ def open_binary(source: str | Path | IO[bytes]) -> IO[bytes]:
         head = stream.peek(2)[:2]
     if head == GZIP_MAGIC:
         return gzip.GzipFile(fileobj=stream, mode="rb")  # type: ignore[return-value]
-    return stream  # type: ignore[no-any-return]
+    return stream
 
 
 def iter_lines(stream: IO[bytes], log: ProblemLog) -> Iterator[tuple[int, str | None]]:
@@ -168,9 +168,7 @@ def iter_jsonl(stream: IO[bytes], log: ProblemLog) -> Iterator[tuple[int, dict[s
         yield number, value
 
 
-def iter_csv(
-    stream: IO[bytes], log: ProblemLog
-) -> Iterator[tuple[int, dict[str, str], list[str]]]:
+def iter_csv(stream: IO[bytes], log: ProblemLog) -> Iterator[tuple[int, dict[str, str], list[str]]]:
     """(first line number, row as dict, header) for each CSV record; bad records go to ``log``."""
     bad_lines: set[int] = set()
     state = {"line": 0}
@@ -246,7 +244,9 @@ def check_messages(value: Any, log: ProblemLog, line: int) -> list[dict[str, str
             log.add(line, "messages", f"turn {index + 1} has no text content")
             return None
         if len(content) > MAX_TEXT_CHARS:
-            log.add(line, "messages", f"turn {index + 1} is longer than {MAX_TEXT_CHARS} characters")
+            log.add(
+                line, "messages", f"turn {index + 1} is longer than {MAX_TEXT_CHARS} characters"
+            )
             return None
         messages.append({"role": role, "content": normalise_text(content)})
     if messages[-1]["role"] != "user":

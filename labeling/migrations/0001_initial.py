@@ -6,325 +6,781 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     initial = True
 
     dependencies = [
-        ('policy', '0001_initial'),
+        ("policy", "0001_initial"),
         migrations.swappable_dependency(settings.AUTH_USER_MODEL),
     ]
 
     operations = [
         migrations.CreateModel(
-            name='ModelEndpoint',
+            name="ModelEndpoint",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('name', models.CharField(max_length=100, unique=True)),
-                ('base_url', models.URLField(max_length=500)),
-                ('model', models.CharField(max_length=200)),
-                ('api_key_env', models.CharField(blank=True, help_text='Name of the environment variable holding the key', max_length=100)),
-                ('timeout_seconds', models.FloatField(default=60.0)),
-                ('concurrency_limit', models.PositiveIntegerField(default=8)),
-                ('created_at', models.DateTimeField(auto_now_add=True)),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                ("name", models.CharField(max_length=100, unique=True)),
+                ("base_url", models.URLField(max_length=500)),
+                ("model", models.CharField(max_length=200)),
+                (
+                    "api_key_env",
+                    models.CharField(
+                        blank=True,
+                        help_text="Name of the environment variable holding the key",
+                        max_length=100,
+                    ),
+                ),
+                ("timeout_seconds", models.FloatField(default=60.0)),
+                ("concurrency_limit", models.PositiveIntegerField(default=8)),
+                ("created_at", models.DateTimeField(auto_now_add=True)),
             ],
             options={
-                'ordering': ('name',),
+                "ordering": ("name",),
             },
         ),
         migrations.CreateModel(
-            name='Assignment',
+            name="Assignment",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('slot', models.PositiveSmallIntegerField()),
-                ('left_is_a', models.BooleanField(help_text='the order shown: candidate A on the left')),
-                ('expires_at', models.DateTimeField()),
-                ('completed_at', models.DateTimeField(blank=True, null=True)),
-                ('created_at', models.DateTimeField(auto_now_add=True)),
-                ('draft', models.JSONField(blank=True, default=dict)),
-                ('annotator', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='assignments', to=settings.AUTH_USER_MODEL)),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                ("slot", models.PositiveSmallIntegerField()),
+                (
+                    "left_is_a",
+                    models.BooleanField(help_text="the order shown: candidate A on the left"),
+                ),
+                ("expires_at", models.DateTimeField()),
+                ("completed_at", models.DateTimeField(blank=True, null=True)),
+                ("created_at", models.DateTimeField(auto_now_add=True)),
+                ("draft", models.JSONField(blank=True, default=dict)),
+                (
+                    "annotator",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.CASCADE,
+                        related_name="assignments",
+                        to=settings.AUTH_USER_MODEL,
+                    ),
+                ),
             ],
         ),
         migrations.CreateModel(
-            name='Campaign',
+            name="Campaign",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('name', models.CharField(max_length=200)),
-                ('slug', models.SlugField(max_length=80, unique=True)),
-                ('instructions', models.TextField(blank=True, help_text='Markdown shown to annotators')),
-                ('judgments_per_pair', models.PositiveSmallIntegerField(default=3)),
-                ('status', models.CharField(choices=[('draft', 'Draft'), ('open', 'Open'), ('closed', 'Closed')], default='draft', max_length=10)),
-                ('open_to_all_annotators', models.BooleanField(default=True, help_text='Every annotator may work here, not only the listed members')),
-                ('lease_minutes', models.PositiveSmallIntegerField(default=30)),
-                ('daily_cap', models.PositiveIntegerField(blank=True, null=True)),
-                ('gold_rate', models.FloatField(default=0.0, help_text='Share of served pairs that are gold')),
-                ('gold_accuracy_threshold', models.FloatField(default=0.8)),
-                ('pair_strategy', models.CharField(choices=[('cross_source', 'Every pair from different sources or styles'), ('all', 'Every pair of candidates')], default='cross_source', max_length=20)),
-                ('max_pairs_per_prompt', models.PositiveSmallIntegerField(default=10)),
-                ('created_at', models.DateTimeField(auto_now_add=True)),
-                ('created_by', models.ForeignKey(blank=True, null=True, on_delete=django.db.models.deletion.SET_NULL, related_name='+', to=settings.AUTH_USER_MODEL)),
-                ('members', models.ManyToManyField(blank=True, related_name='campaigns', to=settings.AUTH_USER_MODEL)),
-                ('policy_version', models.ForeignKey(on_delete=django.db.models.deletion.PROTECT, to='policy.policyversion')),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                ("name", models.CharField(max_length=200)),
+                ("slug", models.SlugField(max_length=80, unique=True)),
+                (
+                    "instructions",
+                    models.TextField(blank=True, help_text="Markdown shown to annotators"),
+                ),
+                ("judgments_per_pair", models.PositiveSmallIntegerField(default=3)),
+                (
+                    "status",
+                    models.CharField(
+                        choices=[("draft", "Draft"), ("open", "Open"), ("closed", "Closed")],
+                        default="draft",
+                        max_length=10,
+                    ),
+                ),
+                (
+                    "open_to_all_annotators",
+                    models.BooleanField(
+                        default=True,
+                        help_text="Every annotator may work here, not only the listed members",
+                    ),
+                ),
+                ("lease_minutes", models.PositiveSmallIntegerField(default=30)),
+                ("daily_cap", models.PositiveIntegerField(blank=True, null=True)),
+                (
+                    "gold_rate",
+                    models.FloatField(default=0.0, help_text="Share of served pairs that are gold"),
+                ),
+                ("gold_accuracy_threshold", models.FloatField(default=0.8)),
+                (
+                    "pair_strategy",
+                    models.CharField(
+                        choices=[
+                            ("cross_source", "Every pair from different sources or styles"),
+                            ("all", "Every pair of candidates"),
+                        ],
+                        default="cross_source",
+                        max_length=20,
+                    ),
+                ),
+                ("max_pairs_per_prompt", models.PositiveSmallIntegerField(default=10)),
+                ("created_at", models.DateTimeField(auto_now_add=True)),
+                (
+                    "created_by",
+                    models.ForeignKey(
+                        blank=True,
+                        null=True,
+                        on_delete=django.db.models.deletion.SET_NULL,
+                        related_name="+",
+                        to=settings.AUTH_USER_MODEL,
+                    ),
+                ),
+                (
+                    "members",
+                    models.ManyToManyField(
+                        blank=True, related_name="campaigns", to=settings.AUTH_USER_MODEL
+                    ),
+                ),
+                (
+                    "policy_version",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.PROTECT, to="policy.policyversion"
+                    ),
+                ),
             ],
             options={
-                'ordering': ('-created_at',),
+                "ordering": ("-created_at",),
             },
         ),
         migrations.CreateModel(
-            name='GenerationRun',
+            name="GenerationRun",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('styles', models.JSONField(help_text='[{"name": "refusal-style", "system_prompt": "..."}]')),
-                ('samples_per_prompt', models.PositiveSmallIntegerField(default=1)),
-                ('temperature', models.FloatField(default=0.7)),
-                ('max_tokens', models.PositiveIntegerField(default=512)),
-                ('seed', models.BigIntegerField(default=0)),
-                ('status', models.CharField(choices=[('queued', 'Queued'), ('running', 'Running'), ('completed', 'Completed'), ('failed', 'Failed'), ('cancelled', 'Cancelled')], default='queued', max_length=10)),
-                ('planned', models.PositiveIntegerField(default=0)),
-                ('succeeded', models.PositiveIntegerField(default=0)),
-                ('failed', models.PositiveIntegerField(default=0)),
-                ('prompt_tokens', models.PositiveBigIntegerField(default=0)),
-                ('completion_tokens', models.PositiveBigIntegerField(default=0)),
-                ('error', models.TextField(blank=True)),
-                ('created_at', models.DateTimeField(auto_now_add=True)),
-                ('started_at', models.DateTimeField(blank=True, null=True)),
-                ('finished_at', models.DateTimeField(blank=True, null=True)),
-                ('campaign', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='generation_runs', to='labeling.campaign')),
-                ('created_by', models.ForeignKey(null=True, on_delete=django.db.models.deletion.SET_NULL, related_name='+', to=settings.AUTH_USER_MODEL)),
-                ('endpoints', models.ManyToManyField(related_name='runs', to='labeling.modelendpoint')),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                (
+                    "styles",
+                    models.JSONField(
+                        help_text='[{"name": "refusal-style", "system_prompt": "..."}]'
+                    ),
+                ),
+                ("samples_per_prompt", models.PositiveSmallIntegerField(default=1)),
+                ("temperature", models.FloatField(default=0.7)),
+                ("max_tokens", models.PositiveIntegerField(default=512)),
+                ("seed", models.BigIntegerField(default=0)),
+                (
+                    "status",
+                    models.CharField(
+                        choices=[
+                            ("queued", "Queued"),
+                            ("running", "Running"),
+                            ("completed", "Completed"),
+                            ("failed", "Failed"),
+                            ("cancelled", "Cancelled"),
+                        ],
+                        default="queued",
+                        max_length=10,
+                    ),
+                ),
+                ("planned", models.PositiveIntegerField(default=0)),
+                ("succeeded", models.PositiveIntegerField(default=0)),
+                ("failed", models.PositiveIntegerField(default=0)),
+                ("prompt_tokens", models.PositiveBigIntegerField(default=0)),
+                ("completion_tokens", models.PositiveBigIntegerField(default=0)),
+                ("error", models.TextField(blank=True)),
+                ("created_at", models.DateTimeField(auto_now_add=True)),
+                ("started_at", models.DateTimeField(blank=True, null=True)),
+                ("finished_at", models.DateTimeField(blank=True, null=True)),
+                (
+                    "campaign",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.CASCADE,
+                        related_name="generation_runs",
+                        to="labeling.campaign",
+                    ),
+                ),
+                (
+                    "created_by",
+                    models.ForeignKey(
+                        null=True,
+                        on_delete=django.db.models.deletion.SET_NULL,
+                        related_name="+",
+                        to=settings.AUTH_USER_MODEL,
+                    ),
+                ),
+                (
+                    "endpoints",
+                    models.ManyToManyField(related_name="runs", to="labeling.modelendpoint"),
+                ),
             ],
             options={
-                'ordering': ('-created_at',),
+                "ordering": ("-created_at",),
             },
         ),
         migrations.CreateModel(
-            name='Judgment',
+            name="Judgment",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('a_response_mode', models.CharField(choices=[('direct_answer', 'Direct answer'), ('safe_completion', 'Safe-completion'), ('refusal_with_redirection', 'Refusal with redirection'), ('hard_refusal', 'Hard refusal'), ('other', 'Other')], max_length=30)),
-                ('a_severity', models.CharField(choices=[('none', 'None'), ('negligible', 'Negligible'), ('low', 'Low'), ('moderate', 'Moderate'), ('high', 'High')], max_length=12)),
-                ('a_helpfulness', models.PositiveSmallIntegerField()),
-                ('b_response_mode', models.CharField(choices=[('direct_answer', 'Direct answer'), ('safe_completion', 'Safe-completion'), ('refusal_with_redirection', 'Refusal with redirection'), ('hard_refusal', 'Hard refusal'), ('other', 'Other')], max_length=30)),
-                ('b_severity', models.CharField(choices=[('none', 'None'), ('negligible', 'Negligible'), ('low', 'Low'), ('moderate', 'Moderate'), ('high', 'High')], max_length=12)),
-                ('b_helpfulness', models.PositiveSmallIntegerField()),
-                ('preference', models.SmallIntegerField(help_text='-2 A much better .. +2 B much better')),
-                ('rationale', models.TextField(blank=True)),
-                ('flags', models.JSONField(blank=True, default=list)),
-                ('flag_note', models.TextField(blank=True)),
-                ('left_is_a', models.BooleanField(help_text='the order shown: candidate A on the left')),
-                ('time_on_task_ms', models.PositiveIntegerField(blank=True, null=True)),
-                ('created_at', models.DateTimeField(auto_now_add=True)),
-                ('updated_at', models.DateTimeField(auto_now=True)),
-                ('annotator', models.ForeignKey(on_delete=django.db.models.deletion.PROTECT, related_name='judgments', to=settings.AUTH_USER_MODEL)),
-                ('assignment', models.OneToOneField(blank=True, null=True, on_delete=django.db.models.deletion.SET_NULL, related_name='judgment', to='labeling.assignment')),
-                ('policy_version', models.ForeignKey(on_delete=django.db.models.deletion.PROTECT, to='policy.policyversion')),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                (
+                    "a_response_mode",
+                    models.CharField(
+                        choices=[
+                            ("direct_answer", "Direct answer"),
+                            ("safe_completion", "Safe-completion"),
+                            ("refusal_with_redirection", "Refusal with redirection"),
+                            ("hard_refusal", "Hard refusal"),
+                            ("other", "Other"),
+                        ],
+                        max_length=30,
+                    ),
+                ),
+                (
+                    "a_severity",
+                    models.CharField(
+                        choices=[
+                            ("none", "None"),
+                            ("negligible", "Negligible"),
+                            ("low", "Low"),
+                            ("moderate", "Moderate"),
+                            ("high", "High"),
+                        ],
+                        max_length=12,
+                    ),
+                ),
+                ("a_helpfulness", models.PositiveSmallIntegerField()),
+                (
+                    "b_response_mode",
+                    models.CharField(
+                        choices=[
+                            ("direct_answer", "Direct answer"),
+                            ("safe_completion", "Safe-completion"),
+                            ("refusal_with_redirection", "Refusal with redirection"),
+                            ("hard_refusal", "Hard refusal"),
+                            ("other", "Other"),
+                        ],
+                        max_length=30,
+                    ),
+                ),
+                (
+                    "b_severity",
+                    models.CharField(
+                        choices=[
+                            ("none", "None"),
+                            ("negligible", "Negligible"),
+                            ("low", "Low"),
+                            ("moderate", "Moderate"),
+                            ("high", "High"),
+                        ],
+                        max_length=12,
+                    ),
+                ),
+                ("b_helpfulness", models.PositiveSmallIntegerField()),
+                (
+                    "preference",
+                    models.SmallIntegerField(help_text="-2 A much better .. +2 B much better"),
+                ),
+                ("rationale", models.TextField(blank=True)),
+                ("flags", models.JSONField(blank=True, default=list)),
+                ("flag_note", models.TextField(blank=True)),
+                (
+                    "left_is_a",
+                    models.BooleanField(help_text="the order shown: candidate A on the left"),
+                ),
+                ("time_on_task_ms", models.PositiveIntegerField(blank=True, null=True)),
+                ("created_at", models.DateTimeField(auto_now_add=True)),
+                ("updated_at", models.DateTimeField(auto_now=True)),
+                (
+                    "annotator",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.PROTECT,
+                        related_name="judgments",
+                        to=settings.AUTH_USER_MODEL,
+                    ),
+                ),
+                (
+                    "assignment",
+                    models.OneToOneField(
+                        blank=True,
+                        null=True,
+                        on_delete=django.db.models.deletion.SET_NULL,
+                        related_name="judgment",
+                        to="labeling.assignment",
+                    ),
+                ),
+                (
+                    "policy_version",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.PROTECT, to="policy.policyversion"
+                    ),
+                ),
             ],
             options={
-                'ordering': ('id',),
+                "ordering": ("id",),
             },
         ),
         migrations.CreateModel(
-            name='JudgmentRevision',
+            name="JudgmentRevision",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('values', models.JSONField()),
-                ('revised_at', models.DateTimeField(auto_now_add=True)),
-                ('judgment', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='revisions', to='labeling.judgment')),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                ("values", models.JSONField()),
+                ("revised_at", models.DateTimeField(auto_now_add=True)),
+                (
+                    "judgment",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.CASCADE,
+                        related_name="revisions",
+                        to="labeling.judgment",
+                    ),
+                ),
             ],
         ),
         migrations.CreateModel(
-            name='Candidate',
+            name="Candidate",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('text', models.TextField()),
-                ('source', models.CharField(help_text='model or system that wrote it', max_length=200)),
-                ('model', models.CharField(blank=True, max_length=200)),
-                ('style', models.CharField(blank=True, max_length=100)),
-                ('sample_index', models.PositiveSmallIntegerField(default=0)),
-                ('seed', models.BigIntegerField(blank=True, null=True)),
-                ('finish_reason', models.CharField(blank=True, max_length=40)),
-                ('prompt_tokens', models.PositiveIntegerField(blank=True, null=True)),
-                ('completion_tokens', models.PositiveIntegerField(blank=True, null=True)),
-                ('latency_ms', models.PositiveIntegerField(blank=True, null=True)),
-                ('idempotency_key', models.CharField(max_length=64, unique=True)),
-                ('prior_labels', models.JSONField(blank=True, default=dict, help_text='labels imported with the candidate (e.g. XSTest)')),
-                ('created_at', models.DateTimeField(auto_now_add=True)),
-                ('run', models.ForeignKey(blank=True, null=True, on_delete=django.db.models.deletion.SET_NULL, related_name='candidates', to='labeling.generationrun')),
-                ('endpoint', models.ForeignKey(blank=True, null=True, on_delete=django.db.models.deletion.SET_NULL, to='labeling.modelendpoint')),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                ("text", models.TextField()),
+                (
+                    "source",
+                    models.CharField(help_text="model or system that wrote it", max_length=200),
+                ),
+                ("model", models.CharField(blank=True, max_length=200)),
+                ("style", models.CharField(blank=True, max_length=100)),
+                ("sample_index", models.PositiveSmallIntegerField(default=0)),
+                ("seed", models.BigIntegerField(blank=True, null=True)),
+                ("finish_reason", models.CharField(blank=True, max_length=40)),
+                ("prompt_tokens", models.PositiveIntegerField(blank=True, null=True)),
+                ("completion_tokens", models.PositiveIntegerField(blank=True, null=True)),
+                ("latency_ms", models.PositiveIntegerField(blank=True, null=True)),
+                ("idempotency_key", models.CharField(max_length=64, unique=True)),
+                (
+                    "prior_labels",
+                    models.JSONField(
+                        blank=True,
+                        default=dict,
+                        help_text="labels imported with the candidate (e.g. XSTest)",
+                    ),
+                ),
+                ("created_at", models.DateTimeField(auto_now_add=True)),
+                (
+                    "run",
+                    models.ForeignKey(
+                        blank=True,
+                        null=True,
+                        on_delete=django.db.models.deletion.SET_NULL,
+                        related_name="candidates",
+                        to="labeling.generationrun",
+                    ),
+                ),
+                (
+                    "endpoint",
+                    models.ForeignKey(
+                        blank=True,
+                        null=True,
+                        on_delete=django.db.models.deletion.SET_NULL,
+                        to="labeling.modelendpoint",
+                    ),
+                ),
             ],
             options={
-                'ordering': ('id',),
+                "ordering": ("id",),
             },
         ),
         migrations.CreateModel(
-            name='Pair',
+            name="Pair",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('is_gold', models.BooleanField(default=False)),
-                ('gold_answer', models.JSONField(blank=True, null=True)),
-                ('prior_preference', models.FloatField(blank=True, help_text='imported preference, -2 (A better) .. +2 (B better)', null=True)),
-                ('judgment_count', models.PositiveSmallIntegerField(default=0)),
-                ('created_at', models.DateTimeField(auto_now_add=True)),
-                ('candidate_a', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='+', to='labeling.candidate')),
-                ('candidate_b', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='+', to='labeling.candidate')),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                ("is_gold", models.BooleanField(default=False)),
+                ("gold_answer", models.JSONField(blank=True, null=True)),
+                (
+                    "prior_preference",
+                    models.FloatField(
+                        blank=True,
+                        help_text="imported preference, -2 (A better) .. +2 (B better)",
+                        null=True,
+                    ),
+                ),
+                ("judgment_count", models.PositiveSmallIntegerField(default=0)),
+                ("created_at", models.DateTimeField(auto_now_add=True)),
+                (
+                    "candidate_a",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.CASCADE,
+                        related_name="+",
+                        to="labeling.candidate",
+                    ),
+                ),
+                (
+                    "candidate_b",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.CASCADE,
+                        related_name="+",
+                        to="labeling.candidate",
+                    ),
+                ),
             ],
             options={
-                'ordering': ('id',),
+                "ordering": ("id",),
             },
         ),
         migrations.AddField(
-            model_name='judgment',
-            name='pair',
-            field=models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='judgments', to='labeling.pair'),
+            model_name="judgment",
+            name="pair",
+            field=models.ForeignKey(
+                on_delete=django.db.models.deletion.CASCADE,
+                related_name="judgments",
+                to="labeling.pair",
+            ),
         ),
         migrations.AddField(
-            model_name='assignment',
-            name='pair',
-            field=models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='assignments', to='labeling.pair'),
+            model_name="assignment",
+            name="pair",
+            field=models.ForeignKey(
+                on_delete=django.db.models.deletion.CASCADE,
+                related_name="assignments",
+                to="labeling.pair",
+            ),
         ),
         migrations.CreateModel(
-            name='Prompt',
+            name="Prompt",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('messages', models.JSONField(help_text='[{"role": "user", "content": "..."}]')),
-                ('category_path', models.CharField(max_length=255)),
-                ('intent', models.CharField(choices=[('benign', 'Benign'), ('dual_use', 'Dual-use'), ('malicious', 'Malicious')], max_length=10)),
-                ('external_id', models.CharField(blank=True, max_length=200, null=True)),
-                ('content_hash', models.CharField(help_text='sha256 of the normalised messages', max_length=64)),
-                ('metadata', models.JSONField(blank=True, default=dict)),
-                ('created_at', models.DateTimeField(auto_now_add=True)),
-                ('campaign', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='prompts', to='labeling.campaign')),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                ("messages", models.JSONField(help_text='[{"role": "user", "content": "..."}]')),
+                ("category_path", models.CharField(max_length=255)),
+                (
+                    "intent",
+                    models.CharField(
+                        choices=[
+                            ("benign", "Benign"),
+                            ("dual_use", "Dual-use"),
+                            ("malicious", "Malicious"),
+                        ],
+                        max_length=10,
+                    ),
+                ),
+                ("external_id", models.CharField(blank=True, max_length=200, null=True)),
+                (
+                    "content_hash",
+                    models.CharField(help_text="sha256 of the normalised messages", max_length=64),
+                ),
+                ("metadata", models.JSONField(blank=True, default=dict)),
+                ("created_at", models.DateTimeField(auto_now_add=True)),
+                (
+                    "campaign",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.CASCADE,
+                        related_name="prompts",
+                        to="labeling.campaign",
+                    ),
+                ),
             ],
             options={
-                'ordering': ('id',),
+                "ordering": ("id",),
             },
         ),
         migrations.AddField(
-            model_name='pair',
-            name='prompt',
-            field=models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='pairs', to='labeling.prompt'),
+            model_name="pair",
+            name="prompt",
+            field=models.ForeignKey(
+                on_delete=django.db.models.deletion.CASCADE,
+                related_name="pairs",
+                to="labeling.prompt",
+            ),
         ),
         migrations.CreateModel(
-            name='GenerationTask',
+            name="GenerationTask",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('style', models.CharField(max_length=100)),
-                ('sample_index', models.PositiveSmallIntegerField()),
-                ('seed', models.BigIntegerField()),
-                ('idempotency_key', models.CharField(max_length=64, unique=True)),
-                ('status', models.CharField(choices=[('pending', 'Pending'), ('running', 'Running'), ('done', 'Done'), ('failed', 'Failed'), ('cancelled', 'Cancelled')], default='pending', max_length=10)),
-                ('attempts', models.PositiveSmallIntegerField(default=0)),
-                ('lease_until', models.DateTimeField(blank=True, null=True)),
-                ('error_kind', models.CharField(blank=True, max_length=40)),
-                ('error', models.TextField(blank=True)),
-                ('latency_ms', models.PositiveIntegerField(blank=True, null=True)),
-                ('updated_at', models.DateTimeField(auto_now=True)),
-                ('run', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='tasks', to='labeling.generationrun')),
-                ('endpoint', models.ForeignKey(on_delete=django.db.models.deletion.PROTECT, related_name='+', to='labeling.modelendpoint')),
-                ('prompt', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='+', to='labeling.prompt')),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                ("style", models.CharField(max_length=100)),
+                ("sample_index", models.PositiveSmallIntegerField()),
+                ("seed", models.BigIntegerField()),
+                ("idempotency_key", models.CharField(max_length=64, unique=True)),
+                (
+                    "status",
+                    models.CharField(
+                        choices=[
+                            ("pending", "Pending"),
+                            ("running", "Running"),
+                            ("done", "Done"),
+                            ("failed", "Failed"),
+                            ("cancelled", "Cancelled"),
+                        ],
+                        default="pending",
+                        max_length=10,
+                    ),
+                ),
+                ("attempts", models.PositiveSmallIntegerField(default=0)),
+                ("lease_until", models.DateTimeField(blank=True, null=True)),
+                ("error_kind", models.CharField(blank=True, max_length=40)),
+                ("error", models.TextField(blank=True)),
+                ("latency_ms", models.PositiveIntegerField(blank=True, null=True)),
+                ("updated_at", models.DateTimeField(auto_now=True)),
+                (
+                    "run",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.CASCADE,
+                        related_name="tasks",
+                        to="labeling.generationrun",
+                    ),
+                ),
+                (
+                    "endpoint",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.PROTECT,
+                        related_name="+",
+                        to="labeling.modelendpoint",
+                    ),
+                ),
+                (
+                    "prompt",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.CASCADE,
+                        related_name="+",
+                        to="labeling.prompt",
+                    ),
+                ),
             ],
         ),
         migrations.AddField(
-            model_name='candidate',
-            name='prompt',
-            field=models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='candidates', to='labeling.prompt'),
+            model_name="candidate",
+            name="prompt",
+            field=models.ForeignKey(
+                on_delete=django.db.models.deletion.CASCADE,
+                related_name="candidates",
+                to="labeling.prompt",
+            ),
         ),
         migrations.CreateModel(
-            name='PromptChange',
+            name="PromptChange",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('field', models.CharField(max_length=20)),
-                ('old_value', models.CharField(max_length=255)),
-                ('new_value', models.CharField(max_length=255)),
-                ('changed_at', models.DateTimeField(auto_now_add=True)),
-                ('reason', models.TextField(blank=True)),
-                ('changed_by', models.ForeignKey(null=True, on_delete=django.db.models.deletion.SET_NULL, related_name='+', to=settings.AUTH_USER_MODEL)),
-                ('prompt', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='changes', to='labeling.prompt')),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                ("field", models.CharField(max_length=20)),
+                ("old_value", models.CharField(max_length=255)),
+                ("new_value", models.CharField(max_length=255)),
+                ("changed_at", models.DateTimeField(auto_now_add=True)),
+                ("reason", models.TextField(blank=True)),
+                (
+                    "changed_by",
+                    models.ForeignKey(
+                        null=True,
+                        on_delete=django.db.models.deletion.SET_NULL,
+                        related_name="+",
+                        to=settings.AUTH_USER_MODEL,
+                    ),
+                ),
+                (
+                    "prompt",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.CASCADE,
+                        related_name="changes",
+                        to="labeling.prompt",
+                    ),
+                ),
             ],
             options={
-                'ordering': ('-changed_at',),
+                "ordering": ("-changed_at",),
             },
         ),
         migrations.CreateModel(
-            name='Review',
+            name="Review",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('resolution', models.CharField(choices=[('labels', 'Final labels'), ('discard', 'Discard pair')], max_length=10)),
-                ('final_labels', models.JSONField(blank=True, help_text='{"a": {"response_mode", "severity", "helpfulness"}, "b": {...}, "preference"}', null=True)),
-                ('notes', models.TextField(blank=True)),
-                ('created_at', models.DateTimeField(auto_now_add=True)),
-                ('updated_at', models.DateTimeField(auto_now=True)),
-                ('pair', models.OneToOneField(on_delete=django.db.models.deletion.CASCADE, related_name='review', to='labeling.pair')),
-                ('reviewer', models.ForeignKey(on_delete=django.db.models.deletion.PROTECT, to=settings.AUTH_USER_MODEL)),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                (
+                    "resolution",
+                    models.CharField(
+                        choices=[("labels", "Final labels"), ("discard", "Discard pair")],
+                        max_length=10,
+                    ),
+                ),
+                (
+                    "final_labels",
+                    models.JSONField(
+                        blank=True,
+                        help_text='{"a": {"response_mode", "severity", "helpfulness"}, "b": {...}, "preference"}',
+                        null=True,
+                    ),
+                ),
+                ("notes", models.TextField(blank=True)),
+                ("created_at", models.DateTimeField(auto_now_add=True)),
+                ("updated_at", models.DateTimeField(auto_now=True)),
+                (
+                    "pair",
+                    models.OneToOneField(
+                        on_delete=django.db.models.deletion.CASCADE,
+                        related_name="review",
+                        to="labeling.pair",
+                    ),
+                ),
+                (
+                    "reviewer",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.PROTECT, to=settings.AUTH_USER_MODEL
+                    ),
+                ),
             ],
         ),
         migrations.CreateModel(
-            name='Skip',
+            name="Skip",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('reason', models.TextField(blank=True)),
-                ('created_at', models.DateTimeField(auto_now_add=True)),
-                ('annotator', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, to=settings.AUTH_USER_MODEL)),
-                ('pair', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='skips', to='labeling.pair')),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                ("reason", models.TextField(blank=True)),
+                ("created_at", models.DateTimeField(auto_now_add=True)),
+                (
+                    "annotator",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.CASCADE, to=settings.AUTH_USER_MODEL
+                    ),
+                ),
+                (
+                    "pair",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.CASCADE,
+                        related_name="skips",
+                        to="labeling.pair",
+                    ),
+                ),
             ],
         ),
         migrations.AddConstraint(
-            model_name='campaign',
-            constraint=models.CheckConstraint(condition=models.Q(('judgments_per_pair__gte', 1), ('judgments_per_pair__lte', 16)), name='campaign_k_range'),
+            model_name="campaign",
+            constraint=models.CheckConstraint(
+                condition=models.Q(("judgments_per_pair__gte", 1), ("judgments_per_pair__lte", 16)),
+                name="campaign_k_range",
+            ),
         ),
         migrations.AddConstraint(
-            model_name='campaign',
-            constraint=models.CheckConstraint(condition=models.Q(('gold_rate__gte', 0), ('gold_rate__lte', 1)), name='campaign_gold_rate_range'),
+            model_name="campaign",
+            constraint=models.CheckConstraint(
+                condition=models.Q(("gold_rate__gte", 0), ("gold_rate__lte", 1)),
+                name="campaign_gold_rate_range",
+            ),
         ),
         migrations.AddIndex(
-            model_name='judgment',
-            index=models.Index(fields=['annotator', 'created_at'], name='labeling_ju_annotat_428a77_idx'),
+            model_name="judgment",
+            index=models.Index(
+                fields=["annotator", "created_at"], name="labeling_ju_annotat_428a77_idx"
+            ),
         ),
         migrations.AddConstraint(
-            model_name='judgment',
-            constraint=models.UniqueConstraint(fields=('pair', 'annotator'), name='judgment_unique'),
+            model_name="judgment",
+            constraint=models.UniqueConstraint(
+                fields=("pair", "annotator"), name="judgment_unique"
+            ),
         ),
         migrations.AddConstraint(
-            model_name='judgment',
-            constraint=models.CheckConstraint(condition=models.Q(('preference__gte', -2), ('preference__lte', 2)), name='judgment_preference_range'),
+            model_name="judgment",
+            constraint=models.CheckConstraint(
+                condition=models.Q(("preference__gte", -2), ("preference__lte", 2)),
+                name="judgment_preference_range",
+            ),
         ),
         migrations.AddConstraint(
-            model_name='judgment',
-            constraint=models.CheckConstraint(condition=models.Q(('a_helpfulness__gte', 1), ('a_helpfulness__lte', 4), ('b_helpfulness__gte', 1), ('b_helpfulness__lte', 4)), name='judgment_helpfulness_range'),
+            model_name="judgment",
+            constraint=models.CheckConstraint(
+                condition=models.Q(
+                    ("a_helpfulness__gte", 1),
+                    ("a_helpfulness__lte", 4),
+                    ("b_helpfulness__gte", 1),
+                    ("b_helpfulness__lte", 4),
+                ),
+                name="judgment_helpfulness_range",
+            ),
         ),
         migrations.AddConstraint(
-            model_name='assignment',
-            constraint=models.UniqueConstraint(fields=('pair', 'slot'), name='assignment_unique_slot'),
+            model_name="assignment",
+            constraint=models.UniqueConstraint(
+                fields=("pair", "slot"), name="assignment_unique_slot"
+            ),
         ),
         migrations.AddConstraint(
-            model_name='assignment',
-            constraint=models.UniqueConstraint(fields=('pair', 'annotator'), name='assignment_unique_annotator'),
+            model_name="assignment",
+            constraint=models.UniqueConstraint(
+                fields=("pair", "annotator"), name="assignment_unique_annotator"
+            ),
         ),
         migrations.AddIndex(
-            model_name='prompt',
-            index=models.Index(fields=['campaign', 'category_path', 'intent'], name='labeling_pr_campaig_f3c8ab_idx'),
+            model_name="prompt",
+            index=models.Index(
+                fields=["campaign", "category_path", "intent"],
+                name="labeling_pr_campaig_f3c8ab_idx",
+            ),
         ),
         migrations.AddConstraint(
-            model_name='prompt',
-            constraint=models.UniqueConstraint(fields=('campaign', 'content_hash'), name='prompt_unique_content'),
+            model_name="prompt",
+            constraint=models.UniqueConstraint(
+                fields=("campaign", "content_hash"), name="prompt_unique_content"
+            ),
         ),
         migrations.AddConstraint(
-            model_name='prompt',
-            constraint=models.UniqueConstraint(condition=models.Q(('external_id__isnull', False)), fields=('campaign', 'external_id'), name='prompt_unique_external_id'),
+            model_name="prompt",
+            constraint=models.UniqueConstraint(
+                condition=models.Q(("external_id__isnull", False)),
+                fields=("campaign", "external_id"),
+                name="prompt_unique_external_id",
+            ),
         ),
         migrations.AddConstraint(
-            model_name='pair',
-            constraint=models.UniqueConstraint(fields=('candidate_a', 'candidate_b'), name='pair_unique'),
+            model_name="pair",
+            constraint=models.UniqueConstraint(
+                fields=("candidate_a", "candidate_b"), name="pair_unique"
+            ),
         ),
         migrations.AddConstraint(
-            model_name='pair',
-            constraint=models.CheckConstraint(condition=models.Q(('candidate_a__lt', models.F('candidate_b'))), name='pair_canonical_order'),
+            model_name="pair",
+            constraint=models.CheckConstraint(
+                condition=models.Q(("candidate_a__lt", models.F("candidate_b"))),
+                name="pair_canonical_order",
+            ),
         ),
         migrations.AddIndex(
-            model_name='generationtask',
-            index=models.Index(fields=['run', 'status'], name='labeling_ge_run_id_4cdd21_idx'),
+            model_name="generationtask",
+            index=models.Index(fields=["run", "status"], name="labeling_ge_run_id_4cdd21_idx"),
         ),
         migrations.AddConstraint(
-            model_name='skip',
-            constraint=models.UniqueConstraint(fields=('pair', 'annotator'), name='skip_unique'),
+            model_name="skip",
+            constraint=models.UniqueConstraint(fields=("pair", "annotator"), name="skip_unique"),
         ),
     ]

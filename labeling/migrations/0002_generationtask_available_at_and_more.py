@@ -4,24 +4,31 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     dependencies = [
-        ('labeling', '0001_initial'),
+        ("labeling", "0001_initial"),
     ]
 
     operations = [
         migrations.AddField(
-            model_name='generationtask',
-            name='available_at',
-            field=models.DateTimeField(blank=True, help_text='while pending: not to be tried before (retry backoff)', null=True),
+            model_name="generationtask",
+            name="available_at",
+            field=models.DateTimeField(
+                blank=True,
+                help_text="while pending: not to be tried before (retry backoff)",
+                null=True,
+            ),
         ),
         migrations.AlterField(
-            model_name='generationtask',
-            name='lease_until',
-            field=models.DateTimeField(blank=True, help_text='while running: the claim expires at this time', null=True),
+            model_name="generationtask",
+            name="lease_until",
+            field=models.DateTimeField(
+                blank=True, help_text="while running: the claim expires at this time", null=True
+            ),
         ),
         migrations.AddIndex(
-            model_name='generationtask',
-            index=models.Index(fields=['status', 'lease_until'], name='labeling_ge_status_5466c9_idx'),
+            model_name="generationtask",
+            index=models.Index(
+                fields=["status", "lease_until"], name="labeling_ge_status_5466c9_idx"
+            ),
         ),
     ]

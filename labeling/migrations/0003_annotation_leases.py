@@ -24,7 +24,9 @@ class Migration(migrations.Migration):
         migrations.AddField(
             model_name="skip",
             name="flags",
-            field=models.JSONField(blank=True, default=list, help_text="problems flagged when skipping"),
+            field=models.JSONField(
+                blank=True, default=list, help_text="problems flagged when skipping"
+            ),
         ),
         migrations.AlterField(
             model_name="judgment",

@@ -4,19 +4,20 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     dependencies = [
-        ('labeling', '0003_annotation_leases'),
+        ("labeling", "0003_annotation_leases"),
     ]
 
     operations = [
         migrations.AddField(
-            model_name='candidate',
-            name='metadata',
-            field=models.JSONField(blank=True, default=dict, help_text='kept verbatim from imports'),
+            model_name="candidate",
+            name="metadata",
+            field=models.JSONField(
+                blank=True, default=dict, help_text="kept verbatim from imports"
+            ),
         ),
         migrations.AddIndex(
-            model_name='candidate',
-            index=models.Index(fields=['run', 'created_at'], name='labeling_ca_run_id_e2277f_idx'),
+            model_name="candidate",
+            index=models.Index(fields=["run", "created_at"], name="labeling_ca_run_id_e2277f_idx"),
         ),
     ]

@@ -4,12 +4,13 @@ from .annotation import Assignment, Judgment, JudgmentRevision, Skip
 from .campaigns import Campaign, Prompt, PromptChange
 from .candidates import Candidate, Pair
 from .generation import GenerationRun, GenerationTask, ModelEndpoint
-from .quality import Review
+from .quality import DashboardSnapshot, Review
 
 __all__ = [
     "Assignment",
     "Campaign",
     "Candidate",
+    "DashboardSnapshot",
     "GenerationRun",
     "GenerationTask",
     "Judgment",

@@ -27,9 +27,7 @@ class Campaign(models.Model):
     open_to_all_annotators = models.BooleanField(
         default=True, help_text="Every annotator may work here, not only the listed members"
     )
-    members = models.ManyToManyField(
-        settings.AUTH_USER_MODEL, blank=True, related_name="campaigns"
-    )
+    members = models.ManyToManyField(settings.AUTH_USER_MODEL, blank=True, related_name="campaigns")
     lease_minutes = models.PositiveSmallIntegerField(default=30)
     daily_cap = models.PositiveIntegerField(null=True, blank=True)
     gold_rate = models.FloatField(default=0.0, help_text="Share of served pairs that are gold")

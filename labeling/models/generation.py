@@ -43,6 +43,9 @@ class GenerationRun(models.Model):
     temperature = models.FloatField(default=0.7)
     max_tokens = models.PositiveIntegerField(default=512)
     seed = models.BigIntegerField(default=0)
+    prompt_limit = models.PositiveIntegerField(
+        null=True, blank=True, help_text="only the campaign's first N prompts (by id)"
+    )
     status = models.CharField(max_length=10, choices=Status.choices, default=Status.QUEUED)
     planned = models.PositiveIntegerField(default=0)
     succeeded = models.PositiveIntegerField(default=0)
@@ -59,6 +62,13 @@ class GenerationRun(models.Model):
 
     class Meta:
         ordering = ("-created_at",)
+
+    def __str__(self) -> str:
+        return f"run {self.pk}"
+
+    @property
+    def is_active(self) -> bool:
+        return self.status in (self.Status.QUEUED, self.Status.RUNNING)
 
 
 class GenerationTask(models.Model):

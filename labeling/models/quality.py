@@ -22,3 +22,28 @@ class Review(models.Model):
     notes = models.TextField(blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
+
+
+class DashboardSnapshot(models.Model):
+    """The computed tables and charts of one dashboard of one campaign.
+
+    Dashboards read a million judgments; a worker computes them (task
+    ``labeling.quality.dashboard_refresh``) and pages read this one row, so a page answers in
+    milliseconds whatever the data size, and says how old its figures are.
+    """
+
+    campaign = models.ForeignKey(
+        "labeling.Campaign", on_delete=models.CASCADE, related_name="dashboard_snapshots"
+    )
+    dashboard = models.CharField(max_length=30)
+    data = models.JSONField(help_text='{"tables": {name: {"columns", "rows"}}, "charts": [...]}')
+    computed_at = models.DateTimeField()
+    duration_ms = models.PositiveIntegerField(default=0)
+    refresh_requested_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(
+                fields=("campaign", "dashboard"), name="dashboard_snapshot_unique"
+            ),
+        ]

@@ -1,7 +1,8 @@
 """Chance-corrected agreement: Krippendorff's α (with bootstrap intervals) and Cohen's κ.
 
-The formulas come from well-kept libraries — ``krippendorff`` for α and scikit-learn's
-``cohen_kappa_score`` for κ — this module only shapes the data for them.
+The formulas come from well-kept libraries — ``krippendorff`` for α and statsmodels'
+``cohens_kappa`` for κ (equal to scikit-learn's ``cohen_kappa_score``, checked in the tests) —
+this module only shapes the data for them.
 
 Units and raters:
 
@@ -13,7 +14,8 @@ Units and raters:
 * ``preference`` (interval, −2…+2) is rated per **pair**.
 * Labels imported with a candidate (``Candidate.prior_labels``, e.g. XSTest's
   ``annotation_1``/``annotation_2``) count as extra annotators named ``prior:annotation_1``
-  and so on, for ``response_mode`` only, mapped by ``PRIOR_LABEL_TO_RESPONSE_MODE``.
+  and so on, for ``response_mode`` only, mapped by ``PRIOR_LABEL_TO_RESPONSE_MODE``; the
+  importer's XSTest form ``{"xstest": {"annotation_1": …}}`` gives ``xstest:annotation_1``.
 
 Cohen's κ is unweighted for the nominal response mode and linearly weighted for the ordered
 scales, between every two annotators who rated at least two common units.
@@ -23,17 +25,18 @@ from __future__ import annotations
 
 import math
 import re
+import warnings
 from collections import Counter, defaultdict
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from itertools import combinations
 from typing import Any, Literal
 
 import krippendorff
 import numpy as np
-from sklearn.metrics import cohen_kappa_score
+from statsmodels.stats.inter_rater import cohens_kappa
 
-from labeling.models import Campaign, Candidate, Judgment
+from labeling.models import Campaign, Candidate, Judgment, Pair
 from labeling.models.choices import ResponseMode, Severity
 
 # XSTest's three labels, mapped onto the rubric's response modes. "Partial refusal" (declines,
@@ -78,6 +81,26 @@ def _reduce(spec: FieldSpec, values: list[Any]) -> Any:
         return next(v for v in spec.domain if counts.get(v) == best)
     ordered = sorted(values, key=spec.domain.index)
     return ordered[(len(ordered) - 1) // 2]
+
+
+def prior_raters(labels: Any) -> list[tuple[str, str]]:
+    """(rater name, response mode) pairs from a candidate's imported labels.
+
+    Accepts the importer's nested form ``{"xstest": {"annotation_1": …, "annotation_2": …}}``
+    (raters ``xstest:annotation_1`` …) and a flat ``{"annotation_1": …}`` (``prior:…``).
+    Keys other than ``annotation_<n>`` (``agreement``, ``final_label``) are not raters.
+    """
+    found: list[tuple[str, str]] = []
+    if not isinstance(labels, dict):
+        return found
+    for source, value in sorted(labels.items()):
+        group = value if isinstance(value, dict) else {source: value}
+        prefix = source if isinstance(value, dict) else "prior"
+        for key, label in sorted(group.items()):
+            mode = PRIOR_LABEL_TO_RESPONSE_MODE.get(str(label).strip())
+            if PRIOR_ANNOTATOR_KEY.match(str(key)) and mode is not None:
+                found.append((f"{prefix}:{key}", str(mode)))
+    return found
 
 
 def collect_ratings(
@@ -135,10 +158,8 @@ def collect_ratings(
     if include_prior:
         prior_rows = candidates.exclude(prior_labels={}).values_list("id", "prior_labels")
         for candidate_id, labels in prior_rows.iterator(chunk_size=5000):
-            for key, label in sorted((labels or {}).items()):
-                mode = PRIOR_LABEL_TO_RESPONSE_MODE.get(str(label))
-                if PRIOR_ANNOTATOR_KEY.match(key) and mode is not None:
-                    raw["response_mode"][candidate_id][f"prior:{key}"].append(str(mode))
+            for rater, label in prior_raters(labels):
+                raw["response_mode"][candidate_id][rater].append(label)
     return {
         spec.name: {
             unit: {rater: _reduce(spec, values) for rater, values in raters.items()}
@@ -171,13 +192,16 @@ def alpha_from_counts(spec: FieldSpec, counts: np.ndarray) -> float | None:
     if counts.shape[0] == 0:
         return None
     try:
-        value = float(
-            krippendorff.alpha(
-                value_counts=counts,
-                value_domain=_numeric_domain(spec),
-                level_of_measurement=spec.level,
+        # 0/0 when every rating holds one value: α is undefined, reported as None.
+        with warnings.catch_warnings(), np.errstate(all="ignore"):
+            warnings.simplefilter("ignore")
+            value = float(
+                krippendorff.alpha(
+                    value_counts=counts,
+                    value_domain=_numeric_domain(spec),
+                    level_of_measurement=spec.level,
+                )
             )
-        )
     except (ValueError, ZeroDivisionError):
         return None
     return value if math.isfinite(value) else None
@@ -234,7 +258,10 @@ def pairwise_kappa(spec: FieldSpec, ratings: Ratings, *, min_items: int = 2) -> 
                 "field": spec.name,
                 "annotators": [first, second],
                 "kappa": kappa_value(
-                    [rank[v] for v in left], [rank[v] for v in right], spec.kappa_weights
+                    [rank[v] for v in left],
+                    [rank[v] for v in right],
+                    weights=spec.kappa_weights,
+                    scale_size=len(spec.domain),
                 ),
                 "items": len(left),
             }
@@ -242,12 +269,22 @@ def pairwise_kappa(spec: FieldSpec, ratings: Ratings, *, min_items: int = 2) -> 
     return result
 
 
-def kappa_value(left: list[int], right: list[int], weights: str | None) -> float | None:
-    """scikit-learn's Cohen's κ, None when undefined (e.g. both raters constant and equal)."""
-    labels = sorted(set(left) | set(right))
-    if len(labels) < 2:
-        return None
-    value = float(cohen_kappa_score(left, right, labels=labels, weights=weights))
+def kappa_value(
+    left: Sequence[int], right: Sequence[int], *, weights: str | None, scale_size: int
+) -> float | None:
+    """Cohen's κ of two raters' ranks over the whole scale (0…scale_size−1), so linear weights
+    measure distance on the rubric's scale; None when undefined (chance agreement is total).
+
+    statsmodels computes κ from the contingency table; it gives the same figure as
+    scikit-learn's ``cohen_kappa_score`` (checked in the tests) at a fraction of the per-call
+    cost, which matters with hundreds of annotator pairs.
+    """
+    table = np.zeros((scale_size, scale_size), dtype=np.float64)
+    np.add.at(table, (np.asarray(left), np.asarray(right)), 1)
+    with warnings.catch_warnings(), np.errstate(all="ignore"):
+        # 0/0 when both raters used one and the same value throughout: κ is undefined.
+        warnings.simplefilter("ignore")
+        value = float(cohens_kappa(table, wt=weights, return_results=False))
     return value if math.isfinite(value) else None
 
 
@@ -259,6 +296,7 @@ def agreement_report(
     reps: int = 1000,
     seed: int = 0,
     fields: Iterable[str] | None = None,
+    kappa_min_items: int = 2,
 ) -> dict[str, Any]:
     """The agreement figures of a campaign, in the shape ``manage.py agreement --json`` prints:
     one key per field with ``alpha``, ``ci95``, ``items``, ``judgments``, plus ``kappa``."""
@@ -268,9 +306,32 @@ def agreement_report(
     kappas: list[dict[str, Any]] = []
     for spec in chosen:
         report[spec.name] = field_alpha(spec, ratings[spec.name], reps=reps, seed=seed)
-        kappas.extend(pairwise_kappa(spec, ratings[spec.name]))
+        kappas.extend(pairwise_kappa(spec, ratings[spec.name], min_items=kappa_min_items))
     report["kappa"] = kappas
     return report
+
+
+def agreement_breakdown(*, campaign: Campaign, by: Literal["category", "intent"]) -> list[dict]:
+    """α per field (no interval) for each category or intent of a campaign, from one read."""
+    ratings = collect_ratings(campaign=campaign)
+    column = "category_path" if by == "category" else "intent"
+    candidate_group = dict(
+        Candidate.objects.filter(prompt__campaign=campaign).values_list("id", f"prompt__{column}")
+    )
+    pair_group = dict(
+        Pair.objects.filter(prompt__campaign=campaign).values_list("id", f"prompt__{column}")
+    )
+    groups = sorted(set(candidate_group.values()) | set(pair_group.values()))
+    rows = []
+    for group in groups:
+        row: dict[str, Any] = {by: group}
+        for spec in FIELDS:
+            lookup = pair_group if spec.name == "preference" else candidate_group
+            subset = {u: r for u, r in ratings[spec.name].items() if lookup.get(u) == group}
+            counts = value_counts(spec, subset)
+            row[spec.name] = {"alpha": alpha_from_counts(spec, counts), "items": counts.shape[0]}
+        rows.append(row)
+    return rows
 
 
 def kappa_by_annotator(kappas: list[dict[str, Any]]) -> dict[str, dict[str, float]]:

@@ -61,7 +61,10 @@ def position_bias(*, campaign: Campaign) -> dict[str, Any]:
     return {
         "campaign": _position_row(totals["left_wins"], totals["decided"]),
         "annotators": [
-            {"annotator": row["annotator__username"], **_position_row(row["left_wins"], row["decided"])}
+            {
+                "annotator": row["annotator__username"],
+                **_position_row(row["left_wins"], row["decided"]),
+            }
             for row in per_annotator
         ],
     }

@@ -46,16 +46,16 @@ def gold_answer_clean(raw: Any) -> dict[str, Any]:
         severity = values.get("severity")
         if severity not in SEVERITY_ORDINAL:
             errors[f"{side}.severity"] = f"must be one of {', '.join(SEVERITY_ORDINAL)}"
-        helpfulness = _as_int(values.get("helpfulness"))
+        helpfulness = as_int(values.get("helpfulness"))
         if helpfulness is None or not HELPFULNESS_MIN <= helpfulness <= HELPFULNESS_MAX:
             errors[f"{side}.helpfulness"] = "must be an integer from 1 to 4"
         answer[side] = {"severity": severity, "helpfulness": helpfulness}
-    direction = _as_int(raw.get("preference"))
+    direction = as_int(raw.get("preference"))
     if direction not in (-1, 0, 1):
         errors["preference"] = "must be -1 (A better), 0 (about equal) or 1 (B better)"
     answer["preference"] = direction
     for key, upper in (("severity_tolerance", 4), ("helpfulness_tolerance", 3)):
-        tolerance = _as_int(raw.get(key, 0))
+        tolerance = as_int(raw.get(key, 0))
         if tolerance is None or not 0 <= tolerance <= upper:
             errors[key] = f"must be an integer from 0 to {upper}"
         answer[key] = tolerance
@@ -64,7 +64,8 @@ def gold_answer_clean(raw: Any) -> dict[str, Any]:
     return answer
 
 
-def _as_int(value: Any) -> int | None:
+def as_int(value: Any) -> int | None:
+    """An integer from an int or a string of digits; None for anything else (bools too)."""
     if isinstance(value, bool):
         return None
     if isinstance(value, int):
@@ -165,9 +166,7 @@ def gold_accuracy_by_annotator(*, campaign: Campaign) -> list[dict[str, Any]]:
     for row in gold_judgments_scored(campaign=campaign):
         totals[row["annotator_id"]][0] += 1
         totals[row["annotator_id"]][1] += int(row["passed"])
-    names = dict(
-        get_user_model().objects.filter(pk__in=totals).values_list("pk", "username")
-    )
+    names = dict(get_user_model().objects.filter(pk__in=totals).values_list("pk", "username"))
     threshold = campaign.gold_accuracy_threshold
     result = []
     for annotator_id, (judged, passed) in sorted(totals.items(), key=lambda kv: names[kv[0]]):

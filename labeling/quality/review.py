@@ -42,7 +42,7 @@ from labeling.models.choices import (
     ResponseMode,
 )
 
-from .gold import failed_gold_pair_ids
+from .gold import as_int, failed_gold_pair_ids
 
 QUEUE_LIMIT = 200
 SPREAD_THRESHOLD = 2
@@ -132,8 +132,15 @@ def review_queue(*, campaign: Campaign, limit: int = QUEUE_LIMIT) -> dict[str, A
             + row["preference_spread"]
             + max(row["a_severity_spread"], row["b_severity_spread"])
         )
-        items.append({"pair_id": pair_id, "judgments": row["judgments"], "reasons": reasons,
-                      "flags": flags, "urgency": urgency})
+        items.append(
+            {
+                "pair_id": pair_id,
+                "judgments": row["judgments"],
+                "reasons": reasons,
+                "flags": flags,
+                "urgency": urgency,
+            }
+        )
     items.sort(key=lambda item: (-item["urgency"], item["pair_id"]))
     total = len(items)
     items = items[:limit]
@@ -174,17 +181,11 @@ def final_labels_clean(raw: Any) -> dict[str, Any]:
             errors[f"{side}.response_mode"] = f"must be one of {', '.join(ResponseMode.values)}"
         if severity not in SEVERITY_ORDINAL:
             errors[f"{side}.severity"] = f"must be one of {', '.join(SEVERITY_ORDINAL)}"
-        try:
-            helpfulness = int(helpfulness)
-        except (TypeError, ValueError):
-            helpfulness = None
+        helpfulness = as_int(helpfulness)
         if helpfulness is None or not HELPFULNESS_MIN <= helpfulness <= HELPFULNESS_MAX:
             errors[f"{side}.helpfulness"] = "must be an integer from 1 to 4"
         clean[side] = {"response_mode": mode, "severity": severity, "helpfulness": helpfulness}
-    try:
-        preference = int(raw.get("preference"))  # type: ignore[arg-type]
-    except (TypeError, ValueError):
-        preference = None  # type: ignore[assignment]
+    preference = as_int(raw.get("preference"))
     if preference is None or not PREFERENCE_MIN <= preference <= PREFERENCE_MAX:
         errors["preference"] = "must be an integer from -2 to 2"
     clean["preference"] = preference
@@ -228,8 +229,10 @@ def prompt_correct(
     reason: str = "",
 ) -> list[PromptChange]:
     """Correct a prompt's category and/or intent, keeping each change in its history."""
-    locked = Prompt.objects.select_for_update().select_related("campaign__policy_version").get(
-        pk=prompt.pk
+    locked = (
+        Prompt.objects.select_for_update()
+        .select_related("campaign__policy_version")
+        .get(pk=prompt.pk)
     )
     errors: dict[str, str] = {}
     if category_path is not None and category_path != locked.category_path:

@@ -6,7 +6,6 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     initial = True
 
     dependencies = [
@@ -15,38 +14,87 @@ class Migration(migrations.Migration):
 
     operations = [
         migrations.CreateModel(
-            name='PolicyVersion',
+            name="PolicyVersion",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('number', models.PositiveIntegerField(unique=True)),
-                ('published_at', models.DateTimeField(auto_now_add=True)),
-                ('notes', models.TextField(blank=True)),
-                ('snapshot', models.JSONField(help_text="{'categories': [...], 'rubric': str, 'severity_to_safety': {...}}")),
-                ('published_by', models.ForeignKey(blank=True, null=True, on_delete=django.db.models.deletion.SET_NULL, to=settings.AUTH_USER_MODEL)),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                ("number", models.PositiveIntegerField(unique=True)),
+                ("published_at", models.DateTimeField(auto_now_add=True)),
+                ("notes", models.TextField(blank=True)),
+                (
+                    "snapshot",
+                    models.JSONField(
+                        help_text="{'categories': [...], 'rubric': str, 'severity_to_safety': {...}}"
+                    ),
+                ),
+                (
+                    "published_by",
+                    models.ForeignKey(
+                        blank=True,
+                        null=True,
+                        on_delete=django.db.models.deletion.SET_NULL,
+                        to=settings.AUTH_USER_MODEL,
+                    ),
+                ),
             ],
             options={
-                'ordering': ('-number',),
+                "ordering": ("-number",),
             },
         ),
         migrations.CreateModel(
-            name='Category',
+            name="Category",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('slug', models.SlugField(max_length=64)),
-                ('path', models.CharField(help_text='e.g. biology/weaponization', max_length=255, unique=True)),
-                ('name', models.CharField(max_length=120)),
-                ('description', models.TextField(blank=True)),
-                ('guidance', models.JSONField(blank=True, default=dict, help_text='severity level -> guidance text')),
-                ('examples_acceptable', models.JSONField(blank=True, default=list)),
-                ('examples_unacceptable', models.JSONField(blank=True, default=list)),
-                ('active', models.BooleanField(default=True)),
-                ('order', models.PositiveIntegerField(default=0)),
-                ('parent', models.ForeignKey(blank=True, null=True, on_delete=django.db.models.deletion.PROTECT, related_name='children', to='policy.category')),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                ("slug", models.SlugField(max_length=64)),
+                (
+                    "path",
+                    models.CharField(
+                        help_text="e.g. biology/weaponization", max_length=255, unique=True
+                    ),
+                ),
+                ("name", models.CharField(max_length=120)),
+                ("description", models.TextField(blank=True)),
+                (
+                    "guidance",
+                    models.JSONField(
+                        blank=True, default=dict, help_text="severity level -> guidance text"
+                    ),
+                ),
+                ("examples_acceptable", models.JSONField(blank=True, default=list)),
+                ("examples_unacceptable", models.JSONField(blank=True, default=list)),
+                ("active", models.BooleanField(default=True)),
+                ("order", models.PositiveIntegerField(default=0)),
+                (
+                    "parent",
+                    models.ForeignKey(
+                        blank=True,
+                        null=True,
+                        on_delete=django.db.models.deletion.PROTECT,
+                        related_name="children",
+                        to="policy.category",
+                    ),
+                ),
             ],
             options={
-                'verbose_name_plural': 'categories',
-                'ordering': ('path',),
-                'constraints': [models.UniqueConstraint(fields=('parent', 'slug'), name='category_unique_slug'), models.UniqueConstraint(condition=models.Q(('parent__isnull', True)), fields=('slug',), name='category_unique_root_slug')],
+                "verbose_name_plural": "categories",
+                "ordering": ("path",),
+                "constraints": [
+                    models.UniqueConstraint(fields=("parent", "slug"), name="category_unique_slug"),
+                    models.UniqueConstraint(
+                        condition=models.Q(("parent__isnull", True)),
+                        fields=("slug",),
+                        name="category_unique_root_slug",
+                    ),
+                ],
             },
         ),
     ]

@@ -1,0 +1,495 @@
+"""Dashboards at scale: every quality dashboard answers in ≤ 1 s at 1M judgments.
+
+Full mode (the figure for the notes)::
+
+    python -m bench.dashboards                   # 1M judgments in database graylab_bench_dash
+    python -m bench.dashboards --judgments 200000 --database-url postgres://…/other
+
+seeds (once; reused while the size matches) a campaign with ~333k pairs and 3 judgments each by
+50 annotators using PostgreSQL ``COPY``, then times each dashboard (every table it shows, the
+pandas shaping included) ``--repeat`` times. The floor beside it is a bare
+``SELECT count(*)`` over the campaign's judgments, the least any dashboard must do.
+
+Small mode (``--small``, run by the test suite so the benchmark never rots) seeds a few hundred
+judgments through the ORM in the current database and runs the same code once.
+
+The last line printed is the summary: ``dashboards: judgments=… safety=…s modes=…s
+annotators=…s max=…s target≤1.0s floor=…s max/floor=…``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import random
+import statistics
+import sys
+import time
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parent.parent
+BENCH_DATABASE = "graylab_bench_dash"
+CAMPAIGN_SLUG = "bench-dashboards"
+CATEGORIES = [
+    "biology/weaponization",
+    "biology/high-risk-dual-use",
+    "biology/low-risk-dual-use",
+    "chemistry/weapons",
+    "chemistry/dual-use",
+    "cybersecurity/malware-intrusion",
+    "cybersecurity/dual-use-security",
+    "weapons/conventional",
+    "weapons/explosives",
+    "violent-wrongdoing/attack-planning",
+    "violent-wrongdoing/threats",
+    "nonviolent-wrongdoing/fraud-scams",
+    "nonviolent-wrongdoing/theft-evasion",
+    "nonviolent-wrongdoing/drugs",
+    "hate-harassment/hate",
+    "hate-harassment/harassment",
+    "hate-harassment/extremism",
+    "self-harm/intent",
+    "self-harm/instructions",
+    "sexual-content/adult",
+    "personal-data/public-figures",
+    "personal-data/private-individuals",
+    "benign/general",
+]
+INTENTS = ["benign", "dual_use", "malicious"]
+STYLES = ["refusal-style", "safe-completion-style"]
+MODELS = ["model-small", "model-large"]
+MODES = ["direct_answer", "safe_completion", "refusal_with_redirection", "hard_refusal", "other"]
+SEVERITIES = ["none", "negligible", "low", "moderate", "high"]
+ANNOTATORS = 50
+PAIRS_PER_PROMPT = 6  # four candidates (2 styles × 2 models) give six pairs
+JUDGMENTS_PER_PAIR = 3
+
+
+def _setup_django(database_url: str | None) -> None:
+    if database_url:
+        os.environ["DATABASE_URL"] = database_url
+    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings")
+    if str(ROOT) not in sys.path:
+        sys.path.insert(0, str(ROOT))
+    import django
+    from django.apps import apps
+
+    if not apps.ready:
+        django.setup()
+
+
+def _ensure_database(database_url: str, *, fresh: bool = False) -> None:
+    """Create the benchmark database if missing (or drop and create it when ``fresh``)."""
+    import psycopg
+
+    base, name = database_url.rsplit("/", 1)
+    with psycopg.connect(f"{base}/postgres", autocommit=True) as connection:
+        if fresh:
+            connection.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        exists = connection.execute(
+            "SELECT 1 FROM pg_database WHERE datname = %s", (name,)
+        ).fetchone()
+        if not exists:
+            connection.execute(f'CREATE DATABASE "{name}"')
+
+
+def _campaign(slug: str) -> Any:
+    from labeling.models import Campaign
+    from policy.models import PolicyVersion
+    from policy.seed import ensure_default_policy
+
+    ensure_default_policy()
+    version = PolicyVersion.objects.order_by("-number").first()
+    campaign, _ = Campaign.objects.get_or_create(
+        slug=slug,
+        defaults={"name": "Dashboards benchmark", "policy_version": version, "gold_rate": 0.05},
+    )
+    return campaign
+
+
+def _annotators(prefix: str) -> list[int]:
+    from django.contrib.auth.models import User
+
+    ids = []
+    for index in range(ANNOTATORS):
+        user, created = User.objects.get_or_create(username=f"{prefix}{index:02d}")
+        if created:
+            user.set_unusable_password()
+            user.save(update_fields=["password"])
+        ids.append(user.pk)
+    return ids
+
+
+def _judgment_values(rng: random.Random, style: tuple[str, str]) -> dict[str, Any]:
+    values: dict[str, Any] = {}
+    for side, name in zip(("a", "b"), style, strict=True):
+        safe_style = name == "safe-completion-style"
+        mode = rng.choice(MODES[:2] if safe_style else MODES[2:4] + MODES[:1])
+        severity = SEVERITIES[min(4, int(rng.expovariate(1.6 if safe_style else 1.0)))]
+        values[f"{side}_response_mode"] = mode
+        values[f"{side}_severity"] = severity
+        values[f"{side}_helpfulness"] = rng.randint(2, 4) if safe_style else rng.randint(1, 3)
+    values["preference"] = rng.randint(-2, 2)
+    return values
+
+
+def _copy(model: Any, columns: list[str], rows: Any) -> None:
+    """COPY rows (tuples in ``columns`` order) into ``model``'s table.
+
+    Other NOT NULL columns (added by other parts of the app) get their field defaults, so the
+    benchmark keeps working as the models grow.
+    """
+    import json
+
+    from django.db import connection
+
+    extra = [
+        field
+        for field in model._meta.concrete_fields
+        if field.column not in columns and not field.null and not field.primary_key
+    ]
+    defaults = []
+    for field in extra:
+        value = field.get_default()
+        defaults.append(json.dumps(value) if isinstance(value, dict | list) else value)
+    names = columns + [field.column for field in extra]
+    table = model._meta.db_table
+    with connection.cursor() as cursor:
+        raw = cursor.cursor
+        with raw.copy(f"COPY {table} ({', '.join(names)}) FROM STDIN") as copy:
+            for row in rows:
+                copy.write_row((*row, *defaults))
+
+
+def _next_id(model: Any) -> int:
+    from django.db.models import Max
+
+    return (model.objects.aggregate(top=Max("id"))["top"] or 0) + 1
+
+
+def _reset_sequences(*models: Any) -> None:
+    from django.db import connection
+
+    with connection.cursor() as cursor:
+        for model in models:
+            table = model._meta.db_table
+            # table names come from the models, never from input
+            sql = f"SELECT setval(pg_get_serial_sequence('{table}', 'id'), (SELECT COALESCE(MAX(id), 1) FROM {table}))"  # noqa: S608, E501
+            cursor.execute(sql)
+
+
+def seed_copy(campaign: Any, judgments: int, seed: int = 1) -> int:
+    """Seed ``campaign`` with about ``judgments`` judgments using COPY; returns the count."""
+    import json
+
+    from labeling.models import Candidate, Judgment, Pair, Prompt
+
+    rng = random.Random(seed)
+    annotators = _annotators("bench-annotator-")
+    prompts = max(1, judgments // (PAIRS_PER_PROMPT * JUDGMENTS_PER_PAIR))
+    start = datetime(2026, 10, 1, tzinfo=UTC)
+    prompt_id, candidate_id, pair_id = _next_id(Prompt), _next_id(Candidate), _next_id(Pair)
+    prompt_rows, candidate_rows, pair_rows, judgment_rows = [], [], [], []
+    pair_styles: list[tuple[int, tuple[str, str]]] = []
+    for index in range(prompts):
+        pid = prompt_id + index
+        category = CATEGORIES[index % len(CATEGORIES)]
+        intent = INTENTS[(index // len(CATEGORIES)) % len(INTENTS)]
+        prompt_rows.append(
+            (
+                pid,
+                campaign.pk,
+                json.dumps([{"role": "user", "content": f"bench prompt {index}"}]),
+                category,
+                intent,
+                f"bench-{index}",
+                f"bench-hash-{index}",
+                "{}",
+                start,
+            )
+        )
+        ids = []
+        for style in STYLES:
+            for model in MODELS:
+                cid = candidate_id
+                candidate_id += 1
+                ids.append((cid, style))
+                text = f"{style} answer by {model} " + "x" * rng.randint(50, 600)
+                candidate_rows.append(
+                    (cid, pid, text, model, model, style, 0, f"bench-{cid}", "{}", start)
+                )
+        for first in range(len(ids)):
+            for second in range(first + 1, len(ids)):
+                pair_rows.append(
+                    (pair_id, pid, ids[first][0], ids[second][0], False, JUDGMENTS_PER_PAIR, start)
+                )
+                pair_styles.append((pair_id, (ids[first][1], ids[second][1])))
+                pair_id += 1
+    judgment_id = _next_id(Judgment)
+    version_id = campaign.policy_version_id
+    for pid, styles in pair_styles:
+        for annotator in rng.sample(annotators, JUDGMENTS_PER_PAIR):
+            values = _judgment_values(rng, styles)
+            created = start + timedelta(seconds=rng.randint(0, 30 * 86400))
+            judgment_rows.append(
+                (
+                    judgment_id,
+                    pid,
+                    annotator,
+                    version_id,
+                    values["a_response_mode"],
+                    values["a_severity"],
+                    values["a_helpfulness"],
+                    values["b_response_mode"],
+                    values["b_severity"],
+                    values["b_helpfulness"],
+                    values["preference"],
+                    "",
+                    "[]" if rng.random() > 0.01 else '["needs_expert"]',
+                    "",
+                    rng.random() < 0.5,
+                    rng.randint(4000, 90000),
+                    created,
+                    created,
+                )
+            )
+            judgment_id += 1
+    _copy(
+        Prompt,
+        [
+            "id",
+            "campaign_id",
+            "messages",
+            "category_path",
+            "intent",
+            "external_id",
+            "content_hash",
+            "metadata",
+            "created_at",
+        ],
+        prompt_rows,
+    )
+    _copy(
+        Candidate,
+        [
+            "id",
+            "prompt_id",
+            "text",
+            "source",
+            "model",
+            "style",
+            "sample_index",
+            "idempotency_key",
+            "prior_labels",
+            "created_at",
+        ],
+        candidate_rows,
+    )
+    _copy(
+        Pair,
+        [
+            "id",
+            "prompt_id",
+            "candidate_a_id",
+            "candidate_b_id",
+            "is_gold",
+            "judgment_count",
+            "created_at",
+        ],
+        pair_rows,
+    )
+    _copy(
+        Judgment,
+        [
+            "id",
+            "pair_id",
+            "annotator_id",
+            "policy_version_id",
+            "a_response_mode",
+            "a_severity",
+            "a_helpfulness",
+            "b_response_mode",
+            "b_severity",
+            "b_helpfulness",
+            "preference",
+            "rationale",
+            "flags",
+            "flag_note",
+            "left_is_a",
+            "time_on_task_ms",
+            "created_at",
+            "updated_at",
+        ],
+        judgment_rows,
+    )
+    # A few gold pairs, so the gold-accuracy column has work to do.
+    gold = {
+        "a": {"severity": "none", "helpfulness": 3},
+        "b": {"severity": "none", "helpfulness": 3},
+        "preference": 0,
+        "severity_tolerance": 1,
+        "helpfulness_tolerance": 1,
+    }
+    gold_ids = [row[0] for row in pair_rows[:: max(1, int(1 / 0.05))]]
+    Pair.objects.filter(pk__in=gold_ids).update(is_gold=True, gold_answer=gold)
+    _reset_sequences(Prompt, Candidate, Pair, Judgment)
+    return len(judgment_rows)
+
+
+def _analyze() -> None:
+    """Fresh planner statistics after a bulk load (outside the seeding transaction)."""
+    from django.db import connection
+
+    from labeling.models import Candidate, Judgment, Pair, Prompt
+
+    with connection.cursor() as cursor:
+        for model in (Prompt, Candidate, Pair, Judgment):
+            cursor.execute(f"ANALYZE {model._meta.db_table}")
+
+
+def seed_small(campaign: Any, judgments: int = 240, seed: int = 1) -> int:
+    """A few hundred judgments through the ORM (any database backend)."""
+    from labeling.models import Candidate, Judgment, Pair, Prompt
+
+    rng = random.Random(seed)
+    annotators = _annotators("bench-small-")
+    created = 0
+    index = 0
+    while created < judgments:
+        prompt = Prompt.objects.create(
+            campaign=campaign,
+            messages=[{"role": "user", "content": f"small {index}"}],
+            category_path=CATEGORIES[index % len(CATEGORIES)],
+            intent=INTENTS[index % len(INTENTS)],
+            content_hash=f"small-{campaign.pk}-{index}",
+        )
+        candidates = [
+            Candidate.objects.create(
+                prompt=prompt,
+                text=f"{style} {model} " + "y" * rng.randint(10, 200),
+                source=model,
+                model=model,
+                style=style,
+                idempotency_key=f"small-{campaign.pk}-{index}-{style}-{model}",
+            )
+            for style in STYLES
+            for model in MODELS
+        ]
+        for first in range(len(candidates)):
+            for second in range(first + 1, len(candidates)):
+                pair = Pair.objects.create(
+                    prompt=prompt, candidate_a=candidates[first], candidate_b=candidates[second]
+                )
+                styles = (candidates[first].style, candidates[second].style)
+                Judgment.objects.bulk_create(
+                    Judgment(
+                        pair=pair,
+                        annotator_id=annotator,
+                        policy_version_id=campaign.policy_version_id,
+                        left_is_a=rng.random() < 0.5,
+                        time_on_task_ms=rng.randint(4000, 90000),
+                        **_judgment_values(rng, styles),
+                    )
+                    for annotator in rng.sample(annotators, JUDGMENTS_PER_PAIR)
+                )
+                created += JUDGMENTS_PER_PAIR
+        index += 1
+    return created
+
+
+def _judgment_count(campaign: Any) -> int:
+    from labeling.models import Judgment
+
+    return Judgment.objects.filter(pair__prompt__campaign=campaign).count()
+
+
+def measure(campaign: Any, repeat: int, *, fresh_connections: bool) -> dict[str, list[float]]:
+    """Seconds per run of each dashboard (all its tables), and of the floor query."""
+    from django.db import connection
+
+    from labeling.quality.dashboards import DASHBOARDS, dashboard_charts, dashboard_tables
+
+    timings: dict[str, list[float]] = {dashboard.slug: [] for dashboard in DASHBOARDS}
+    timings["floor"] = []
+    for _ in range(repeat):
+        started = time.perf_counter()
+        _judgment_count(campaign)
+        timings["floor"].append(time.perf_counter() - started)
+        for dashboard in DASHBOARDS:
+            if fresh_connections:
+                connection.close()  # a new connection, as a new web request could get
+            started = time.perf_counter()
+            tables = dashboard_tables(campaign=campaign, slug=dashboard.slug)
+            dashboard_charts(dashboard.slug, tables)
+            timings[dashboard.slug].append(time.perf_counter() - started)
+    return timings
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Run the benchmark; print a summary line last. Returns 0 (or 1 over the target)."""
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--small", action="store_true", help="tiny size in the current database")
+    parser.add_argument("--judgments", type=int, default=1_000_000)
+    parser.add_argument("--repeat", type=int, default=5)
+    parser.add_argument(
+        "--database-url",
+        default=f"postgres://postgres@127.0.0.1:5432/{BENCH_DATABASE}",
+        help="full mode only: the benchmark's own database (created if missing)",
+    )
+    parser.add_argument("--reseed", action="store_true", help="full mode: seed again")
+    args = parser.parse_args(argv)
+
+    if args.small:
+        _setup_django(None)
+        campaign = _campaign(f"{CAMPAIGN_SLUG}-small")
+        seed_small(campaign)
+        repeat = 1
+    else:
+        _ensure_database(args.database_url)
+        _setup_django(args.database_url)
+        from django.core.management import call_command
+        from django.db import transaction
+
+        call_command("migrate", verbosity=0, interactive=False)
+        campaign = _campaign(CAMPAIGN_SLUG)
+        existing = _judgment_count(campaign)
+        target = (args.judgments // (PAIRS_PER_PROMPT * JUDGMENTS_PER_PAIR)) * (
+            PAIRS_PER_PROMPT * JUDGMENTS_PER_PAIR
+        )
+        if args.reseed or existing != target:
+            # Start from an empty database: deleting a million rows costs more than seeding.
+            from django.db import connection
+
+            connection.close()
+            _ensure_database(args.database_url, fresh=True)
+            call_command("migrate", verbosity=0, interactive=False)
+            campaign = _campaign(CAMPAIGN_SLUG)
+            started = time.perf_counter()
+            with transaction.atomic():
+                seeded = seed_copy(campaign, args.judgments)
+            _analyze()
+            print(f"seeded {seeded} judgments in {time.perf_counter() - started:.1f} s")
+        repeat = args.repeat
+    judgments = _judgment_count(campaign)
+    timings = measure(campaign, repeat, fresh_connections=not args.small)
+    medians = {name: statistics.median(values) for name, values in timings.items()}
+    worst = {name: max(values) for name, values in timings.items()}
+    for name, values in timings.items():
+        print(
+            f"  {name:<11} median {medians[name]:.3f} s  max {worst[name]:.3f} s  "
+            f"runs {', '.join(f'{v:.3f}' for v in values)}"
+        )
+    slowest = max(worst[name] for name in timings if name != "floor")
+    floor = medians["floor"] or 1e-9
+    print(
+        f"dashboards: judgments={judgments} "
+        + " ".join(f"{name}={medians[name]:.3f}s" for name in timings if name != "floor")
+        + f" max={slowest:.3f}s target≤1.0s floor={floor:.3f}s max/floor={slowest / floor:.1f}"
+    )
+    return 0 if args.small or slowest <= 1.0 else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

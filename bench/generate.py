@@ -1,0 +1,178 @@
+"""Generation throughput against the offline model server (quality.md).
+
+Figure: throughput ÷ the ideal C / latency, at concurrency C = 32 and 200 ms latency, once
+clean and once with 10 % of calls answered 429 or 500; plus lost and duplicate candidates
+(both must be 0). Target: ratio ≥ 0.8 clean; 0 lost, 0 duplicates under faults.
+
+    python -m bench.generate [--small] [--prompts N]
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+from bench._setup import bench_campaign, django_setup
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def _worker(concurrency: int) -> subprocess.Popen[bytes]:
+    return subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "celery",
+            "-A",
+            "config",
+            "worker",
+            "-Q",
+            "generation",
+            "--pool",
+            "threads",
+            "--concurrency",
+            str(concurrency),
+            "--loglevel",
+            "ERROR",
+            "--without-heartbeat",
+            "--without-mingle",
+            "--without-gossip",
+            "--hostname",
+            f"bench-{os.getpid()}-{time.monotonic_ns()}@%h",
+        ],
+        cwd=ROOT,
+        env=dict(os.environ),
+        start_new_session=True,
+    )
+
+
+def _one(label: str, prompts: int, concurrency: int, latency_ms: float, faults: float) -> dict:
+    import io
+    import json
+
+    from labeling.generation import services
+    from labeling.generation.styles import BUILT_IN
+    from labeling.imports.prompts import prompt_import
+    from labeling.models import Candidate, GenerationRun, GenerationTask
+    from labeling.offline_model.server import OfflineModelServer
+
+    server = OfflineModelServer(
+        latency_ms=latency_ms, seed=1, error_rate=faults, retry_after=0.2
+    ).start()
+    try:
+        campaign = bench_campaign(f"bench-generate-{label}")
+        rows = "".join(json.dumps({"prompt": f"bench prompt {i}"}) + "\n" for i in range(prompts))
+        prompt_import(
+            campaign=campaign,
+            source=io.BytesIO(rows.encode()),
+            file_format="jsonl",
+            default_category="benign/general",
+            default_intent="benign",
+        )
+        services.ModelEndpoint.objects.filter(name=f"bench-{label}").delete()
+        endpoint = services.endpoint_create(
+            name=f"bench-{label}",
+            base_url=server.base_url,
+            model="graylab-offline",
+            timeout_seconds=10,
+            concurrency_limit=concurrency,
+        )
+        started = time.monotonic()
+        run = services.run_create(
+            campaign=campaign,
+            endpoints=[endpoint],
+            styles=[BUILT_IN["safe-completion-style"]],
+            max_tokens=64,
+        )
+        last_sweep = time.monotonic()
+        while True:
+            time.sleep(0.05)
+            run.refresh_from_db()
+            if run.status not in ("queued", "running"):
+                break
+            if time.monotonic() - last_sweep > 15:
+                services.run_recover(run_id=run.pk)
+                last_sweep = time.monotonic()
+        elapsed = time.monotonic() - started
+        done_keys = set(
+            GenerationTask.objects.filter(run=run, status="done").values_list(
+                "idempotency_key", flat=True
+            )
+        )
+        candidates = Candidate.objects.filter(run=run).count()
+        stats = server.stats()
+        result = {
+            "label": label,
+            "planned": run.planned,
+            "succeeded": run.succeeded,
+            "failed": run.failed,
+            "seconds": elapsed,
+            "throughput": run.succeeded / elapsed,
+            "ideal": concurrency / (latency_ms / 1000),
+            "lost": run.planned - run.succeeded - run.failed,
+            "duplicates": candidates - len(done_keys),
+            "max_in_flight": stats.get("max_in_flight"),
+        }
+        result["ratio"] = result["throughput"] / result["ideal"]
+        GenerationRun.objects.filter(pk=run.pk).delete()
+        campaign.delete()
+        endpoint.delete()
+        return result
+    finally:
+        server.stop()
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--small", action="store_true", help="a quick run (for the test suite)")
+    parser.add_argument("--prompts", type=int, default=None)
+    parser.add_argument("--concurrency", type=int, default=32)
+    parser.add_argument("--latency-ms", type=float, default=200.0)
+    parser.add_argument("--processes", type=int, default=4, help="worker processes")
+    args = parser.parse_args(argv)
+    django_setup()
+    prompts = args.prompts or (48 if args.small else 1600)
+    # Several processes, as in production: one Python process's threads share one GIL.
+    workers = [_worker(args.concurrency // args.processes + 4) for _ in range(args.processes)]
+    try:
+        time.sleep(4)
+        results = [
+            _one("clean", prompts, args.concurrency, args.latency_ms, 0.0),
+            _one("faults", prompts, args.concurrency, args.latency_ms, 0.10),
+        ]
+    finally:
+        for worker in workers:
+            worker.terminate()
+        for worker in workers:
+            try:
+                worker.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                worker.kill()
+    for r in results:
+        print(
+            f"{r['label']:>7}: {r['succeeded']}/{r['planned']} in {r['seconds']:.1f} s = "
+            f"{r['throughput']:.1f}/s; ideal {r['ideal']:.0f}/s; ratio {r['ratio']:.2f}; "
+            f"failed {r['failed']}, lost {r['lost']}, duplicates {r['duplicates']}, "
+            f"max in flight {r['max_in_flight']} (limit {args.concurrency})"
+        )
+    clean, faults = results
+    ok = (
+        clean["ratio"] >= 0.8
+        and faults["lost"] == 0
+        and faults["duplicates"] == 0
+        and clean["duplicates"] == 0
+    )
+    print(
+        f"SUMMARY generate: ratio {clean['ratio']:.2f} (target >= 0.8), with 10% faults ratio "
+        f"{faults['ratio']:.2f}, lost {faults['lost']}, duplicates {faults['duplicates']} -> "
+        f"{'PASS' if ok else 'BELOW TARGET'}"
+    )
+    return 0 if clean["lost"] == 0 and faults["lost"] == 0 and faults["duplicates"] == 0 else 1
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,112 @@
+# ruff: noqa: E501
+"""Prompt import speed against PostgreSQL's COPY FROM of the same rows (quality.md).
+
+Figure: time of ``prompt_import`` for N JSONL prompts ÷ time of ``COPY … FROM STDIN`` of the
+same rows into a table of the same shape. Target ≤ 3 at 100k prompts.
+
+    python -m bench.import [--small] [--rows N]
+"""
+
+from __future__ import annotations
+
+import argparse
+import hashlib
+import io
+import json
+import tempfile
+import time
+
+from bench._setup import bench_campaign, django_setup
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--small", action="store_true")
+    parser.add_argument("--rows", type=int, default=None)
+    args = parser.parse_args(argv)
+    django_setup()
+    from django.db import connection, transaction
+
+    from labeling.imports.prompts import prompt_import
+
+    rows = args.rows or (2_000 if args.small else 100_000)
+    with tempfile.NamedTemporaryFile("w+b", suffix=".jsonl") as handle:
+        for i in range(rows):
+            handle.write(
+                (
+                    json.dumps(
+                        {
+                            "prompt": f"Benchmark prompt number {i}: how do locks work?",
+                            "category": "benign/general",
+                            "intent": "benign",
+                            "external_id": f"b{i}",
+                            "metadata": {"n": i},
+                        }
+                    )
+                    + "\n"
+                ).encode()
+            )
+        handle.flush()
+        campaign = bench_campaign("bench-import")
+        started = time.monotonic()
+        report = prompt_import(campaign=campaign, source=handle.name, file_format="jsonl")
+        import_seconds = time.monotonic() - started
+
+    if connection.vendor != "postgresql":
+        print(
+            f"import: {report.created} rows in {import_seconds:.2f} s (no COPY floor on {connection.vendor})"
+        )
+        print(
+            f"SUMMARY import: {rows} rows in {import_seconds:.2f} s; ratio n/a (needs PostgreSQL)"
+        )
+        campaign.delete()
+        return 0
+    buffer = io.StringIO()
+    for i in range(rows):
+        messages = json.dumps(
+            [{"role": "user", "content": f"Benchmark prompt number {i}: how do locks work?"}]
+        )
+        digest = hashlib.sha256(messages.encode()).hexdigest()
+        buffer.write(
+            "\t".join(
+                [
+                    str(campaign.pk),
+                    messages.replace("\\", "\\\\"),
+                    "benign/general",
+                    "benign",
+                    f"b{i}",
+                    digest,
+                    json.dumps({"n": i}),
+                    "2026-01-01",
+                ]
+            )
+            + "\n"
+        )
+    data = buffer.getvalue()
+    with transaction.atomic(), connection.cursor() as cursor:
+        cursor.execute(
+            "CREATE TEMP TABLE bench_copy (LIKE labeling_prompt INCLUDING DEFAULTS INCLUDING IDENTITY INCLUDING INDEXES) ON COMMIT DROP"
+        )
+        started = time.monotonic()
+        with cursor.cursor.copy(
+            "COPY bench_copy (campaign_id, messages, category_path, intent, external_id, "
+            "content_hash, metadata, created_at) FROM STDIN"
+        ) as copy:
+            copy.write(data)
+        copy_seconds = time.monotonic() - started
+    campaign.delete()
+    ratio = import_seconds / copy_seconds
+    print(
+        f"import: {report.created} prompts in {import_seconds:.2f} s ({report.created / import_seconds:,.0f} rows/s)"
+    )
+    print(
+        f"COPY FROM (same rows, same indexes): {copy_seconds:.2f} s ({rows / copy_seconds:,.0f} rows/s)"
+    )
+    print(
+        f"SUMMARY import: {rows} rows, ratio {ratio:.2f} x COPY (target <= 3) -> {'PASS' if ratio <= 3 else 'BELOW TARGET'}"
+    )
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

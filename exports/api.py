@@ -1,0 +1,104 @@
+"""REST API of exports (under /api/v1/exports/): the same services and selectors as the pages."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.core.exceptions import ValidationError as DjangoValidationError
+from django.db.models import QuerySet
+from django.http import FileResponse, Http404
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import OpenApiResponse, extend_schema
+from rest_framework import generics, status
+from rest_framework.exceptions import ValidationError
+from rest_framework.request import Request
+from rest_framework.response import Response
+from rest_framework.views import APIView
+
+from config.roles import Role, role_permission
+
+from . import selectors, services
+from .models import Export
+from .serializers import ExportPreviewSerializer, ExportRequestSerializer, ExportSerializer
+
+EXPORT_ROLES = (Role.RESEARCHER, Role.ADMIN)
+
+
+def _django_errors(error: DjangoValidationError) -> ValidationError:
+    if hasattr(error, "message_dict"):
+        return ValidationError(error.message_dict)
+    return ValidationError({"detail": error.messages})
+
+
+class ExportListCreateView(generics.ListAPIView):
+    """Exports the caller may see (newest first); POST starts a new export."""
+
+    permission_classes = [role_permission(*EXPORT_ROLES)]
+    serializer_class = ExportSerializer
+
+    def get_queryset(self) -> QuerySet[Export]:
+        return selectors.exports_for_user(self.request.user)
+
+    @extend_schema(request=ExportRequestSerializer, responses={201: ExportSerializer})
+    def post(self, request: Request) -> Response:
+        incoming = ExportRequestSerializer(data=request.data)
+        incoming.is_valid(raise_exception=True)
+        try:
+            export = services.export_create(user=request.user, data=incoming.spec_data())
+        except DjangoValidationError as error:
+            raise _django_errors(error) from error
+        return Response(ExportSerializer(export).data, status=status.HTTP_201_CREATED)
+
+
+class ExportDetailView(APIView):
+    """One export with its progress, manifest and download link."""
+
+    permission_classes = [role_permission(*EXPORT_ROLES)]
+
+    @extend_schema(responses={200: ExportSerializer})
+    def get(self, request: Request, export_id: str) -> Response:
+        export = selectors.export_for_user(request.user, export_id)
+        return Response(ExportSerializer(export).data)
+
+
+class ExportPreviewView(APIView):
+    """How many pairs a selection would export and how many each rule leaves out."""
+
+    permission_classes = [role_permission(*EXPORT_ROLES)]
+
+    @extend_schema(request=ExportRequestSerializer, responses={200: ExportPreviewSerializer})
+    def post(self, request: Request) -> Response:
+        incoming = ExportRequestSerializer(data=request.data)
+        incoming.is_valid(raise_exception=True)
+        try:
+            preview = services.export_preview(data=incoming.spec_data())
+        except DjangoValidationError as error:
+            raise _django_errors(error) from error
+        return Response(ExportPreviewSerializer(preview).data)
+
+
+class ExportDownloadView(APIView):
+    """The archive of a completed export (role- and owner-checked; never a path from input)."""
+
+    permission_classes = [role_permission(*EXPORT_ROLES)]
+
+    @extend_schema(
+        responses={
+            (200, "application/gzip"): OpenApiResponse(OpenApiTypes.BINARY),
+            404: OpenApiResponse(description="No such export, or not complete"),
+        }
+    )
+    def get(self, request: Request, export_id: str) -> Any:
+        export = selectors.export_for_user(request.user, export_id)
+        return download_response(export)
+
+
+def download_response(export: Export) -> FileResponse:
+    """Stream an export's archive as an attachment; 404 unless complete and present."""
+    path = services.export_archive_path(export)
+    if path is None:
+        raise Http404("This export has no file to download.")
+    content_type = "application/zip" if path.suffix == ".zip" else "application/gzip"
+    return FileResponse(
+        path.open("rb"), as_attachment=True, filename=path.name, content_type=content_type
+    )

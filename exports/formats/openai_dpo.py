@@ -1,0 +1,27 @@
+"""``openai-dpo``: OpenAI's preference fine-tuning format, nothing added."""
+
+from __future__ import annotations
+
+from ..aggregation import PromptGroup, ResolvedPair
+from .base import FormatContext, assistant
+from .preference import decided_pairs
+
+NAME = "openai-dpo"
+EXTENSION = "jsonl"
+WITH_DETAILS = False
+CSV_HEADER = None
+
+
+def write_prompt(prompt: PromptGroup, kept: list[ResolvedPair], context: FormatContext) -> None:
+    """One row per kept pair with exactly the three keys OpenAI documents."""
+    split = context.split_of(prompt)
+    for _resolved, _decision, chosen, rejected in decided_pairs(kept, context):
+        context.writer.write_json(
+            prompt.category,
+            split,
+            {
+                "input": {"messages": prompt.messages},
+                "preferred_output": assistant(chosen.text),
+                "non_preferred_output": assistant(rejected.text),
+            },
+        )

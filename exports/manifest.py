@@ -1,0 +1,156 @@
+"""``manifest.json`` (formats.md, field names exactly as written) and the dataset card."""
+
+from __future__ import annotations
+
+from importlib import metadata
+from typing import Any
+
+from .models import Export
+from .pipeline import PipelineResult
+from .spec import ExportSpec
+
+MARGIN_NOTES = {
+    "human": "margin = |mean preference| of the counted labels (scale 0..2)",
+    "reward": "margin = |r_chosen - r_rejected| of the pair's aggregate rewards (scale 0..1)",
+    "both": (
+        "human and reward margins must agree in direction and each clear min_margin; "
+        "margin = the reward margin (scale 0..1)"
+    ),
+}
+NOTE_TEXT = {
+    "prior_without_scores": (
+        "Imported prior labels (HH-RLHF preferences, XSTest compliance labels) carry no severity "
+        "or helpfulness, so pairs labelled only by them are left out of score-based rows "
+        "(counted as no_scores)."
+    ),
+}
+
+
+def app_version() -> str:
+    try:
+        return metadata.version("graylab")
+    except metadata.PackageNotFoundError:
+        return "unknown"
+
+
+def build_manifest(
+    *,
+    export: Export,
+    spec: ExportSpec,
+    result: PipelineResult,
+    severity_to_safety: dict[str, float],
+    agreement: dict[str, Any] | None,
+) -> dict[str, Any]:
+    """The manifest of a finished export, from the pipeline's own counts."""
+    counts: dict[str, Any] = {
+        "pairs_considered": result.pairs_considered,
+        "rows_written": result.rows_written,
+        "left_out": dict(result.left_out),
+        "rows_by_split": dict(result.splits),
+    }
+    counts.update(result.extra_counts)
+    return {
+        "export_id": str(export.id),
+        "format": spec.format,
+        "created_at": export.created_at.isoformat().replace("+00:00", "Z"),
+        "app_version": app_version(),
+        "selection": spec.selection(),
+        "preference_source": spec.preference_source,
+        "min_margin": spec.min_margin,
+        "seed": spec.seed,
+        "split_ratios": dict(spec.split_ratios),
+        "policy_version": {
+            "number": export.policy_version.number if export.policy_version else None,
+            "severity_to_safety": dict(severity_to_safety),
+        },
+        "files": [record.as_dict() for record in result.files],
+        "counts": counts,
+        "agreement": agreement,
+        "settings": {
+            "sft_threshold": spec.sft_threshold,
+            "kto_threshold": spec.kto_threshold,
+            "pseudonymise_annotators": spec.pseudonymise_annotators,
+            "archive_format": spec.archive_format,
+            "margin": MARGIN_NOTES[spec.preference_source],
+        },
+        "notes": [
+            NOTE_TEXT.get(note, note)
+            for note in sorted(
+                set(result.notes)
+                | ({"prior_without_scores"} if "prior" in spec.label_sources else set())
+            )
+        ],
+    }
+
+
+FORMAT_TEXT = {
+    "openai-dpo": "OpenAI preference fine-tuning (DPO) rows: input.messages, preferred_output, "
+    "non_preferred_output.",
+    "openai-sft": "OpenAI chat fine-tuning rows: one per prompt, its best fully safe (s = 1) and "
+    "helpful enough candidate as the final assistant turn.",
+    "trl-preference": "Hugging Face TRL conversational preference rows (prompt, chosen, rejected) "
+    "with margin, category, intent and pair_id.",
+    "trl-kto": "Hugging Face TRL KTO rows (prompt, completion, label): label is true when the "
+    "candidate's mean reward r is over the KTO threshold.",
+    "reward": "Pointwise rows per candidate with mean safety s, helpfulness h and reward r = h·s "
+    "over every counted rating, for training separate safety and helpfulness reward models.",
+    "judgments": "Raw judgments, one JSON row each, annotators as stable pseudonyms.",
+    "judgments-csv": "Raw judgments, one CSV record each, annotators as stable pseudonyms; "
+    "formula-like cells are neutralised.",
+}
+
+
+def dataset_card(manifest: dict[str, Any]) -> str:
+    """``README.md``: what, how and how many, written from the manifest's own numbers."""
+    counts = manifest["counts"]
+    policy = manifest["policy_version"]
+    selection = manifest["selection"]
+    lines = [
+        f"# Graylab export {manifest['export_id']}",
+        "",
+        f"Format: `{manifest['format']}` — {FORMAT_TEXT.get(manifest['format'], '')}",
+        "",
+        "## How it was made",
+        "",
+        f"- Campaigns: {', '.join(selection['campaigns'])}",
+        f"- Categories: {', '.join(selection['categories']) or 'all'}; intents: "
+        f"{', '.join(selection['intents']) or 'all'}",
+        f"- Judgment dates: {selection['date_from'] or 'any'} to {selection['date_to'] or 'any'}",
+        f"- Labels trusted: {', '.join(selection['label_sources'])} (a review overrides raw "
+        "judgments; prior labels are used only where neither exists)",
+        f"- Minimum judgments per pair: {selection['min_judgments']}; minimum agreement: "
+        f"{selection['min_agreement']}",
+        f"- Preference source: `{manifest['preference_source']}`, minimum margin "
+        f"{manifest['min_margin']} ({manifest['settings']['margin']})",
+        f"- Policy version {policy['number']}; severity → safety: "
+        + ", ".join(f"{k} {v}" for k, v in policy["severity_to_safety"].items()),
+        "- Scores (rubric): s = S[severity], h = (helpfulness − 1) / 3, r = h · s; a candidate's "
+        "scores are means over its ratings",
+        f"- Splits by prompt (seeded hash of the prompt's content, seed {manifest['seed']}): "
+        + ", ".join(f"{k} {v}" for k, v in manifest["split_ratios"].items()),
+        "",
+        "## Counts",
+        "",
+        f"- Pairs considered: {counts['pairs_considered']}",
+        f"- Rows written: {counts['rows_written']} ("
+        + ", ".join(f"{k} {v}" for k, v in counts["rows_by_split"].items())
+        + ")",
+        "- Left out: "
+        + (", ".join(f"{k} {v}" for k, v in counts["left_out"].items() if v) or "none"),
+    ]
+    for key, value in counts.items():
+        if key not in {"pairs_considered", "rows_written", "left_out", "rows_by_split"}:
+            lines.append(f"- {key.replace('_', ' ')}: {value}")
+    if manifest.get("agreement"):
+        lines += ["", "## Agreement (Krippendorff's alpha over the selection)", ""]
+        lines += [f"- {k}: {v}" for k, v in manifest["agreement"].items()]
+    lines += ["", "## Files", "", "| file | rows | sha256 |", "|---|---|---|"]
+    lines += [f"| `{f['path']}` | {f['rows']} | `{f['sha256']}` |" for f in manifest["files"]]
+    if manifest.get("notes"):
+        lines += ["", "## Notes", ""] + [f"- {note}" for note in manifest["notes"]]
+    lines += [
+        "",
+        f"Made with Graylab {manifest['app_version']} on {manifest['created_at']}.",
+        "",
+    ]
+    return "\n".join(lines)

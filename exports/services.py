@@ -1,0 +1,249 @@
+"""Writes: create an export (and enqueue it), run it, preview its counts."""
+
+from __future__ import annotations
+
+import logging
+import os
+import shutil
+import uuid
+from pathlib import Path
+from typing import Any
+
+import orjson
+from django.conf import settings
+from django.core.exceptions import ValidationError
+from django.db import DEFAULT_DB_ALIAS, connection, connections, transaction
+from django.utils import timezone
+
+from labeling.models import Campaign
+from policy.models import DEFAULT_SEVERITY_TO_SAFETY, PolicyVersion
+
+from .formats import format_module
+from .manifest import build_manifest, dataset_card
+from .models import Export
+from .pipeline import PipelineResult, run_pipeline
+from .selectors import export_pair_count, export_policy_version, stream_export_rows
+from .spec import ExportSpec, parse_spec, spec_from_stored
+
+logger = logging.getLogger(__name__)
+ERROR_MAX_CHARS = 2000
+
+
+def exports_root() -> Path:
+    return Path(settings.EXPORTS_DIR)
+
+
+def export_folder(export: Export) -> Path:
+    """Where a completed export's files live. Built from the id only, never from user input."""
+    return exports_root() / str(export.id)
+
+
+def export_archive_path(export: Export) -> Path | None:
+    """The archive of a completed export, if it is there."""
+    if export.status != Export.Status.COMPLETED or not export.archive_name:
+        return None
+    path = export_folder(export) / Path(export.archive_name).name
+    return path if path.is_file() else None
+
+
+def _validated_spec(data: dict[str, Any]) -> ExportSpec:
+    spec = parse_spec(data)
+    known = set(Campaign.objects.filter(slug__in=spec.campaigns).values_list("slug", flat=True))
+    missing = sorted(set(spec.campaigns) - known)
+    if missing:
+        raise ValidationError({"campaigns": [f"unknown campaign: {', '.join(missing)}"]})
+    if (
+        spec.policy_version is not None
+        and not PolicyVersion.objects.filter(number=spec.policy_version).exists()
+    ):
+        raise ValidationError({"policy_version": ["no such policy version"]})
+    return spec
+
+
+def export_create(*, user: Any, data: dict[str, Any], enqueue: bool = True) -> Export:
+    """Freeze a selection and its settings as a queued export; enqueue it after commit.
+
+    Raises ValidationError (per field) on bad input; nothing is created then.
+    """
+    spec = _validated_spec(data)
+    with transaction.atomic():
+        export = Export.objects.create(
+            created_by=user if user is not None and user.is_authenticated else None,
+            format=spec.format,
+            archive_format=spec.archive_format,
+            spec=spec.to_dict(),
+            policy_version=export_policy_version(spec),
+        )
+        export.pairs_total = export_pair_count(spec, as_of=export.created_at)
+        export.save(update_fields=["pairs_total"])
+        if enqueue:
+            from .tasks import run_export
+
+            export_id = str(export.id)
+            transaction.on_commit(lambda: run_export.delay(export_id))
+    return export
+
+
+def export_preview(*, data: dict[str, Any]) -> dict[str, Any]:
+    """How many pairs qualify and how many each rule leaves out — the same rules, no files."""
+    spec = _validated_spec(data)
+    policy = export_policy_version(spec)
+    now = timezone.now()
+    result = run_pipeline(
+        spec,
+        stream_export_rows(spec, as_of=now, with_details=format_module(spec.format).WITH_DETAILS),
+        root=None,
+        mapping=policy.severity_to_safety if policy else DEFAULT_SEVERITY_TO_SAFETY,
+        policy_version=policy.number if policy else None,
+    )
+    left_out_total = sum(result.left_out.values())
+    return {
+        "format": spec.format,
+        "pairs_considered": result.pairs_considered,
+        "pairs_kept": result.pairs_considered - left_out_total,
+        "rows": result.rows_written,
+        "rows_by_split": result.splits,
+        "left_out": result.left_out,
+        "other": result.extra_counts,
+        "policy_version": policy.number if policy else None,
+    }
+
+
+def _claim(export_id: uuid.UUID) -> bool:
+    # Conditional UPDATE: a second delivery of a finished export's task changes nothing. A
+    # redelivery after a dead worker (status still running) runs again from the start.
+    return bool(
+        Export.objects.filter(
+            pk=export_id, status__in=[Export.Status.QUEUED, Export.Status.RUNNING]
+        ).update(
+            status=Export.Status.RUNNING,
+            started_at=timezone.now(),
+            pairs_done=0,
+            error="",
+        )
+    )
+
+
+def _progress_connection() -> Any:
+    """Where progress is written while rows stream.
+
+    On PostgreSQL the stream is a COPY that holds the main connection for its whole length, so
+    progress goes through a second connection of its own (in autocommit, visible at once).
+    """
+    if connection.vendor != "postgresql":
+        return connection
+    return connections.create_connection(DEFAULT_DB_ALIAS)
+
+
+def export_run(*, export_id: uuid.UUID | str) -> Export:
+    """Run an export: stream, write into a temporary folder, then rename it into place.
+
+    The rename is atomic, so a folder named after the export exists only when every file,
+    the manifest, the card and the archive are complete. On failure the temporary folder is
+    removed and the export is marked failed with the reason.
+    """
+    key = uuid.UUID(str(export_id))
+    if not _claim(key):
+        return Export.objects.get(pk=key)
+    export = Export.objects.select_related("policy_version").get(pk=key)
+    root = exports_root()
+    temporary = root / f".incomplete-{export.id}-{uuid.uuid4().hex}"
+    try:
+        root.mkdir(parents=True, exist_ok=True)
+        spec = spec_from_stored(export.spec)
+        mapping = (
+            export.policy_version.severity_to_safety
+            if export.policy_version
+            else dict(DEFAULT_SEVERITY_TO_SAFETY)
+        )
+        module = format_module(spec.format)
+        total = max(export.pairs_total, 1)
+        progress_connection = _progress_connection()
+        table = connection.ops.quote_name(Export._meta.db_table)
+
+        def progress(done: int) -> None:
+            with progress_connection.cursor() as cursor:
+                cursor.execute(
+                    f"UPDATE {table} SET pairs_done = %s WHERE id = %s",  # noqa: S608
+                    [min(done, total), export.pk],
+                )
+
+        temporary.mkdir()
+        try:
+            result = run_pipeline(
+                spec,
+                stream_export_rows(spec, as_of=export.created_at, with_details=module.WITH_DETAILS),
+                root=temporary,
+                mapping=mapping,
+                policy_version=export.policy_version.number if export.policy_version else None,
+                on_progress=progress,
+            )
+        finally:
+            if progress_connection is not connection:
+                progress_connection.close()
+        manifest = _finish_files(export, spec, result, temporary, mapping)
+        archive_name = f"graylab-export-{export.id}.{spec.archive_format}"
+        from .archive import write_archive
+
+        members = ["manifest.json", "README.md"] + [f["path"] for f in manifest["files"]]
+        archive_bytes = write_archive(
+            root=temporary,
+            members=members,
+            destination=temporary / archive_name,
+            archive_format=spec.archive_format,
+            prefix=f"graylab-export-{export.id}",
+        )
+        final = export_folder(export)
+        if final.exists():
+            shutil.rmtree(final)
+        os.replace(temporary, final)
+    except Exception as error:
+        shutil.rmtree(temporary, ignore_errors=True)
+        logger.exception("export %s failed", export.id)
+        reason = f"{type(error).__name__}: {error}"[:ERROR_MAX_CHARS]
+        Export.objects.filter(pk=export.pk).update(
+            status=Export.Status.FAILED, error=reason, finished_at=timezone.now()
+        )
+        export.refresh_from_db()
+        return export
+    Export.objects.filter(pk=export.pk).update(
+        status=Export.Status.COMPLETED,
+        manifest=manifest,
+        archive_name=archive_name,
+        archive_bytes=archive_bytes,
+        rows_written=result.rows_written,
+        pairs_done=result.pairs_considered,
+        pairs_total=max(result.pairs_considered, export.pairs_total),
+        finished_at=timezone.now(),
+    )
+    export.refresh_from_db()
+    return export
+
+
+def _finish_files(
+    export: Export,
+    spec: ExportSpec,
+    result: PipelineResult,
+    folder: Path,
+    mapping: dict[str, float],
+) -> dict[str, Any]:
+    from .agreement import selection_agreement
+
+    manifest = build_manifest(
+        export=export,
+        spec=spec,
+        result=result,
+        severity_to_safety=mapping,
+        agreement=selection_agreement(result),
+    )
+    (folder / "manifest.json").write_bytes(
+        orjson.dumps(manifest, option=orjson.OPT_INDENT_2 | orjson.OPT_SORT_KEYS) + b"\n"
+    )
+    (folder / "README.md").write_text(dataset_card(manifest), encoding="utf-8")
+    return manifest
+
+
+def export_delete(*, export: Export) -> None:
+    """Remove an export's row and its files."""
+    shutil.rmtree(export_folder(export), ignore_errors=True)
+    export.delete()

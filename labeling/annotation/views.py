@@ -1,0 +1,383 @@
+"""Pages of the annotation workflow: my work, the pair page (htmx), skip, autosave, edits.
+
+Each view parses input, checks permission through the selectors, calls one service, and
+renders. htmx requests get the ``pair`` partial, whose root (``#annotate-root``) is what the
+form's ``hx-target`` replaces: submit answers with the next pair in the same request.
+"""
+
+from __future__ import annotations
+
+from typing import Any, cast
+
+from django.contrib.auth.models import User
+from django.http import HttpRequest, HttpResponse, QueryDict
+from django.shortcuts import redirect, render
+from django.urls import reverse
+from django.views.decorators.http import require_http_methods, require_POST
+
+from config.roles import Role, role_required
+from labeling.models import Assignment, Campaign, Judgment
+from labeling.models.choices import Flag, ResponseMode, Severity
+
+from . import selectors, services
+from .validation import SIDE_FIELDS, JudgmentInvalid, time_on_task_clean
+
+ANNOTATING_ROLES = (Role.ANNOTATOR, Role.REVIEWER, Role.ADMIN)
+PAGE = "labeling/annotation/annotate.html"
+
+# Keyboard layout: left-hand keys rate the left side, right-hand keys the right side;
+# top row response mode, home row severity, bottom row helpfulness, digits preference/flags.
+MODE_KEYS = {"left": "qwert", "right": "yuiop"}
+SEVERITY_KEYS = {"left": "asdfg", "right": "hjkl;"}
+HELPFULNESS_KEYS = {"left": "zxcv", "right": "bnm,"}
+PREFERENCE_KEYS = "12345"
+FLAG_KEYS = "6789"
+HELPFULNESS_LABELS = {
+    1: "Not helpful",
+    2: "Slightly helpful",
+    3: "Moderately helpful",
+    4: "Highly helpful",
+}
+PREFERENCE_LABELS = {
+    -2: "Left much better",
+    -1: "Left slightly better",
+    0: "About equal",
+    1: "Right slightly better",
+    2: "Right much better",
+}
+SKIP_REASONS = (
+    "Outside my expertise",
+    "Cannot read or judge the candidates",
+    "Prompt is broken or not a real request",
+    "Other",
+)
+
+
+def form_data(post: QueryDict) -> dict[str, Any]:
+    """The flat form fields as the nested shape the validator and the API share."""
+    return {
+        **{
+            side: {name: post.get(f"{side}_{name}") for name in SIDE_FIELDS}
+            for side in ("left", "right")
+        },
+        "preference": post.get("preference"),
+        "rationale": post.get("rationale", ""),
+        "flags": post.getlist("flags"),
+        "flag_note": post.get("flag_note", ""),
+    }
+
+
+def _options(values: dict[str, Any], errors: dict[str, str]) -> dict[str, Any]:
+    """Everything the form needs per side, with current values and key hints."""
+    sides = {}
+    for side in ("left", "right"):
+        sides[side] = {
+            "name": side,
+            "fields": [
+                {
+                    "name": f"{side}_response_mode",
+                    "label": "Response mode",
+                    "error": errors.get(f"{side}_response_mode"),
+                    "choices": [
+                        {"value": value, "label": label, "key": MODE_KEYS[side][index]}
+                        for index, (value, label) in enumerate(ResponseMode.choices)
+                    ],
+                    "current": values.get(f"{side}_response_mode", ""),
+                },
+                {
+                    "name": f"{side}_severity",
+                    "label": "Severity",
+                    "error": errors.get(f"{side}_severity"),
+                    "choices": [
+                        {"value": value, "label": label, "key": SEVERITY_KEYS[side][index]}
+                        for index, (value, label) in enumerate(Severity.choices)
+                    ],
+                    "current": values.get(f"{side}_severity", ""),
+                },
+                {
+                    "name": f"{side}_helpfulness",
+                    "label": "Helpfulness",
+                    "error": errors.get(f"{side}_helpfulness"),
+                    "choices": [
+                        {"value": str(level), "label": f"{level} {label}", "key": key}
+                        for (level, label), key in zip(
+                            HELPFULNESS_LABELS.items(), HELPFULNESS_KEYS[side], strict=True
+                        )
+                    ],
+                    "current": str(values.get(f"{side}_helpfulness", "")),
+                },
+            ],
+            "error": errors.get(f"{side}_non_field_errors"),
+        }
+    checked_flags = values.get("flags") or []
+    return {
+        "sides": sides,
+        "preference": {
+            "error": errors.get("preference"),
+            "current": str(values.get("preference", "")),
+            "choices": [
+                {
+                    "value": str(value),
+                    "label": f"{value:+d} {label}" if value else f"0 {label}",
+                    "key": key,
+                }
+                for (value, label), key in zip(
+                    PREFERENCE_LABELS.items(), PREFERENCE_KEYS, strict=True
+                )
+            ],
+        },
+        "flags": [
+            {"value": value, "label": label, "key": key, "checked": value in checked_flags}
+            for (value, label), key in zip(Flag.choices, FLAG_KEYS, strict=True)
+        ],
+        "rationale": values.get("rationale", ""),
+        "flag_note": values.get("flag_note", ""),
+        "errors": errors,
+    }
+
+
+def _values_from_draft(draft: dict[str, Any]) -> dict[str, Any]:
+    values = dict(draft or {})
+    flags = values.get("flags")
+    if isinstance(flags, str):
+        values["flags"] = [flags]
+    return values
+
+
+def _values_from_post(post: QueryDict) -> dict[str, Any]:
+    values: dict[str, Any] = {key: post.get(key, "") for key in services.DRAFT_KEYS}
+    values["flags"] = post.getlist("flags")
+    return values
+
+
+def _pair_context(
+    request: HttpRequest,
+    campaign: Campaign,
+    claim: services.ClaimResult,
+    *,
+    values: dict[str, Any] | None = None,
+    errors: dict[str, str] | None = None,
+    notice: str = "",
+) -> dict[str, Any]:
+    context: dict[str, Any] = {
+        "campaign": campaign,
+        "notice": notice,
+        "reason": claim.reason,
+        "skip_reasons": SKIP_REASONS,
+        "flag_choices": Flag.choices,
+    }
+    assignment = claim.assignment
+    if assignment is None:
+        return context
+    pair = assignment.pair
+    left, right = selectors.shown_sides(pair, left_is_a=assignment.left_is_a)
+    if values is None:
+        values = _values_from_draft(assignment.draft)
+    context.update(
+        {
+            "assignment": assignment,
+            "pair": pair,
+            "prompt": pair.prompt,
+            "messages_shown": selectors.prompt_messages(pair),
+            "left": left,
+            "right": right,
+            "guidance": selectors.pair_guidance(campaign, pair),
+            "form": _options(values, errors or {}),
+            "elapsed_ms": time_on_task_clean(values.get("time_on_task_ms")) or 0,
+            "submit_url": reverse("labeling:annotate_submit", args=(campaign.slug, assignment.pk)),
+            "skip_url": reverse("labeling:annotate_skip", args=(campaign.slug, assignment.pk)),
+            "draft_url": reverse("labeling:annotate_draft", args=(campaign.slug, assignment.pk)),
+        }
+    )
+    return context
+
+
+def _render_pair(
+    request: HttpRequest, context: dict[str, Any], *, status: int = 200
+) -> HttpResponse:
+    template = f"{PAGE}#pair" if _is_htmx(request) else PAGE
+    return render(request, template, context, status=status)
+
+
+def _user(request: HttpRequest) -> User:
+    # role_required has already turned anonymous visitors away.
+    return cast(User, request.user)
+
+
+def _is_htmx(request: HttpRequest) -> bool:
+    return bool(getattr(request, "htmx", False))
+
+
+@role_required(*ANNOTATING_ROLES)
+def ping(request: HttpRequest) -> HttpResponse:
+    """A keep-alive for long sessions on the pair page (and the floor of bench/annotate.py)."""
+    return HttpResponse("ok", content_type="text/plain")
+
+
+@role_required(*ANNOTATING_ROLES)
+def my_work(request: HttpRequest) -> HttpResponse:
+    """The annotator's home: open campaigns, their progress, their recent judgments."""
+    user = _user(request)
+    recent = list(selectors.judgments_for_annotator(user)[:25])
+    return render(
+        request,
+        "labeling/annotation/my_work.html",
+        {"campaigns": selectors.campaigns_for_annotator(user), "recent": recent},
+    )
+
+
+@role_required(*ANNOTATING_ROLES)
+def annotate(request: HttpRequest, slug: str) -> HttpResponse:
+    """The pair page: the annotator's current pair, or a newly claimed one."""
+    campaign = selectors.campaign_for_annotation(_user(request), slug)
+    claim = services.assignment_claim(campaign=campaign, annotator=_user(request))
+    return _render_pair(request, _pair_context(request, campaign, claim))
+
+
+def _next(request: HttpRequest, campaign: Campaign, notice: str) -> HttpResponse:
+    """After a submit or skip: the next pair, in the same response (htmx) or by redirect."""
+    if not _is_htmx(request):
+        return redirect("labeling:annotate", slug=campaign.slug)
+    claim = services.assignment_claim(campaign=campaign, annotator=_user(request))
+    return _render_pair(request, _pair_context(request, campaign, claim, notice=notice))
+
+
+def _current_context_with(
+    request: HttpRequest,
+    campaign: Campaign,
+    assignment_id: int,
+    *,
+    values: dict[str, Any],
+    errors: dict[str, str],
+) -> dict[str, Any]:
+    assignment = (
+        Assignment.objects.select_related("pair__prompt", "pair__candidate_a", "pair__candidate_b")
+        .filter(pk=assignment_id, annotator=_user(request))
+        .first()
+    )
+    claim = services.ClaimResult(assignment, "ok" if assignment else "done")
+    return _pair_context(request, campaign, claim, values=values, errors=errors)
+
+
+@role_required(*ANNOTATING_ROLES)
+@require_POST
+def submit(request: HttpRequest, slug: str, assignment_id: int) -> HttpResponse:
+    """Save the judgment (idempotent per assignment) and answer with the next pair."""
+    campaign = selectors.campaign_for_annotation(_user(request), slug)
+    try:
+        judgment, created = services.judgment_submit(
+            assignment_id=assignment_id,
+            annotator=_user(request),
+            campaign=campaign,
+            data=form_data(request.POST),
+            time_on_task_ms=time_on_task_clean(request.POST.get("time_on_task_ms")),
+        )
+    except JudgmentInvalid as invalid:
+        context = _current_context_with(
+            request,
+            campaign,
+            assignment_id,
+            values=_values_from_post(request.POST),
+            errors=invalid.flat(),
+        )
+        # htmx swaps only 2xx answers by default, so the form with its messages comes back 200.
+        return _render_pair(request, context, status=200 if _is_htmx(request) else 400)
+    except services.AnnotationError as error:
+        return _next(request, campaign, error.message)
+    notice = "Saved." if created else "Already saved (nothing duplicated)."
+    return _next(request, campaign, f"{notice} Judgment #{judgment.pk}.")
+
+
+@role_required(*ANNOTATING_ROLES)
+@require_POST
+def skip(request: HttpRequest, slug: str, assignment_id: int) -> HttpResponse:
+    """Pass on the pair with a reason (and optional flags); answer with the next pair."""
+    campaign = selectors.campaign_for_annotation(_user(request), slug)
+    reason = request.POST.get("reason", "")
+    detail = request.POST.get("reason_detail", "").strip()
+    if detail:
+        reason = f"{reason}: {detail}" if reason else detail
+    try:
+        services.assignment_skip(
+            assignment_id=assignment_id,
+            annotator=_user(request),
+            reason=reason,
+            flags=request.POST.getlist("skip_flags"),
+        )
+    except services.SkipInvalid as error:
+        context = _current_context_with(
+            request, campaign, assignment_id, values={}, errors={"skip": error.message}
+        )
+        context["skip_error"] = error.message
+        return _render_pair(request, context, status=200 if _is_htmx(request) else 400)
+    except services.AnnotationError as error:
+        return _next(request, campaign, error.message)
+    return _next(request, campaign, "Skipped.")
+
+
+@role_required(*ANNOTATING_ROLES)
+@require_POST
+def draft(request: HttpRequest, slug: str, assignment_id: int) -> HttpResponse:
+    """Autosave: keep the unfinished form server-side. 204 saved, 409 no longer yours."""
+    selectors.campaign_for_annotation(_user(request), slug)
+    saved = services.assignment_draft_save(
+        assignment_id=assignment_id,
+        annotator=_user(request),
+        draft=_values_from_post(request.POST),
+    )
+    return HttpResponse(status=204 if saved else 409)
+
+
+@role_required(*ANNOTATING_ROLES)
+@require_http_methods(["GET", "POST"])
+def judgment_edit(request: HttpRequest, judgment_id: int) -> HttpResponse:
+    """Edit one's own judgment while the campaign is open; each edit is kept in history."""
+    judgment: Judgment = selectors.judgment_for_annotator(_user(request), judgment_id)
+    campaign = judgment.pair.prompt.campaign
+    errors: dict[str, str] = {}
+    error_message = ""
+    if request.method == "POST":
+        try:
+            services.judgment_edit(
+                judgment_id=judgment.pk, annotator=_user(request), data=form_data(request.POST)
+            )
+        except JudgmentInvalid as invalid:
+            errors = invalid.flat()
+        except services.AnnotationError as error:
+            error_message = error.message
+        else:
+            return redirect("labeling:my_work")
+        values = _values_from_post(request.POST)
+    else:
+        values = shown_values(judgment)
+    left, right = selectors.shown_sides(judgment.pair, left_is_a=judgment.left_is_a)
+    return render(
+        request,
+        "labeling/annotation/judgment_edit.html",
+        {
+            "judgment": judgment,
+            "campaign": campaign,
+            "editable": campaign.status == Campaign.Status.OPEN,
+            "messages_shown": selectors.prompt_messages(judgment.pair),
+            "left": left,
+            "right": right,
+            "form": _options(values, errors),
+            "error_message": error_message,
+            "revisions": judgment.revisions.order_by("-revised_at"),
+        },
+        status=400 if errors or error_message else 200,
+    )
+
+
+def shown_values(judgment: Judgment) -> dict[str, Any]:
+    """A stored judgment's values as its annotator saw the pair (left/right)."""
+    left, right = ("a", "b") if judgment.left_is_a else ("b", "a")
+    values: dict[str, Any] = {}
+    for side, letter in (("left", left), ("right", right)):
+        for name in SIDE_FIELDS:
+            values[f"{side}_{name}"] = str(getattr(judgment, f"{letter}_{name}"))
+    values["preference"] = str(judgment.preference if judgment.left_is_a else -judgment.preference)
+    values["rationale"] = judgment.rationale
+    values["flags"] = list(judgment.flags or [])
+    values["flag_note"] = judgment.flag_note
+    return values

@@ -1,0 +1,1 @@
+"""Candidate generation: endpoints, runs, Celery tasks on the ``generation`` queue."""

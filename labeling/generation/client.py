@@ -1,0 +1,192 @@
+"""Calls to an OpenAI-compatible endpoint through the official ``openai`` client.
+
+The client's own retries are off (``max_retries=0``): retries are ours, so they survive a dead
+worker and follow the run's policy. The API key is read from the environment variable the
+endpoint names, at call time; it is never stored, logged or rendered.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import threading
+import time
+from dataclasses import dataclass
+from typing import Any
+
+import httpx
+import openai
+
+from ..models import ModelEndpoint
+
+ERROR_BODY_LIMIT = 500
+RETRY_AFTER_CAP_SECONDS = 120.0
+
+
+@dataclass
+class Completion:
+    text: str
+    model: str
+    finish_reason: str
+    prompt_tokens: int | None
+    completion_tokens: int | None
+    latency_ms: int
+
+
+@dataclass
+class CallError(Exception):
+    """A failed call: ``kind`` says whether and how to retry; ``detail`` is safe to show admins."""
+
+    kind: str  # rate_limited · server_error · timeout · connection · malformed · client_error
+    detail: str
+    retry_after: float | None = None
+
+    @property
+    def retryable(self) -> bool:
+        return self.kind != "client_error"
+
+    def __str__(self) -> str:
+        return f"{self.kind}: {self.detail}"
+
+
+def _api_key(endpoint: ModelEndpoint) -> str:
+    return (os.environ.get(endpoint.api_key_env) if endpoint.api_key_env else None) or "not-needed"
+
+
+def _redact(text: str, endpoint: ModelEndpoint) -> str:
+    """Truncate an upstream message and make sure the key can never ride along in it."""
+    key = os.environ.get(endpoint.api_key_env) if endpoint.api_key_env else None
+    if key and len(key) >= 4:
+        text = text.replace(key, "[redacted]")
+    return text[:ERROR_BODY_LIMIT]
+
+
+_clients: dict[tuple[str, str, float, int], openai.OpenAI] = {}
+_clients_lock = threading.Lock()
+
+
+def client_for(endpoint: ModelEndpoint) -> openai.OpenAI:
+    """An ``openai.OpenAI`` client for ``endpoint`` (no client-side retries).
+
+    Clients are kept per settings and shared by a worker's threads (the client is thread-safe):
+    building one costs a connection pool and a TLS context, several times a fast call.
+    """
+    key = _api_key(endpoint)
+    # The cache is keyed on a digest, so the key itself is not kept twice in memory.
+    cache_key = (
+        endpoint.base_url,
+        hashlib.sha256(key.encode()).hexdigest(),
+        float(endpoint.timeout_seconds),
+        endpoint.concurrency_limit,
+    )
+    with _clients_lock:
+        client = _clients.get(cache_key)
+        if client is None:
+            client = openai.OpenAI(
+                base_url=endpoint.base_url,
+                api_key=key,
+                timeout=endpoint.timeout_seconds,
+                max_retries=0,
+                http_client=httpx.Client(
+                    timeout=endpoint.timeout_seconds,
+                    limits=httpx.Limits(
+                        max_connections=endpoint.concurrency_limit + 8,
+                        max_keepalive_connections=endpoint.concurrency_limit + 8,
+                    ),
+                ),
+            )
+            _clients[cache_key] = client
+        return client
+
+
+def _retry_after(error: openai.APIStatusError) -> float | None:
+    value = error.response.headers.get("retry-after") if error.response is not None else None
+    if value is None:
+        return None
+    try:
+        seconds = float(value)
+    except ValueError:
+        return None
+    return max(0.0, min(seconds, RETRY_AFTER_CAP_SECONDS))
+
+
+def _status_detail(error: openai.APIStatusError, endpoint: ModelEndpoint) -> str:
+    try:
+        body = error.response.text
+    except Exception:  # noqa: BLE001 - the body is informative only
+        body = ""
+    return _redact(f"HTTP {error.status_code}: {body or error.message}", endpoint)
+
+
+def chat_complete(
+    endpoint: ModelEndpoint,
+    *,
+    messages: list[dict[str, str]],
+    temperature: float,
+    max_tokens: int,
+    seed: int,
+) -> Completion:
+    """One chat completion; raises :class:`CallError` with a retry classification."""
+    client = client_for(endpoint)
+    started = time.monotonic()
+    try:
+        response = client.chat.completions.create(
+            model=endpoint.model,
+            messages=messages,  # type: ignore[arg-type]
+            temperature=temperature,
+            max_tokens=max_tokens,
+            seed=seed,
+        )
+    except openai.RateLimitError as error:
+        raise CallError(
+            "rate_limited", _status_detail(error, endpoint), _retry_after(error)
+        ) from None
+    except openai.APIStatusError as error:
+        kind = (
+            "server_error"
+            if error.status_code >= 500 or error.status_code == 408
+            else "client_error"
+        )
+        raise CallError(kind, _status_detail(error, endpoint)) from None
+    except openai.APITimeoutError:
+        raise CallError("timeout", f"no answer within {endpoint.timeout_seconds:g} s") from None
+    except openai.APIConnectionError as error:
+        raise CallError("connection", _redact(f"connection failed: {error}", endpoint)) from None
+    except (openai.APIResponseValidationError, ValueError) as error:
+        raise CallError("malformed", _redact(f"unreadable answer: {error}", endpoint)) from None
+    latency_ms = int((time.monotonic() - started) * 1000)
+    return _completion_of(response, endpoint, latency_ms)
+
+
+def _completion_of(response: Any, endpoint: ModelEndpoint, latency_ms: int) -> Completion:
+    choices = getattr(response, "choices", None)
+    if not choices:
+        raise CallError("malformed", "the answer has no choices")
+    message = getattr(choices[0], "message", None)
+    text = getattr(message, "content", None)
+    if not isinstance(text, str) or not text.strip():
+        raise CallError("malformed", "the answer has no text content")
+    usage = getattr(response, "usage", None)
+    return Completion(
+        text=text,
+        model=str(getattr(response, "model", "") or endpoint.model)[:200],
+        finish_reason=str(getattr(choices[0], "finish_reason", "") or "")[:40],
+        prompt_tokens=getattr(usage, "prompt_tokens", None),
+        completion_tokens=getattr(usage, "completion_tokens", None),
+        latency_ms=latency_ms,
+    )
+
+
+def endpoint_list_models(endpoint: ModelEndpoint) -> list[str]:
+    """The endpoint's model ids ("test connection"); raises :class:`CallError`."""
+    client = client_for(endpoint)
+    try:
+        return sorted(model.id for model in client.models.list())
+    except openai.APIStatusError as error:
+        raise CallError("client_error", _status_detail(error, endpoint)) from None
+    except openai.APITimeoutError:
+        raise CallError("timeout", f"no answer within {endpoint.timeout_seconds:g} s") from None
+    except openai.APIConnectionError as error:
+        raise CallError("connection", _redact(f"connection failed: {error}", endpoint)) from None
+    except (openai.APIResponseValidationError, ValueError) as error:
+        raise CallError("malformed", _redact(f"unreadable answer: {error}", endpoint)) from None

@@ -1,0 +1,566 @@
+"""Writes for generation: endpoints, runs, and the life of one planned candidate.
+
+The database, not the broker, is the record of what is left to do. A run plans one
+``GenerationTask`` per (prompt, endpoint, style, sample) under a unique idempotency key; a
+Celery task per row claims it with a conditional UPDATE (pending → running with a lease), calls
+the endpoint, and stores the candidate under the same key in one transaction with the row's
+``done`` mark and the run's counters. A second delivery finds nothing to claim; a worker killed
+at any point leaves either a pending row or a running row whose lease expires, and
+:func:`run_recover` sends those again.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import random
+from collections.abc import Iterable, Sequence
+from datetime import timedelta
+from typing import Any
+
+from django.contrib.auth.models import AbstractBaseUser
+from django.core.exceptions import ValidationError
+from django.db import transaction
+from django.db.models import F, Max, Q
+from django.utils import timezone
+
+from ..models import Campaign, Candidate, GenerationRun, GenerationTask, ModelEndpoint, Prompt
+from ..pairs import pairs_build_for_prompt
+from .client import CallError, chat_complete, endpoint_list_models
+from .semaphore import SemaphoreTimeout, endpoint_slot
+from .styles import Style
+
+logger = logging.getLogger(__name__)
+
+MAX_ATTEMPTS = 6
+BACKOFF_BASE_SECONDS = 1.0
+BACKOFF_CAP_SECONDS = 60.0
+PLAN_BATCH = 2000
+ERROR_TEXT_LIMIT = 500
+
+
+# ------------------------------------------------------------------------------------------
+# Endpoints (admins only — the views and API check the role)
+# ------------------------------------------------------------------------------------------
+
+
+def _check_env_name(api_key_env: str) -> str:
+    name = api_key_env.strip()
+    if name and not name.isidentifier():
+        raise ValidationError(
+            {
+                "api_key_env": "Give the NAME of the environment variable that holds the key "
+                "(letters, digits, underscores), never the key itself."
+            }
+        )
+    return name
+
+
+def endpoint_create(
+    *,
+    name: str,
+    base_url: str,
+    model: str,
+    api_key_env: str = "",
+    timeout_seconds: float = 60.0,
+    concurrency_limit: int = 8,
+) -> ModelEndpoint:
+    """Register an OpenAI-compatible endpoint (its key stays in the environment)."""
+    endpoint = ModelEndpoint(
+        name=name.strip(),
+        base_url=base_url.strip(),
+        model=model.strip(),
+        api_key_env=_check_env_name(api_key_env),
+        timeout_seconds=timeout_seconds,
+        concurrency_limit=concurrency_limit,
+    )
+    _validate_endpoint(endpoint)
+    endpoint.save()
+    return endpoint
+
+
+def endpoint_update(*, endpoint: ModelEndpoint, **changes: Any) -> ModelEndpoint:
+    """Change an endpoint's settings."""
+    allowed = {"name", "base_url", "model", "api_key_env", "timeout_seconds", "concurrency_limit"}
+    unknown = set(changes) - allowed
+    if unknown:
+        raise ValidationError(f"Unknown endpoint settings: {', '.join(sorted(unknown))}")
+    if "api_key_env" in changes:
+        changes["api_key_env"] = _check_env_name(changes["api_key_env"])
+    for field, value in changes.items():
+        setattr(endpoint, field, value)
+    _validate_endpoint(endpoint)
+    endpoint.save()
+    return endpoint
+
+
+def _validate_endpoint(endpoint: ModelEndpoint) -> None:
+    if not 0 < endpoint.timeout_seconds <= 3600:
+        raise ValidationError({"timeout_seconds": "must be between 0 and 3600 seconds"})
+    if not 1 <= endpoint.concurrency_limit <= 1024:
+        raise ValidationError({"concurrency_limit": "must be between 1 and 1024"})
+    endpoint.full_clean()
+
+
+def endpoint_test(*, endpoint: ModelEndpoint) -> list[str]:
+    """List the endpoint's models; raises :class:`CallError` (detail truncated, key redacted)."""
+    return endpoint_list_models(endpoint)
+
+
+# ------------------------------------------------------------------------------------------
+# Runs
+# ------------------------------------------------------------------------------------------
+
+
+def task_key(
+    *, prompt_id: int, endpoint_id: int, model: str, style: str, sample: int, seed: int
+) -> str:
+    """The idempotency key of one planned candidate (also the candidate's own key)."""
+    raw = f"gen|{prompt_id}|{endpoint_id}|{model}|{style}|{sample}|{seed}"
+    return hashlib.sha256(raw.encode("utf-8")).hexdigest()
+
+
+def lease_seconds(endpoint: ModelEndpoint) -> float:
+    """How long a claim lasts: a slot wait and a call, each at most the timeout, plus margin."""
+    return 2 * endpoint.timeout_seconds + 5.0
+
+
+def _check_styles(styles: Sequence[Style]) -> list[dict[str, str]]:
+    if not styles:
+        raise ValidationError({"styles": "Choose at least one system-prompt style."})
+    names = [style["name"].strip() for style in styles]
+    if len(set(names)) != len(names) or not all(names):
+        raise ValidationError({"styles": "Style names must be present and distinct."})
+    for style in styles:
+        if len(style["system_prompt"]) > 20_000:
+            raise ValidationError({"styles": "A system prompt is at most 20,000 characters."})
+    return [{"name": s["name"].strip(), "system_prompt": s["system_prompt"]} for s in styles]
+
+
+@transaction.atomic
+def run_create(
+    *,
+    campaign: Campaign,
+    endpoints: Iterable[ModelEndpoint],
+    styles: Sequence[Style],
+    samples_per_prompt: int = 1,
+    temperature: float = 0.7,
+    max_tokens: int = 512,
+    seed: int = 0,
+    prompt_limit: int | None = None,
+    created_by: AbstractBaseUser | None = None,
+) -> GenerationRun:
+    """Create a run; a worker plans its tasks and fans them out once the transaction commits."""
+    endpoint_list = list(endpoints)
+    if not endpoint_list:
+        raise ValidationError({"endpoints": "Choose at least one model endpoint."})
+    if not 1 <= samples_per_prompt <= 16:
+        raise ValidationError({"samples_per_prompt": "must be between 1 and 16"})
+    if not 0 <= temperature <= 2:
+        raise ValidationError({"temperature": "must be between 0 and 2"})
+    if not 1 <= max_tokens <= 32_768:
+        raise ValidationError({"max_tokens": "must be between 1 and 32768"})
+    if prompt_limit is not None and prompt_limit < 1:
+        raise ValidationError({"prompt_limit": "must be at least 1"})
+    if campaign.status == Campaign.Status.CLOSED:
+        raise ValidationError("The campaign is closed.")
+    run = GenerationRun.objects.create(
+        campaign=campaign,
+        styles=_check_styles(styles),
+        samples_per_prompt=samples_per_prompt,
+        temperature=temperature,
+        max_tokens=max_tokens,
+        seed=seed,
+        prompt_limit=prompt_limit,
+        created_by=created_by if created_by is not None and created_by.pk else None,  # type: ignore[misc]
+    )
+    run.endpoints.set(endpoint_list)
+    from .tasks import enqueue_plan
+
+    transaction.on_commit(lambda: enqueue_plan(run.pk))
+    return run
+
+
+def run_plan(*, run_id: int) -> int:
+    """Plan a queued run's tasks (idempotent) and send them to the workers. Returns planned."""
+    run = GenerationRun.objects.get(pk=run_id)
+    if run.status != GenerationRun.Status.QUEUED:
+        return run.planned
+    endpoints = list(run.endpoints.all())
+    prompts = Prompt.objects.filter(campaign_id=run.campaign_id).order_by("id")
+    if run.prompt_limit:
+        prompts = prompts[: run.prompt_limit]
+    batch: list[GenerationTask] = []
+    with transaction.atomic():
+        for prompt_id in prompts.values_list("id", flat=True).iterator(chunk_size=PLAN_BATCH):
+            for endpoint in endpoints:
+                for style in run.styles:
+                    for sample in range(run.samples_per_prompt):
+                        seed = run.seed + sample
+                        batch.append(
+                            GenerationTask(
+                                run=run,
+                                prompt_id=prompt_id,
+                                endpoint=endpoint,
+                                style=style["name"],
+                                sample_index=sample,
+                                seed=seed,
+                                idempotency_key=task_key(
+                                    prompt_id=prompt_id,
+                                    endpoint_id=endpoint.pk,
+                                    model=endpoint.model,
+                                    style=style["name"],
+                                    sample=sample,
+                                    seed=seed,
+                                ),
+                            )
+                        )
+            if len(batch) >= PLAN_BATCH:
+                # A key planned before (by this run, redelivered, or an earlier run with the
+                # same settings) is skipped: that candidate exists or is on its way.
+                GenerationTask.objects.bulk_create(batch, ignore_conflicts=True)
+                batch = []
+        if batch:
+            GenerationTask.objects.bulk_create(batch, ignore_conflicts=True)
+        planned = GenerationTask.objects.filter(run=run).count()
+        started = GenerationRun.objects.filter(
+            pk=run.pk, status=GenerationRun.Status.QUEUED
+        ).update(status=GenerationRun.Status.RUNNING, planned=planned, started_at=timezone.now())
+    if not started:
+        return planned
+    _enqueue_claimable(run_id=run.pk)
+    run_finalise(run_id=run.pk)
+    return planned
+
+
+def _enqueue_claimable(*, run_id: int, ids: Iterable[int] | None = None) -> int:
+    from .tasks import enqueue_tasks
+
+    if ids is None:
+        ids = (
+            GenerationTask.objects.filter(run_id=run_id, status=GenerationTask.Status.PENDING)
+            .order_by("id")
+            .values_list("id", flat=True)
+            .iterator(chunk_size=PLAN_BATCH)
+        )
+    return enqueue_tasks(ids)
+
+
+def _claimable(now: Any) -> Q:
+    pending_ready = Q(status=GenerationTask.Status.PENDING) & (
+        Q(available_at__isnull=True) | Q(available_at__lte=now + timedelta(seconds=1))
+    )
+    expired = Q(status=GenerationTask.Status.RUNNING, lease_until__lt=now)
+    return pending_ready | expired
+
+
+def backoff_seconds(attempt: int) -> float:
+    """Capped exponential backoff with full jitter (attempt counts from 1)."""
+    ceiling = min(BACKOFF_CAP_SECONDS, BACKOFF_BASE_SECONDS * 2 ** (attempt - 1))
+    return random.uniform(ceiling / 2, ceiling)
+
+
+def task_execute(*, task_id: int) -> str:
+    """Claim one planned candidate, call its endpoint, store the result. Safe to run twice.
+
+    Returns what happened: ``done``, ``retry``, ``failed``, ``skipped`` (nothing to claim).
+    """
+    now = timezone.now()
+    task = (
+        GenerationTask.objects.select_related("endpoint", "run", "prompt")
+        .filter(pk=task_id)
+        .first()
+    )
+    if task is None:
+        return "skipped"
+    endpoint = task.endpoint
+    lease = lease_seconds(endpoint)
+    # The claim: only one worker can move this row to running (or take over an expired lease).
+    claimed = (
+        GenerationTask.objects.filter(_claimable(now), pk=task_id)
+        .filter(run__status=GenerationRun.Status.RUNNING)
+        .update(
+            status=GenerationTask.Status.RUNNING,
+            lease_until=now + timedelta(seconds=lease),
+            attempts=F("attempts") + 1,
+            available_at=None,
+        )
+    )
+    if not claimed:
+        return "skipped"
+    task.refresh_from_db(fields=["attempts"])
+    run = task.run
+    style = next((s for s in run.styles if s["name"] == task.style), None)
+    messages = list(task.prompt.messages)
+    if style and style["system_prompt"]:
+        messages = [{"role": "system", "content": style["system_prompt"]}, *messages]
+    try:
+        with endpoint_slot(
+            endpoint.pk,
+            endpoint.concurrency_limit,
+            lease_seconds=lease,
+            wait_seconds=endpoint.timeout_seconds,
+        ):
+            completion = chat_complete(
+                endpoint,
+                messages=messages,
+                temperature=run.temperature,
+                max_tokens=run.max_tokens,
+                seed=task.seed,
+            )
+    except SemaphoreTimeout:
+        # Not the endpoint's fault: give the attempt back and try again soon.
+        _task_release(task, delay=random.uniform(0.5, 2.0), refund_attempt=True)
+        return "retry"
+    except CallError as error:
+        if error.retryable and task.attempts < MAX_ATTEMPTS:
+            delay = (
+                error.retry_after + random.uniform(0, 0.25)
+                if error.retry_after is not None
+                else backoff_seconds(task.attempts)
+            )
+            _task_release(task, delay=delay, error=error)
+            return "retry"
+        _task_fail(task, error)
+        return "failed"
+    _task_succeed(task, completion)
+    return "done"
+
+
+def _task_release(
+    task: GenerationTask,
+    *,
+    delay: float,
+    error: CallError | None = None,
+    refund_attempt: bool = False,
+) -> None:
+    """Put a claimed row back to pending until ``delay`` has passed, and send it again then."""
+    from .tasks import enqueue_tasks
+
+    changes: dict[str, Any] = {
+        "status": GenerationTask.Status.PENDING,
+        "lease_until": None,
+        "available_at": timezone.now() + timedelta(seconds=delay),
+    }
+    if error is not None:
+        changes["error_kind"] = error.kind
+        changes["error"] = error.detail[:ERROR_TEXT_LIMIT]
+    if refund_attempt:
+        changes["attempts"] = F("attempts") - 1
+    with transaction.atomic():
+        released = GenerationTask.objects.filter(
+            pk=task.pk, status=GenerationTask.Status.RUNNING
+        ).update(**changes)
+        if released:
+            transaction.on_commit(lambda: enqueue_tasks([task.pk], countdown=delay))
+    if error is not None:
+        logger.info(
+            "generation task %s attempt %s: %s; retrying in %.1f s",
+            task.pk,
+            task.attempts,
+            error.kind,
+            delay,
+        )
+
+
+@transaction.atomic
+def _task_fail(task: GenerationTask, error: CallError) -> None:
+    changed = GenerationTask.objects.filter(
+        pk=task.pk, status=GenerationTask.Status.RUNNING
+    ).update(
+        status=GenerationTask.Status.FAILED,
+        lease_until=None,
+        error_kind=error.kind,
+        error=error.detail[:ERROR_TEXT_LIMIT],
+    )
+    if changed:
+        GenerationRun.objects.filter(pk=task.run_id).update(failed=F("failed") + 1)
+        logger.warning(
+            "generation task %s failed after %s attempts: %s", task.pk, task.attempts, error.kind
+        )
+        transaction.on_commit(lambda: run_finalise(run_id=task.run_id))
+
+
+def _task_succeed(task: GenerationTask, completion: Any) -> None:
+    with transaction.atomic():
+        # get_or_create under the unique key: a second delivery that got this far (its lease
+        # expired while it waited) finds the first one's candidate and adds nothing.
+        Candidate.objects.get_or_create(
+            idempotency_key=task.idempotency_key,
+            defaults={
+                "prompt_id": task.prompt_id,
+                "text": completion.text,
+                "source": task.endpoint.name,
+                "run_id": task.run_id,
+                "endpoint_id": task.endpoint_id,
+                "model": completion.model,
+                "style": task.style,
+                "sample_index": task.sample_index,
+                "seed": task.seed,
+                "finish_reason": completion.finish_reason,
+                "prompt_tokens": completion.prompt_tokens,
+                "completion_tokens": completion.completion_tokens,
+                "latency_ms": completion.latency_ms,
+            },
+        )
+        changed = (
+            GenerationTask.objects.filter(pk=task.pk)
+            .exclude(status=GenerationTask.Status.DONE)
+            .update(
+                status=GenerationTask.Status.DONE,
+                lease_until=None,
+                latency_ms=completion.latency_ms,
+                error="",
+            )
+        )
+        if changed:
+            pairs_build_for_prompt(prompt_id=task.prompt_id)
+            # Last statement before commit: every task of the run updates this one row, so its
+            # row lock is held for as short a time as possible.
+            GenerationRun.objects.filter(pk=task.run_id).update(
+                succeeded=F("succeeded") + 1,
+                prompt_tokens=F("prompt_tokens") + (completion.prompt_tokens or 0),
+                completion_tokens=F("completion_tokens") + (completion.completion_tokens or 0),
+            )
+    if changed:
+        run_finalise(run_id=task.run_id)
+
+
+def run_finalise(*, run_id: int) -> str:
+    """Close a running run whose every task is done or failed (conditional UPDATE)."""
+    counted_out = GenerationRun.objects.filter(
+        pk=run_id,
+        status=GenerationRun.Status.RUNNING,
+        planned__lte=F("succeeded") + F("failed"),
+    ).exists()
+    if not counted_out:
+        # The counters say work is left (the common case): one cheap query, nothing to do.
+        return GenerationRun.objects.values_list("status", flat=True).get(pk=run_id)
+    open_tasks = GenerationTask.objects.filter(
+        run_id=run_id, status__in=(GenerationTask.Status.PENDING, GenerationTask.Status.RUNNING)
+    )
+    if open_tasks.exists():
+        return GenerationRun.objects.values_list("status", flat=True).get(pk=run_id)
+    run = GenerationRun.objects.get(pk=run_id)
+    if run.status != GenerationRun.Status.RUNNING:
+        return run.status
+    status = (
+        GenerationRun.Status.FAILED
+        if run.failed and not run.succeeded
+        else GenerationRun.Status.COMPLETED
+    )
+    error = ""
+    if run.failed:
+        error = (
+            f"{run.failed} of {run.planned} planned candidates failed; see the reasons per prompt."
+        )
+    GenerationRun.objects.filter(pk=run_id, status=GenerationRun.Status.RUNNING).update(
+        status=status, finished_at=timezone.now(), error=error
+    )
+    return status
+
+
+@transaction.atomic
+def run_cancel(*, run: GenerationRun) -> GenerationRun:
+    """Stop a run: its pending tasks are cancelled; calls already in flight finish."""
+    changed = GenerationRun.objects.filter(
+        pk=run.pk, status__in=(GenerationRun.Status.QUEUED, GenerationRun.Status.RUNNING)
+    ).update(status=GenerationRun.Status.CANCELLED, finished_at=timezone.now())
+    if not changed:
+        raise ValidationError("Only a queued or running run can be cancelled.")
+    GenerationTask.objects.filter(run=run, status=GenerationTask.Status.PENDING).update(
+        status=GenerationTask.Status.CANCELLED
+    )
+    run.refresh_from_db()
+    return run
+
+
+def run_resume(*, run: GenerationRun) -> GenerationRun:
+    """Resume a cancelled run, or retry the failed tasks of a finished one."""
+    with transaction.atomic():
+        locked = GenerationRun.objects.select_for_update().get(pk=run.pk)
+        if locked.status in (GenerationRun.Status.QUEUED, GenerationRun.Status.RUNNING):
+            raise ValidationError("The run is still going.")
+        if locked.started_at is None:
+            # Cancelled before planning: plan it now.
+            GenerationRun.objects.filter(pk=run.pk).update(
+                status=GenerationRun.Status.QUEUED, finished_at=None
+            )
+            from .tasks import enqueue_plan
+
+            transaction.on_commit(lambda: enqueue_plan(run.pk))
+            run.refresh_from_db()
+            return run
+        failed = GenerationTask.objects.filter(run=run, status=GenerationTask.Status.FAILED)
+        failed_count = failed.update(
+            status=GenerationTask.Status.PENDING, attempts=0, available_at=None
+        )
+        GenerationTask.objects.filter(run=run, status=GenerationTask.Status.CANCELLED).update(
+            status=GenerationTask.Status.PENDING, available_at=None
+        )
+        GenerationRun.objects.filter(pk=run.pk).update(
+            status=GenerationRun.Status.RUNNING,
+            failed=F("failed") - failed_count,
+            finished_at=None,
+            error="",
+        )
+        transaction.on_commit(lambda: _enqueue_claimable(run_id=run.pk))
+        transaction.on_commit(lambda: run_finalise(run_id=run.pk))
+    run.refresh_from_db()
+    return run
+
+
+def run_recover(*, run_id: int | None = None, stall_seconds: float | None = None) -> dict[str, int]:
+    """The sweeper: send again work a dead worker took with it, and finalise finished runs.
+
+    - a running task whose lease expired was claimed by a worker that died (or hung past its
+      timeout): back to pending, sent again;
+    - pending tasks of a run that has made no progress for ``stall_seconds`` (default: one
+      lease) may have had their message lost with a worker: sent again (a duplicate message
+      is harmless: the claim lets only one through);
+    - a queued run that was never planned is planned;
+    - a running run with nothing left open is finalised.
+    """
+    now = timezone.now()
+    runs = GenerationRun.objects.filter(
+        status__in=(GenerationRun.Status.QUEUED, GenerationRun.Status.RUNNING)
+    )
+    if run_id is not None:
+        runs = runs.filter(pk=run_id)
+    figures = {"runs": 0, "expired": 0, "resent": 0, "planned": 0, "finalised": 0}
+    from .tasks import enqueue_plan, enqueue_tasks
+
+    for run in runs:
+        figures["runs"] += 1
+        endpoints = list(run.endpoints.all())
+        lease = max((lease_seconds(e) for e in endpoints), default=30.0)
+        stall = lease if stall_seconds is None else stall_seconds
+        if run.status == GenerationRun.Status.QUEUED:
+            if run.created_at < now - timedelta(seconds=stall):
+                enqueue_plan(run.pk)
+                figures["planned"] += 1
+            continue
+        expired_ids = list(
+            GenerationTask.objects.filter(
+                run=run, status=GenerationTask.Status.RUNNING, lease_until__lt=now
+            ).values_list("id", flat=True)
+        )
+        if expired_ids:
+            GenerationTask.objects.filter(
+                pk__in=expired_ids, status=GenerationTask.Status.RUNNING, lease_until__lt=now
+            ).update(status=GenerationTask.Status.PENDING, lease_until=None, available_at=None)
+            figures["expired"] += enqueue_tasks(expired_ids)
+        last_change = GenerationTask.objects.filter(run=run).aggregate(last=Max("updated_at"))[
+            "last"
+        ]
+        if last_change is None or last_change < now - timedelta(seconds=stall):
+            stale = (
+                GenerationTask.objects.filter(run=run, status=GenerationTask.Status.PENDING)
+                .filter(Q(available_at__isnull=True) | Q(available_at__lte=now))
+                .exclude(pk__in=expired_ids)
+                .values_list("id", flat=True)
+            )
+            figures["resent"] += enqueue_tasks(stale.iterator())
+        if run_finalise(run_id=run.pk) != GenerationRun.Status.RUNNING:
+            figures["finalised"] += 1
+    return figures

@@ -1,0 +1,302 @@
+"""Quality pages: review queue and pair review, dashboards with CSV, campaign quality, gold."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.contrib import messages
+from django.core.exceptions import ValidationError
+from django.http import Http404, HttpRequest, HttpResponse
+from django.shortcuts import get_object_or_404, redirect, render
+from django.urls import reverse
+from django.views.decorators.http import require_http_methods, require_POST
+
+from config.roles import role_required
+from labeling.models import Pair, Prompt, Review
+
+from . import dashboards as dashboard_module
+from .agreement import FIELDS, agreement_breakdown, agreement_report, kappa_by_annotator
+from .bias import length_bias, position_bias
+from .csvsafe import rows_to_csv
+from .forms import GoldAnswerForm, PromptCorrectionForm, ReviewForm
+from .gold import gold_accuracy_by_annotator, pair_gold_clear, pair_gold_set
+from .review import pair_for_review, prompt_correct, review_queue, review_record
+from .selectors import (
+    GOLD_ROLES,
+    QUALITY_ROLES,
+    REVIEW_ROLES,
+    campaign_for_quality,
+    campaigns_for_quality,
+)
+from .snapshots import dashboard_snapshot_for_page, snapshot_table
+
+PAGE_AGREEMENT_REPS = 200
+# κ on a handful of shared items is noise; the page leaves such annotator pairs out.
+PAGE_KAPPA_MIN_ITEMS = 10
+
+
+def _display_cell(value: Any) -> dict[str, Any]:
+    """How a table cell shows: text, and whether it is a number (right-aligned)."""
+    if value is None:
+        return {"text": "—", "number": False, "empty": True}
+    if isinstance(value, bool):
+        return {"text": "yes" if value else "no", "number": False}
+    if isinstance(value, float):
+        return {"text": f"{value:.3f}", "number": True}
+    if isinstance(value, int):
+        return {"text": str(value), "number": True}
+    return {"text": str(value), "number": False}
+
+
+@role_required(*REVIEW_ROLES)
+def review_queue_view(request: HttpRequest) -> HttpResponse:
+    """Pairs that need a reviewer: disagreement, failed gold, flags."""
+    campaign = campaign_for_quality(request.user, request.GET.get("campaign"))
+    queue = review_queue(campaign=campaign) if campaign else {"total": 0, "items": []}
+    flagged = (
+        [row for row in gold_accuracy_by_annotator(campaign=campaign) if row["flagged"]]
+        if campaign
+        else []
+    )
+    return render(
+        request,
+        "labeling/quality/review_queue.html",
+        {
+            "campaign": campaign,
+            "campaigns": campaigns_for_quality(request.user),
+            "queue": queue,
+            "flagged_annotators": flagged,
+        },
+    )
+
+
+def _pair_or_404(pair_id: int) -> Pair:
+    try:
+        return pair_for_review(pair_id=pair_id)
+    except Pair.DoesNotExist as error:
+        raise Http404("No such pair.") from error
+
+
+def _review_initial(pair: Pair) -> dict[str, Any]:
+    review = getattr(pair, "review", None)
+    if review is None:
+        return {"resolution": Review.Resolution.LABELS}
+    initial: dict[str, Any] = {"resolution": review.resolution, "notes": review.notes}
+    labels = review.final_labels or {}
+    for side in ("a", "b"):
+        for key, value in (labels.get(side) or {}).items():
+            initial[f"{side}_{key}"] = value
+    if "preference" in labels:
+        initial["preference"] = labels["preference"]
+    return initial
+
+
+@role_required(*REVIEW_ROLES)
+@require_http_methods(["GET", "POST"])
+def review_pair_view(request: HttpRequest, pair_id: int) -> HttpResponse:
+    """All judgments of a pair side by side, and the reviewer's resolution."""
+    pair = _pair_or_404(pair_id)
+    form = ReviewForm(request.POST or None, initial=_review_initial(pair))
+    if request.method == "POST" and form.is_valid():
+        try:
+            review_record(
+                pair=pair,
+                reviewer=request.user,
+                resolution=form.cleaned_data["resolution"],
+                final_labels=form.final_labels(),
+                notes=form.cleaned_data["notes"],
+            )
+        except ValidationError as error:
+            for message in error.messages:
+                form.add_error(None, message)
+        else:
+            messages.success(request, f"Pair {pair.pk} resolved.")
+            url = reverse("labeling:review_queue") + f"?campaign={pair.prompt.campaign.slug}"
+            return redirect(url)
+    categories = pair.prompt.campaign.policy_version.leaf_paths()
+    correction = PromptCorrectionForm(
+        categories=categories,
+        initial={"category_path": pair.prompt.category_path, "intent": pair.prompt.intent},
+    )
+    return render(
+        request,
+        "labeling/quality/review_pair.html",
+        {
+            "pair": pair,
+            "judgments": list(pair.judgments.all()),
+            "form": form,
+            "correction": correction,
+            "changes": pair.prompt.changes.select_related("changed_by")[:20],
+        },
+        status=400 if request.method == "POST" else 200,
+    )
+
+
+@role_required(*REVIEW_ROLES)
+@require_POST
+def prompt_correct_view(request: HttpRequest, prompt_id: int) -> HttpResponse:
+    """Correct a prompt's category or intent (kept in its history)."""
+    prompt = get_object_or_404(
+        Prompt.objects.select_related("campaign__policy_version"), pk=prompt_id
+    )
+    form = PromptCorrectionForm(
+        request.POST, categories=prompt.campaign.policy_version.leaf_paths()
+    )
+    back = request.POST.get("pair")
+    target = (
+        reverse("labeling:review_pair", args=[int(back)])
+        if back and back.isdigit()
+        else reverse("labeling:review_queue")
+    )
+    if not form.is_valid():
+        messages.error(
+            request,
+            "Correction not saved: "
+            + "; ".join(
+                f"{field}: {' '.join(str(e) for e in errors)}"
+                for field, errors in form.errors.items()
+            ),
+        )
+        return redirect(target)
+    try:
+        changes = prompt_correct(
+            prompt=prompt,
+            changed_by=request.user,
+            category_path=form.cleaned_data["category_path"],
+            intent=form.cleaned_data["intent"],
+            reason=form.cleaned_data["reason"],
+        )
+    except ValidationError as error:
+        messages.error(request, "Correction not saved: " + " ".join(error.messages))
+    else:
+        messages.success(request, f"{len(changes)} change(s) saved to the prompt.")
+    return redirect(target)
+
+
+@role_required(*QUALITY_ROLES)
+@require_http_methods(["GET", "POST"])
+def dashboards_view(request: HttpRequest) -> HttpResponse:
+    """One dashboard of a campaign: tables, charts and CSV links, read from its snapshot.
+
+    POST asks for a refresh now (the page then shows the figures it has until it is done).
+    """
+    params = request.POST if request.method == "POST" else request.GET
+    campaign = campaign_for_quality(request.user, params.get("campaign"))
+    slug = params.get("view", "safety")
+    if slug not in dashboard_module.DASHBOARD_BY_SLUG:
+        raise Http404("No such dashboard.")
+    dashboard = dashboard_module.DASHBOARD_BY_SLUG[slug]
+    snapshot = None
+    if campaign is not None:
+        snapshot = dashboard_snapshot_for_page(
+            campaign=campaign, dashboard=slug, force_refresh=request.method == "POST"
+        )
+        if request.method == "POST":
+            return redirect(
+                reverse("labeling:dashboards") + f"?campaign={campaign.slug}&view={slug}"
+            )
+    tables: list[dict[str, Any]] = []
+    charts: list[dict[str, Any]] = []
+    if snapshot is not None:
+        charts = snapshot.data["charts"]
+        for name, title in dashboard.tables:
+            entry = snapshot.data["tables"][name]
+            tables.append(
+                {
+                    "name": name,
+                    "title": title,
+                    "columns": entry["columns"],
+                    "rows": [
+                        [_display_cell(value) for value in row.values()] for row in entry["rows"]
+                    ],
+                }
+            )
+    context = {
+        "campaign": campaign,
+        "campaigns": campaigns_for_quality(request.user),
+        "dashboards": dashboard_module.DASHBOARDS,
+        "dashboard": dashboard,
+        "snapshot": snapshot,
+        "tables": tables,
+        "charts": charts,
+    }
+    template = "labeling/quality/dashboards.html"
+    if getattr(request, "htmx", False):
+        template += "#dashboard-body"
+    return render(request, template, context)
+
+
+@role_required(*QUALITY_ROLES)
+def dashboard_csv_view(request: HttpRequest, table: str) -> HttpResponse:
+    """A dashboard table as CSV (formula cells neutralised), the numbers of the page."""
+    if table not in dashboard_module.TABLE_FUNCTIONS:
+        raise Http404("No such table.")
+    campaign = campaign_for_quality(request.user, request.GET.get("campaign"))
+    if campaign is None:
+        raise Http404("No campaign yet.")
+    columns, rows = snapshot_table(campaign=campaign, table=table)
+    body = rows_to_csv(columns, [[row.get(column) for column in columns] for row in rows])
+    response = HttpResponse(body, content_type="text/csv; charset=utf-8")
+    response["Content-Disposition"] = f'attachment; filename="{campaign.slug}-{table}.csv"'
+    return response
+
+
+@role_required(*QUALITY_ROLES)
+def campaign_quality_view(request: HttpRequest, slug: str) -> HttpResponse:
+    """Agreement (α with CI, κ), bias checks and gold accuracy of one campaign."""
+    campaign = campaign_for_quality(request.user, slug)
+    assert campaign is not None  # a slug was given: unknown ones raised 404
+    jump = request.GET.get("pair", "")
+    if jump.isdigit():
+        return redirect("labeling:gold_pair", pair_id=int(jump))
+    report = agreement_report(
+        campaign=campaign, reps=PAGE_AGREEMENT_REPS, kappa_min_items=PAGE_KAPPA_MIN_ITEMS
+    )
+    per_annotator = kappa_by_annotator(report["kappa"])
+    return render(
+        request,
+        "labeling/quality/campaign_quality.html",
+        {
+            "campaign": campaign,
+            "fields": [(spec, report[spec.name]) for spec in FIELDS],
+            "kappa": report["kappa"],
+            "kappa_by_annotator": sorted(per_annotator.items()),
+            "by_category": agreement_breakdown(campaign=campaign, by="category"),
+            "by_intent": agreement_breakdown(campaign=campaign, by="intent"),
+            "field_names": [spec.name for spec in FIELDS],
+            "position": position_bias(campaign=campaign),
+            "length": length_bias(campaign=campaign),
+            "gold": gold_accuracy_by_annotator(campaign=campaign),
+            "reps": PAGE_AGREEMENT_REPS,
+        },
+    )
+
+
+@role_required(*GOLD_ROLES)
+@require_http_methods(["GET", "POST"])
+def gold_pair_view(request: HttpRequest, pair_id: int) -> HttpResponse:
+    """Mark a pair as gold with its expected answer, or stop using it as gold."""
+    pair = _pair_or_404(pair_id)
+    form = GoldAnswerForm(
+        request.POST or None, initial=GoldAnswerForm.initial_from(pair.gold_answer)
+    )
+    if request.method == "POST":
+        if request.POST.get("action") == "clear":
+            pair_gold_clear(pair=pair)
+            messages.success(request, f"Pair {pair.pk} is no longer gold.")
+            return redirect("labeling:gold_pair", pair_id=pair.pk)
+        if form.is_valid():
+            try:
+                pair_gold_set(pair=pair, answer=form.answer())
+            except ValidationError as error:
+                for message in error.messages:
+                    form.add_error(None, message)
+            else:
+                messages.success(request, f"Pair {pair.pk} is gold.")
+                return redirect("labeling:gold_pair", pair_id=pair.pk)
+    return render(
+        request,
+        "labeling/quality/gold_pair.html",
+        {"pair": pair, "form": form},
+        status=400 if request.method == "POST" else 200,
+    )

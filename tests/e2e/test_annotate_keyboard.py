@@ -1,0 +1,175 @@
+"""A person rates pairs with the keyboard only (Playwright + Chromium), with autosave, the
+shortcut list, guidance, a rationale, validation and focus kept after each htmx swap."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+from django.conf import settings
+from django.test import Client
+from django.urls import get_resolver
+
+from labeling.models import Assignment, Judgment
+from policy.models import PolicyVersion
+from tests.labeling.annotation.factories import build_pairs, ensure_roles
+
+pytestmark = pytest.mark.e2e
+
+CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking"]
+
+
+@pytest.fixture(autouse=True)
+def _orm_beside_playwright(monkeypatch: pytest.MonkeyPatch) -> None:
+    # Playwright's sync API keeps an event loop in this thread; the test's own ORM calls are
+    # still plain synchronous calls, so Django's async-safety guard is relaxed for them.
+    monkeypatch.setenv("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
+
+
+@pytest.fixture
+def browser() -> Iterator[Any]:
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path="/usr/bin/chromium", args=CHROMIUM_ARGS)
+        try:
+            yield browser
+        finally:
+            browser.close()
+
+
+@pytest.fixture
+def annotation_campaign(transactional_db: None) -> Any:
+    from labeling.campaigns.services import campaign_create
+    from policy.defaults import default_policy
+
+    ensure_roles()
+    # Import every view module now: the first request would otherwise pay for it inside a
+    # browser timeout.
+    get_resolver().url_patterns  # noqa: B018
+    version = PolicyVersion.objects.order_by("-number").first() or PolicyVersion.objects.create(
+        number=1, notes="e2e", snapshot=default_policy()
+    )
+    campaign = campaign_create(
+        name="Keyboard campaign", slug="keyboard", policy_version=version,
+        judgments_per_pair=2, open_now=True,
+    )  # fmt: skip
+    build_pairs(campaign, 3)
+    return campaign
+
+
+def signed_in_page(browser: Any, live_server: Any, user: Any) -> Any:
+    """A page whose browser context carries ``user``'s session cookie."""
+    client = Client()
+    client.force_login(user)
+    context = browser.new_context(base_url=live_server.url)
+    context.add_cookies(
+        [
+            {
+                "name": settings.SESSION_COOKIE_NAME,
+                "value": client.cookies[settings.SESSION_COOKIE_NAME].value,
+                "url": live_server.url,
+            }
+        ]
+    )
+    page = context.new_page()
+    page.set_default_timeout(30_000)
+    return page
+
+
+def current_assignment(page: Any) -> str:
+    return page.locator("#annotate-root").get_attribute("data-assignment")
+
+
+def focus_is_in_the_pair_page(page: Any) -> bool:
+    return page.evaluate(
+        "() => { const r = document.getElementById('annotate-root');"
+        " return !!r && (document.activeElement === r || r.contains(document.activeElement)); }"
+    )
+
+
+def test_rate_pairs_with_the_keyboard_only(browser, live_server, annotation_campaign, personas):
+    anna = personas["anna"]
+    page = signed_in_page(browser, live_server, anna)
+    console_errors: list[str] = []
+    page.on("console", lambda message: message.type == "error" and console_errors.append(message.text))
+    page.goto(f"/campaigns/{annotation_campaign.slug}/annotate/")
+    first = current_assignment(page)
+    assert first
+    assert focus_is_in_the_pair_page(page)
+
+    # "?" lists the shortcuts; Escape closes the list.
+    page.keyboard.press("?")
+    assert page.locator("#shortcut-help").is_visible()
+    page.keyboard.press("Escape")
+    assert not page.locator("#shortcut-help").is_visible()
+
+    # Shift+G shows the category's guidance.
+    page.keyboard.press("Shift+G")
+    assert page.locator("#guidance-panel").get_attribute("open") is not None
+    page.keyboard.press("Escape")
+
+    # Left: safe-completion, no violation, helpfulness 3. Right: hard refusal, none, 1.
+    with page.expect_response(lambda response: "/draft/" in response.url):
+        for key in ("w", "a", "c", "o", "h", "b"):
+            page.keyboard.press(key)
+    # Autosave keeps the half-done form across a reload.
+    page.reload()
+    assert current_assignment(page) == first
+    assert page.locator("input[name=left_response_mode][value=safe_completion]").is_checked()
+    assert page.locator("input[name=right_helpfulness][value='1']").is_checked()
+
+    # Preference: left slightly better (2), then Enter submits and the next pair arrives.
+    page.keyboard.press("2")
+    page.keyboard.press("Enter")
+    page.wait_for_function(
+        f"() => document.getElementById('annotate-root').dataset.assignment !== '{first}'"
+    )
+    assert "Saved." in page.locator("#save-status").inner_text()
+    assert focus_is_in_the_pair_page(page), "focus must stay on the pair page after a swap"
+    judgment = Judgment.objects.get(assignment_id=int(first))
+    assignment = Assignment.objects.get(pk=int(first))
+    left, right = ("a", "b") if assignment.left_is_a else ("b", "a")
+    assert getattr(judgment, f"{left}_response_mode") == "safe_completion"
+    assert getattr(judgment, f"{left}_helpfulness") == 3
+    assert getattr(judgment, f"{right}_response_mode") == "hard_refusal"
+    assert getattr(judgment, f"{right}_helpfulness") == 1
+    assert judgment.preference == (-1 if assignment.left_is_a else 1)
+    assert judgment.time_on_task_ms and judgment.time_on_task_ms > 0
+
+    # Second pair: a strong preference needs a rationale; the form says so and keeps values.
+    second = current_assignment(page)
+    # Left: direct answer, none, 4. Right: direct answer, none, 1. Left much better (1),
+    # flag "needs expert" (7), and no rationale yet.
+    for key in ("q", "a", "v", "y", "h", "b", "1", "7"):
+        page.keyboard.press(key)
+    page.keyboard.press("Enter")
+    page.locator("text=Write a short rationale").wait_for()
+    assert current_assignment(page) == second
+    assert page.locator("input[name=preference][value='-2']").is_checked()
+    assert page.locator("#flag-needs_expert").is_checked()
+    page.keyboard.press("/")
+    page.keyboard.type("The left answers fully and safely; the right gives nothing.")
+    page.keyboard.press("Control+Enter")
+    page.wait_for_function(
+        f"() => document.getElementById('annotate-root').dataset.assignment !== '{second}'"
+    )
+    judgment = Judgment.objects.get(assignment_id=int(second))
+    assert judgment.rationale.startswith("The left answers fully")
+    assert page.evaluate("() => document.activeElement.id") == "annotate-root"
+    assert judgment.flags == ["needs_expert"]
+    assert abs(judgment.preference) == 2
+
+    # Shift+S opens the skip form; a keyboard-only skip serves the next pair.
+    third = current_assignment(page)
+    page.keyboard.press("Shift+S")
+    assert page.locator("#skip-panel").get_attribute("open") is not None
+    page.keyboard.press("Tab")  # to the details field
+    page.keyboard.type("not sure")
+    page.keyboard.press("Enter")
+    page.wait_for_function(
+        f"() => document.getElementById('annotate-root').dataset.assignment !== '{third}'"
+    )
+    assert not [error for error in console_errors if "Content Security Policy" in error]
+    page.screenshot(path="/tmp/annotate_keyboard.png", full_page=True)

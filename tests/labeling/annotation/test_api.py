@@ -1,0 +1,174 @@
+"""The REST API: claim, judgment (idempotent, canonical order, 400 per field), skip, list."""
+
+from __future__ import annotations
+
+import pytest
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
+from rest_framework.authtoken.models import Token
+from rest_framework.test import APIClient
+
+from labeling.models import Judgment, Pair
+
+from .conftest import build_pairs, payload
+
+
+@pytest.fixture
+def api_for(personas):
+    def _client(name):
+        token, _ = Token.objects.get_or_create(user=personas[name])
+        client = APIClient()
+        client.credentials(HTTP_AUTHORIZATION=f"Token {token.key}")
+        return client
+
+    return _client
+
+
+def claim(client, campaign):
+    return client.post(f"/api/v1/campaigns/{campaign.slug}/claim/")
+
+
+def test_annotate_one_pair_through_the_api(campaign_with_pairs, api_for):
+    client = api_for("anna")
+    response = claim(client, campaign_with_pairs)
+    assert response.status_code == 200
+    body = response.json()
+    assert set(body) >= {"assignment", "pair", "prompt", "left", "right", "expires_at"}
+    assert body["prompt"][0]["role"] == "user"
+    pair = Pair.objects.get(pk=body["pair"])
+    assert {body["left"]["candidate"], body["right"]["candidate"]} == {
+        pair.candidate_a_id,
+        pair.candidate_b_id,
+    }
+    # The same pair again while the lease lives.
+    assert claim(client, campaign_with_pairs).json()["assignment"] == body["assignment"]
+
+    judgment_body = payload(
+        left=("hard_refusal", "none", 1), right=("safe_completion", "none", 3), preference=1
+    )
+    url = f"/api/v1/assignments/{body['assignment']}/judgment/"
+    created = client.post(url, judgment_body, format="json")
+    assert created.status_code == 201, created.json()
+    judgment = created.json()
+    left_letter = "a" if judgment["shown"]["left_is_a"] else "b"
+    right_letter = "b" if left_letter == "a" else "a"
+    assert judgment[left_letter]["candidate"] == body["left"]["candidate"]
+    assert judgment[left_letter]["response_mode"] == "hard_refusal"
+    assert judgment[right_letter]["helpfulness"] == 3
+    # Canonical: positive means B better. Shown +1 (right better) → +1 iff right is B.
+    assert judgment["preference"] == (1 if right_letter == "b" else -1)
+    assert judgment["shown"]["preference"] == 1
+
+    again = client.post(url, judgment_body, format="json")
+    assert again.status_code == 200 and again.json()["id"] == judgment["id"]
+    assert Judgment.objects.count() == 1
+
+    next_claim = claim(client, campaign_with_pairs).json()
+    assert next_claim["pair"] != body["pair"]
+
+
+def test_invalid_judgment_names_each_bad_field(campaign_with_pairs, api_for):
+    client = api_for("anna")
+    assignment = claim(client, campaign_with_pairs).json()["assignment"]
+    body = payload(preference=7)
+    body["left"]["severity"] = "apocalyptic"
+    body["right"]["helpfulness"] = 0
+    body["flags"] = ["nope"]
+    response = client.post(f"/api/v1/assignments/{assignment}/judgment/", body, format="json")
+    assert response.status_code == 400
+    errors = response.json()
+    assert "severity" in errors["left"] and "helpfulness" in errors["right"]
+    assert "preference" in errors and "flags" in errors
+    assert Judgment.objects.count() == 0
+    for garbage in ("[]", '"text"', "{not json"):
+        response = client.post(
+            f"/api/v1/assignments/{assignment}/judgment/", garbage, content_type="application/json"
+        )
+        assert response.status_code == 400
+
+
+def test_skip_and_list_only_my_judgments(campaign_with_pairs, api_for):
+    anna, ben = api_for("anna"), api_for("ben")
+    first = claim(anna, campaign_with_pairs).json()
+    skip = anna.post(
+        f"/api/v1/assignments/{first['assignment']}/skip/",
+        {"reason": "outside my expertise", "flags": ["needs_expert"]},
+        format="json",
+    )
+    assert skip.status_code == 200 and skip.json()["flags"] == ["needs_expert"]
+    assert (
+        anna.post(f"/api/v1/assignments/{first['assignment']}/skip/", {"reason": "x"}).status_code
+        == 404
+    )
+    for client in (anna, ben):
+        assignment = claim(client, campaign_with_pairs).json()["assignment"]
+        response = client.post(
+            f"/api/v1/assignments/{assignment}/judgment/",
+            payload(rationale="ok"),
+            format="json",
+        )
+        assert response.status_code == 201
+    listed = anna.get(f"/api/v1/judgments/?campaign={campaign_with_pairs.slug}").json()
+    assert listed["count"] == 1
+    assert listed["results"][0]["id"] == Judgment.objects.get(annotator__username="anna").pk
+    assert anna.get("/api/v1/judgments/?campaign=other").json()["count"] == 0
+
+
+def test_someone_elses_assignment_is_404(campaign_with_pairs, api_for):
+    assignment = claim(api_for("anna"), campaign_with_pairs).json()["assignment"]
+    ben = api_for("ben")
+    assert (
+        ben.post(
+            f"/api/v1/assignments/{assignment}/judgment/", payload(), format="json"
+        ).status_code
+        == 404
+    )
+    assert ben.post(f"/api/v1/assignments/{assignment}/skip/", {"reason": "x"}).status_code == 404
+
+
+def test_no_work_is_204(campaign, api_for):
+    assert claim(api_for("anna"), campaign).status_code == 204
+
+
+def test_api_roles(campaign_with_pairs, api_for):
+    assert claim(api_for("rita"), campaign_with_pairs).status_code == 403
+    assert claim(api_for("nobody"), campaign_with_pairs).status_code == 403
+    assert claim(api_for("victor"), campaign_with_pairs).status_code == 200
+    assert claim(api_for("alice"), campaign_with_pairs).status_code == 200
+    assert APIClient().post(f"/api/v1/campaigns/{campaign_with_pairs.slug}/claim/").status_code in (
+        401,
+        403,
+    )
+    assert api_for("rita").get("/api/v1/judgments/").status_code == 403
+
+
+def test_api_claim_and_submit_queries_do_not_grow(campaign, api_for, personas):
+    build_pairs(campaign, 5)
+
+    def round_trip(name):
+        client = api_for(name)
+        with CaptureQueriesContext(connection) as claim_queries:
+            assignment = claim(client, campaign).json()["assignment"]
+        with CaptureQueriesContext(connection) as submit_queries:
+            response = client.post(
+                f"/api/v1/assignments/{assignment}/judgment/", payload(rationale="r"), format="json"
+            )
+        assert response.status_code == 201
+        return len(claim_queries), len(submit_queries)
+
+    small = round_trip("anna")
+    build_pairs(campaign, 150)
+    assert round_trip("ben") == small
+
+
+def test_schema_documents_the_annotation_endpoints(client_for):
+    response = client_for("rita").get("/api/schema/", HTTP_ACCEPT="application/json")
+    assert response.status_code == 200
+    text = response.content.decode()
+    for path in (
+        "/api/v1/campaigns/{slug}/claim/",
+        "/api/v1/assignments/{assignment_id}/judgment/",
+        "/api/v1/assignments/{assignment_id}/skip/",
+        "/api/v1/judgments/",
+    ):
+        assert path in text

@@ -1,0 +1,49 @@
+"""The demo campaign seeds idempotently and generates; the benchmarks run in their small size."""
+
+from __future__ import annotations
+
+import pytest
+
+from labeling.demo import seed_demo_campaign
+from labeling.models import Candidate, GenerationRun, Pair, Prompt
+from tests.conftest import test_database_url, wait_until
+
+pytestmark = pytest.mark.worker
+
+
+def test_seed_demo_campaign(policy_version, celery_worker, offline_server, settings):
+    settings.OPENAI_BASE_URL = offline_server.base_url
+    campaign = seed_demo_campaign()
+    seed_demo_campaign()
+    assert Prompt.objects.filter(campaign=campaign).count() == 450
+    run = GenerationRun.objects.get(campaign=campaign)
+
+    def done():
+        run.refresh_from_db()
+        return run.status == "completed"
+
+    wait_until(done, timeout=90)
+    assert run.succeeded == 80
+    assert Candidate.objects.filter(prompt__campaign=campaign, run=run).count() == 80
+    # 40 prompts with gpt4 + two styles = 3 candidates and 3 pairs each.
+    assert Pair.objects.filter(prompt__campaign=campaign).count() == 40 * 3
+
+
+def test_bench_small(transactional_db, policy_version, monkeypatch, capsys):
+    import bench.__main__
+    import bench.generate
+
+    monkeypatch.setenv("DATABASE_URL", test_database_url())
+    import importlib
+
+    bench_import = importlib.import_module("bench.import")
+    assert bench_import.main(["--small", "--rows", "300"]) == 0
+    assert (
+        bench.generate.main(
+            ["--small", "--prompts", "16", "--concurrency", "4", "--latency-ms", "50"]
+        )
+        == 0
+    )
+    out = capsys.readouterr().out
+    lines = [line for line in out.splitlines() if line.startswith("SUMMARY")]
+    assert any("import" in line for line in lines) and any("generate" in line for line in lines)
