@@ -97,6 +97,7 @@ class PromptGroup:
     content_hash: str
     messages: list[dict[str, str]]
     pairs: list[PairGroup] = field(default_factory=list)
+    split: str = ""  # set once by the pipeline (a seeded hash of the content)
 
 
 @dataclass(slots=True)
@@ -220,7 +221,7 @@ def _mean(values: Sequence[float]) -> float:
     return math.fsum(values) / len(values)
 
 
-MODE_ORDER = {mode: index for index, mode in enumerate(ResponseMode.values)}
+MODE_LIST: tuple[str, ...] = tuple(ResponseMode.values)
 
 
 def aggregate_sides(sides: Sequence[SideLabel], tables: ScoreTables) -> Scores:
@@ -240,7 +241,9 @@ def aggregate_sides(sides: Sequence[SideLabel], tables: ScoreTables) -> Scores:
     if len(modes) == 1:
         mode = sides[0].response_mode
     else:
-        mode = min(modes, key=lambda m: (-modes[m], MODE_ORDER.get(m, len(MODE_ORDER)), m))
+        best = max(modes.values())
+        tied = sorted(m for m, count in modes.items() if count == best)
+        mode = next((m for m in MODE_LIST if m in tied), tied[0])
     return Scores(
         n=count,
         safety=s_mean,

@@ -90,6 +90,8 @@ class Coincidences:
 
 
 def _lower_median(values: list[int]) -> int:
+    if len(values) == 2:
+        return min(values)
     ordered = sorted(values)
     return ordered[(len(ordered) - 1) // 2]
 

@@ -143,7 +143,10 @@ def dataset_card(manifest: dict[str, Any]) -> str:
             lines.append(f"- {key.replace('_', ' ')}: {value}")
     if manifest.get("agreement"):
         lines += ["", "## Agreement (Krippendorff's alpha over the selection)", ""]
-        lines += [f"- {k}: {v}" for k, v in manifest["agreement"].items()]
+        for key, value in manifest["agreement"].items():
+            if isinstance(value, dict):
+                value = ", ".join(f"{count} {unit}" for unit, count in value.items())
+            lines.append(f"- {key}: {value}")
     lines += ["", "## Files", "", "| file | rows | sha256 |", "|---|---|---|"]
     lines += [f"| `{f['path']}` | {f['rows']} | `{f['sha256']}` |" for f in manifest["files"]]
     if manifest.get("notes"):

@@ -176,7 +176,9 @@ def run_pipeline(
     split_counts: Counter[str] = Counter()
 
     def split_of(prompt: PromptGroup) -> str:
-        return split_for(prompt.content_hash, seed=spec.seed, ratios=spec.split_ratios)
+        if not prompt.split:
+            prompt.split = split_for(prompt.content_hash, seed=spec.seed, ratios=spec.split_ratios)
+        return prompt.split
 
     context = FormatContext(
         spec=spec,

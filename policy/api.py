@@ -6,6 +6,7 @@ Bad input answers 400 with ``{field: [reason]}`` and changes nothing.
 
 from __future__ import annotations
 
+import json
 import uuid
 from typing import Any
 
@@ -18,6 +19,7 @@ from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
 from rest_framework import generics, status
 from rest_framework.exceptions import PermissionDenied, ValidationError
+from rest_framework.pagination import LimitOffsetPagination
 from rest_framework.parsers import FormParser, JSONParser, MultiPartParser
 from rest_framework.permissions import BasePermission
 from rest_framework.renderers import BaseRenderer, JSONRenderer
@@ -49,6 +51,12 @@ IsAdmin = role_permission(Role.ADMIN)
 READ_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 
 
+class PolicyPagination(LimitOffsetPagination):
+    """The project's limit/offset pagination with a ceiling (a huge ``limit`` overflows SQL)."""
+
+    max_limit = 1000
+
+
 def _bad_input(error: PolicyError) -> ValidationError:
     return ValidationError(error.as_dict())
 
@@ -72,6 +80,8 @@ def _parent_from(path: Any) -> Category | None:
 
 class CategoryListView(ReadAllWriteAdmin, generics.ListAPIView[Category]):
     """The working taxonomy. POST (admins) adds a category at the end of its parent."""
+
+    pagination_class = PolicyPagination
 
     serializer_class = CategorySerializer
 
@@ -187,6 +197,8 @@ class WorkingPolicyView(ReadAllWriteAdmin):
 class VersionListView(generics.ListAPIView[PolicyVersion]):
     """Published versions, newest first."""
 
+    pagination_class = PolicyPagination
+
     serializer_class = VersionSerializer
     permission_classes = [IsReader]
 
@@ -290,7 +302,9 @@ class YAMLRenderer(BaseRenderer):
     ) -> Any:
         if isinstance(data, str | bytes):
             return data
-        return yaml.safe_dump(data, allow_unicode=True, sort_keys=False)
+        # Error bodies hold ErrorDetail (a str subclass the safe dumper refuses): plain them.
+        plain = json.loads(json.dumps(data, default=str))
+        return yaml.safe_dump(plain, allow_unicode=True, sort_keys=False)
 
 
 class ExportView(APIView):
@@ -334,6 +348,8 @@ class ExportView(APIView):
 
 class HistoryView(generics.ListAPIView[PolicyChange]):
     """Changes of the working policy, newest first; ``?category=<uid>`` for one category."""
+
+    pagination_class = PolicyPagination
 
     serializer_class = PolicyChangeSerializer
     permission_classes = [IsAdmin]

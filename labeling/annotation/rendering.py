@@ -9,6 +9,8 @@ without inline script.
 
 from __future__ import annotations
 
+from functools import lru_cache
+
 import nh3
 from django.utils.safestring import SafeString, mark_safe
 
@@ -23,9 +25,9 @@ INERT_TAGS: set[str] = {
 DROP_WITH_CONTENT: set[str] = {"script", "style", "iframe", "object", "embed", "template"}
 
 
-def render_untrusted(text: str) -> SafeString:
-    """Markdown → HTML that cannot load, link to, or run anything."""
-    html = render_markdown(text or "")
+@lru_cache(maxsize=1024)
+def _render_inert(text: str) -> str:
+    html = render_markdown(text)
     inert = nh3.clean(
         str(html),
         tags=INERT_TAGS,
@@ -34,4 +36,13 @@ def render_untrusted(text: str) -> SafeString:
         link_rel=None,
         strip_comments=True,
     )
-    return mark_safe(inert)  # noqa: S308 - sanitised twice by nh3 just above
+    return inert
+
+
+def render_untrusted(text: str) -> SafeString:
+    """Markdown → HTML that cannot load, link to, or run anything.
+
+    A pure function of the text, so results are cached: a pair's texts are rendered once per
+    process however often they are shown.
+    """
+    return mark_safe(_render_inert(text or ""))  # noqa: S308 - sanitised twice by nh3

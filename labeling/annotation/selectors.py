@@ -7,6 +7,7 @@ the caller, so another person's id answers 404 (no IDOR).
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import lru_cache
 from typing import Any, cast
 
 from django.contrib.auth.models import AnonymousUser, User
@@ -14,9 +15,12 @@ from django.core.exceptions import PermissionDenied
 from django.db.models import Count, OuterRef, Q, QuerySet, Subquery, Sum, Value
 from django.db.models.functions import Coalesce
 from django.http import Http404
+from django.template.loader import render_to_string
+from django.utils.safestring import SafeString, mark_safe
 
 from config.roles import Role, has_role
 from labeling.models import Assignment, Campaign, Judgment, Pair
+from policy.models import PolicyVersion
 from policy.selectors import category_guidance
 
 from .rendering import render_untrusted
@@ -167,9 +171,20 @@ def prompt_messages(pair: Pair, *, render: bool = True) -> list[dict[str, str]]:
     return result
 
 
-def pair_guidance(campaign: Campaign, pair: Pair) -> dict[str, Any]:
-    """The guidance of the pair's category under the campaign's pinned policy version."""
-    guidance = category_guidance(campaign.policy_version, pair.prompt.category_path)
-    guidance["rubric"] = campaign.policy_version.rubric
-    guidance["instructions"] = campaign.instructions
-    return guidance
+@lru_cache(maxsize=256)
+def _guidance_html(version: PolicyVersion, path: str, instructions: str) -> tuple[str, str]:
+    guidance = category_guidance(version, path)
+    guidance["rubric"] = version.rubric
+    guidance["instructions"] = instructions
+    html = render_to_string("labeling/annotation/_guidance.html", {"guidance": guidance})
+    return str(guidance["name"]), html
+
+
+def pair_guidance(campaign: Campaign, pair: Pair) -> tuple[str, SafeString]:
+    """(category name, guidance panel HTML) for the pair's category under the campaign's
+    pinned policy version. A published version never changes, so the panel is rendered once
+    per (version, category, campaign instructions) and kept."""
+    name, html = _guidance_html(
+        campaign.policy_version, pair.prompt.category_path, campaign.instructions
+    )
+    return name, mark_safe(html)  # noqa: S308 - a template render: everything in it is escaped or sanitised

@@ -90,14 +90,21 @@ def _pair_queryset() -> Any:
 
 
 def _live_assignment(*, campaign: Campaign, annotator: User, now: datetime) -> Any:
-    return (
-        Assignment.objects.select_related("pair__prompt", "pair__candidate_a", "pair__candidate_b")
-        .filter(
+    # Usually there is none (the round trip has just completed it): a cheap probe on the
+    # partial index first, the full row with its pair only when one exists.
+    live_id = (
+        Assignment.objects.filter(
             campaign=campaign, annotator=annotator, completed_at__isnull=True, expires_at__gt=now
         )
         .order_by("id")
+        .values_list("id", flat=True)
         .first()
     )
+    if live_id is None:
+        return None
+    return Assignment.objects.select_related(
+        "pair__prompt", "pair__candidate_a", "pair__candidate_b"
+    ).get(pk=live_id)
 
 
 def _next_pair(*, campaign: Campaign, annotator: User, now: datetime, gold: bool) -> Pair | None:
@@ -288,6 +295,27 @@ def judgment_submit(
         return judgment, True
 
 
+def judgment_submit_and_claim_next(
+    *,
+    assignment_id: int,
+    annotator: User,
+    campaign: Campaign,
+    data: Any,
+    time_on_task_ms: int | None = None,
+) -> tuple[Judgment, bool, ClaimResult]:
+    """``judgment_submit`` then ``assignment_claim`` in one transaction: the annotator's round
+    trip costs one commit, and the next pair is leased the moment the judgment is saved."""
+    with transaction.atomic():
+        judgment, created = judgment_submit(
+            assignment_id=assignment_id,
+            annotator=annotator,
+            campaign=campaign,
+            data=data,
+            time_on_task_ms=time_on_task_ms,
+        )
+        return judgment, created, assignment_claim(campaign=campaign, annotator=annotator)
+
+
 def _clean_flags(flags: Any) -> list[str]:
     if flags in (None, ""):
         return []
@@ -399,5 +427,6 @@ __all__ = [
     "assignment_skip",
     "judgment_edit",
     "judgment_submit",
+    "judgment_submit_and_claim_next",
     "left_is_a_for",
 ]

@@ -171,6 +171,7 @@ def _pair_context(
         return context
     pair = assignment.pair
     left, right = selectors.shown_sides(pair, left_is_a=assignment.left_is_a)
+    guidance_name, guidance_html = selectors.pair_guidance(campaign, pair)
     if values is None:
         values = _values_from_draft(assignment.draft)
     context.update(
@@ -181,7 +182,8 @@ def _pair_context(
             "messages_shown": selectors.prompt_messages(pair),
             "left": left,
             "right": right,
-            "guidance": selectors.pair_guidance(campaign, pair),
+            "guidance_name": guidance_name,
+            "guidance_html": guidance_html,
             "form": _options(values, errors or {}),
             "elapsed_ms": time_on_task_clean(values.get("time_on_task_ms")) or 0,
             "submit_url": reverse("labeling:annotate_submit", args=(campaign.slug, assignment.pk)),
@@ -264,14 +266,18 @@ def _current_context_with(
 def submit(request: HttpRequest, slug: str, assignment_id: int) -> HttpResponse:
     """Save the judgment (idempotent per assignment) and answer with the next pair."""
     campaign = selectors.campaign_for_annotation(_user(request), slug)
+    arguments: dict[str, Any] = {
+        "assignment_id": assignment_id,
+        "annotator": _user(request),
+        "campaign": campaign,
+        "data": form_data(request.POST),
+        "time_on_task_ms": time_on_task_clean(request.POST.get("time_on_task_ms")),
+    }
     try:
-        judgment, created = services.judgment_submit(
-            assignment_id=assignment_id,
-            annotator=_user(request),
-            campaign=campaign,
-            data=form_data(request.POST),
-            time_on_task_ms=time_on_task_clean(request.POST.get("time_on_task_ms")),
-        )
+        if _is_htmx(request):
+            judgment, created, claim = services.judgment_submit_and_claim_next(**arguments)
+        else:
+            judgment, created = services.judgment_submit(**arguments)
     except JudgmentInvalid as invalid:
         context = _current_context_with(
             request,
@@ -285,7 +291,10 @@ def submit(request: HttpRequest, slug: str, assignment_id: int) -> HttpResponse:
     except services.AnnotationError as error:
         return _next(request, campaign, error.message)
     notice = "Saved." if created else "Already saved (nothing duplicated)."
-    return _next(request, campaign, f"{notice} Judgment #{judgment.pk}.")
+    notice = f"{notice} Judgment #{judgment.pk}."
+    if not _is_htmx(request):
+        return redirect("labeling:annotate", slug=campaign.slug)
+    return _render_pair(request, _pair_context(request, campaign, claim, notice=notice))
 
 
 @role_required(*ANNOTATING_ROLES)

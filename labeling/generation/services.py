@@ -284,6 +284,7 @@ def task_execute(*, task_id: int) -> str:
             lease_until=now + timedelta(seconds=lease),
             attempts=F("attempts") + 1,
             available_at=None,
+            updated_at=now,  # update() skips auto_now; the sweeper reads progress from it
         )
     )
     if not claimed:
@@ -341,6 +342,7 @@ def _task_release(
         "status": GenerationTask.Status.PENDING,
         "lease_until": None,
         "available_at": timezone.now() + timedelta(seconds=delay),
+        "updated_at": timezone.now(),
     }
     if error is not None:
         changes["error_kind"] = error.kind
@@ -372,6 +374,7 @@ def _task_fail(task: GenerationTask, error: CallError) -> None:
         lease_until=None,
         error_kind=error.kind,
         error=error.detail[:ERROR_TEXT_LIMIT],
+        updated_at=timezone.now(),
     )
     if changed:
         GenerationRun.objects.filter(pk=task.run_id).update(failed=F("failed") + 1)
@@ -411,6 +414,7 @@ def _task_succeed(task: GenerationTask, completion: Any) -> None:
                 lease_until=None,
                 latency_ms=completion.latency_ms,
                 error="",
+                updated_at=timezone.now(),
             )
         )
         if changed:
@@ -548,7 +552,12 @@ def run_recover(*, run_id: int | None = None, stall_seconds: float | None = None
         if expired_ids:
             GenerationTask.objects.filter(
                 pk__in=expired_ids, status=GenerationTask.Status.RUNNING, lease_until__lt=now
-            ).update(status=GenerationTask.Status.PENDING, lease_until=None, available_at=None)
+            ).update(
+                status=GenerationTask.Status.PENDING,
+                lease_until=None,
+                available_at=None,
+                updated_at=now,
+            )
             figures["expired"] += enqueue_tasks(expired_ids)
         last_change = GenerationTask.objects.filter(run=run).aggregate(last=Max("updated_at"))[
             "last"

@@ -71,7 +71,7 @@ FIELD_BY_NAME = {spec.name: spec for spec in FIELDS}
 Ratings = dict[Any, dict[str, Any]]
 
 
-def _reduce(spec: FieldSpec, values: list[Any]) -> Any:
+def reduce_ratings(spec: FieldSpec, values: list[Any]) -> Any:
     """One rater's value for a unit they rated several times (see the module docstring)."""
     if len(values) == 1:
         return values[0]
@@ -162,7 +162,7 @@ def collect_ratings(
                 raw["response_mode"][candidate_id][rater].append(label)
     return {
         spec.name: {
-            unit: {rater: _reduce(spec, values) for rater, values in raters.items()}
+            unit: {rater: reduce_ratings(spec, values) for rater, values in raters.items()}
             for unit, raters in raw[spec.name].items()
         }
         for spec in FIELDS

@@ -31,6 +31,7 @@ def snapshot_data(*, campaign: Campaign, dashboard: str) -> dict[str, Any]:
     """Compute one dashboard: JSON-ready tables (columns and rows) and chart specifications."""
     frames = dashboard_module.dashboard_tables(campaign=campaign, slug=dashboard)
     return {
+        "judgments": _judgment_total(dashboard, frames),
         "tables": {
             name: {
                 "columns": list(frame.columns),
@@ -40,6 +41,14 @@ def snapshot_data(*, campaign: Campaign, dashboard: str) -> dict[str, Any]:
         },
         "charts": dashboard_module.dashboard_charts(dashboard, frames),
     }
+
+
+def _judgment_total(dashboard: str, frames: dict[str, Any]) -> int:
+    """How many judgments the figures cover (each judgment rates two sides)."""
+    if dashboard == "annotators":
+        return int(frames["annotators"]["judgments"].sum())
+    first = next(iter(frames.values()))
+    return int(first["ratings"].sum()) // 2 if "ratings" in first else 0
 
 
 def dashboard_snapshot_refresh(*, campaign_id: int, dashboard: str) -> DashboardSnapshot:
@@ -61,12 +70,15 @@ def dashboard_snapshot_refresh(*, campaign_id: int, dashboard: str) -> Dashboard
     return snapshot
 
 
-def _is_small(campaign: Campaign) -> bool:
-    # LIMIT stops the scan early: cheap even for a campaign with a million judgments.
-    sample = Judgment.objects.filter(pair__prompt__campaign=campaign).values("id")[
-        : INLINE_LIMIT + 1
-    ]
-    return len(sample) <= INLINE_LIMIT
+def _is_small(campaign: Campaign, snapshot: DashboardSnapshot | None = None) -> bool:
+    if snapshot is not None and snapshot.data.get("judgments", 0) > INLINE_LIMIT:
+        return False  # known large from its last computation: no scan needed
+    # OFFSET … LIMIT 1 stops early and sends one row at most, even at a million judgments.
+    return (
+        not Judgment.objects.filter(pair__prompt__campaign=campaign)
+        .values("id")[INLINE_LIMIT : INLINE_LIMIT + 1]
+        .exists()
+    )
 
 
 def dashboard_snapshot_request_refresh(*, snapshot: DashboardSnapshot) -> bool:
@@ -94,10 +106,10 @@ def dashboard_snapshot_for_page(
     """The snapshot a page shows. Small campaign: computed now. Otherwise the stored one (a
     refresh is enqueued when it is stale or ``force_refresh``), or None while the first
     computation runs (the page polls)."""
-    if _is_small(campaign):
+    snapshot = DashboardSnapshot.objects.filter(campaign=campaign, dashboard=dashboard).first()
+    if _is_small(campaign, snapshot):
         # Small campaigns are always computed now: figures are current, the cost is a blink.
         return dashboard_snapshot_refresh(campaign_id=campaign.pk, dashboard=dashboard)
-    snapshot = DashboardSnapshot.objects.filter(campaign=campaign, dashboard=dashboard).first()
     if snapshot is None:
         snapshot, _ = DashboardSnapshot.objects.get_or_create(
             campaign=campaign,
@@ -117,7 +129,7 @@ def snapshot_table(*, campaign: Campaign, table: str) -> tuple[list[str], list[d
     campaign or when there is none yet)."""
     dashboard = dashboard_module.TABLE_TO_DASHBOARD[table]
     snapshot = DashboardSnapshot.objects.filter(campaign=campaign, dashboard=dashboard).first()
-    if snapshot is None or not snapshot.data or _is_small(campaign):
+    if snapshot is None or not snapshot.data or _is_small(campaign, snapshot):
         snapshot = dashboard_snapshot_refresh(campaign_id=campaign.pk, dashboard=dashboard)
     entry = snapshot.data["tables"][table]
     return entry["columns"], entry["rows"]

@@ -15,7 +15,14 @@ from config.roles import role_required
 from labeling.models import Pair, Prompt, Review
 
 from . import dashboards as dashboard_module
-from .agreement import FIELDS, agreement_breakdown, agreement_report, kappa_by_annotator
+from .agreement import (
+    FIELD_BY_NAME,
+    FIELDS,
+    agreement_breakdown,
+    agreement_report,
+    kappa_by_annotator,
+    reduce_ratings,
+)
 from .bias import length_bias, position_bias
 from .csvsafe import rows_to_csv
 from .forms import GoldAnswerForm, PromptCorrectionForm, ReviewForm
@@ -77,10 +84,28 @@ def _pair_or_404(pair_id: int) -> Pair:
         raise Http404("No such pair.") from error
 
 
+def _consensus_initial(pair: Pair) -> dict[str, Any]:
+    """A starting point for the reviewer: the judgments' most common mode and lower-median
+    severity, helpfulness and preference per side."""
+    initial: dict[str, Any] = {"resolution": Review.Resolution.LABELS}
+    judgments = list(pair.judgments.all())
+    if not judgments:
+        return initial
+    for side in ("a", "b"):
+        for field in ("response_mode", "severity", "helpfulness"):
+            spec = FIELD_BY_NAME[field]
+            values = [getattr(judgment, f"{side}_{field}") for judgment in judgments]
+            initial[f"{side}_{field}"] = reduce_ratings(spec, values)
+    initial["preference"] = reduce_ratings(
+        FIELD_BY_NAME["preference"], [judgment.preference for judgment in judgments]
+    )
+    return initial
+
+
 def _review_initial(pair: Pair) -> dict[str, Any]:
     review = getattr(pair, "review", None)
     if review is None:
-        return {"resolution": Review.Resolution.LABELS}
+        return _consensus_initial(pair)
     initial: dict[str, Any] = {"resolution": review.resolution, "notes": review.notes}
     labels = review.final_labels or {}
     for side in ("a", "b"):

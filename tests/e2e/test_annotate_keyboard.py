@@ -32,7 +32,9 @@ def browser() -> Iterator[Any]:
     from playwright.sync_api import sync_playwright
 
     with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(executable_path="/usr/bin/chromium", args=CHROMIUM_ARGS)
+        browser = playwright.chromium.launch(
+            executable_path="/usr/bin/chromium", args=CHROMIUM_ARGS
+        )
         try:
             yield browser
         finally:
@@ -93,7 +95,9 @@ def test_rate_pairs_with_the_keyboard_only(browser, live_server, annotation_camp
     anna = personas["anna"]
     page = signed_in_page(browser, live_server, anna)
     console_errors: list[str] = []
-    page.on("console", lambda message: message.type == "error" and console_errors.append(message.text))
+    page.on(
+        "console", lambda message: message.type == "error" and console_errors.append(message.text)
+    )
     page.goto(f"/campaigns/{annotation_campaign.slug}/annotate/")
     first = current_assignment(page)
     assert first

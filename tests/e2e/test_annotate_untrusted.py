@@ -71,7 +71,7 @@ FORBIDDEN_SELECTOR = (
 )
 
 
-def test_hostile_candidate_renders_inert(browser, live_server, hostile_campaign, personas):
+def test_hostile_candidate_renders_inert(browser, live_server, hostile_campaign, personas):  # noqa: F811
     page = signed_in_page(browser, live_server, personas["anna"])
     requested: list[str] = []
     page.on("request", lambda request: requested.append(request.url))

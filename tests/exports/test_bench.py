@@ -7,7 +7,8 @@ from typing import Any
 
 import pytest
 
-from ..conftest import ROOT, test_database_url
+from ..conftest import ROOT
+from ..conftest import test_database_url as worker_database_url
 
 
 @pytest.mark.django_db(transaction=True)
@@ -16,7 +17,7 @@ def test_bench_export_small(capsys: Any) -> None:
     assert spec is not None and spec.loader is not None
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
-    figures = module.main(["--small", "--database-url", test_database_url()])
+    figures = module.main(["--small", "--database-url", worker_database_url()])
     assert len(figures["runs"]) == 4
     for run in figures["runs"]:
         assert run["export"]["pairs"] >= run["judgments"] // 3

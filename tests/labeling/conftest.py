@@ -1,5 +1,6 @@
 """Fixtures for the labeling tests, shared with tests/labeling/annotation/ and quality/.
 
+- ``personas``: as in tests/conftest.py, but safe after a transactional test (see below).
 - ``offline_server``: the project's offline model server (an offline stand-in) on a free port;
   yields the :class:`OfflineModelServer` (``.base_url``, ``.stats()``, ``.configure(...)``).
 - ``policy_version``: the latest published policy version (the default taxonomy of rubric.md),
@@ -16,13 +17,16 @@ import json
 from collections.abc import Iterator
 
 import pytest
+from django.contrib.auth.models import Group, User
 
+from config.roles import ALL_ROLES
 from labeling.campaigns.services import campaign_create
 from labeling.imports.candidates import candidate_import
 from labeling.imports.prompts import prompt_import
 from labeling.models import Campaign
 from labeling.offline_model.server import OfflineModelServer
 from policy.models import PolicyVersion
+from tests.conftest import make_user
 
 CAMPAIGN_PROMPTS = [
     {
@@ -59,6 +63,23 @@ CAMPAIGN_PROMPTS = [
 def jsonl_bytes(rows: list[dict]) -> io.BytesIO:
     """Rows as an in-memory JSONL file."""
     return io.BytesIO("".join(json.dumps(row) + "\n" for row in rows).encode("utf-8"))
+
+
+@pytest.fixture
+def personas(db: None) -> dict[str, User]:
+    """The shared personas, with the role groups re-created first: a transactional test (any
+    test with a real worker) flushes the tables, and with them the groups that the roles
+    migration created, after which the shared fixture would hand out users with no role."""
+    for role in ALL_ROLES:
+        Group.objects.get_or_create(name=str(role))
+    return {
+        "alice": make_user("alice", "admin"),
+        "rita": make_user("rita", "researcher"),
+        "victor": make_user("victor", "reviewer"),
+        "anna": make_user("anna", "annotator"),
+        "ben": make_user("ben", "annotator"),
+        "nobody": make_user("nobody"),
+    }
 
 
 @pytest.fixture

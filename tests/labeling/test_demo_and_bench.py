@@ -6,7 +6,8 @@ import pytest
 
 from labeling.demo import seed_demo_campaign
 from labeling.models import Candidate, GenerationRun, Pair, Prompt
-from tests.conftest import test_database_url, wait_until
+from tests.conftest import test_database_url as worker_database_url
+from tests.conftest import wait_until
 
 pytestmark = pytest.mark.worker
 
@@ -33,7 +34,7 @@ def test_bench_small(transactional_db, policy_version, monkeypatch, capsys):
     import bench.__main__
     import bench.generate
 
-    monkeypatch.setenv("DATABASE_URL", test_database_url())
+    monkeypatch.setenv("DATABASE_URL", worker_database_url())
     import importlib
 
     bench_import = importlib.import_module("bench.import")

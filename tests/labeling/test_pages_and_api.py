@@ -78,7 +78,8 @@ def test_upload_bad_file_lists_every_line(campaign, client_for):
     client = client_for("rita")
     upload = SimpleUploadedFile(
         "p.jsonl",
-        b'{"prompt": "ok", "category": "benign/general", "intent": "benign"}\nnope\n{"prompt": ""}\n',
+        b'{"prompt": "ok", "category": "benign/general", "intent": "benign"}\n'
+        b'nope\n{"prompt": ""}\n',
     )
     response = client.post(
         reverse("labeling:campaign_import_prompts", args=[campaign.slug]), {"file": upload}

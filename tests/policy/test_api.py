@@ -253,3 +253,12 @@ def test_junk_input_is_400_never_500(
     response = getattr(api_for("alice"), method)(url, data, format="json")
     assert response.status_code == 400, (response.status_code, response.content)
     assert working() == before
+
+
+def test_found_by_fuzzing(seeded: None, api_for: Callable[[str], APIClient]) -> None:
+    client = api_for("alice")
+    huge = client.get(f"{API}/categories/", {"limit": "114288334773788029787599536128"})
+    assert huge.status_code == 200 and len(huge.json()["results"]) == 36
+    missing = client.get(f"{API}/export/", {"format": "yaml", "version": 0})
+    assert missing.status_code == 404
+    assert "detail" in yaml.safe_load(missing.content)

@@ -1,0 +1,19 @@
+"""bench/annotate.py in its small size, so the benchmark never rots (no timing asserted)."""
+
+from __future__ import annotations
+
+import pytest
+
+from .factories import ensure_roles
+
+
+@pytest.mark.django_db(transaction=True)
+def test_bench_annotate_small_runs_and_prints_a_summary(capsys):
+    from bench import annotate
+
+    ensure_roles()
+    assert annotate.main(["--small", "--requests", "8", "--seconds", "1"]) == 0
+    lines = capsys.readouterr().out.strip().splitlines()
+    summary = lines[-1]
+    assert summary.startswith("annotate: pairs=300 judgments=900 ")
+    assert "alone n=8 " in summary and "ratio=" in summary and "floor" in summary
