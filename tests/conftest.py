@@ -25,6 +25,27 @@ SHARED_DATA = ROOT.parent / "shared" / "data"
 PASSWORD = "correct-horse-battery-staple"
 
 
+def ensure_reference_data() -> None:
+    """Recreate what the data migrations seed: the role groups and policy version 1.
+
+    Transactional tests flush every table when they finish, migrations' data included.
+    """
+    from policy.seed import ensure_default_policy
+
+    for role in ("annotator", "reviewer", "researcher", "admin"):
+        Group.objects.get_or_create(name=role)
+    ensure_default_policy()
+
+
+@pytest.fixture(autouse=True)
+def _reference_data(request: pytest.FixtureRequest) -> None:
+    """Tests on a flushed (transactional) database get the seeded reference data back."""
+    names = set(request.fixturenames)
+    if names & {"transactional_db", "live_server"}:
+        request.getfixturevalue("transactional_db")
+        ensure_reference_data()
+
+
 def make_user(username: str, *roles: str) -> User:
     user = User.objects.create_user(username=username, password=PASSWORD)
     if roles:
