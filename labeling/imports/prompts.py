@@ -12,7 +12,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO, Any
 
-from django.db import transaction
+import orjson
+from django.db import connection, transaction
+from django.utils import timezone
 
 from ..models import Campaign, Prompt
 from .common import (
@@ -180,8 +182,6 @@ def _rows_jsonl(stream: IO[bytes], checker: _RowChecker) -> Iterator[PromptRow]:
 
 
 def _rows_csv(stream: IO[bytes], checker: _RowChecker) -> Iterator[PromptRow]:
-    import orjson
-
     log = checker.log
     header_checked = False
     for line, row, header in iter_csv(stream, log):
@@ -241,24 +241,33 @@ def _rows_xstest(
         yield PromptRow(line, messages, category, intent, external_id, metadata)
 
 
+def _existing(campaign: Campaign, column: str, values: set[str]) -> set[str]:
+    """Which of ``values`` the campaign already has in ``column`` (one indexed query)."""
+    if not values:
+        return set()
+    if connection.vendor == "postgresql":
+        # One array parameter instead of a thousand: far cheaper to build and to send.
+        with connection.cursor() as cursor:
+            cursor.execute(
+                f"SELECT {column} FROM {Prompt._meta.db_table} "  # noqa: S608 - fixed names
+                f"WHERE campaign_id = %s AND {column} = ANY(%s)",
+                [campaign.pk, list(values)],
+            )
+            return {value for (value,) in cursor.fetchall()}
+    lookup = {"campaign": campaign, f"{column}__in": values}
+    return set(Prompt.objects.filter(**lookup).values_list(column, flat=True))
+
+
 def _write_batch(
     campaign: Campaign, batch: list[PromptRow], log: ProblemLog, report: ImportReport
 ) -> None:
     """Insert one batch; duplicates against the campaign (earlier batches included) are found
     with two indexed lookups per batch rather than one per row."""
-    hashes = {row.content_hash for row in batch}
-    ids = {row.external_id for row in batch if row.external_id}
-    existing_hashes = set(
-        Prompt.objects.filter(campaign=campaign, content_hash__in=hashes).values_list(
-            "content_hash", flat=True
-        )
+    existing_hashes = _existing(campaign, "content_hash", {row.content_hash for row in batch})
+    existing_ids = _existing(
+        campaign, "external_id", {row.external_id for row in batch if row.external_id}
     )
-    existing_ids = set(
-        Prompt.objects.filter(campaign=campaign, external_id__in=ids).values_list(
-            "external_id", flat=True
-        )
-    )
-    new: list[Prompt] = []
+    new: list[PromptRow] = []
     for row in batch:
         if row.content_hash in existing_hashes:
             report.duplicates += 1
@@ -269,21 +278,67 @@ def _write_batch(
         existing_hashes.add(row.content_hash)
         if row.external_id:
             existing_ids.add(row.external_id)
-        new.append(
-            Prompt(
-                campaign=campaign,
-                messages=row.messages,
-                category_path=row.category_path,
-                intent=row.intent,
-                external_id=row.external_id,
-                content_hash=row.content_hash,
-                metadata=row.metadata,
-            )
-        )
+        new.append(row)
     if new and not log.problems:
         # Once a line is bad nothing will be kept, so stop writing and only keep validating.
-        Prompt.objects.bulk_create(new, batch_size=BATCH_SIZE)
+        _insert(campaign, new)
     report.created += len(new)
+
+
+_COPY_COLUMNS = (
+    "campaign_id",
+    "messages",
+    "category_path",
+    "intent",
+    "external_id",
+    "content_hash",
+    "metadata",
+    "created_at",
+)
+
+
+def _insert(campaign: Campaign, rows: list[PromptRow]) -> None:
+    """Insert a batch: COPY on PostgreSQL (several times faster than INSERT), else bulk_create.
+
+    The rows go into the same transaction as the rest of the import, so COPY keeps the
+    all-or-nothing rule; the unique constraints still hold (a violation aborts the import).
+    """
+    if connection.vendor != "postgresql":
+        Prompt.objects.bulk_create(
+            [
+                Prompt(
+                    campaign=campaign,
+                    messages=row.messages,
+                    category_path=row.category_path,
+                    intent=row.intent,
+                    external_id=row.external_id,
+                    content_hash=row.content_hash,
+                    metadata=row.metadata,
+                )
+                for row in rows
+            ],
+            batch_size=BATCH_SIZE,
+        )
+        return
+    now = timezone.now()
+    table = Prompt._meta.db_table
+    with (
+        connection.cursor() as cursor,
+        cursor.cursor.copy(f"COPY {table} ({', '.join(_COPY_COLUMNS)}) FROM STDIN") as copy,
+    ):
+        for row in rows:
+            copy.write_row(
+                (
+                    campaign.pk,
+                    orjson.dumps(row.messages).decode(),
+                    row.category_path,
+                    row.intent,
+                    row.external_id,
+                    row.content_hash,
+                    orjson.dumps(row.metadata).decode(),
+                    now,
+                )
+            )
 
 
 def prompt_import(
