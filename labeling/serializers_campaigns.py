@@ -104,9 +104,7 @@ class RunSerializer(serializers.ModelSerializer):
     campaign: serializers.SlugRelatedField[Any] = serializers.SlugRelatedField(
         slug_field="slug", read_only=True
     )
-    endpoints: Any = serializers.SlugRelatedField(
-        slug_field="name", many=True, read_only=True
-    )
+    endpoints: Any = serializers.SlugRelatedField(slug_field="name", many=True, read_only=True)
 
     class Meta:
         model = GenerationRun

@@ -109,6 +109,8 @@ def judgments_for_annotator(user: User, *, campaign_slug: str | None = None) -> 
         .order_by("-created_at", "-id")
     )
     if campaign_slug:
+        if "\x00" in campaign_slug:  # no slug has one, and PostgreSQL rejects it in a query
+            return queryset.none()
         queryset = queryset.filter(pair__prompt__campaign__slug=campaign_slug)
     return queryset
 

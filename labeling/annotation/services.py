@@ -333,6 +333,8 @@ def assignment_skip(*, assignment_id: int, annotator: User, reason: str, flags: 
     reason = (reason or "").strip() if isinstance(reason, str) else ""
     if not reason and not clean_flags:
         raise SkipInvalid("Give a reason for skipping (or flag the problem).")
+    if "\x00" in reason:
+        raise SkipInvalid("The reason contains a NUL character.")
     if len(reason) > MAX_SKIP_REASON:
         raise SkipInvalid(f"The reason is too long (at most {MAX_SKIP_REASON} characters).")
     with transaction.atomic():
@@ -356,10 +358,11 @@ def assignment_draft_save(*, assignment_id: int, annotator: User, draft: Any) ->
     kept: dict[str, Any] = {}
     for key in DRAFT_KEYS:
         value = draft.get(key)
+        # PostgreSQL's jsonb cannot hold NUL characters; a draft is only a convenience.
         if isinstance(value, list):
-            value = [str(item)[:100] for item in value[:10]]
+            value = [str(item)[:100].replace("\x00", "") for item in value[:10]]
         elif value is not None:
-            value = str(value)[:MAX_DRAFT_VALUE]
+            value = str(value)[:MAX_DRAFT_VALUE].replace("\x00", "")
         if value not in (None, "", []):
             kept[key] = value
     with transaction.atomic():

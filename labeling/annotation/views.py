@@ -7,12 +7,15 @@ form's ``hx-target`` replaces: submit answers with the next pair in the same req
 
 from __future__ import annotations
 
+from functools import lru_cache
 from typing import Any, cast
 
 from django.contrib.auth.models import User
 from django.http import HttpRequest, HttpResponse, QueryDict
 from django.shortcuts import redirect, render
+from django.template.loader import render_to_string
 from django.urls import reverse
+from django.utils.safestring import SafeString, mark_safe
 from django.views.decorators.http import require_http_methods, require_POST
 
 from config.roles import Role, role_required
@@ -24,6 +27,7 @@ from .validation import SIDE_FIELDS, JudgmentInvalid, time_on_task_clean
 
 ANNOTATING_ROLES = (Role.ANNOTATOR, Role.REVIEWER, Role.ADMIN)
 PAGE = "labeling/annotation/annotate.html"
+RATING_FIELDS = "labeling/annotation/_rating_fields.html"
 
 # Keyboard layout: left-hand keys rate the left side, right-hand keys the right side;
 # top row response mode, home row severity, bottom row helpfulness, digits preference/flags.
@@ -136,6 +140,30 @@ def _options(values: dict[str, Any], errors: dict[str, str]) -> dict[str, Any]:
     }
 
 
+def rating_fields_html(values: dict[str, Any], errors: dict[str, str]) -> SafeString:
+    """The rating form's fields. A fresh pair's form is the same for every pair, so that
+    common case is rendered once per process (it is most of the page's template work)."""
+    if not values and not errors:
+        return _blank_rating_fields()
+    return _safe(render_to_string(RATING_FIELDS, {"form": _options(values, errors)}))
+
+
+@lru_cache(maxsize=1)
+def _blank_rating_fields() -> SafeString:
+    return _safe(render_to_string(RATING_FIELDS, {"form": _options({}, {})}))
+
+
+@lru_cache(maxsize=1)
+def shortcut_help_html() -> SafeString:
+    """The static "?" list of shortcuts."""
+    return _safe(render_to_string("labeling/annotation/_shortcut_help.html"))
+
+
+def _safe(html: str) -> SafeString:
+    # Output of a Django template render: everything in it was escaped or sanitised there.
+    return mark_safe(html)  # noqa: S308
+
+
 def _values_from_draft(draft: dict[str, Any]) -> dict[str, Any]:
     values = dict(draft or {})
     flags = values.get("flags")
@@ -164,6 +192,7 @@ def _pair_context(
         "notice": notice,
         "reason": claim.reason,
         "skip_reasons": SKIP_REASONS,
+        "shortcut_help_html": shortcut_help_html(),
         "flag_choices": Flag.choices,
     }
     assignment = claim.assignment
@@ -184,7 +213,7 @@ def _pair_context(
             "right": right,
             "guidance_name": guidance_name,
             "guidance_html": guidance_html,
-            "form": _options(values, errors or {}),
+            "rating_fields_html": rating_fields_html(values, errors or {}),
             "elapsed_ms": time_on_task_clean(values.get("time_on_task_ms")) or 0,
             "submit_url": reverse("labeling:annotate_submit", args=(campaign.slug, assignment.pk)),
             "skip_url": reverse("labeling:annotate_skip", args=(campaign.slug, assignment.pk)),
@@ -370,7 +399,7 @@ def judgment_edit(request: HttpRequest, judgment_id: int) -> HttpResponse:
             "messages_shown": selectors.prompt_messages(judgment.pair),
             "left": left,
             "right": right,
-            "form": _options(values, errors),
+            "rating_fields_html": rating_fields_html(values, errors),
             "error_message": error_message,
             "revisions": judgment.revisions.order_by("-revised_at"),
         },

@@ -172,3 +172,22 @@ def test_schema_documents_the_annotation_endpoints(client_for):
         "/api/v1/judgments/",
     ):
         assert path in text
+
+
+def test_hostile_values_answer_400_not_500(campaign_with_pairs, api_for):
+    client = api_for("anna")
+    assignment = claim(client, campaign_with_pairs).json()["assignment"]
+    body = payload(rationale="nul\x00byte")
+    body["left"]["helpfulness"] = 1e308
+    body["flags"] = [{"a": 1}]
+    body["time_on_task_ms"] = "soon"
+    response = client.post(f"/api/v1/assignments/{assignment}/judgment/", body, format="json")
+    assert response.status_code == 400
+    assert set(response.json()) >= {"left", "rationale", "flags"}
+    skip = client.post(
+        f"/api/v1/assignments/{assignment}/skip/", {"reason": "a\x00b"}, format="json"
+    )
+    assert skip.status_code == 400
+    assert client.get("/api/v1/judgments/?campaign=x%00y").status_code == 200
+    huge = client.post("/api/v1/assignments/99999999999999999999/judgment/", body, format="json")
+    assert huge.status_code == 404

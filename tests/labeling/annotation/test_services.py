@@ -298,3 +298,15 @@ def test_edit_keeps_history_and_stays_in_canonical_order(campaign_with_pairs, pe
     campaign_with_pairs.save()
     with pytest.raises(services.CampaignNotOpen):
         services.judgment_edit(judgment_id=judgment.pk, annotator=anna, data=payload())
+
+
+def test_draft_drops_nul_characters(campaign_with_pairs, personas):
+    anna = personas["anna"]
+    assignment = claim(campaign_with_pairs, anna).assignment
+    assert services.assignment_draft_save(
+        assignment_id=assignment.pk,
+        annotator=anna,
+        draft={"rationale": "a\x00b", "flags": ["x\x00"]},
+    )
+    assignment.refresh_from_db()
+    assert assignment.draft == {"rationale": "ab", "flags": ["x"]}
