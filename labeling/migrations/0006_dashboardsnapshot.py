@@ -5,25 +5,45 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     dependencies = [
-        ('labeling', '0005_generationrun_prompt_limit'),
+        ("labeling", "0005_generationrun_prompt_limit"),
     ]
 
     operations = [
         migrations.CreateModel(
-            name='DashboardSnapshot',
+            name="DashboardSnapshot",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('dashboard', models.CharField(max_length=30)),
-                ('data', models.JSONField(help_text='{"tables": {name: {"columns", "rows"}}, "charts": [...]}')),
-                ('computed_at', models.DateTimeField()),
-                ('duration_ms', models.PositiveIntegerField(default=0)),
-                ('refresh_requested_at', models.DateTimeField(blank=True, null=True)),
-                ('campaign', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='dashboard_snapshots', to='labeling.campaign')),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                ("dashboard", models.CharField(max_length=30)),
+                (
+                    "data",
+                    models.JSONField(
+                        help_text='{"tables": {name: {"columns", "rows"}}, "charts": [...]}'
+                    ),
+                ),
+                ("computed_at", models.DateTimeField()),
+                ("duration_ms", models.PositiveIntegerField(default=0)),
+                ("refresh_requested_at", models.DateTimeField(blank=True, null=True)),
+                (
+                    "campaign",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.CASCADE,
+                        related_name="dashboard_snapshots",
+                        to="labeling.campaign",
+                    ),
+                ),
             ],
             options={
-                'constraints': [models.UniqueConstraint(fields=('campaign', 'dashboard'), name='dashboard_snapshot_unique')],
+                "constraints": [
+                    models.UniqueConstraint(
+                        fields=("campaign", "dashboard"), name="dashboard_snapshot_unique"
+                    )
+                ],
             },
         ),
     ]
