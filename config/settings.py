@@ -257,6 +257,12 @@ SPECTACULAR_SETTINGS = {
     "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
     "REDOC_DIST": "SIDECAR",
     "COMPONENT_SPLIT_REQUEST": True,
+    "ENUM_NAME_OVERRIDES": {
+        "CampaignStatusEnum": "labeling.models.campaigns.Campaign.Status",
+        "GenerationRunStatusEnum": "labeling.models.generation.GenerationRun.Status",
+        "GenerationTaskStatusEnum": "labeling.models.generation.GenerationTask.Status",
+        "ExportStatusEnum": "exports.models.Export.Status",
+    },
 }
 
 CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}}

@@ -91,7 +91,13 @@ def _judgment_condition(spec: ExportSpec, as_of: dt.datetime) -> Q:
         )
         condition &= Q(judgments__created_at__lt=end)
     if spec.policy_version is not None:
-        condition &= Q(judgments__policy_version__number=spec.policy_version)
+        # A FilteredRelation condition cannot follow a further relation, so match on the id.
+        version_id = (
+            PolicyVersion.objects.filter(number=spec.policy_version)
+            .values_list("id", flat=True)
+            .first()
+        )
+        condition &= Q(judgments__policy_version_id=version_id if version_id is not None else -1)
     return condition
 
 

@@ -134,3 +134,10 @@ def test_api_schema_and_docs_served_without_cdn(client_for: Callable[[str], Clie
     html = docs.content.decode()
     assert "cdn" not in html.lower()
     assert "/static/drf_spectacular_sidecar/" in html
+
+
+def test_openapi_schema_is_valid_and_warning_free(db: None) -> None:
+    out = io.StringIO()
+    call_command("spectacular", "--validate", "--fail-on-warn", stdout=out)
+    assert "openapi: 3" in out.getvalue()
+    assert "/api/v1/campaigns/{slug}/claim/" in out.getvalue()

@@ -9,6 +9,8 @@ from django.test import Client
 
 from exports import services
 from exports.models import Export
+from labeling.models import Campaign
+from policy.models import PolicyVersion
 
 pytestmark = pytest.mark.django_db
 
@@ -186,3 +188,26 @@ def test_failed_export_page_says_why(
     page = client_for("rita").get(f"/exports/{export.id}/").content.decode()
     assert "failed and left no file: disk full &lt;b&gt;" in page
     assert "Download" not in page
+
+
+def test_api_preview_filtered_by_policy_version(hand: dict[str, Any], client_for: Any) -> None:
+    """Judgments made under another policy version are left out (found by the API fuzzer)."""
+    campaign = Campaign.objects.get(slug="hand")
+    number = campaign.policy_version.number
+
+    def preview(version: int) -> dict[str, Any]:
+        response = client_for("rita").post(
+            "/api/v1/exports/preview/",
+            {"format": "trl-preference", "campaigns": ["hand"], "policy_version": version},
+            content_type="application/json",
+        )
+        assert response.status_code == 200, response.content
+        return response.json()
+
+    later = PolicyVersion.objects.create(
+        number=PolicyVersion.objects.order_by("-number").first().number + 1,  # type: ignore[union-attr]
+        snapshot=campaign.policy_version.snapshot,
+    )
+    same = preview(number)
+    other = preview(later.number)
+    assert (same["rows"], other["rows"]) == (4, 1)  # under v2 only the reviewed pair remains

@@ -85,10 +85,23 @@ class Command(BaseCommand):
             processes["web"] = subprocess.Popen(commands["web"])
             self._wait_until_serving(host, port, processes)
             self._banner(host, port, model_port)
+            if not options["no_seed"]:
+                self.stdout.write(
+                    "Generating the demo candidates on the offline model server, then adding "
+                    "sample judgments and an export…"
+                )
+                processes["demo data"] = subprocess.Popen(
+                    [python, "manage.py", "demo_seed", "--finish"]
+                )
             while True:
-                for name, process in processes.items():
-                    if process.poll() is not None:
-                        raise CommandError(f"The {name} stopped (exit code {process.returncode}).")
+                for name, process in list(processes.items()):
+                    if process.poll() is None:
+                        continue
+                    if name == "demo data" and process.returncode == 0:
+                        del processes[name]
+                        self.stdout.write(f"Demo data ready. Open http://{host}:{port}/")
+                        continue
+                    raise CommandError(f"The {name} stopped (exit code {process.returncode}).")
                 time.sleep(1)
         except KeyboardInterrupt:
             self.stdout.write("\nStopping…")

@@ -1,13 +1,56 @@
+"""Load the demo data. Idempotent: running it again tops up what is missing and nothing more."""
+
+from __future__ import annotations
+
+import time
 from typing import Any
 
-from django.core.management.base import BaseCommand
+from django.core.management.base import BaseCommand, CommandError, CommandParser
 
 from config.demo import seed_demo_users
 
 
 class Command(BaseCommand):
-    help = "Load the demo data (users, campaign, candidates, judgments). Idempotent."
+    help = (
+        "Load the demo data: users, the XSTest demo campaign and its generation run, and, once "
+        "a worker has generated the candidates (--finish), sample judgments and a ready export."
+    )
+
+    def add_arguments(self, parser: CommandParser) -> None:
+        parser.add_argument(
+            "--finish",
+            action="store_true",
+            help="wait for the demo generation run (needs a running worker and model server), "
+            "then add sample judgments and start the demo export",
+        )
+        parser.add_argument("--timeout", type=float, default=600.0, help="seconds to wait")
 
     def handle(self, *args: Any, **options: Any) -> None:
+        from labeling.demo import seed_demo_campaign
+
         seed_demo_users()
-        self.stdout.write("Demo users ready.")
+        campaign = seed_demo_campaign()
+        self.stdout.write(f"Demo users and campaign {campaign.slug!r} ready.")
+        if options["finish"]:
+            self._finish(campaign.pk, options["timeout"])
+
+    def _finish(self, campaign_id: int, timeout: float) -> None:
+        from exports.demo import seed_demo_export
+        from labeling.annotation.demo import seed_demo_judgments
+        from labeling.generation.services import run_recover
+        from labeling.models import GenerationRun
+
+        deadline = time.monotonic() + timeout
+        active = (GenerationRun.Status.QUEUED, GenerationRun.Status.RUNNING)
+        while GenerationRun.objects.filter(campaign_id=campaign_id, status__in=active).exists():
+            if time.monotonic() > deadline:
+                raise CommandError("The demo generation run did not finish in time.")
+            # Picks up work left behind if an earlier demo was stopped half-way.
+            run_recover(stall_seconds=30)
+            time.sleep(2)
+        created = seed_demo_judgments()
+        export = seed_demo_export()
+        self.stdout.write(
+            f"Demo judgments added: {created}. Demo export: "
+            f"{export.pk if export is not None else 'none'} ({'queued' if export else '-'})."
+        )
