@@ -15,6 +15,8 @@ from typing import Any
 
 import orjson
 
+from policy.models import PolicyVersion
+
 from .aggregation import (
     PAIR_REASONS,
     Candidate,
@@ -50,6 +52,9 @@ def _json_or_none(text: Any) -> Any:
 
 def group_prompts(rows: Iterable[tuple[Any, ...]], *, with_details: bool) -> Iterator[PromptGroup]:
     """Group the ordered stream of (pair, judgment) rows into prompts with their pairs."""
+    policy_numbers: dict[int, int] = (
+        dict(PolicyVersion.objects.values_list("id", "number")) if with_details else {}
+    )
     prompt: PromptGroup | None = None
     pair: PairGroup | None = None
     for row in rows:
@@ -109,7 +114,7 @@ def group_prompts(rows: Iterable[tuple[Any, ...]], *, with_details: bool) -> Ite
                     left_is_a,
                     time_on_task_ms,
                     created_at,
-                    policy_number,
+                    policy_version_id,
                 ) = row[22:30]
                 extra = {
                     "annotator_id": annotator_id,
@@ -120,7 +125,7 @@ def group_prompts(rows: Iterable[tuple[Any, ...]], *, with_details: bool) -> Ite
                     "left_is_a": left_is_a,
                     "time_on_task_ms": time_on_task_ms,
                     "created_at": _iso(created_at),
-                    "policy_version": policy_number,
+                    "policy_version": policy_numbers.get(policy_version_id),
                 }
             pair.judgments.append(
                 PairLabel(

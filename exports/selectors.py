@@ -134,7 +134,8 @@ DETAIL_COLUMNS: tuple[str, ...] = (
     "j__left_is_a",
     "j__time_on_task_ms",
     "j__created_at",
-    "j__policy_version__number",
+    # The id, not the number: a join through the filtered relation would be emitted before it.
+    "j__policy_version_id",
 )
 
 

@@ -211,3 +211,23 @@ def test_api_preview_filtered_by_policy_version(hand: dict[str, Any], client_for
     same = preview(number)
     other = preview(later.number)
     assert (same["rows"], other["rows"]) == (4, 1)  # under v2 only the reviewed pair remains
+
+
+@pytest.mark.parametrize("export_format", ["judgments", "judgments-csv"])
+def test_raw_judgments_preview_by_policy_version_and_date(
+    hand: dict[str, Any], client_for: Any, export_format: str
+) -> None:
+    """The detailed judgment columns join cleanly under every filter (found by the fuzzer)."""
+    number = Campaign.objects.get(slug="hand").policy_version.number
+    response = client_for("rita").post(
+        "/api/v1/exports/preview/",
+        {
+            "format": export_format,
+            "campaigns": ["hand"],
+            "policy_version": number,
+            "date_from": "2000-01-01",
+        },
+        content_type="application/json",
+    )
+    assert response.status_code == 200, response.content
+    assert response.json()["pairs_considered"] == 6
