@@ -14,7 +14,9 @@ RUN pip install --upgrade pip && pip install -c constraints.txt .
 
 COPY . .
 RUN mkdir -p /data && chown graylab:graylab /data \
- && DEBUG=true python manage.py collectstatic --noinput
+ && DEBUG=false ALLOWED_HOSTS=localhost \
+    SECRET_KEY=build-time-only-key-for-collectstatic-never-used-to-sign-anything \
+    python manage.py collectstatic --noinput
 
 USER graylab
 EXPOSE 8000

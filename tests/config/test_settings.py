@@ -106,3 +106,26 @@ def test_production_settings_pass_check_deploy() -> None:
     )
     assert result.returncode == 0, result.stdout + result.stderr
     assert "no issues" in result.stdout
+
+
+def test_collectstatic_under_production_settings(tmp_path: object) -> None:
+    """The image's build step: hashed, compressed static files, every reference resolvable."""
+    env = dict(os.environ)
+    env.update(
+        {
+            "DEBUG": "false",
+            "SECRET_KEY": "build-time-only-key-for-collectstatic-never-used-to-sign-anything",
+            "ALLOWED_HOSTS": "localhost",
+            "GRAYLAB_DATA_DIR": str(tmp_path),
+        }
+    )
+    result = subprocess.run(
+        [sys.executable, "manage.py", "collectstatic", "--noinput"],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert "post-processed" in result.stdout
