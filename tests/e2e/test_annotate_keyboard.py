@@ -84,11 +84,19 @@ def current_assignment(page: Any) -> str:
     return page.locator("#annotate-root").get_attribute("data-assignment")
 
 
+FOCUS_IN_PAIR_PAGE = (
+    "() => { const r = document.getElementById('annotate-root');"
+    " return !!r && (document.activeElement === r || r.contains(document.activeElement)); }"
+)
+
+
 def focus_is_in_the_pair_page(page: Any) -> bool:
-    return page.evaluate(
-        "() => { const r = document.getElementById('annotate-root');"
-        " return !!r && (document.activeElement === r || r.contains(document.activeElement)); }"
-    )
+    """Focus lands on the pair page once htmx has settled the swap (it settles a moment later)."""
+    try:
+        page.wait_for_function(FOCUS_IN_PAIR_PAGE, timeout=5000)
+    except Exception:  # noqa: BLE001 - Playwright's timeout: focus never arrived
+        return False
+    return True
 
 
 def test_rate_pairs_with_the_keyboard_only(browser, live_server, annotation_campaign, personas):
@@ -161,7 +169,8 @@ def test_rate_pairs_with_the_keyboard_only(browser, live_server, annotation_camp
     )
     judgment = Judgment.objects.get(assignment_id=int(second))
     assert judgment.rationale.startswith("The left answers fully")
-    assert page.evaluate("() => document.activeElement.id") == "annotate-root"
+    # After the swap settles, focus is on the pair page itself, not the old text field.
+    page.wait_for_function("() => document.activeElement.id === 'annotate-root'", timeout=5000)
     assert judgment.flags == ["needs_expert"]
     assert abs(judgment.preference) == 2
 
