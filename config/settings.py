@@ -134,8 +134,6 @@ MIDDLEWARE = [
 ROOT_URLCONF = "config.urls"
 WSGI_APPLICATION = "config.wsgi.application"
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
-# URLs typed without a scheme mean https (Django 6's default, opted into now).
-FORMS_URLFIELD_ASSUME_HTTPS = True
 
 TEMPLATES = [
     {
