@@ -33,3 +33,33 @@ def print_report(command: Any, report: ImportReport, noun: str) -> None:
         + (f"; {len(report.reported)} row(s) reported" if report.reported else "")
         + "."
     )
+
+
+def run_import(
+    command: Any, options: dict[str, Any], noun: str, importer: Any, **arguments: Any
+) -> None:
+    """Run ``importer`` for the command's FILE, --campaign and --mapping options.
+
+    Every bad line goes to stderr and the command exits non-zero; nothing is imported then.
+    """
+    from labeling.imports.prompts import load_mapping_file
+
+    campaign = campaign_or_fail(options["campaign"])
+    try:
+        mapping = load_mapping_file(options["mapping"]) if options["mapping"] else None
+        report = importer(
+            campaign=campaign,
+            source=options["file"],
+            file_format=options["format"],
+            filename=options["file"],
+            default_category=options["default_category"],
+            default_intent=options["default_intent"],
+            mapping=mapping,
+            **arguments,
+        )
+    except ImportFailed as error:
+        fail_with_problems(command, error)
+        return
+    except OSError as error:
+        raise CommandError(f"cannot read {options['file']}: {error.strerror}") from error
+    print_report(command, report, noun)

@@ -2,13 +2,11 @@ from __future__ import annotations
 
 from typing import Any
 
-from django.core.management.base import BaseCommand, CommandError, CommandParser
+from django.core.management.base import BaseCommand, CommandParser
 
 from labeling.imports.candidates import FORMATS, candidate_import
-from labeling.imports.common import ImportFailed
-from labeling.imports.prompts import load_mapping_file
 
-from ._importing import campaign_or_fail, fail_with_problems, print_report
+from ._importing import run_import
 
 
 class Command(BaseCommand):
@@ -24,22 +22,4 @@ class Command(BaseCommand):
         parser.add_argument("--mapping", default=None, help="JSON/YAML category/intent mapping")
 
     def handle(self, *args: Any, **options: Any) -> None:
-        campaign = campaign_or_fail(options["campaign"])
-        try:
-            mapping = load_mapping_file(options["mapping"]) if options["mapping"] else None
-            report = candidate_import(
-                campaign=campaign,
-                source=options["file"],
-                file_format=options["format"],
-                filename=options["file"],
-                source_name=options["source"],
-                default_category=options["default_category"],
-                default_intent=options["default_intent"],
-                mapping=mapping,
-            )
-        except ImportFailed as error:
-            fail_with_problems(self, error)
-            return
-        except OSError as error:
-            raise CommandError(f"cannot read {options['file']}: {error.strerror}") from error
-        print_report(self, report, "candidate(s)")
+        run_import(self, options, "candidate(s)", candidate_import, source_name=options["source"])

@@ -4,10 +4,9 @@ from typing import Any
 
 from django.core.management.base import BaseCommand, CommandParser
 
-from labeling.imports.common import ImportFailed
-from labeling.imports.prompts import FORMATS, load_mapping_file, prompt_import
+from labeling.imports.prompts import FORMATS, prompt_import
 
-from ._importing import campaign_or_fail, fail_with_problems, print_report
+from ._importing import run_import
 
 
 class Command(BaseCommand):
@@ -22,23 +21,4 @@ class Command(BaseCommand):
         parser.add_argument("--mapping", default=None, help="JSON/YAML category/intent mapping")
 
     def handle(self, *args: Any, **options: Any) -> None:
-        campaign = campaign_or_fail(options["campaign"])
-        try:
-            mapping = load_mapping_file(options["mapping"]) if options["mapping"] else None
-            report = prompt_import(
-                campaign=campaign,
-                source=options["file"],
-                file_format=options["format"],
-                filename=options["file"],
-                default_category=options["default_category"],
-                default_intent=options["default_intent"],
-                mapping=mapping,
-            )
-        except ImportFailed as error:
-            fail_with_problems(self, error)
-            return
-        except OSError as error:
-            from django.core.management.base import CommandError
-
-            raise CommandError(f"cannot read {options['file']}: {error.strerror}") from error
-        print_report(self, report, "prompt(s)")
+        run_import(self, options, "prompt(s)", prompt_import)
