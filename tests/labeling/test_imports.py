@@ -246,3 +246,32 @@ def test_candidate_bad_lines(campaign_with_pairs):
         candidate_import(campaign=campaign_with_pairs, source=rows, file_format="jsonl")
     assert sorted({p.line for p in caught.value.problems}) == [2, 3, 4]
     assert Candidate.objects.count() == before
+
+
+def test_candidate_command_exits_non_zero_with_every_line(campaign_with_pairs, tmp_path, capsys):
+    before = Candidate.objects.count()
+    bad = tmp_path / "bad.jsonl"
+    bad.write_text(
+        '{"external_id": "p1", "source": "m", "completion": "ok"}\n'
+        '{"external_id": "missing", "source": "m", "completion": "x"}\n'
+        "not json\n"
+    )
+    with pytest.raises(CommandError, match="nothing was imported"):
+        call_command(
+            "import_candidates", str(bad), campaign=campaign_with_pairs.slug, format="jsonl"
+        )
+    err = capsys.readouterr().err
+    assert "line 2" in err and "line 3" in err
+    assert Candidate.objects.count() == before
+    with pytest.raises(CommandError, match="cannot read"):
+        call_command(
+            "import_candidates",
+            str(tmp_path / "absent.jsonl"),
+            campaign=campaign_with_pairs.slug,
+            format="jsonl",
+        )
+    good = tmp_path / "good.jsonl"
+    good.write_text('{"external_id": "p1", "source": "other-model", "completion": "fine"}\n')
+    call_command("import_candidates", str(good), campaign=campaign_with_pairs.slug, format="jsonl")
+    assert "Imported 1 candidate(s)" in capsys.readouterr().out
+    assert Candidate.objects.count() == before + 1
