@@ -11,7 +11,6 @@ import csv
 import gzip
 import hashlib
 import io
-import re
 import unicodedata
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -27,6 +26,7 @@ MAX_TEXT_CHARS = 100_000
 MAX_EXTERNAL_ID_CHARS = 200
 ROLES = ("system", "user", "assistant")
 GZIP_MAGIC = b"\x1f\x8b"
+NUL_REASON = "contains a NUL character (\\u0000), which cannot be stored"
 
 csv.field_size_limit(MAX_LINE_BYTES)
 
@@ -113,15 +113,17 @@ def open_binary(source: str | Path | IO[bytes]) -> IO[bytes]:
     return stream
 
 
-def iter_lines(stream: IO[bytes], log: ProblemLog) -> Iterator[tuple[int, str | None]]:
-    """(line number, text) for each physical line; ``None`` text for a line that is unreadable.
+def iter_raw_lines(stream: IO[bytes], log: ProblemLog) -> Iterator[tuple[int, bytes | None]]:
+    """(line number, bytes) for each physical line; ``None`` for a line too long to keep.
 
-    Reads at most ``MAX_LINE_BYTES`` at a time, so one enormous line cannot exhaust memory.
+    Reads at most ``MAX_LINE_BYTES`` at a time, so one enormous line cannot exhaust memory. A
+    UTF-8 byte order mark at the start of the file is dropped.
     """
     number = 0
+    readline = stream.readline
     while True:
         try:
-            raw = stream.readline(MAX_LINE_BYTES + 1)
+            raw = readline(MAX_LINE_BYTES + 1)
         except (OSError, EOFError) as error:  # a truncated or corrupt gzip stream
             log.add(number + 1, "", f"the file cannot be read: {error}")
             return
@@ -131,7 +133,7 @@ def iter_lines(stream: IO[bytes], log: ProblemLog) -> Iterator[tuple[int, str | 
         if len(raw) > MAX_LINE_BYTES and not raw.endswith(b"\n"):
             # Skip the rest of this huge line without keeping it.
             while True:
-                rest = stream.readline(MAX_LINE_BYTES)
+                rest = readline(MAX_LINE_BYTES)
                 if not rest or rest.endswith(b"\n"):
                     break
             log.add(number, "", f"line longer than {MAX_LINE_BYTES} bytes")
@@ -139,29 +141,54 @@ def iter_lines(stream: IO[bytes], log: ProblemLog) -> Iterator[tuple[int, str | 
             continue
         if number == 1 and raw.startswith(b"\xef\xbb\xbf"):
             raw = raw[3:]
-        try:
-            text = raw.decode("utf-8")
-        except UnicodeDecodeError as error:
-            log.add(number, "", f"bad encoding (not UTF-8) at byte {error.start}")
-            yield number, None
-            continue
-        if "\x00" in text:
-            log.add(number, "", "binary data (NUL byte): not a text file")
-            yield number, None
-            continue
-        yield number, text
+        yield number, raw
+
+
+def decode_line(raw: bytes, number: int, log: ProblemLog) -> str | None:
+    """The text of one line, or ``None`` after logging why it is not UTF-8 text."""
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError as error:
+        log.add(number, "", f"bad encoding (not UTF-8) at byte {error.start}")
+        return None
+    if "\x00" in text:
+        log.add(number, "", "binary data (NUL byte): not a text file")
+        return None
+    return text
+
+
+def iter_lines(stream: IO[bytes], log: ProblemLog) -> Iterator[tuple[int, str | None]]:
+    """(line number, text) for each physical line; ``None`` text for a line that is unreadable."""
+    for number, raw in iter_raw_lines(stream, log):
+        yield number, None if raw is None else decode_line(raw, number, log)
 
 
 def iter_jsonl(stream: IO[bytes], log: ProblemLog) -> Iterator[tuple[int, dict[str, Any]]]:
-    """(line number, object) for each non-blank JSONL line; bad lines go to ``log``."""
-    for number, text in iter_lines(stream, log):
-        if text is None or not text.strip():
+    """(line number, object) for each non-blank JSONL line; bad lines go to ``log``.
+
+    A well-formed line is parsed straight from its bytes (orjson checks the UTF-8 itself); only
+    a line that fails is decoded again, to say precisely what is wrong with it.
+    """
+    loads, decode_error = orjson.loads, orjson.JSONDecodeError
+    for number, raw in iter_raw_lines(stream, log):
+        if raw is None:
             continue
-        try:
-            value = orjson.loads(text)
-        except orjson.JSONDecodeError as error:
-            log.add(number, "", f"malformed JSON: {error}")
-            continue
+        value: Any = None
+        if b"\x00" not in raw:
+            try:
+                value = loads(raw)
+            except decode_error:
+                value = None
+        if value is None:
+            # Not parsed (or a literal null): take the slow road for the exact reason.
+            text = decode_line(raw, number, log)
+            if text is None or not text.strip():
+                continue
+            try:
+                value = loads(text)
+            except decode_error as error:
+                log.add(number, "", f"malformed JSON: {error}")
+                continue
         if not isinstance(value, dict):
             log.add(number, "", "each line must be a JSON object")
             continue
@@ -212,17 +239,19 @@ def iter_csv(stream: IO[bytes], log: ProblemLog) -> Iterator[tuple[int, dict[str
         yield start, dict(zip(header, record, strict=True)), header
 
 
-_SPACE = re.compile(r"\s+")
-
-
 def normalise_text(text: str) -> str:
     """Unicode NFC with surrounding whitespace removed (what is stored)."""
+    if text.isascii():  # constant time; ASCII is already in NFC
+        return text.strip()
     return unicodedata.normalize("NFC", text).strip()
 
 
 def content_hash(messages: list[dict[str, str]]) -> str:
-    """sha256 of the normalised conversation: role and text, whitespace collapsed, case kept."""
-    canonical = [[m["role"], _SPACE.sub(" ", normalise_text(m["content"]))] for m in messages]
+    """sha256 of the normalised conversation: role and text, whitespace collapsed, case kept.
+
+    Whitespace runs (``str.isspace``, the same set as the regex ``\\s``) become one space.
+    """
+    canonical = [[m["role"], " ".join(normalise_text(m["content"]).split())] for m in messages]
     return hashlib.sha256(orjson.dumps(canonical)).hexdigest()
 
 
@@ -248,6 +277,9 @@ def check_messages(value: Any, log: ProblemLog, line: int) -> list[dict[str, str
                 line, "messages", f"turn {index + 1} is longer than {MAX_TEXT_CHARS} characters"
             )
             return None
+        if "\x00" in content:
+            log.add(line, "messages", f"turn {index + 1} {NUL_REASON}")
+            return None
         messages.append({"role": role, "content": normalise_text(content)})
     if messages[-1]["role"] != "user":
         log.add(line, "messages", "the conversation must end with a user turn")
@@ -262,6 +294,9 @@ def check_prompt_text(value: Any, log: ProblemLog, line: int) -> list[dict[str, 
         return None
     if len(value) > MAX_TEXT_CHARS:
         log.add(line, "prompt", f"longer than {MAX_TEXT_CHARS} characters")
+        return None
+    if "\x00" in value:
+        log.add(line, "prompt", NUL_REASON)
         return None
     return [{"role": "user", "content": normalise_text(value)}]
 
@@ -309,5 +344,8 @@ def external_id_of(value: Any, log: ProblemLog, line: int) -> str | None:
     text = str(value).strip()
     if len(text) > MAX_EXTERNAL_ID_CHARS:
         log.add(line, "external_id", f"longer than {MAX_EXTERNAL_ID_CHARS} characters")
+        return None
+    if "\x00" in text:
+        log.add(line, "external_id", NUL_REASON)
         return None
     return text or None

@@ -18,6 +18,9 @@ from django.utils import timezone
 
 from ..models import Campaign, Prompt
 from .common import (
+    MAX_EXTERNAL_ID_CHARS,
+    MAX_TEXT_CHARS,
+    NUL_REASON,
     CategoryResolver,
     ImportFailed,
     ImportReport,
@@ -30,18 +33,20 @@ from .common import (
     external_id_of,
     iter_csv,
     iter_jsonl,
+    normalise_text,
     open_binary,
 )
 
 FORMATS = ("csv", "jsonl", "xstest")
 BATCH_SIZE = 1000
+_KNOWN_VALUES_MAX = 10_000  # accepted category / intent spellings remembered per import
 JSONL_FIELDS = {"prompt", "messages", "category", "intent", "external_id", "metadata"}
 CSV_RESERVED = {"prompt", "messages", "category", "intent", "external_id"}
 XSTEST_COLUMNS = ("id", "prompt", "type", "label", "focus", "note")
 XSTEST_DEFAULT_INTENTS = {"safe": "benign", "unsafe": "malicious"}
 
 
-@dataclass
+@dataclass(slots=True)
 class PromptRow:
     line: int
     messages: list[dict[str, str]]
@@ -50,6 +55,7 @@ class PromptRow:
     external_id: str | None
     metadata: dict[str, Any]
     content_hash: str = ""
+    metadata_json: bytes = b""
 
 
 @dataclass
@@ -118,6 +124,9 @@ class _RowChecker:
         self.resolver = CategoryResolver(campaign.policy_version)
         self.default_category: str | None = None
         self.default_intent: str | None = None
+        # Values already accepted, as given in the file -> the canonical value (bounded).
+        self.known_categories: dict[str, str] = {}
+        self.known_intents: dict[str, str] = {}
         if default_category:
             path, reason = self.resolver.resolve(default_category)
             if path is None:
@@ -137,6 +146,8 @@ class _RowChecker:
         path, reason = self.resolver.resolve(value)
         if path is None:
             self.log.add(line, "category", reason)
+        elif len(self.known_categories) < _KNOWN_VALUES_MAX:
+            self.known_categories[value] = path
         return path
 
     def intent(self, value: Any, line: int) -> str | None:
@@ -149,12 +160,62 @@ class _RowChecker:
             self.log.add(
                 line, "intent", f"unknown intent {str(value)[:40]!r} (benign, dual_use, malicious)"
             )
+        elif len(self.known_intents) < _KNOWN_VALUES_MAX:
+            self.known_intents[value] = intent
         return intent
+
+
+def _quick_row(obj: dict[str, Any], line: int, checker: _RowChecker) -> PromptRow | None:
+    """The row for the common, well-formed single prompt, checked with plain lookups; ``None``
+    for anything else (then the full checks run and say what is wrong, if anything)."""
+    if "messages" in obj or not obj.keys() <= JSONL_FIELDS:
+        return None
+    prompt = obj.get("prompt")
+    if not isinstance(prompt, str) or len(prompt) > MAX_TEXT_CHARS or "\x00" in prompt:
+        return None
+    text = normalise_text(prompt)
+    if not text:
+        return None
+    value = obj.get("category")
+    if value is None:
+        category = checker.default_category
+    else:
+        category = checker.known_categories.get(value) if value.__class__ is str else None
+    value = obj.get("intent")
+    if value is None:
+        intent = checker.default_intent
+    else:
+        intent = checker.known_intents.get(value) if value.__class__ is str else None
+    if category is None or intent is None:
+        return None
+    value = obj.get("external_id")
+    external_id: str | None
+    if value is None or value == "":
+        external_id = None
+    elif value.__class__ is str:
+        external_id = value.strip()
+        if len(external_id) > MAX_EXTERNAL_ID_CHARS or "\x00" in external_id:
+            return None
+        external_id = external_id or None
+    elif value.__class__ is int:
+        external_id = str(value)
+    else:
+        return None
+    metadata = obj.get("metadata", {})
+    if metadata.__class__ is not dict:
+        return None
+    return PromptRow(
+        line, [{"role": "user", "content": text}], category, intent, external_id, metadata
+    )
 
 
 def _rows_jsonl(stream: IO[bytes], checker: _RowChecker) -> Iterator[PromptRow]:
     log = checker.log
     for line, obj in iter_jsonl(stream, log):
+        row = _quick_row(obj, line, checker)
+        if row is not None:
+            yield row
+            continue
         unknown = set(obj) - JSONL_FIELDS
         if unknown:
             log.add(line, "", f"unknown field(s): {', '.join(sorted(unknown))[:200]}")
@@ -241,49 +302,30 @@ def _rows_xstest(
         yield PromptRow(line, messages, category, intent, external_id, metadata)
 
 
-def _existing(campaign: Campaign, column: str, values: set[str]) -> set[str]:
-    """Which of ``values`` the campaign already has in ``column`` (one indexed query)."""
-    if not values:
-        return set()
-    if connection.vendor == "postgresql":
-        # One array parameter instead of a thousand: far cheaper to build and to send.
-        with connection.cursor() as cursor:
-            cursor.execute(
-                f"SELECT {column} FROM {Prompt._meta.db_table} "  # noqa: S608 - fixed names
-                f"WHERE campaign_id = %s AND {column} = ANY(%s)",
-                [campaign.pk, list(values)],
-            )
-            return {value for (value,) in cursor.fetchall()}
-    lookup = {"campaign": campaign, f"{column}__in": values}
-    return set(Prompt.objects.filter(**lookup).values_list(column, flat=True))
+def _has_nul(value: Any) -> bool:
+    """Whether a JSON value holds a NUL character anywhere (PostgreSQL cannot store one)."""
+    if isinstance(value, str):
+        return "\x00" in value
+    if isinstance(value, dict):
+        return any(_has_nul(key) or _has_nul(item) for key, item in value.items())
+    if isinstance(value, list):
+        return any(_has_nul(item) for item in value)
+    return False
 
 
-def _write_batch(
-    campaign: Campaign, batch: list[PromptRow], log: ProblemLog, report: ImportReport
-) -> None:
-    """Insert one batch; duplicates against the campaign (earlier batches included) are found
-    with two indexed lookups per batch rather than one per row."""
-    existing_hashes = _existing(campaign, "content_hash", {row.content_hash for row in batch})
-    existing_ids = _existing(
-        campaign, "external_id", {row.external_id for row in batch if row.external_id}
-    )
-    new: list[PromptRow] = []
-    for row in batch:
-        if row.content_hash in existing_hashes:
-            report.duplicates += 1
-            continue
-        if row.external_id and row.external_id in existing_ids:
-            log.add(row.line, "external_id", f"duplicate external_id {row.external_id!r}")
-            continue
-        existing_hashes.add(row.content_hash)
-        if row.external_id:
-            existing_ids.add(row.external_id)
-        new.append(row)
-    if new and not log.problems:
-        # Once a line is bad nothing will be kept, so stop writing and only keep validating.
-        _insert(campaign, new)
-    report.created += len(new)
-
+# Which of a batch's hashes and external ids the campaign already has: one statement, one
+# unique-index probe per value (a LATERAL lookup, so the plan does not depend on table
+# statistics, which never count the rows this very import has just written). The values go as
+# two text parameters, far cheaper to build and send than arrays of a thousand parameters.
+_LOOKUP_SQL = (
+    "SELECT 'h', found.value FROM unnest(string_to_array(%s, ',')) AS given(value), "
+    "LATERAL (SELECT content_hash AS value FROM {table} WHERE campaign_id = %s "
+    "AND content_hash = given.value LIMIT 1) AS found "
+    "UNION ALL "
+    "SELECT 'e', found.value FROM jsonb_array_elements_text(%s::jsonb) AS given(value), "
+    "LATERAL (SELECT external_id AS value FROM {table} WHERE campaign_id = %s "
+    "AND external_id = given.value LIMIT 1) AS found"
+)
 
 _COPY_COLUMNS = (
     "campaign_id",
@@ -297,17 +339,149 @@ _COPY_COLUMNS = (
 )
 
 
-def _insert(campaign: Campaign, rows: list[PromptRow]) -> None:
-    """Insert a batch: COPY on PostgreSQL (several times faster than INSERT), else bulk_create.
+def _copy_text(value: str) -> bytes:
+    """``value`` as one field of PostgreSQL's COPY text format (no NUL: checked before)."""
+    return (
+        value.replace("\\", "\\\\")
+        .replace("\t", "\\t")
+        .replace("\n", "\\n")
+        .replace("\r", "\\r")
+        .encode()
+    )
 
-    The rows go into the same transaction as the rest of the import, so COPY keeps the
-    all-or-nothing rule; the unique constraints still hold (a violation aborts the import).
+
+class _PromptWriter:
+    """Writes checked rows in batches inside the import's transaction.
+
+    Per batch: one query for the hashes and external ids the campaign already has (earlier
+    batches included), then, on PostgreSQL, one ``COPY`` of the new rows as pre-formatted text.
+    While the database takes in one batch, the next one is read and checked.
     """
-    if connection.vendor != "postgresql":
+
+    def __init__(self, campaign: Campaign, log: ProblemLog, report: ImportReport) -> None:
+        self.campaign = campaign
+        self.log = log
+        self.report = report
+        self.postgres = connection.vendor == "postgresql"
+        self.table = Prompt._meta.db_table
+        self.copy_sql = f"COPY {self.table} ({', '.join(_COPY_COLUMNS)}) FROM STDIN"
+        self.lookup_sql = _LOOKUP_SQL.format(table=self.table)
+        self.copy_texts: dict[str, bytes] = {}
+
+    def run(self, rows: Iterator[PromptRow]) -> None:
+        with connection.cursor() as cursor:
+            batch = self._next_batch(rows)
+            while batch:
+                new = self._new_rows(cursor, batch)
+                if new:
+                    # Written even once a line is bad (the transaction is then rolled back), so
+                    # that later batches still find every duplicate external_id.
+                    if self.postgres:
+                        with cursor.cursor.copy(self.copy_sql) as copy:
+                            copy.write(self._copy_data(new))
+                            batch = self._next_batch(rows)  # while the server works
+                        continue
+                    self._bulk_create(new)
+                batch = self._next_batch(rows)
+
+    def _next_batch(self, rows: Iterator[PromptRow]) -> list[PromptRow]:
+        batch: list[PromptRow] = []
+        for row in rows:
+            self.report.lines += 1
+            row.content_hash = content_hash(row.messages)
+            row.metadata_json = orjson.dumps(row.metadata)
+            if b"\\u0000" in row.metadata_json and _has_nul(row.metadata):
+                self.log.add(row.line, "metadata", NUL_REASON)
+                continue
+            batch.append(row)
+            if len(batch) >= BATCH_SIZE:
+                break
+        return batch
+
+    def _existing(self, cursor: Any, hashes: set[str], ids: set[str]) -> tuple[set[str], set[str]]:
+        if not self.postgres:
+            prompts = Prompt.objects.filter(campaign=self.campaign)
+            return (
+                set(prompts.filter(content_hash__in=hashes).values_list("content_hash", flat=True)),
+                {
+                    value
+                    for value in prompts.filter(external_id__in=ids).values_list(
+                        "external_id", flat=True
+                    )
+                    if value
+                },
+            )
+        cursor.execute(
+            self.lookup_sql,
+            [
+                ",".join(hashes),
+                self.campaign.pk,
+                orjson.dumps(list(ids)).decode(),
+                self.campaign.pk,
+            ],
+        )
+        found_hashes: set[str] = set()
+        found_ids: set[str] = set()
+        for kind, value in cursor.fetchall():
+            (found_hashes if kind == "h" else found_ids).add(value)
+        return found_hashes, found_ids
+
+    def _new_rows(self, cursor: Any, batch: list[PromptRow]) -> list[PromptRow]:
+        """The batch less duplicates (counted) and clashing external ids (reported)."""
+        existing_hashes, existing_ids = self._existing(
+            cursor,
+            {row.content_hash for row in batch},
+            {row.external_id for row in batch if row.external_id},
+        )
+        new: list[PromptRow] = []
+        for row in batch:
+            if row.content_hash in existing_hashes:
+                self.report.duplicates += 1
+                continue
+            if row.external_id and row.external_id in existing_ids:
+                self.log.add(row.line, "external_id", f"duplicate external_id {row.external_id!r}")
+                continue
+            existing_hashes.add(row.content_hash)
+            if row.external_id:
+                existing_ids.add(row.external_id)
+            new.append(row)
+        self.report.created += len(new)
+        return new
+
+    def _copy_data(self, rows: list[PromptRow]) -> bytes:
+        """The rows as COPY text: tab-separated fields, ``\\N`` for NULL, backslashes doubled.
+
+        JSON from orjson holds no raw control characters (it escapes them), so doubling its
+        backslashes is all the escaping it needs.
+        """
+        texts = self.copy_texts
+        for value in {row.category_path for row in rows} | {row.intent for row in rows}:
+            if value not in texts:
+                texts[value] = _copy_text(value)
+        head = f"{self.campaign.pk}\t".encode()
+        tail = f"\t{timezone.now().isoformat()}\n".encode()
+        dumps = orjson.dumps
+        lines = [
+            b"%s%s\t%s\t%s\t%s\t%s\t%s%s"
+            % (
+                head,
+                dumps(row.messages).replace(b"\\", b"\\\\"),
+                texts[row.category_path],
+                texts[row.intent],
+                b"\\N" if row.external_id is None else _copy_text(row.external_id),
+                row.content_hash.encode(),
+                row.metadata_json.replace(b"\\", b"\\\\"),
+                tail,
+            )
+            for row in rows
+        ]
+        return b"".join(lines)
+
+    def _bulk_create(self, rows: list[PromptRow]) -> None:
         Prompt.objects.bulk_create(
             [
                 Prompt(
-                    campaign=campaign,
+                    campaign=self.campaign,
                     messages=row.messages,
                     category_path=row.category_path,
                     intent=row.intent,
@@ -319,26 +493,6 @@ def _insert(campaign: Campaign, rows: list[PromptRow]) -> None:
             ],
             batch_size=BATCH_SIZE,
         )
-        return
-    now = timezone.now()
-    table = Prompt._meta.db_table
-    with (
-        connection.cursor() as cursor,
-        cursor.cursor.copy(f"COPY {table} ({', '.join(_COPY_COLUMNS)}) FROM STDIN") as copy,
-    ):
-        for row in rows:
-            copy.write_row(
-                (
-                    campaign.pk,
-                    orjson.dumps(row.messages).decode(),
-                    row.category_path,
-                    row.intent,
-                    row.external_id,
-                    row.content_hash,
-                    orjson.dumps(row.metadata).decode(),
-                    now,
-                )
-            )
 
 
 def prompt_import(
@@ -373,16 +527,7 @@ def prompt_import(
                 rows = _rows_csv(stream, checker)
             else:
                 rows = _rows_xstest(stream, checker, XstestMapping.from_dict(mapping))
-            batch: list[PromptRow] = []
-            for row in rows:
-                report.lines += 1
-                row.content_hash = content_hash(row.messages)
-                batch.append(row)
-                if len(batch) >= BATCH_SIZE:
-                    _write_batch(campaign, batch, log, report)
-                    batch = []
-            if batch:
-                _write_batch(campaign, batch, log, report)
+            _PromptWriter(campaign, log, report).run(rows)
             if not log.problems and report.lines == 0:
                 log.add(0, "", "the file holds no rows")
             log.raise_if_any()

@@ -134,6 +134,90 @@ def test_every_bad_line_is_reported_and_nothing_imported(campaign):
     assert fields[4] == "category" and fields[5] == "intent" and fields[6] == "external_id"
 
 
+def test_stored_text_round_trips_through_copy(campaign):
+    # Backslashes, tabs, newlines, quotes and non-ASCII reach the database byte for byte.
+    tricky = 'C:\\temp\\new\ttab "quoted" \\N caf\u00e9 \u0436 \U0001f600 \x7f'
+    rows = [
+        {
+            "prompt": tricky,
+            "category": "benign/general",
+            "intent": "benign",
+            "external_id": "id\twith\ttabs\\and\nnewline\r",
+            "metadata": {"path": "a\\b", "nested": [{"t": "x\ty"}], "\\N": None, "n": 1.5},
+        },
+        {"prompt": "plain", "category": "general", "intent": "benign", "external_id": "\\N"},
+        {"prompt": "no id", "category": "benign/general", "intent": "benign"},
+    ]
+    report = prompt_import(campaign=campaign, source=jsonl_bytes(rows), file_format="jsonl")
+    assert report.created == 3
+    first = Prompt.objects.get(campaign=campaign, external_id="id\twith\ttabs\\and\nnewline")
+    assert first.messages == [{"role": "user", "content": tricky.strip()}]
+    assert first.metadata == rows[0]["metadata"]
+    assert (
+        Prompt.objects.get(campaign=campaign, external_id="\\N").messages[0]["content"] == "plain"
+    )
+    assert Prompt.objects.get(campaign=campaign, external_id=None).metadata == {}
+
+
+def test_quick_and_full_checks_agree(campaign):
+    # The same prompts spelled every accepted way: slugs, intent variants, numeric ids,
+    # padding, a default category; all stored in their canonical form.
+    rows = [
+        {"prompt": " Padded ", "category": "general", "intent": "Dual-Use", "external_id": 7},
+        {
+            "prompt": "Slash",
+            "category": "/benign/general/",
+            "intent": "benign",
+            "external_id": " x ",
+        },
+        {"prompt": "Default", "intent": "malicious", "metadata": {}},
+        {"prompt": "Cafe\u0301", "category": "general", "intent": "dual use"},
+    ]
+    report = prompt_import(
+        campaign=campaign,
+        source=jsonl_bytes(rows * 2),
+        file_format="jsonl",
+        default_category="benign/general",
+    )
+    assert (report.created, report.duplicates) == (4, 4)
+    stored = {p.messages[0]["content"]: p for p in Prompt.objects.filter(campaign=campaign)}
+    assert set(stored) == {"Padded", "Slash", "Default", "Caf\u00e9"}
+    assert stored["Padded"].external_id == "7" and stored["Padded"].intent == "dual_use"
+    assert stored["Slash"].external_id == "x"
+    assert {p.category_path for p in stored.values()} == {"benign/general"}
+
+
+def test_duplicates_across_batches(campaign, monkeypatch):
+    monkeypatch.setattr("labeling.imports.prompts.BATCH_SIZE", 3)
+    # Every clash is reported, in any batch, even after the first bad line.
+    rows = [
+        {"prompt": f"P{i}", "category": "benign/general", "intent": "benign", "external_id": "e"}
+        for i in range(8)
+    ]
+    problems = _fails(campaign, jsonl_bytes(rows).getvalue(), "jsonl")
+    assert problems == [(line, "external_id") for line in range(2, 9)]
+    rows = [
+        {"prompt": f"Prompt {i % 5}", "category": "benign/general", "intent": "benign"}
+        for i in range(12)
+    ]
+    report = prompt_import(campaign=campaign, source=jsonl_bytes(rows), file_format="jsonl")
+    assert (report.created, report.duplicates) == (5, 7)
+
+
+def test_nul_characters_are_reported(campaign):
+    ok = {"category": "benign/general", "intent": "benign"}
+    rows = [
+        {"prompt": "fine", **ok},
+        {"prompt": "a\u0000b", **ok},
+        {"prompt": "c", "external_id": "x\u0000", **ok},
+        {"prompt": "d", "metadata": {"k": ["\u0000"]}, **ok},
+        {"messages": [{"role": "user", "content": "\u0000"}], **ok},
+        {"prompt": "e", "metadata": {"literal": "\\u0000 is fine"}, **ok},
+    ]
+    problems = _fails(campaign, jsonl_bytes(rows).getvalue(), "jsonl")
+    assert problems == [(2, "prompt"), (3, "external_id"), (4, "metadata"), (5, "messages")]
+
+
 @pytest.mark.parametrize(
     ("data", "file_format"),
     [
