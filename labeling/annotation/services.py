@@ -11,18 +11,18 @@ from __future__ import annotations
 import hashlib
 import random
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import timedelta
 from typing import Any
 
 from django.contrib.auth.models import User
 from django.db import IntegrityError, transaction
-from django.db.models import Count, Exists, F, OuterRef, Q, Subquery, Value
-from django.db.models.functions import Coalesce
+from django.db.models import F
 from django.utils import timezone
 
 from labeling.models import Assignment, Campaign, Judgment, JudgmentRevision, Pair, Skip
 from labeling.models.choices import Flag
 
+from . import statements
 from .validation import CleanJudgment, JudgmentInvalid, judgment_clean
 
 DRAFT_KEYS = (
@@ -32,6 +32,8 @@ DRAFT_KEYS = (
 )  # fmt: skip
 MAX_DRAFT_VALUE = 5000
 MAX_SKIP_REASON = 1000
+# A claim that loses a race for a slot asks again (each attempt is a fresh snapshot).
+CLAIM_ATTEMPTS = 5
 JUDGMENT_VALUE_FIELDS = (
     "a_response_mode", "a_severity", "a_helpfulness",
     "b_response_mode", "b_severity", "b_helpfulness",
@@ -81,118 +83,13 @@ def left_is_a_for(*, annotator_id: int, pair_id: int) -> bool:
     return bool(digest[0] & 1)
 
 
-def _start_of_day(now: datetime) -> datetime:
-    return now.replace(hour=0, minute=0, second=0, microsecond=0)
-
-
-def _pair_queryset() -> Any:
-    return Pair.objects.select_related("prompt", "candidate_a", "candidate_b")
-
-
-def _live_assignment(*, campaign: Campaign, annotator: User, now: datetime) -> Any:
-    # Usually there is none (the round trip has just completed it): a cheap probe on the
-    # partial index first, the full row with its pair only when one exists.
-    live_id = (
-        Assignment.objects.filter(
-            campaign=campaign, annotator=annotator, completed_at__isnull=True, expires_at__gt=now
-        )
-        .order_by("id")
-        .values_list("id", flat=True)
-        .first()
-    )
-    if live_id is None:
-        return None
-    return Assignment.objects.select_related(
-        "pair__prompt", "pair__candidate_a", "pair__candidate_b"
-    ).get(pk=live_id)
-
-
-def _next_pair(*, campaign: Campaign, annotator: User, now: datetime, gold: bool) -> Pair | None:
-    k = campaign.judgments_per_pair
-    # A slot is taken by a judgment (completed assignment) or a lease that has not run out.
-    taken_slots = (
-        Assignment.objects.filter(pair=OuterRef("pk"))
-        .filter(Q(completed_at__isnull=False) | Q(expires_at__gt=now))
-        .order_by()
-        .values("pair")
-        .annotate(taken=Count("id"))
-        .values("taken")
-    )
-    return (
-        _pair_queryset()
-        .filter(prompt__campaign=campaign, is_gold=gold, judgment_count__lt=k)
-        .exclude(Exists(Judgment.objects.filter(pair=OuterRef("pk"), annotator=annotator)))
-        .exclude(Exists(Skip.objects.filter(pair=OuterRef("pk"), annotator=annotator)))
-        .alias(taken=Coalesce(Subquery(taken_slots), Value(0)))
-        .filter(taken__lt=k)
-        # Finish pairs before starting new ones, then oldest first (index pair_claim_order).
-        .order_by("-judgment_count", "id")
-        # FOR UPDATE … SKIP LOCKED so two annotators never wait on, or both take, one pair's
-        # last slot: each locks the pair row it picks and the other moves on to the next.
-        .select_for_update(skip_locked=True, of=("self",))
-        .first()
-    )
-
-
-def _take_slot(
-    *, campaign: Campaign, annotator: User, pair: Pair, now: datetime
-) -> Assignment | None:
-    """Inside the claim transaction, with the pair row locked: lease a free slot of ``pair``."""
-    expires_at = now + timedelta(minutes=campaign.lease_minutes)
-    rows = list(
-        Assignment.objects.filter(pair=pair).only(
-            "id", "slot", "annotator_id", "completed_at", "expires_at", "draft", "left_is_a"
-        )
-    )
-    own = next((row for row in rows if row.annotator_id == annotator.pk), None)
-    if own is not None:
-        # Our own lease ran out and nobody took the slot: renew it, draft included.
-        Assignment.objects.filter(pk=own.pk).update(expires_at=expires_at)
-        own.expires_at = expires_at
-        own.pair = pair
-        own.campaign = campaign
-        own.annotator = annotator
-        return own
-    live = {row.slot for row in rows if row.completed_at is not None or row.expires_at > now}
-    free = [slot for slot in range(campaign.judgments_per_pair) if slot not in live]
-    if not free:
-        return None
-    slot = free[0]
-    left_is_a = left_is_a_for(annotator_id=annotator.pk, pair_id=pair.pk)
-    expired = next((row for row in rows if row.slot == slot), None)
-    if expired is not None:
-        # An expired lease without a judgment: the slot returns to the pool by handing this
-        # row to the new annotator (its old holder's late submit will find it is not theirs).
-        Assignment.objects.filter(pk=expired.pk, completed_at__isnull=True).update(
-            annotator=annotator,
-            left_is_a=left_is_a,
-            expires_at=expires_at,
-            created_at=now,
-            draft={},
-        )
-        expired.annotator = annotator
-        expired.annotator_id = annotator.pk
-        expired.left_is_a = left_is_a
-        expired.expires_at = expires_at
-        expired.created_at = now
-        expired.draft = {}
-        expired.pair = pair
-        expired.campaign = campaign
-        return expired
-    assignment = Assignment(
-        pair=pair,
-        campaign=campaign,
-        annotator=annotator,
-        slot=slot,
-        left_is_a=left_is_a,
-        expires_at=expires_at,
-    )
-    assignment.save(force_insert=True)
-    return assignment
-
-
 def _campaign_is_open(campaign: Campaign) -> bool:
     return campaign.status == Campaign.Status.OPEN
+
+
+def _gold_first(campaign: Campaign, rng: random.Random | None) -> bool:
+    """Whether this claim tries a gold pair first: gold is mixed in at the campaign's rate."""
+    return campaign.gold_rate > 0 and (rng or random).random() < campaign.gold_rate
 
 
 def assignment_claim(
@@ -202,41 +99,25 @@ def assignment_claim(
 
     While an earlier lease of theirs in this campaign lives, that same assignment comes back.
     Pairs closest to completion come first, then the oldest; gold pairs are mixed in at the
-    campaign's ``gold_rate``. A fixed number of queries whatever the data size.
+    campaign's ``gold_rate``; a daily cap stops the day's work. One SQL statement (see
+    ``statements``), so a fixed number of queries whatever the data size.
     """
     if not _campaign_is_open(campaign):
         return ClaimResult(None, "closed")
-    for _attempt in range(3):
+    for _attempt in range(CLAIM_ATTEMPTS):
         try:
-            with transaction.atomic():
-                now = timezone.now()
-                current = _live_assignment(campaign=campaign, annotator=annotator, now=now)
-                if current is not None:
-                    return ClaimResult(current)
-                if campaign.daily_cap is not None:
-                    done_today = Judgment.objects.filter(
-                        annotator=annotator,
-                        pair__prompt__campaign=campaign,
-                        created_at__gte=_start_of_day(now),
-                    ).count()
-                    if done_today >= campaign.daily_cap:
-                        return ClaimResult(None, "daily_cap")
-                draw = (rng or random).random()
-                gold_first = campaign.gold_rate > 0 and draw < campaign.gold_rate
-                kinds = [gold_first] + ([not gold_first] if campaign.gold_rate > 0 else [])
-                for gold in kinds:
-                    pair = _next_pair(campaign=campaign, annotator=annotator, now=now, gold=gold)
-                    if pair is None:
-                        continue
-                    assignment = _take_slot(
-                        campaign=campaign, annotator=annotator, pair=pair, now=now
-                    )
-                    if assignment is not None:
-                        return ClaimResult(assignment)
-                return ClaimResult(None, "done")
+            outcome = statements.claim(
+                campaign=campaign,
+                annotator=annotator,
+                now=timezone.now(),
+                gold_first=_gold_first(campaign, rng),
+            )
         except IntegrityError:
             # Two tabs of one annotator raced for the same pair; the loser simply asks again.
             continue
+        if outcome.reason != "race":
+            return ClaimResult(outcome.assignment, outcome.reason)
+        # A concurrent claim took the slot this statement's snapshot saw free: ask again.
     return ClaimResult(None, "done")
 
 
@@ -302,9 +183,25 @@ def judgment_submit_and_claim_next(
     campaign: Campaign,
     data: Any,
     time_on_task_ms: int | None = None,
+    rng: random.Random | None = None,
 ) -> tuple[Judgment, bool, ClaimResult]:
     """``judgment_submit`` then ``assignment_claim`` in one transaction: the annotator's round
-    trip costs one commit, and the next pair is leased the moment the judgment is saved."""
+    trip costs one commit, and the next pair is leased the moment the judgment is saved.
+
+    The usual case (valid input, the caller's open assignment) is one SQL statement; anything
+    else (invalid input, a replayed submit, a lost lease, a closed campaign) goes through
+    ``judgment_submit``, which answers it exactly as on its own.
+    """
+    fast = _submit_and_claim_in_one_statement(
+        assignment_id=assignment_id,
+        annotator=annotator,
+        campaign=campaign,
+        data=data,
+        time_on_task_ms=time_on_task_ms,
+        rng=rng,
+    )
+    if fast is not None:
+        return fast
     with transaction.atomic():
         judgment, created = judgment_submit(
             assignment_id=assignment_id,
@@ -313,7 +210,53 @@ def judgment_submit_and_claim_next(
             data=data,
             time_on_task_ms=time_on_task_ms,
         )
-        return judgment, created, assignment_claim(campaign=campaign, annotator=annotator)
+        return judgment, created, assignment_claim(campaign=campaign, annotator=annotator, rng=rng)
+
+
+def _submit_and_claim_in_one_statement(
+    *,
+    assignment_id: int,
+    annotator: User,
+    campaign: Campaign,
+    data: Any,
+    time_on_task_ms: int | None,
+    rng: random.Random | None,
+) -> tuple[Judgment, bool, ClaimResult] | None:
+    """The round trip as one statement, or None when it wrote nothing (the caller then takes
+    the ordinary path)."""
+    if not _campaign_is_open(campaign):
+        return None
+    try:
+        clean = judgment_clean(data, severity_to_safety=campaign.policy_version.severity_to_safety)
+    except JudgmentInvalid:
+        return None
+    now = timezone.now()
+    try:
+        outcome = statements.submit_and_claim(
+            assignment_id=assignment_id,
+            campaign=campaign,
+            annotator=annotator,
+            now=now,
+            gold_first=_gold_first(campaign, rng),
+            values_if_a_left=clean.canonical(left_is_a=True),
+            values_if_b_left=clean.canonical(left_is_a=False),
+            time_on_task_ms=time_on_task_ms,
+        )
+    except IntegrityError:
+        return None
+    if outcome.judgment_id is None or outcome.submitted_left_is_a is None:
+        return None
+    judgment = statements.judgment_from(
+        outcome,
+        assignment_id=assignment_id,
+        annotator=annotator,
+        campaign=campaign,
+        values=clean.canonical(left_is_a=outcome.submitted_left_is_a),
+        now=now,
+    )
+    if outcome.reason == "race":
+        return judgment, True, assignment_claim(campaign=campaign, annotator=annotator, rng=rng)
+    return judgment, True, ClaimResult(outcome.assignment, outcome.reason)
 
 
 def _clean_flags(flags: Any) -> list[str]:

@@ -1,0 +1,445 @@
+"""The claim (and submit + claim) as one SQL statement each: the annotator's round trip.
+
+A round trip used to be a dozen statements between ``BEGIN`` and ``COMMIT``; here it is one
+statement in autocommit, so one transaction and one network round trip to PostgreSQL. The
+rules are the same as before, and the database still enforces the invariants:
+
+* the pair is picked ``FOR NO KEY UPDATE SKIP LOCKED``: two annotators never wait on, or both
+  take, one pair's last slot (and foreign-key checks of concurrent submits never wait on it);
+* a slot is a row of ``labeling_assignment``: unique (pair, slot) with slots below ``k``, and
+  unique (pair, annotator). Every part of one statement reads the same snapshot, which may be
+  older than the pair lock it takes, so what it changes it re-checks under a lock: the new
+  lease is inserted with ``ON CONFLICT DO NOTHING``, and a lease to hand over or renew is
+  locked ``FOR UPDATE SKIP LOCKED`` and re-checked (still expired, still open). A claim that
+  lost such a race answers ``race`` and is asked again with a fresh snapshot. Holding a pair,
+  a claim never waits on a row lock, so it cannot deadlock with a submit that holds its
+  assignment and waits for that pair;
+* the submit locks the assignment row first, and writes only if it is the caller's, in this
+  campaign and not yet completed. Anything else writes nothing and is left to the ordinary
+  services, which answer it exactly as before (idempotent replay, lost lease, wrong campaign).
+
+Within one statement every part sees the same snapshot, so the claim cannot see the judgment
+written by the same statement: it leaves out the submitted pair and assignment explicitly and
+counts the new judgment towards the daily cap itself.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from functools import lru_cache
+from typing import Any
+
+from django.db import connection, transaction
+
+from labeling.models import Assignment, Campaign, Candidate, Judgment, Pair, Prompt
+
+ASSIGNMENT_COLUMNS = (
+    "id", "pair_id", "campaign_id", "annotator_id", "slot", "left_is_a", "expires_at",
+    "completed_at", "created_at", "draft",
+)  # fmt: skip
+PAIR_COLUMNS = ("id", "prompt_id", "candidate_a_id", "candidate_b_id", "is_gold", "judgment_count")
+PROMPT_COLUMNS = ("id", "campaign_id", "messages", "category_path", "intent")
+CANDIDATE_COLUMNS = ("id", "prompt_id", "text")
+# Judgment fields whose canonical value depends on the side order shown.
+ORIENTED_FIELDS = (
+    "a_response_mode", "a_severity", "a_helpfulness",
+    "b_response_mode", "b_severity", "b_helpfulness", "preference",
+)  # fmt: skip
+
+# The side order of a new lease, as ``services.left_is_a_for`` computes it in Python.
+_SIDES_SQL = (
+    "(get_byte(sha256(convert_to('graylab-sides:' || %(me)s::text || ':' || {pair}::text, "
+    "'UTF8')), 0) & 1) = 1"
+)
+
+
+def _cols(alias: str, columns: tuple[str, ...]) -> str:
+    return ", ".join(f"{alias}.{column}" for column in columns)
+
+
+_SUBMIT_CTES = """
+sub AS MATERIALIZED (
+    SELECT id, pair_id, campaign_id, annotator_id, left_is_a, created_at, completed_at
+    FROM labeling_assignment WHERE id = %(sub_id)s
+    FOR UPDATE
+),
+new_judgment AS (
+    INSERT INTO labeling_judgment (
+        pair_id, annotator_id, assignment_id, policy_version_id, {oriented_columns},
+        rationale, flags, flag_note, left_is_a, time_on_task_ms, created_at, updated_at
+    )
+    SELECT s.pair_id, %(me)s, s.id, %(policy_version)s, {oriented_values},
+        %(rationale)s, %(flags)s::jsonb, %(flag_note)s, s.left_is_a,
+        COALESCE(%(time_on_task_ms)s::integer, GREATEST(0, floor(
+            extract(epoch FROM (%(now)s::timestamptz - s.created_at)) * 1000
+        ))::integer),
+        %(now)s, %(now)s
+    FROM sub s
+    WHERE s.annotator_id = %(me)s AND s.campaign_id = %(campaign)s AND s.completed_at IS NULL
+    RETURNING id, time_on_task_ms
+),
+completed AS (
+    UPDATE labeling_assignment a SET completed_at = %(now)s, draft = '{{}}'::jsonb
+    FROM sub s
+    WHERE a.id = s.id AND EXISTS (SELECT 1 FROM new_judgment)
+    RETURNING a.id
+),
+counted AS (
+    UPDATE labeling_pair p SET judgment_count = p.judgment_count + 1
+    FROM sub s
+    WHERE p.id = s.pair_id AND EXISTS (SELECT 1 FROM new_judgment)
+    RETURNING p.id
+),"""
+
+_LIVE_CTE = """
+live AS MATERIALIZED (
+    SELECT a.id FROM labeling_assignment a
+    WHERE a.annotator_id = %(me)s AND a.campaign_id = %(campaign)s
+      AND a.completed_at IS NULL AND a.expires_at > %(now)s {gate}
+    ORDER BY a.id
+    LIMIT 1
+),"""
+
+_CAP_CTE = """
+capped AS MATERIALIZED (
+    SELECT count(*) + {just_judged} >= %(daily_cap)s AS hit
+    FROM labeling_judgment j
+    JOIN labeling_pair p ON p.id = j.pair_id
+    JOIN labeling_prompt pr ON pr.id = p.prompt_id
+    WHERE j.annotator_id = %(me)s AND pr.campaign_id = %(campaign)s
+      AND j.created_at >= %(day_start)s
+),"""
+
+# Pairs closest to completion first, then the oldest (index labeling_pair_claim_order).
+_PICK_CTE = """
+{name} AS MATERIALIZED (
+    SELECT p.id FROM labeling_pair p
+    JOIN labeling_prompt pr ON pr.id = p.prompt_id
+    WHERE pr.campaign_id = %(campaign)s AND p.is_gold = %({gold})s
+      AND p.judgment_count < %(k)s
+      AND NOT EXISTS (
+          SELECT 1 FROM labeling_judgment j WHERE j.pair_id = p.id AND j.annotator_id = %(me)s
+      )
+      AND NOT EXISTS (
+          SELECT 1 FROM labeling_skip s WHERE s.pair_id = p.id AND s.annotator_id = %(me)s
+      )
+      AND (
+          SELECT count(*) FROM labeling_assignment a
+          WHERE a.pair_id = p.id AND (a.completed_at IS NOT NULL OR a.expires_at > %(now)s)
+      ) < %(k)s
+      AND NOT EXISTS (SELECT 1 FROM live) {conditions}
+    ORDER BY p.judgment_count DESC, p.id
+    LIMIT 1
+    FOR NO KEY UPDATE OF p SKIP LOCKED
+),"""
+
+_TAKE_SLOT_CTES = """
+picked AS MATERIALIZED (
+    {picked}
+),
+slots AS MATERIALIZED (
+    SELECT a.id, a.slot, a.annotator_id, a.completed_at, a.expires_at
+    FROM labeling_assignment a WHERE a.pair_id = (SELECT id FROM picked)
+),
+mine AS MATERIALIZED (
+    SELECT id FROM slots WHERE annotator_id = %(me)s LIMIT 1
+),
+free AS MATERIALIZED (
+    SELECT n AS slot FROM generate_series(0, %(k)s - 1) AS n
+    WHERE EXISTS (SELECT 1 FROM picked) AND NOT EXISTS (SELECT 1 FROM mine)
+      AND NOT EXISTS (
+          SELECT 1 FROM slots s
+          WHERE s.slot = n AND (s.completed_at IS NOT NULL OR s.expires_at > %(now)s)
+      )
+    ORDER BY n
+    LIMIT 1
+),
+renewable AS MATERIALIZED (
+    SELECT a.id FROM labeling_assignment a
+    WHERE a.id = (SELECT id FROM mine) AND a.annotator_id = %(me)s AND a.completed_at IS NULL
+    FOR UPDATE SKIP LOCKED
+),
+renewed AS (
+    UPDATE labeling_assignment a SET expires_at = %(expires_at)s
+    FROM renewable r
+    WHERE a.id = r.id
+    RETURNING {assignment_a}
+),
+reusable AS MATERIALIZED (
+    SELECT a.id FROM labeling_assignment a
+    WHERE a.id = (SELECT s.id FROM slots s JOIN free f ON f.slot = s.slot)
+      AND a.completed_at IS NULL AND a.expires_at <= %(now)s
+    FOR UPDATE SKIP LOCKED
+),
+handed_over AS (
+    UPDATE labeling_assignment a
+    SET annotator_id = %(me)s, left_is_a = {sides_handed_over}, expires_at = %(expires_at)s,
+        created_at = %(now)s, draft = '{{}}'::jsonb
+    FROM reusable r
+    WHERE a.id = r.id
+    RETURNING {assignment_a}
+),
+inserted AS (
+    INSERT INTO labeling_assignment (
+        pair_id, campaign_id, annotator_id, slot, left_is_a, expires_at, completed_at,
+        created_at, draft
+    )
+    SELECT p.id, %(campaign)s, %(me)s, f.slot, {sides_inserted}, %(expires_at)s, NULL,
+        %(now)s, '{{}}'::jsonb
+    FROM picked p, free f
+    WHERE NOT EXISTS (SELECT 1 FROM slots s WHERE s.slot = f.slot)
+    ON CONFLICT DO NOTHING
+    RETURNING {assignment_bare}
+),
+claimed AS (
+    SELECT * FROM renewed
+    UNION ALL SELECT * FROM handed_over
+    UNION ALL SELECT * FROM inserted
+    UNION ALL SELECT {assignment_a} FROM labeling_assignment a
+        WHERE a.id = (SELECT id FROM live)
+)
+SELECT {assignment_c}, {pair_p}, {prompt_pr}, {candidate_ca}, {candidate_cb},
+    (SELECT id FROM picked) AS picked_id, {capped} AS capped {submit_columns}
+FROM (SELECT 1) AS one
+LEFT JOIN claimed c ON true
+LEFT JOIN labeling_pair p ON p.id = c.pair_id
+LEFT JOIN labeling_prompt pr ON pr.id = p.prompt_id
+LEFT JOIN labeling_candidate ca ON ca.id = p.candidate_a_id
+LEFT JOIN labeling_candidate cb ON cb.id = p.candidate_b_id
+{submit_join}
+"""
+
+
+@lru_cache(maxsize=16)
+def statement(*, submit: bool, daily_cap: bool, kinds: int) -> str:
+    """The SQL text for one shape of round trip (a handful of shapes, built once each)."""
+    gate = "AND EXISTS (SELECT 1 FROM new_judgment) AND a.id <> %(sub_id)s" if submit else ""
+    parts = ["WITH"]
+    if submit:
+        parts.append(
+            _SUBMIT_CTES.format(
+                oriented_columns=", ".join(ORIENTED_FIELDS),
+                oriented_values=", ".join(
+                    f"CASE WHEN s.left_is_a THEN %(a_is_left_{name})s ELSE %(b_is_left_{name})s END"
+                    for name in ORIENTED_FIELDS
+                ),
+            )
+        )
+    parts.append(_LIVE_CTE.format(gate=gate))
+    pick_conditions = []
+    if daily_cap:
+        parts.append(_CAP_CTE.format(just_judged=1 if submit else 0))
+        pick_conditions.append("AND NOT (SELECT hit FROM capped)")
+    if submit:
+        pick_conditions.append(
+            "AND EXISTS (SELECT 1 FROM new_judgment) AND p.id <> (SELECT pair_id FROM sub)"
+        )
+    conditions = " ".join(pick_conditions)
+    parts.append(_PICK_CTE.format(name="pick1", gold="gold1", conditions=conditions))
+    picked = "SELECT id FROM pick1"
+    if kinds == 2:
+        parts.append(
+            _PICK_CTE.format(
+                name="pick2",
+                gold="gold2",
+                # Fixed fragments of this module only; every value is a bound parameter.
+                conditions=conditions + " AND NOT EXISTS (SELECT 1 FROM pick1)",  # noqa: S608
+            )
+        )
+        picked += " UNION ALL SELECT id FROM pick2"
+    parts.append(
+        _TAKE_SLOT_CTES.format(
+            picked=picked,
+            assignment_a=_cols("a", ASSIGNMENT_COLUMNS),
+            assignment_bare=", ".join(ASSIGNMENT_COLUMNS),
+            assignment_c=_cols("c", ASSIGNMENT_COLUMNS),
+            pair_p=_cols("p", PAIR_COLUMNS),
+            prompt_pr=_cols("pr", PROMPT_COLUMNS),
+            candidate_ca=_cols("ca", CANDIDATE_COLUMNS),
+            candidate_cb=_cols("cb", CANDIDATE_COLUMNS),
+            sides_handed_over=_SIDES_SQL.format(pair="(SELECT id FROM picked)"),
+            sides_inserted=_SIDES_SQL.format(pair="p.id"),
+            capped="(SELECT hit FROM capped)" if daily_cap else "false",
+            submit_columns=(
+                ", j.id, j.time_on_task_ms, (SELECT pair_id FROM sub), (SELECT left_is_a FROM sub)"
+                if submit
+                else ""
+            ),
+            submit_join="LEFT JOIN new_judgment j ON true" if submit else "",
+        )
+    )
+    return "\n".join(parts)
+
+
+@dataclass(frozen=True)
+class Outcome:
+    """What one statement did: the lease it holds (or why none), and the judgment it wrote."""
+
+    assignment: Assignment | None
+    reason: str  # "ok", "daily_cap", "done", or "race" (a concurrent claim got the slot first)
+    judgment_id: int | None = None
+    time_on_task_ms: int | None = None
+    # The submitted assignment's pair and side order (a submit that wrote the judgment).
+    submitted_pair_id: int | None = None
+    submitted_left_is_a: bool | None = None
+
+
+def _json(value: Any) -> Any:
+    return json.loads(value) if isinstance(value, str) else value
+
+
+def _instance(model: Any, columns: tuple[str, ...], values: tuple[Any, ...]) -> Any:
+    return model.from_db(connection.alias, columns, values)
+
+
+def _outcome(row: tuple[Any, ...], *, campaign: Campaign, annotator: Any) -> Outcome:
+    index = 0
+
+    def take(count: int) -> tuple[Any, ...]:
+        nonlocal index
+        values = tuple(row[index : index + count])
+        index += count
+        return values
+
+    assignment_values = take(len(ASSIGNMENT_COLUMNS))
+    pair_values = take(len(PAIR_COLUMNS))
+    prompt_values = take(len(PROMPT_COLUMNS))
+    a_values = take(len(CANDIDATE_COLUMNS))
+    b_values = take(len(CANDIDATE_COLUMNS))
+    picked_id, capped = take(2)
+    submitted = take(4) if len(row) > index else (None, None, None, None)
+    if assignment_values[0] is None:
+        if capped:
+            reason = "daily_cap"
+        elif picked_id is None:
+            reason = "done"
+        else:
+            reason = "race"
+        return Outcome(None, reason, *submitted)
+    *head, draft = assignment_values
+    assignment: Assignment = _instance(Assignment, ASSIGNMENT_COLUMNS, (*head, _json(draft)))
+    pair: Pair = _instance(Pair, PAIR_COLUMNS, pair_values)
+    prompt_id, campaign_id, messages, *rest = prompt_values
+    prompt: Prompt = _instance(
+        Prompt, PROMPT_COLUMNS, (prompt_id, campaign_id, _json(messages), *rest)
+    )
+    prompt.campaign = campaign
+    pair.prompt = prompt
+    pair.candidate_a = _instance(Candidate, CANDIDATE_COLUMNS, a_values)
+    pair.candidate_b = _instance(Candidate, CANDIDATE_COLUMNS, b_values)
+    assignment.pair = pair
+    assignment.campaign = campaign
+    assignment.annotator = annotator
+    return Outcome(assignment, "ok", *submitted)
+
+
+def _parameters(
+    *, campaign: Campaign, annotator: Any, now: datetime, gold_first: bool
+) -> dict[str, Any]:
+    parameters: dict[str, Any] = {
+        "me": annotator.pk,
+        "campaign": campaign.pk,
+        "k": campaign.judgments_per_pair,
+        "now": now,
+        "expires_at": now + timedelta(minutes=campaign.lease_minutes),
+        "gold1": gold_first,
+        "gold2": not gold_first,
+    }
+    if campaign.daily_cap is not None:
+        parameters["daily_cap"] = campaign.daily_cap
+        parameters["day_start"] = now.replace(hour=0, minute=0, second=0, microsecond=0)
+    return parameters
+
+
+def _run(sql: str, parameters: dict[str, Any]) -> tuple[Any, ...]:
+    def execute() -> tuple[Any, ...]:
+        with connection.cursor() as cursor:
+            cursor.execute(sql, parameters)
+            row = cursor.fetchone()
+        assert row is not None  # the statement always answers one row
+        return tuple(row)
+
+    if connection.in_atomic_block:
+        # Inside someone's transaction: a savepoint, so a failure leaves theirs usable.
+        with transaction.atomic():
+            return execute()
+    # Otherwise the one statement is its own transaction (autocommit): no BEGIN/COMMIT.
+    return execute()
+
+
+def claim(*, campaign: Campaign, annotator: Any, now: datetime, gold_first: bool) -> Outcome:
+    """One claim: the live lease of ``annotator`` in ``campaign``, or a newly leased pair."""
+    sql = statement(submit=False, daily_cap=campaign.daily_cap is not None, kinds=_kinds(campaign))
+    parameters = _parameters(campaign=campaign, annotator=annotator, now=now, gold_first=gold_first)
+    return _outcome(_run(sql, parameters), campaign=campaign, annotator=annotator)
+
+
+def submit_and_claim(
+    *,
+    assignment_id: int,
+    campaign: Campaign,
+    annotator: Any,
+    now: datetime,
+    gold_first: bool,
+    values_if_a_left: dict[str, Any],
+    values_if_b_left: dict[str, Any],
+    time_on_task_ms: int | None,
+) -> Outcome:
+    """Record the judgment of ``assignment_id`` and claim the next pair, in one statement.
+
+    ``values_if_a_left`` / ``values_if_b_left`` are the judgment's canonical fields for either
+    side order (the statement reads the order from the locked assignment). ``judgment_id`` of
+    the outcome is None when nothing was written: the assignment is not the caller's open one
+    in this campaign (the ordinary service then says why).
+    """
+    sql = statement(submit=True, daily_cap=campaign.daily_cap is not None, kinds=_kinds(campaign))
+    parameters = _parameters(campaign=campaign, annotator=annotator, now=now, gold_first=gold_first)
+    parameters.update(
+        {
+            "sub_id": assignment_id,
+            "policy_version": campaign.policy_version_id,
+            "rationale": values_if_a_left["rationale"],
+            "flags": json.dumps(values_if_a_left["flags"]),
+            "flag_note": values_if_a_left["flag_note"],
+            "time_on_task_ms": time_on_task_ms,
+        }
+    )
+    for name in ORIENTED_FIELDS:
+        parameters[f"a_is_left_{name}"] = values_if_a_left[name]
+        parameters[f"b_is_left_{name}"] = values_if_b_left[name]
+    return _outcome(_run(sql, parameters), campaign=campaign, annotator=annotator)
+
+
+def _kinds(campaign: Campaign) -> int:
+    # Without gold in the mix only ordinary pairs are served; with it, the drawn kind first.
+    return 2 if campaign.gold_rate > 0 else 1
+
+
+def judgment_from(
+    outcome: Outcome,
+    *,
+    assignment_id: int,
+    annotator: Any,
+    campaign: Campaign,
+    values: dict[str, Any],
+    now: datetime,
+) -> Judgment:
+    """The Judgment the statement wrote, as a model instance (no query). ``values``: its
+    canonical fields for the side order the statement reports."""
+    assert outcome.judgment_id is not None and outcome.submitted_pair_id is not None
+    judgment = Judgment(
+        id=outcome.judgment_id,
+        pair_id=outcome.submitted_pair_id,
+        annotator=annotator,
+        assignment_id=assignment_id,
+        policy_version_id=campaign.policy_version_id,
+        time_on_task_ms=outcome.time_on_task_ms,
+        created_at=now,
+        updated_at=now,
+        **values,
+    )
+    judgment._state.adding = False
+    judgment._state.db = connection.alias
+    return judgment
