@@ -14,19 +14,23 @@ from __future__ import annotations
 import hashlib
 import logging
 import random
-from collections.abc import Iterable, Sequence
+import threading
+from collections import Counter
+from collections.abc import Iterable, Iterator, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor, wait
+from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any
 
 from django.contrib.auth.models import AbstractBaseUser
 from django.core.exceptions import ValidationError
 from django.db import transaction
-from django.db.models import F, Max, Q
+from django.db.models import Case, F, Max, PositiveIntegerField, Q, Value, When
 from django.utils import timezone
 
 from ..models import Campaign, Candidate, GenerationRun, GenerationTask, ModelEndpoint, Prompt
-from ..pairs import pairs_build_for_prompt
-from .client import CallError, chat_complete, endpoint_list_models
+from ..pairs import pairs_build_bulk
+from .client import CallError, Completion, chat_complete, endpoint_list_models
 from .semaphore import SemaphoreTimeout, endpoint_slot
 from .styles import Style
 
@@ -37,6 +41,13 @@ BACKOFF_BASE_SECONDS = 1.0
 BACKOFF_CAP_SECONDS = 60.0
 PLAN_BATCH = 2000
 ERROR_TEXT_LIMIT = 500
+# Planned candidates per message (never more than the endpoint's concurrency limit): a worker
+# runs a batch's calls at once, each holding a slot of the endpoint's semaphore, and writes the
+# results in bulk. Larger batches cost fewer queries per candidate; smaller ones spread better.
+BATCH_SIZE = 16
+# While a batch's calls are still running, store the finished ones this often (seconds), and
+# look whether the run was cancelled.
+FLUSH_SECONDS = 0.5
 
 
 # ------------------------------------------------------------------------------------------
@@ -233,17 +244,43 @@ def run_plan(*, run_id: int) -> int:
     return planned
 
 
-def _enqueue_claimable(*, run_id: int, ids: Iterable[int] | None = None) -> int:
-    from .tasks import enqueue_tasks
+def _enqueue_claimable(*, run_id: int) -> int:
+    """Send every pending row of a run to the workers, in batches."""
+    rows = (
+        GenerationTask.objects.filter(run_id=run_id, status=GenerationTask.Status.PENDING)
+        .order_by("id")
+        .values_list("id", "endpoint_id")
+        .iterator(chunk_size=PLAN_BATCH)
+    )
+    return _enqueue_rows(rows)
 
-    if ids is None:
-        ids = (
-            GenerationTask.objects.filter(run_id=run_id, status=GenerationTask.Status.PENDING)
-            .order_by("id")
-            .values_list("id", flat=True)
-            .iterator(chunk_size=PLAN_BATCH)
-        )
-    return enqueue_tasks(ids)
+
+def _enqueue_tasks(tasks: Iterable[GenerationTask], countdown: float | None = None) -> int:
+    return _enqueue_rows(((task.pk, task.endpoint_id) for task in tasks), countdown=countdown)
+
+
+def batch_size(concurrency_limit: int) -> int:
+    """How many planned candidates of an endpoint one message carries."""
+    return max(1, min(BATCH_SIZE, concurrency_limit))
+
+
+def _batches(rows: Iterable[tuple[int, int]]) -> Iterator[list[int]]:
+    """Group (task id, endpoint id) rows into batches of one endpoint each."""
+    limits = dict(ModelEndpoint.objects.values_list("pk", "concurrency_limit"))
+    buckets: dict[int, list[int]] = {}
+    for task_id, endpoint_id in rows:
+        bucket = buckets.setdefault(endpoint_id, [])
+        bucket.append(task_id)
+        if len(bucket) >= batch_size(limits.get(endpoint_id, 1)):
+            yield bucket
+            buckets[endpoint_id] = []
+    yield from (bucket for bucket in buckets.values() if bucket)
+
+
+def _enqueue_rows(rows: Iterable[tuple[int, int]], countdown: float | None = None) -> int:
+    from .tasks import enqueue_batches
+
+    return enqueue_batches(_batches(rows), countdown=countdown)
 
 
 def _claimable(now: Any) -> Q:
@@ -260,174 +297,322 @@ def backoff_seconds(attempt: int) -> float:
     return random.uniform(ceiling / 2, ceiling)
 
 
+@dataclass
+class _Item:
+    """One claimed planned candidate while its batch runs, and what became of its call."""
+
+    task: GenerationTask
+    outcome: str = ""  # done · retry · busy · failed · stopped · lost
+    completion: Completion | None = None
+    error: CallError | None = None
+    delay: float = 0.0
+
+
 def task_execute(*, task_id: int) -> str:
-    """Claim one planned candidate, call its endpoint, store the result. Safe to run twice.
+    """Generate one planned candidate (a batch of one). Safe to run twice.
 
     Returns what happened: ``done``, ``retry``, ``failed``, ``skipped`` (nothing to claim).
     """
+    figures = tasks_execute(task_ids=[task_id])
+    for outcome in ("done", "failed", "retry", "cancelled"):
+        if figures.get(outcome):
+            return outcome
+    return "skipped"
+
+
+def tasks_execute(*, task_ids: Sequence[int]) -> dict[str, int]:
+    """Claim a batch of planned candidates, call their endpoints at once, store the results.
+
+    Safe to run twice: the claim is a conditional UPDATE, so a second delivery finds nothing
+    to claim. Each call holds one slot of its endpoint's cluster-wide semaphore. Results are
+    written in bulk (candidates under their idempotency keys, ``ON CONFLICT DO NOTHING``; the
+    rows' ``done`` marks; the run's counters once; the prompts' pairs), every
+    ``FLUSH_SECONDS`` while calls are still running and once at the end. Returns counts per
+    outcome (``done``, ``retry``, ``failed``, ``cancelled``, ``skipped``).
+    """
+    items = _tasks_claim(task_ids)
+    figures: Counter[str] = Counter()
+    figures["skipped"] = len(set(task_ids)) - len(items)
+    if not items:
+        return dict(figures)
+    stops = {item.task.run_id: threading.Event() for item in items}
+    with ThreadPoolExecutor(
+        max_workers=len(items), thread_name_prefix="generation-call"
+    ) as executor:
+        futures = {
+            executor.submit(_item_call, item, stops[item.task.run_id]): item for item in items
+        }
+        waiting: set[Future[None]] = set(futures)
+        while waiting:
+            finished, waiting = wait(waiting, timeout=FLUSH_SECONDS)
+            ready = [futures[future] for future in finished]
+            if ready:
+                figures.update(_items_store(ready))
+            if waiting:
+                # Calls are still running: notice a cancelled run, so no new call starts.
+                active = set(
+                    GenerationRun.objects.filter(
+                        pk__in=stops, status=GenerationRun.Status.RUNNING
+                    ).values_list("pk", flat=True)
+                )
+                for run_id, stop in stops.items():
+                    if run_id not in active:
+                        stop.set()
+    return dict(figures)
+
+
+def _tasks_claim(task_ids: Sequence[int]) -> list[_Item]:
+    """Move the claimable rows among ``task_ids`` to running with a lease (one transaction)."""
     now = timezone.now()
-    task = (
-        GenerationTask.objects.select_related("endpoint", "run", "prompt")
-        .filter(pk=task_id)
-        .first()
-    )
-    if task is None:
-        return "skipped"
-    endpoint = task.endpoint
-    lease = lease_seconds(endpoint)
-    # The claim: only one worker can move this row to running (or take over an expired lease).
-    claimed = (
-        GenerationTask.objects.filter(_claimable(now), pk=task_id)
-        .filter(run__status=GenerationRun.Status.RUNNING)
-        .update(
+    with transaction.atomic():
+        tasks = list(
+            GenerationTask.objects.select_for_update(skip_locked=True, of=("self",))
+            .filter(_claimable(now), pk__in=list(task_ids))
+            .filter(run__status=GenerationRun.Status.RUNNING)
+            .select_related("endpoint", "run", "prompt")
+            .order_by("id")
+        )
+        if not tasks:
+            return []
+        lease = max(lease_seconds(task.endpoint) for task in tasks)
+        GenerationTask.objects.filter(pk__in=[task.pk for task in tasks]).update(
             status=GenerationTask.Status.RUNNING,
             lease_until=now + timedelta(seconds=lease),
             attempts=F("attempts") + 1,
             available_at=None,
             updated_at=now,  # update() skips auto_now; the sweeper reads progress from it
         )
-    )
-    if not claimed:
-        return "skipped"
-    task.refresh_from_db(fields=["attempts"])
+    for task in tasks:
+        task.attempts += 1
+    return [_Item(task=task) for task in tasks]
+
+
+def _item_call(item: _Item, stop: threading.Event) -> None:
+    """Call the endpoint for one claimed row (in a thread; touches no database)."""
+    task = item.task
+    endpoint = task.endpoint
     run = task.run
     style = next((s for s in run.styles if s["name"] == task.style), None)
     messages = list(task.prompt.messages)
     if style and style["system_prompt"]:
         messages = [{"role": "system", "content": style["system_prompt"]}, *messages]
     try:
+        if stop.is_set():
+            item.outcome = "stopped"
+            return
         with endpoint_slot(
             endpoint.pk,
             endpoint.concurrency_limit,
-            lease_seconds=lease,
+            lease_seconds=lease_seconds(endpoint),
             wait_seconds=endpoint.timeout_seconds,
         ):
-            completion = chat_complete(
+            if stop.is_set():
+                item.outcome = "stopped"
+                return
+            item.completion = chat_complete(
                 endpoint,
                 messages=messages,
                 temperature=run.temperature,
                 max_tokens=run.max_tokens,
                 seed=task.seed,
             )
+        item.outcome = "done"
     except SemaphoreTimeout:
         # Not the endpoint's fault: give the attempt back and try again soon.
-        _task_release(task, delay=random.uniform(0.5, 2.0), refund_attempt=True)
-        return "retry"
+        item.outcome = "busy"
+        item.delay = random.uniform(0.5, 2.0)
     except CallError as error:
+        item.error = error
         if error.retryable and task.attempts < MAX_ATTEMPTS:
-            delay = (
+            item.outcome = "retry"
+            item.delay = (
                 error.retry_after + random.uniform(0, 0.25)
                 if error.retry_after is not None
                 else backoff_seconds(task.attempts)
             )
-            _task_release(task, delay=delay, error=error)
-            return "retry"
-        _task_fail(task, error)
-        return "failed"
-    _task_succeed(task, completion)
-    return "done"
+        else:
+            item.outcome = "failed"
+    except Exception:  # e.g. Redis unreachable: the lease brings the row back
+        logger.exception("generation task %s: unexpected error; left to its lease", task.pk)
+        item.outcome = "lost"
 
 
-def _task_release(
-    task: GenerationTask,
-    *,
-    delay: float,
-    error: CallError | None = None,
-    refund_attempt: bool = False,
-) -> None:
-    """Put a claimed row back to pending until ``delay`` has passed, and send it again then."""
-    from .tasks import enqueue_tasks
-
-    changes: dict[str, Any] = {
-        "status": GenerationTask.Status.PENDING,
-        "lease_until": None,
-        "available_at": timezone.now() + timedelta(seconds=delay),
-        "updated_at": timezone.now(),
-    }
-    if error is not None:
-        changes["error_kind"] = error.kind
-        changes["error"] = error.detail[:ERROR_TEXT_LIMIT]
-    if refund_attempt:
-        changes["attempts"] = F("attempts") - 1
+def _items_store(items: list[_Item]) -> Counter[str]:
+    """Write what a batch's finished calls produced, in one transaction, then send retries."""
+    figures: Counter[str] = Counter()
+    done = [item for item in items if item.outcome == "done"]
+    failed = [item for item in items if item.outcome == "failed"]
+    again = [item for item in items if item.outcome in ("retry", "busy")]
+    stopped = [item for item in items if item.outcome == "stopped"]
+    resend: list[GenerationTask] = []
+    delay = 0.0
+    runs: dict[int, Counter[str]] = {}
+    now = timezone.now()
     with transaction.atomic():
-        released = GenerationTask.objects.filter(
-            pk=task.pk, status=GenerationTask.Status.RUNNING
-        ).update(**changes)
-        if released:
-            transaction.on_commit(lambda: enqueue_tasks([task.pk], countdown=delay))
-    if error is not None:
-        logger.info(
-            "generation task %s attempt %s: %s; retrying in %.1f s",
-            task.pk,
-            task.attempts,
-            error.kind,
-            delay,
-        )
-
-
-@transaction.atomic
-def _task_fail(task: GenerationTask, error: CallError) -> None:
-    changed = GenerationTask.objects.filter(
-        pk=task.pk, status=GenerationTask.Status.RUNNING
-    ).update(
-        status=GenerationTask.Status.FAILED,
-        lease_until=None,
-        error_kind=error.kind,
-        error=error.detail[:ERROR_TEXT_LIMIT],
-        updated_at=timezone.now(),
-    )
-    if changed:
-        GenerationRun.objects.filter(pk=task.run_id).update(failed=F("failed") + 1)
-        logger.warning(
-            "generation task %s failed after %s attempts: %s", task.pk, task.attempts, error.kind
-        )
-        transaction.on_commit(lambda: run_finalise(run_id=task.run_id))
-
-
-def _task_succeed(task: GenerationTask, completion: Any) -> None:
-    with transaction.atomic():
-        # get_or_create under the unique key: a second delivery that got this far (its lease
-        # expired while it waited) finds the first one's candidate and adds nothing.
-        Candidate.objects.get_or_create(
-            idempotency_key=task.idempotency_key,
-            defaults={
-                "prompt_id": task.prompt_id,
-                "text": completion.text,
-                "source": task.endpoint.name,
-                "run_id": task.run_id,
-                "endpoint_id": task.endpoint_id,
-                "model": completion.model,
-                "style": task.style,
-                "sample_index": task.sample_index,
-                "seed": task.seed,
-                "finish_reason": completion.finish_reason,
-                "prompt_tokens": completion.prompt_tokens,
-                "completion_tokens": completion.completion_tokens,
-                "latency_ms": completion.latency_ms,
-            },
-        )
-        changed = (
-            GenerationTask.objects.filter(pk=task.pk)
-            .exclude(status=GenerationTask.Status.DONE)
-            .update(
+        status: dict[int, str] = {}
+        if done or failed:
+            # Lock the rows (in id order): a second worker storing the same row after a lease
+            # expiry waits here, then sees it done and adds nothing.
+            status = dict(
+                GenerationTask.objects.select_for_update()
+                .filter(pk__in=[item.task.pk for item in done + failed])
+                .order_by("id")
+                .values_list("id", "status")
+            )
+        fresh = [
+            item
+            for item in done
+            if item.task.pk in status and status[item.task.pk] != GenerationTask.Status.DONE
+        ]
+        if fresh:
+            Candidate.objects.bulk_create(
+                [_candidate_of(item) for item in fresh], ignore_conflicts=True
+            )
+            GenerationTask.objects.filter(pk__in=[item.task.pk for item in fresh]).update(
                 status=GenerationTask.Status.DONE,
                 lease_until=None,
-                latency_ms=completion.latency_ms,
                 error="",
-                updated_at=timezone.now(),
+                updated_at=now,
+                latency_ms=Case(
+                    *(
+                        When(pk=item.task.pk, then=Value(item.completion.latency_ms))
+                        for item in fresh
+                        if item.completion is not None
+                    ),
+                    output_field=PositiveIntegerField(),
+                ),
             )
-        )
-        if changed:
-            pairs_build_for_prompt(prompt_id=task.prompt_id)
-            # Last statement before commit: every task of the run updates this one row, so its
-            # row lock is held for as short a time as possible.
-            GenerationRun.objects.filter(pk=task.run_id).update(
-                succeeded=F("succeeded") + 1,
-                prompt_tokens=F("prompt_tokens") + (completion.prompt_tokens or 0),
-                completion_tokens=F("completion_tokens") + (completion.completion_tokens or 0),
+            for item in fresh:
+                counts = runs.setdefault(item.task.run_id, Counter())
+                counts["succeeded"] += 1
+                if status[item.task.pk] == GenerationTask.Status.FAILED:
+                    counts["failed"] -= 1  # another attempt had given up on it meanwhile
+                if item.completion is not None:
+                    counts["prompt_tokens"] += item.completion.prompt_tokens or 0
+                    counts["completion_tokens"] += item.completion.completion_tokens or 0
+            pairs_build_bulk(prompt_ids=sorted({item.task.prompt_id for item in fresh}))
+        figures["done"] = len(done)
+        for item in failed:
+            if status.get(item.task.pk) != GenerationTask.Status.RUNNING or item.error is None:
+                continue
+            GenerationTask.objects.filter(pk=item.task.pk).update(
+                status=GenerationTask.Status.FAILED,
+                lease_until=None,
+                error_kind=item.error.kind,
+                error=item.error.detail[:ERROR_TEXT_LIMIT],
+                updated_at=now,
             )
-    if changed:
-        run_finalise(run_id=task.run_id)
+            runs.setdefault(item.task.run_id, Counter())["failed"] += 1
+            logger.warning(
+                "generation task %s failed after %s attempts: %s",
+                item.task.pk,
+                item.task.attempts,
+                item.error.kind,
+            )
+        figures["failed"] = len(failed)
+        for item in again:
+            changes: dict[str, Any] = {
+                "status": GenerationTask.Status.PENDING,
+                "lease_until": None,
+                "available_at": now + timedelta(seconds=item.delay),
+                "updated_at": now,
+            }
+            if item.error is not None:
+                changes["error_kind"] = item.error.kind
+                changes["error"] = item.error.detail[:ERROR_TEXT_LIMIT]
+                logger.info(
+                    "generation task %s attempt %s: %s; retrying in %.1f s",
+                    item.task.pk,
+                    item.task.attempts,
+                    item.error.kind,
+                    item.delay,
+                )
+            else:
+                changes["attempts"] = F("attempts") - 1  # the slot wait was not an attempt
+            if GenerationTask.objects.filter(
+                pk=item.task.pk, status=GenerationTask.Status.RUNNING
+            ).update(**changes):
+                resend.append(item.task)
+                delay = max(delay, item.delay)
+        figures["retry"] = len(again)
+        # Last statements before commit: every batch of the run updates this one row, so its
+        # row lock is held for as short a time as possible.
+        for run_id, counts in sorted(runs.items()):
+            changes = {name: F(name) + value for name, value in counts.items() if value}
+            if changes:
+                GenerationRun.objects.filter(pk=run_id).update(**changes)
+    if resend:
+        _enqueue_tasks(resend, countdown=delay)
+    if stopped:
+        figures["cancelled"] = _items_stopped(stopped)
+    for run_id in runs:
+        run_finalise(run_id=run_id)
+    return figures
+
+
+def _candidate_of(item: _Item) -> Candidate:
+    task = item.task
+    completion = item.completion
+    assert completion is not None
+    return Candidate(
+        idempotency_key=task.idempotency_key,
+        prompt_id=task.prompt_id,
+        text=completion.text,
+        source=task.endpoint.name,
+        run_id=task.run_id,
+        endpoint_id=task.endpoint_id,
+        model=completion.model,
+        style=task.style,
+        sample_index=task.sample_index,
+        seed=task.seed,
+        finish_reason=completion.finish_reason,
+        prompt_tokens=completion.prompt_tokens,
+        completion_tokens=completion.completion_tokens,
+        latency_ms=completion.latency_ms,
+    )
+
+
+def _items_stopped(items: list[_Item]) -> int:
+    """Claimed rows whose run was cancelled before their call started: cancelled with it.
+
+    The run row is locked first, as :func:`run_resume` does, so a resume in between sees them
+    cancelled and sends them again, or comes after and they go back to pending instead.
+    """
+    cancelled = 0
+    back: list[GenerationTask] = []
+    for run_id in sorted({item.task.run_id for item in items}):
+        ids = [item.task.pk for item in items if item.task.run_id == run_id]
+        with transaction.atomic():
+            run_status = (
+                GenerationRun.objects.select_for_update()
+                .filter(pk=run_id)
+                .values_list("status", flat=True)
+                .first()
+            )
+            if run_status == GenerationRun.Status.CANCELLED:
+                cancelled += GenerationTask.objects.filter(
+                    pk__in=ids, status=GenerationTask.Status.RUNNING
+                ).update(
+                    status=GenerationTask.Status.CANCELLED,
+                    lease_until=None,
+                    attempts=F("attempts") - 1,
+                    updated_at=timezone.now(),
+                )
+            elif run_status is not None:
+                released = GenerationTask.objects.filter(
+                    pk__in=ids, status=GenerationTask.Status.RUNNING
+                ).update(
+                    status=GenerationTask.Status.PENDING,
+                    lease_until=None,
+                    available_at=None,
+                    attempts=F("attempts") - 1,
+                    updated_at=timezone.now(),
+                )
+                if released:
+                    back.extend(item.task for item in items if item.task.run_id == run_id)
+    if back:
+        _enqueue_tasks(back)
+    return cancelled
 
 
 def run_finalise(*, run_id: int) -> str:
@@ -532,7 +717,7 @@ def run_recover(*, run_id: int | None = None, stall_seconds: float | None = None
     if run_id is not None:
         runs = runs.filter(pk=run_id)
     figures = {"runs": 0, "expired": 0, "resent": 0, "planned": 0, "finalised": 0}
-    from .tasks import enqueue_plan, enqueue_tasks
+    from .tasks import enqueue_plan
 
     for run in runs:
         figures["runs"] += 1
@@ -544,11 +729,12 @@ def run_recover(*, run_id: int | None = None, stall_seconds: float | None = None
                 enqueue_plan(run.pk)
                 figures["planned"] += 1
             continue
-        expired_ids = list(
+        expired = list(
             GenerationTask.objects.filter(
                 run=run, status=GenerationTask.Status.RUNNING, lease_until__lt=now
-            ).values_list("id", flat=True)
+            ).values_list("id", "endpoint_id")
         )
+        expired_ids = [task_id for task_id, _ in expired]
         if expired_ids:
             GenerationTask.objects.filter(
                 pk__in=expired_ids, status=GenerationTask.Status.RUNNING, lease_until__lt=now
@@ -558,7 +744,7 @@ def run_recover(*, run_id: int | None = None, stall_seconds: float | None = None
                 available_at=None,
                 updated_at=now,
             )
-            figures["expired"] += enqueue_tasks(expired_ids)
+            figures["expired"] += _enqueue_rows(expired)
         last_change = GenerationTask.objects.filter(run=run).aggregate(last=Max("updated_at"))[
             "last"
         ]
@@ -567,9 +753,10 @@ def run_recover(*, run_id: int | None = None, stall_seconds: float | None = None
                 GenerationTask.objects.filter(run=run, status=GenerationTask.Status.PENDING)
                 .filter(Q(available_at__isnull=True) | Q(available_at__lte=now))
                 .exclude(pk__in=expired_ids)
-                .values_list("id", flat=True)
+                .order_by("id")
+                .values_list("id", "endpoint_id")
             )
-            figures["resent"] += enqueue_tasks(stale.iterator())
+            figures["resent"] += _enqueue_rows(stale.iterator())
         if run_finalise(run_id=run.pk) != GenerationRun.Status.RUNNING:
             figures["finalised"] += 1
     return figures

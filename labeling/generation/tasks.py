@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterable
+from itertools import islice
 from typing import Any
 
 from celery import shared_task
@@ -16,9 +17,15 @@ def plan_run(run_id: int) -> int:
     return services.run_plan(run_id=run_id)
 
 
+@shared_task(name="labeling.generation.execute_batch", ignore_result=True)
+def execute_batch(task_ids: list[int]) -> dict[str, int]:
+    """Generate a batch of planned candidates, their calls at once (safe to deliver twice)."""
+    return services.tasks_execute(task_ids=task_ids)
+
+
 @shared_task(name="labeling.generation.execute", ignore_result=True)
 def execute_task(task_id: int) -> str:
-    """Generate one planned candidate (safe to deliver twice)."""
+    """Generate one planned candidate (safe to deliver twice; messages of earlier versions)."""
     return services.task_execute(task_id=task_id)
 
 
@@ -32,14 +39,25 @@ def enqueue_plan(run_id: int) -> None:
     plan_run.apply_async(args=(run_id,))
 
 
-def enqueue_tasks(ids: Iterable[int], countdown: float | None = None) -> int:
-    """Send one message per task id over a single broker connection; returns how many."""
+def enqueue_batches(batches: Iterable[list[int]], countdown: float | None = None) -> int:
+    """Send one message per batch of task ids over a single broker connection.
+
+    Returns how many task ids were sent.
+    """
     sent = 0
     options: dict[str, Any] = {}
     if countdown:
         options["countdown"] = countdown
-    with execute_task.app.producer_or_acquire() as producer:
-        for task_id in ids:
-            execute_task.apply_async(args=(task_id,), producer=producer, **options)
-            sent += 1
+    with execute_batch.app.producer_or_acquire() as producer:
+        for batch in batches:
+            if batch:
+                execute_batch.apply_async(args=(list(batch),), producer=producer, **options)
+                sent += len(batch)
     return sent
+
+
+def enqueue_tasks(ids: Iterable[int], countdown: float | None = None) -> int:
+    """Send task ids in batches of :data:`services.BATCH_SIZE`; returns how many."""
+    iterator = iter(ids)
+    batches = iter(lambda: list(islice(iterator, services.BATCH_SIZE)), [])
+    return enqueue_batches(batches, countdown=countdown)
