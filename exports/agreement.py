@@ -10,14 +10,13 @@ export's rules leave any out.
 
 from __future__ import annotations
 
-from collections import defaultdict
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
 from labeling.models.choices import SEVERITY_ORDINAL
 
-from .aggregation import PromptGroup
+from .aggregation import PromptGroup, SideLabel
 
 SEVERITY_VALUES = tuple(range(5))
 HELPFULNESS_VALUES = (1, 2, 3, 4)
@@ -107,31 +106,47 @@ class AgreementAccumulator:
     def add_prompt(self, prompt: PromptGroup) -> None:
         """Add the prompt's pairs (preference units) and candidates (severity, helpfulness)."""
         # (candidate, rater) -> that rater's ratings of the candidate, across the prompt's pairs
-        ratings: dict[tuple[int, Any], list[tuple[int, int]]] = {}
+        ratings: dict[tuple[int, Any], list[SideLabel]] = {}
+        add_preference = self.preference.add_unit
         for pair in prompt.pairs:
             judgments = pair.judgments
+            if not judgments:
+                continue
             if len(judgments) > 1:
                 # One judgment per (pair, annotator) is a database constraint: no reduction.
-                self.preference.add_unit([int(judgment.preference) for judgment in judgments])
+                add_preference([int(judgment.preference) for judgment in judgments])
+            a_id, b_id = pair.a.id, pair.b.id
             for judgment in judgments:
                 rater = judgment.annotator_id
-                for candidate, side in ((pair.a.id, judgment.a), (pair.b.id, judgment.b)):
+                for key, side in (((a_id, rater), judgment.a), ((b_id, rater), judgment.b)):
                     if side is not None:
-                        ratings.setdefault((candidate, rater), []).append(
-                            (SEVERITY_ORDINAL[side.severity], side.helpfulness)
-                        )
-        by_candidate: dict[int, list[list[tuple[int, int]]]] = defaultdict(list)
-        for (candidate, _rater), values in ratings.items():
-            by_candidate[candidate].append(values)
+                        found = ratings.get(key)
+                        if found is None:
+                            ratings[key] = [side]
+                        else:
+                            found.append(side)
+        by_candidate: dict[int, list[list[SideLabel]]] = {}
+        for (candidate, _rater), sides in ratings.items():
+            per_rater = by_candidate.get(candidate)
+            if per_rater is None:
+                by_candidate[candidate] = [sides]
+            else:
+                per_rater.append(sides)
+        ordinal = SEVERITY_ORDINAL
         for per_rater in by_candidate.values():
             if len(per_rater) < 2:
                 continue
-            self.severity.add_unit(
-                [v[0][0] if len(v) == 1 else _lower_median([x[0] for x in v]) for v in per_rater]
-            )
-            self.helpfulness.add_unit(
-                [v[0][1] if len(v) == 1 else _lower_median([x[1] for x in v]) for v in per_rater]
-            )
+            severities: list[int] = []
+            helpfulness: list[int] = []
+            for sides in per_rater:
+                if len(sides) == 1:
+                    severities.append(ordinal[sides[0].severity])
+                    helpfulness.append(sides[0].helpfulness)
+                else:
+                    severities.append(_lower_median([ordinal[side.severity] for side in sides]))
+                    helpfulness.append(_lower_median([side.helpfulness for side in sides]))
+            self.severity.add_unit(severities)
+            self.helpfulness.add_unit(helpfulness)
 
     def result(self) -> dict[str, Any] | None:
         """The manifest's ``agreement`` block, or None when no unit had two raters."""

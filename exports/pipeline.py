@@ -51,12 +51,11 @@ def _json_or_none(text: Any) -> Any:
 
 
 def group_prompts(rows: Iterable[tuple[Any, ...]], *, with_details: bool) -> Iterator[PromptGroup]:
-    """Group the ordered stream of (pair, judgment) rows into prompts with their pairs."""
+    """Group the ordered stream of pair rows (:func:`stream_export_rows`) into prompts."""
     policy_numbers: dict[int, int] = (
         dict(PolicyVersion.objects.values_list("id", "number")) if with_details else {}
     )
     prompt: PromptGroup | None = None
-    pair: PairGroup | None = None
     for row in rows:
         (
             category,
@@ -72,16 +71,7 @@ def group_prompts(rows: Iterable[tuple[Any, ...]], *, with_details: bool) -> Ite
             prior_preference,
             review_resolution,
             final_labels_text,
-            judgment_id,
-            a_mode,
-            a_severity,
-            a_helpfulness,
-            b_mode,
-            b_severity,
-            b_helpfulness,
-            preference,
-            annotator_id,
-        ) = row[:22]
+        ) = row[:13]
         if prompt is None or prompt.id != prompt_id:
             if prompt is not None:
                 yield prompt
@@ -92,53 +82,69 @@ def group_prompts(rows: Iterable[tuple[Any, ...]], *, with_details: bool) -> Ite
                 content_hash=content_hash,
                 messages=_messages(messages_text),
             )
-            pair = None
-        if pair is None or pair.id != pair_id:
-            pair = PairGroup(
-                id=pair_id,
-                a=Candidate(a_id, a_text),
-                b=Candidate(b_id, b_text),
-                prior_preference=prior_preference,
-                review_resolution=review_resolution,
-                review_final_labels=_json_or_none(final_labels_text),
-            )
-            prompt.pairs.append(pair)
-        if judgment_id is not None:
-            extra = None
-            if with_details:
-                (
-                    username,
-                    rationale,
-                    flags_text,
-                    flag_note,
-                    left_is_a,
-                    time_on_task_ms,
-                    created_at,
-                    policy_version_id,
-                ) = row[22:30]
-                extra = {
-                    "annotator_id": annotator_id,
-                    "annotator_username": username,
-                    "rationale": rationale,
-                    "flags": _json_or_none(flags_text) or [],
-                    "flag_note": flag_note,
-                    "left_is_a": left_is_a,
-                    "time_on_task_ms": time_on_task_ms,
-                    "created_at": _iso(created_at),
-                    "policy_version": policy_numbers.get(policy_version_id),
-                }
-            pair.judgments.append(
-                PairLabel(
-                    preference=float(preference),
-                    a=SideLabel(a_mode, a_severity, a_helpfulness),
-                    b=SideLabel(b_mode, b_severity, b_helpfulness),
-                    judgment_id=judgment_id,
-                    annotator_id=annotator_id,
-                    extra=extra,
-                )
-            )
+        pair = PairGroup(
+            id=pair_id,
+            a=Candidate(a_id, a_text),
+            b=Candidate(b_id, b_text),
+            prior_preference=prior_preference,
+            review_resolution=review_resolution,
+            review_final_labels=_json_or_none(final_labels_text),
+        )
+        prompt.pairs.append(pair)
+        if row[13]:
+            pair.judgments = _judgments(row[13:], with_details, policy_numbers)
     if prompt is not None:
         yield prompt
+
+
+def _judgments(
+    columns: tuple[Any, ...], with_details: bool, policy_numbers: dict[int, int]
+) -> list[PairLabel]:
+    """A pair's judgments from its per-column lists (``JUDGMENT_COLUMNS`` [+ details])."""
+    judgments = [
+        PairLabel(
+            preference=float(preference),
+            a=SideLabel(a_mode, a_severity, a_helpfulness),
+            b=SideLabel(b_mode, b_severity, b_helpfulness),
+            judgment_id=judgment_id,
+            annotator_id=annotator_id,
+        )
+        for (
+            judgment_id,
+            a_mode,
+            a_severity,
+            a_helpfulness,
+            b_mode,
+            b_severity,
+            b_helpfulness,
+            preference,
+            annotator_id,
+        ) in zip(*columns[:9], strict=True)
+    ]
+    if with_details:
+        for judgment, details in zip(judgments, zip(*columns[9:17], strict=True), strict=True):
+            (
+                username,
+                rationale,
+                flags_text,
+                flag_note,
+                left_is_a,
+                time_on_task_ms,
+                created_at,
+                policy_version_id,
+            ) = details
+            judgment.extra = {
+                "annotator_id": judgment.annotator_id,
+                "annotator_username": username,
+                "rationale": rationale,
+                "flags": _json_or_none(flags_text) or [],
+                "flag_note": flag_note,
+                "left_is_a": left_is_a,
+                "time_on_task_ms": time_on_task_ms,
+                "created_at": _iso(created_at),
+                "policy_version": policy_numbers.get(policy_version_id),
+            }
+    return judgments
 
 
 def _iso(value: Any) -> str | None:
@@ -224,7 +230,7 @@ def run_pipeline(
         writer.abort()
         raise
     finally:
-        # End a COPY stream still in progress (after a failure) so the connection is usable.
+        # End a stream still in progress (after a failure) so the connection is usable.
         close = getattr(rows, "close", None)
         if close is not None:
             close()
