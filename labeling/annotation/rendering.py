@@ -1,20 +1,26 @@
 """Untrusted text (prompts, completions) as inert HTML.
 
-Model output is attacker-controlled. It goes through the policy app's markdown renderer (raw
-HTML escaped, nh3 sanitising) and then through a second, stricter allow-list here: no links,
-no images, no attributes at all, so nothing in a candidate can load, navigate or run. Even
-markup that survived both sits in an ``hx-disable`` element under a Content-Security-Policy
-without inline script.
+Model output is attacker-controlled. It goes through the same markdown pipeline as the policy
+app's renderer (raw HTML escaped at the markdown stage, then nh3 with the policy allow-list)
+and then through a second, stricter allow-list here: no links, no images, no attributes at
+all, so nothing in a candidate can load, navigate or run. Even markup that survived both sits
+in an ``hx-disable`` element under a Content-Security-Policy without inline script.
+
+Rendering is on every round trip (each pair is new to its annotator), so the markdown
+converter is built once per thread and reset between texts instead of being built per text
+(building it is most of the cost of a short text), and results are cached by text.
 """
 
 from __future__ import annotations
 
+import threading
 from functools import lru_cache
 
+import markdown
 import nh3
 from django.utils.safestring import SafeString, mark_safe
 
-from policy.markdown import render_markdown
+from policy.markdown import MAX_INPUT_LENGTH, _EscapeRawHtml, sanitise_html
 
 # Text-only formatting: structure survives, nothing that loads, links or runs.
 INERT_TAGS: set[str] = {
@@ -24,19 +30,42 @@ INERT_TAGS: set[str] = {
 }  # fmt: skip
 DROP_WITH_CONTENT: set[str] = {"script", "style", "iframe", "object", "embed", "template"}
 
+_local = threading.local()
+
+
+def _converter() -> markdown.Markdown:
+    """This thread's converter, configured as ``policy.markdown.render_markdown``'s."""
+    converter: markdown.Markdown | None = getattr(_local, "converter", None)
+    if converter is None:
+        converter = markdown.Markdown(
+            extensions=["tables", "fenced_code", "sane_lists", _EscapeRawHtml()],
+            output_format="html",
+        )
+        _local.converter = converter
+    return converter
+
+
+def markdown_html(text: str) -> str:
+    """``policy.markdown.render_markdown(text)``, with a reused converter."""
+    converter = _converter()
+    try:
+        html = converter.convert(text[:MAX_INPUT_LENGTH])
+    finally:
+        # Whatever happened, the next text starts from a clean converter.
+        converter.reset()
+    return sanitise_html(html)
+
 
 @lru_cache(maxsize=1024)
 def _render_inert(text: str) -> str:
-    html = render_markdown(text)
-    inert = nh3.clean(
-        str(html),
+    return nh3.clean(
+        markdown_html(text),
         tags=INERT_TAGS,
         clean_content_tags=DROP_WITH_CONTENT,
         attributes={},
         link_rel=None,
         strip_comments=True,
     )
-    return inert
 
 
 def render_untrusted(text: str) -> SafeString:

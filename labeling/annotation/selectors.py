@@ -37,11 +37,21 @@ def may_annotate(user: User | AnonymousUser, campaign: Campaign) -> bool:
     return campaign.members.filter(pk=cast(User, user).pk).exists()
 
 
+@lru_cache(maxsize=64)
+def policy_version(pk: int) -> PolicyVersion:
+    """A policy version by id, kept in process memory: a published version never changes
+    (``PolicyVersion`` refuses updates and deletes), and its snapshot is large to fetch and
+    parse on every request."""
+    return PolicyVersion.objects.get(pk=pk)
+
+
 def campaign_for_annotation(user: User | AnonymousUser, slug: str) -> Campaign:
-    """The campaign ``slug`` if ``user`` may annotate in it (404 unknown, 403 not allowed)."""
-    campaign = Campaign.objects.select_related("policy_version").filter(slug=slug).first()
+    """The campaign ``slug`` if ``user`` may annotate in it (404 unknown, 403 not allowed),
+    with its policy version."""
+    campaign = next(iter(Campaign.objects.filter(slug=slug).order_by()[:1]), None)
     if campaign is None:
         raise Http404("No such campaign.")
+    campaign.policy_version = policy_version(campaign.policy_version_id)
     if not may_annotate(user, campaign):
         raise PermissionDenied("You are not an annotator of this campaign.")
     return campaign

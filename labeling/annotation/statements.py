@@ -25,13 +25,17 @@ counts the new judgment towards the daily cap itself.
 
 from __future__ import annotations
 
+import hashlib
 import json
+import re
+import weakref
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from functools import lru_cache
 from typing import Any
 
-from django.db import connection, transaction
+import psycopg
+from django.db import ProgrammingError, connection, transaction
 
 from labeling.models import Assignment, Campaign, Candidate, Judgment, Pair, Prompt
 
@@ -353,27 +357,96 @@ def _parameters(
     return parameters
 
 
-def _run(sql: str, parameters: dict[str, Any]) -> tuple[Any, ...]:
-    def execute() -> tuple[Any, ...]:
-        with connection.cursor() as cursor:
-            cursor.execute(sql, parameters)
-            row = cursor.fetchone()
-        assert row is not None  # the statement always answers one row
-        return tuple(row)
+# The type of every parameter, for PREPARE (PostgreSQL cannot infer all of them).
+PARAMETER_TYPES = {
+    "me": "integer", "campaign": "bigint", "k": "integer", "now": "timestamptz",
+    "expires_at": "timestamptz", "gold1": "boolean", "gold2": "boolean",
+    "daily_cap": "integer", "day_start": "timestamptz", "sub_id": "bigint",
+    "policy_version": "bigint", "rationale": "text", "flags": "text", "flag_note": "text",
+    "time_on_task_ms": "integer",
+    **{f"{order}_is_left_{name}": "integer" if name.endswith(("helpfulness", "preference"))
+       else "text" for order in ("a", "b") for name in ORIENTED_FIELDS},
+}  # fmt: skip
+_PLACEHOLDER = re.compile(r"%\((\w+)\)s")
 
-    if connection.in_atomic_block:
-        # Inside someone's transaction: a savepoint, so a failure leaves theirs usable.
-        with transaction.atomic():
-            return execute()
-    # Otherwise the one statement is its own transaction (autocommit): no BEGIN/COMMIT.
-    return execute()
+
+@dataclass(frozen=True)
+class Prepared:
+    """One shape of the statement as a server-side prepared statement."""
+
+    name: str
+    prepare: str  # PREPARE name (types) AS … ($1, $2, …)
+    execute: str  # EXECUTE name (%(…)s, …), bound like any Django query
+
+
+@lru_cache(maxsize=16)
+def prepared(*, submit: bool, daily_cap: bool, kinds: int) -> Prepared:
+    """The statement of one shape, prepared once per database connection: PostgreSQL then
+    plans it once (a generic plan) instead of on every round trip."""
+    sql = statement(submit=submit, daily_cap=daily_cap, kinds=kinds)
+    names: list[str] = []
+
+    def number(match: re.Match[str]) -> str:
+        if match.group(1) not in names:
+            names.append(match.group(1))
+        return f"${names.index(match.group(1)) + 1}"
+
+    body = _PLACEHOLDER.sub(number, sql)
+    name = "graylab_round_trip_" + hashlib.sha256(body.encode()).hexdigest()[:16]
+    types = ", ".join(PARAMETER_TYPES[parameter] for parameter in names)
+    arguments = ", ".join(f"%({parameter})s" for parameter in names)
+    # A literal % would be read as a placeholder when the PREPARE is sent through a cursor.
+    return Prepared(
+        name=name,
+        prepare=f"PREPARE {name} ({types}) AS {body}".replace("%", "%%"),
+        execute=f"EXECUTE {name} ({arguments})",
+    )
+
+
+# The statements prepared on each open connection (prepared statements live as long as the
+# database session, whatever happens to transactions).
+_prepared_on: weakref.WeakKeyDictionary[Any, set[str]] = weakref.WeakKeyDictionary()
+
+
+def _run(shape: Prepared, parameters: dict[str, Any]) -> tuple[Any, ...]:
+    for _attempt in range(2):
+        connection.ensure_connection()
+        names = _prepared_on.setdefault(connection.connection, set())
+        try:
+            if connection.in_atomic_block:
+                # Inside someone's transaction: a savepoint, so a failure leaves theirs usable.
+                with transaction.atomic():
+                    return _execute(shape, parameters, names)
+            # Otherwise the one statement is its own transaction (autocommit): no BEGIN/COMMIT.
+            return _execute(shape, parameters, names)
+        except ProgrammingError as error:
+            if not isinstance(error.__cause__, psycopg.errors.InvalidSqlStatementName):
+                raise
+            # The session lost it (a pooler, DISCARD ALL): prepare it again.
+            names.discard(shape.name)
+    raise RuntimeError("the round-trip statement could not be prepared")
+
+
+def _execute(shape: Prepared, parameters: dict[str, Any], names: set[str]) -> tuple[Any, ...]:
+    with connection.cursor() as cursor:
+        if shape.name in names:
+            cursor.execute(shape.execute, parameters)
+        else:
+            # The first use on this connection: PREPARE and EXECUTE in one query. A PREPARE
+            # is not undone by a rollback, so it counts as done even if the EXECUTE fails.
+            names.add(shape.name)
+            cursor.execute(f"{shape.prepare}; {shape.execute}", parameters)
+            cursor.nextset()
+        row = cursor.fetchone()
+    assert row is not None  # the statement always answers one row
+    return tuple(row)
 
 
 def claim(*, campaign: Campaign, annotator: Any, now: datetime, gold_first: bool) -> Outcome:
     """One claim: the live lease of ``annotator`` in ``campaign``, or a newly leased pair."""
-    sql = statement(submit=False, daily_cap=campaign.daily_cap is not None, kinds=_kinds(campaign))
+    shape = prepared(submit=False, daily_cap=campaign.daily_cap is not None, kinds=_kinds(campaign))
     parameters = _parameters(campaign=campaign, annotator=annotator, now=now, gold_first=gold_first)
-    return _outcome(_run(sql, parameters), campaign=campaign, annotator=annotator)
+    return _outcome(_run(shape, parameters), campaign=campaign, annotator=annotator)
 
 
 def submit_and_claim(
@@ -394,7 +467,7 @@ def submit_and_claim(
     the outcome is None when nothing was written: the assignment is not the caller's open one
     in this campaign (the ordinary service then says why).
     """
-    sql = statement(submit=True, daily_cap=campaign.daily_cap is not None, kinds=_kinds(campaign))
+    shape = prepared(submit=True, daily_cap=campaign.daily_cap is not None, kinds=_kinds(campaign))
     parameters = _parameters(campaign=campaign, annotator=annotator, now=now, gold_first=gold_first)
     parameters.update(
         {
@@ -409,7 +482,7 @@ def submit_and_claim(
     for name in ORIENTED_FIELDS:
         parameters[f"a_is_left_{name}"] = values_if_a_left[name]
         parameters[f"b_is_left_{name}"] = values_if_b_left[name]
-    return _outcome(_run(sql, parameters), campaign=campaign, annotator=annotator)
+    return _outcome(_run(shape, parameters), campaign=campaign, annotator=annotator)
 
 
 def _kinds(campaign: Campaign) -> int:
