@@ -3,7 +3,9 @@
 On Redis (the production broker): a sorted set per endpoint whose members are lease tokens
 scored by their expiry time. Acquiring is one Lua script — drop expired leases, then add ours
 only if fewer than ``limit`` remain — so it is atomic on the server, and a worker killed while
-holding a lease loses it when the lease expires, never forever.
+holding a lease loses it when the lease expires, never forever. A release also pushes a
+wake-up onto a list that waiters block on (``BLPOP``), so a freed slot is taken again within a
+round trip instead of a polling interval, and waiters cost nothing while they wait.
 
 On the embedded filesystem broker (the demo, one host): ``limit`` lock files per endpoint held
 with ``flock``; the kernel releases a dead process's locks at once.
@@ -24,15 +26,24 @@ from typing import Any
 
 from django.conf import settings
 
+# One round trip per try. The Redis server's clock decides which leases expired, so hosts with
+# skewed clocks agree (Redis >= 5 replicates a script's effects, so TIME is allowed here).
+# ARGV: lease (ms), limit, token, key expiry (ms). Returns 1 if the token now holds a slot.
 _ACQUIRE = """
-redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', ARGV[1])
-if redis.call('ZCARD', KEYS[1]) < tonumber(ARGV[3]) then
-  redis.call('ZADD', KEYS[1], ARGV[2], ARGV[4])
-  redis.call('PEXPIRE', KEYS[1], ARGV[5])
+local now = redis.call('TIME')
+local now_ms = tonumber(now[1]) * 1000 + math.floor(tonumber(now[2]) / 1000)
+redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', now_ms)
+if redis.call('ZCARD', KEYS[1]) < tonumber(ARGV[2]) then
+  redis.call('ZADD', KEYS[1], now_ms + tonumber(ARGV[1]), ARGV[3])
+  redis.call('PEXPIRE', KEYS[1], ARGV[4])
   return 1
 end
 return 0
 """
+
+
+# A waiter for a Redis slot tries again at least this often even if no release woke it.
+RECHECK_SECONDS = 0.25
 
 
 class SemaphoreTimeout(Exception):
@@ -57,6 +68,10 @@ def _uses_redis() -> bool:
 
 def _key(endpoint_id: int) -> str:
     return f"graylab:endpoint-semaphore:{endpoint_id}"
+
+
+def _freed_key(endpoint_id: int) -> str:
+    return f"graylab:endpoint-semaphore:{endpoint_id}:freed"
 
 
 def _redis_now_ms(client: Any) -> int:
@@ -86,21 +101,27 @@ def _redis_slot(
     script = _acquire_script()
     token = uuid.uuid4().hex
     key = _key(endpoint_id)
+    freed = _freed_key(endpoint_id)
     deadline = time.monotonic() + wait_seconds
-    delay = 0.005
+    lease_ms = int(lease_seconds * 1000)
     while True:
-        now = _redis_now_ms(client)
-        expiry = now + int(lease_seconds * 1000)
-        if script(keys=[key], args=[now, expiry, limit, token, int(lease_seconds * 2000)]):
+        if script(keys=[key], args=[lease_ms, limit, token, 2 * lease_ms]):
             break
-        if time.monotonic() >= deadline:
+        remaining = deadline - time.monotonic()
+        if remaining <= 0:
             raise SemaphoreTimeout(f"endpoint {endpoint_id}: all {limit} slots busy")
-        time.sleep(delay * (0.5 + random.random()))
-        delay = min(delay * 1.5, 0.1)
+        # Sleep until a holder gives a slot back (each release wakes one waiter), or a short
+        # while: a dead holder's lease expires without a word.
+        client.blpop([freed], timeout=max(0.01, min(remaining, RECHECK_SECONDS)))
     try:
         yield
     finally:
-        client.zrem(key, token)
+        with client.pipeline(transaction=False) as pipe:
+            pipe.zrem(key, token)
+            pipe.lpush(freed, 1)
+            pipe.ltrim(freed, 0, limit - 1)  # wake-ups nobody waited for do not pile up
+            pipe.pexpire(freed, 2 * lease_ms)
+            pipe.execute()
 
 
 def semaphore_holders(endpoint_id: int) -> int:
