@@ -99,6 +99,49 @@ def client_for(endpoint: ModelEndpoint) -> openai.OpenAI:
         return client
 
 
+def warm_up() -> None:
+    """Load now what a process's first call would load lazily.
+
+    The client imports its resource and type modules and fills its type caches on first use
+    (about 0.4 s, under the import lock): a fresh worker's first batch of calls would all stall
+    on it. One call answered in memory (httpx's ``MockTransport``, no network) does it at start.
+    """
+
+    def answer(request: httpx.Request) -> httpx.Response:
+        return httpx.Response(
+            200,
+            json={
+                "id": "warm-up",
+                "object": "chat.completion",
+                "created": 0,
+                "model": "warm-up",
+                "choices": [
+                    {
+                        "index": 0,
+                        "message": {"role": "assistant", "content": "."},
+                        "finish_reason": "stop",
+                    }
+                ],
+                "usage": {"prompt_tokens": 1, "completion_tokens": 1, "total_tokens": 2},
+            },
+        )
+
+    client = openai.OpenAI(
+        base_url="http://warm-up.invalid/v1",
+        api_key="warm-up",
+        max_retries=0,
+        http_client=httpx.Client(transport=httpx.MockTransport(answer)),
+    )
+    with client:
+        client.chat.completions.with_raw_response.create(
+            model="warm-up",
+            messages=[{"role": "system", "content": "."}, {"role": "user", "content": "."}],
+            temperature=0.0,
+            max_tokens=1,
+            seed=0,
+        ).parse()
+
+
 def _retry_after(error: openai.APIStatusError) -> float | None:
     value = error.response.headers.get("retry-after") if error.response is not None else None
     if value is None:
@@ -118,19 +161,31 @@ def _status_detail(error: openai.APIStatusError, endpoint: ModelEndpoint) -> str
     return _redact(f"HTTP {error.status_code}: {body or error.message}", endpoint)
 
 
-def chat_complete(
+@dataclass
+class Answer:
+    """An endpoint's answer as received (read off the wire, not yet parsed)."""
+
+    raw: Any  # openai's raw response wrapper around the HTTP response
+    latency_ms: int
+
+
+def chat_send(
     endpoint: ModelEndpoint,
     *,
     messages: list[dict[str, str]],
     temperature: float,
     max_tokens: int,
     seed: int,
-) -> Completion:
-    """One chat completion; raises :class:`CallError` with a retry classification."""
+) -> Answer:
+    """Send one chat completion and read the answer; raises :class:`CallError`.
+
+    Parsing is left to :func:`chat_parse`, so a caller holding one of the endpoint's
+    concurrency slots can give it back as soon as the answer is in.
+    """
     client = client_for(endpoint)
     started = time.monotonic()
     try:
-        response = client.chat.completions.create(
+        raw = client.chat.completions.with_raw_response.create(
             model=endpoint.model,
             messages=messages,  # type: ignore[arg-type]
             temperature=temperature,
@@ -154,8 +209,31 @@ def chat_complete(
         raise CallError("connection", _redact(f"connection failed: {error}", endpoint)) from None
     except (openai.APIResponseValidationError, ValueError) as error:
         raise CallError("malformed", _redact(f"unreadable answer: {error}", endpoint)) from None
-    latency_ms = int((time.monotonic() - started) * 1000)
-    return _completion_of(response, endpoint, latency_ms)
+    return Answer(raw=raw, latency_ms=int((time.monotonic() - started) * 1000))
+
+
+def chat_parse(answer: Answer, endpoint: ModelEndpoint) -> Completion:
+    """The completion in an answer; raises :class:`CallError` (``malformed``)."""
+    try:
+        response = answer.raw.parse()
+    except (openai.APIResponseValidationError, ValueError) as error:
+        raise CallError("malformed", _redact(f"unreadable answer: {error}", endpoint)) from None
+    return _completion_of(response, endpoint, answer.latency_ms)
+
+
+def chat_complete(
+    endpoint: ModelEndpoint,
+    *,
+    messages: list[dict[str, str]],
+    temperature: float,
+    max_tokens: int,
+    seed: int,
+) -> Completion:
+    """One chat completion; raises :class:`CallError` with a retry classification."""
+    answer = chat_send(
+        endpoint, messages=messages, temperature=temperature, max_tokens=max_tokens, seed=seed
+    )
+    return chat_parse(answer, endpoint)
 
 
 def _completion_of(response: Any, endpoint: ModelEndpoint, latency_ms: int) -> Completion:

@@ -2,13 +2,26 @@
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Iterable
 from itertools import islice
 from typing import Any
 
 from celery import shared_task
+from celery.signals import worker_init, worker_process_init
 
 from . import services
+from .client import warm_up
+
+
+@worker_init.connect
+@worker_process_init.connect
+def _client_warm_up(**kwargs: Any) -> None:
+    """A worker (or each prefork child) loads the model client before its first task."""
+    try:
+        warm_up()
+    except Exception:  # only an optimisation: never stop a worker from starting
+        logging.getLogger(__name__).warning("model client warm-up failed", exc_info=True)
 
 
 @shared_task(name="labeling.generation.plan", ignore_result=True)
