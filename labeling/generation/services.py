@@ -24,20 +24,23 @@ from typing import Any
 
 from django.contrib.auth.models import AbstractBaseUser
 from django.core.exceptions import ValidationError
-from django.db import transaction
-from django.db.models import Case, F, Max, PositiveIntegerField, Q, Value, When
+from django.db import connection, transaction
+from django.db.models import F, Max, Q
 from django.utils import timezone
 
 from ..models import Campaign, Candidate, GenerationRun, GenerationTask, ModelEndpoint, Prompt
 from ..pairs import pairs_build_bulk
-from .client import CallError, Completion, chat_complete, endpoint_list_models
+from .client import Answer, CallError, Completion, chat_parse, chat_send, endpoint_list_models
 from .semaphore import SemaphoreTimeout, endpoint_slot
 from .styles import Style
 
 logger = logging.getLogger(__name__)
 
-MAX_ATTEMPTS = 6
-BACKOFF_BASE_SECONDS = 1.0
+# Retries start quick (a 5xx or a dropped connection is usually gone a moment later) and slow
+# down exponentially: waits of up to 0.25, 0.5, 1, 2, 4, 8, 16 s, about half a minute in all
+# before a prompt is marked failed. A 429 waits what its Retry-After says instead.
+MAX_ATTEMPTS = 8
+BACKOFF_BASE_SECONDS = 0.25
 BACKOFF_CAP_SECONDS = 60.0
 PLAN_BATCH = 2000
 ERROR_TEXT_LIMIT = 500
@@ -374,6 +377,7 @@ def _tasks_claim(task_ids: Sequence[int]) -> list[_Item]:
         )
         if not tasks:
             return []
+        tasks += _tasks_due_again(tasks, now=now)
         lease = max(lease_seconds(task.endpoint) for task in tasks)
         GenerationTask.objects.filter(pk__in=[task.pk for task in tasks]).update(
             status=GenerationTask.Status.RUNNING,
@@ -385,6 +389,32 @@ def _tasks_claim(task_ids: Sequence[int]) -> list[_Item]:
     for task in tasks:
         task.attempts += 1
     return [_Item(task=task) for task in tasks]
+
+
+def _tasks_due_again(tasks: list[GenerationTask], *, now: Any) -> list[GenerationTask]:
+    """Rows of the same run and endpoint whose retry is due, to take along in this batch.
+
+    A retry's own message goes to the back of the queue, behind the rest of the run; taking
+    due retries along with fresh work runs them on time (their message then finds nothing to
+    claim). A batch takes up to a quarter more than its size, or fills up if it is short.
+    """
+    first = tasks[0]
+    size = batch_size(first.endpoint.concurrency_limit)
+    room = max(0, size - len(tasks)) + size // 4
+    if room <= 0:
+        return []
+    return list(
+        GenerationTask.objects.select_for_update(skip_locked=True, of=("self",))
+        .filter(
+            run_id=first.run_id,
+            endpoint_id=first.endpoint_id,
+            status=GenerationTask.Status.PENDING,
+            available_at__lte=now,
+        )
+        .exclude(pk__in=[task.pk for task in tasks])
+        .select_related("endpoint", "run", "prompt")
+        .order_by("available_at")[:room]
+    )
 
 
 def _item_call(item: _Item, stop: threading.Event) -> None:
@@ -409,13 +439,15 @@ def _item_call(item: _Item, stop: threading.Event) -> None:
             if stop.is_set():
                 item.outcome = "stopped"
                 return
-            item.completion = chat_complete(
+            answer: Answer = chat_send(
                 endpoint,
                 messages=messages,
                 temperature=run.temperature,
                 max_tokens=run.max_tokens,
                 seed=task.seed,
             )
+        # The slot is back; reading the answer needs no endpoint.
+        item.completion = chat_parse(answer, endpoint)
         item.outcome = "done"
     except SemaphoreTimeout:
         # Not the endpoint's fault: give the attempt back and try again soon.
@@ -468,20 +500,7 @@ def _items_store(items: list[_Item]) -> Counter[str]:
             Candidate.objects.bulk_create(
                 [_candidate_of(item) for item in fresh], ignore_conflicts=True
             )
-            GenerationTask.objects.filter(pk__in=[item.task.pk for item in fresh]).update(
-                status=GenerationTask.Status.DONE,
-                lease_until=None,
-                error="",
-                updated_at=now,
-                latency_ms=Case(
-                    *(
-                        When(pk=item.task.pk, then=Value(item.completion.latency_ms))
-                        for item in fresh
-                        if item.completion is not None
-                    ),
-                    output_field=PositiveIntegerField(),
-                ),
-            )
+            _tasks_mark_done(fresh, now=now)
             for item in fresh:
                 counts = runs.setdefault(item.task.run_id, Counter())
                 counts["succeeded"] += 1
@@ -548,6 +567,23 @@ def _items_store(items: list[_Item]) -> Counter[str]:
     for run_id in runs:
         run_finalise(run_id=run_id)
     return figures
+
+
+def _tasks_mark_done(items: list[_Item], *, now: Any) -> None:
+    """Mark rows done with each one's latency: one UPDATE … FROM (VALUES …) statement."""
+    table = connection.ops.quote_name(GenerationTask._meta.db_table)
+    values = ", ".join(["(%s, %s)"] * len(items))
+    params: list[Any] = [GenerationTask.Status.DONE, now]
+    for item in items:
+        params += [item.task.pk, item.completion.latency_ms if item.completion else None]
+    with connection.cursor() as cursor:
+        cursor.execute(
+            # Only the quoted table name and placeholders are formatted in; values are bound.
+            f"UPDATE {table} SET status = %s, lease_until = NULL, error = '', updated_at = %s, "  # noqa: S608
+            f"latency_ms = CAST(v.column2 AS integer) FROM (VALUES {values}) AS v "
+            f"WHERE {table}.id = v.column1",
+            params,
+        )
 
 
 def _candidate_of(item: _Item) -> Candidate:
