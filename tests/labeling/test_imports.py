@@ -204,6 +204,18 @@ def test_duplicates_across_batches(campaign, monkeypatch):
     assert (report.created, report.duplicates) == (5, 7)
 
 
+def test_rows_written_meanwhile_fail_cleanly(campaign, monkeypatch):
+    # A row the duplicate check cannot see (as if another import wrote it at the same time)
+    # is stopped by the unique constraint: a clear failure, nothing imported.
+    monkeypatch.setattr("labeling.imports.prompts.BATCH_SIZE", 2)
+    monkeypatch.setattr("labeling.imports.prompts._SeenFilter.may_have", lambda self, key: False)
+    rows = [{"prompt": text, "category": "benign/general", "intent": "benign"} for text in "ABA"]
+    with pytest.raises(ImportFailed) as caught:
+        prompt_import(campaign=campaign, source=jsonl_bytes(rows), file_format="jsonl")
+    assert "changed while the file was being imported" in caught.value.problems[0].reason
+    assert not Prompt.objects.filter(campaign=campaign).exists()
+
+
 def test_nul_characters_are_reported(campaign):
     ok = {"category": "benign/general", "intent": "benign"}
     rows = [
