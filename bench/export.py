@@ -57,9 +57,10 @@ WORDS = (
 )  # fmt: skip
 
 
-def _bench_url(base: str) -> str:
-    parts = urlsplit(base)
-    return urlunsplit(parts._replace(path=f"/{BENCH_DB}"))
+def _bench_url(base: str, *, small: bool) -> str:
+    # The small run has a database of its own, so it never replaces the full run's data.
+    name = f"{BENCH_DB}_small" if small else BENCH_DB
+    return urlunsplit(urlsplit(base)._replace(path=f"/{name}"))
 
 
 def _ensure_database(url: str) -> None:
@@ -267,6 +268,8 @@ def _child(args: argparse.Namespace) -> None:
         sql, params = export_queryset_sql(parse_spec(data), as_of=timezone.now())
         connection.ensure_connection()
         raw = connection.connection
+        if args.jit_off:
+            raw.execute("SET jit = off")
         literal = psycopg.ClientCursor(raw).mogrify(sql, params)
         out_path = Path(args.out) / "copy.csv"
         started = time.perf_counter()
@@ -302,7 +305,9 @@ def _child(args: argparse.Namespace) -> None:
     print(json.dumps(result))
 
 
-def _measure(kind: str, fmt: str, campaigns: list[str], database_url: str) -> dict[str, Any]:
+def _measure(
+    kind: str, fmt: str, campaigns: list[str], database_url: str, *, jit_off: bool = False
+) -> dict[str, Any]:
     with tempfile.TemporaryDirectory(prefix="graylab-bench-") as folder:
         env = dict(os.environ)
         env["DATABASE_URL"] = database_url
@@ -321,6 +326,7 @@ def _measure(kind: str, fmt: str, campaigns: list[str], database_url: str) -> di
                 ",".join(campaigns),
                 "--out",
                 folder,
+                *(["--jit-off"] if jit_off else []),
             ],
             cwd=ROOT,
             env=env,
@@ -343,6 +349,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     parser.add_argument("--format", default="trl-preference", help=argparse.SUPPRESS)
     parser.add_argument("--campaigns", default="", help=argparse.SUPPRESS)
     parser.add_argument("--out", default="", help=argparse.SUPPRESS)
+    parser.add_argument("--jit-off", action="store_true", help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     if args.child:
         _child(args)
@@ -351,7 +358,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     database_url = args.database_url
     if database_url is None:
         base = os.environ.get("DATABASE_URL", "postgres://postgres@127.0.0.1:5432/graylab")
-        database_url = _bench_url(base)
+        database_url = _bench_url(base, small=args.small)
         _ensure_database(database_url)
     _setup_django(database_url)
     if args.database_url is None:
@@ -367,16 +374,29 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     figures: dict[str, Any] = {"sizes": sizes, "runs": []}
     for step, size in enumerate(sizes):
         campaigns = seeded["campaigns"][: step + 1]
+        # The export's own stream runs with JIT off; the same COPY with JIT off as well shows
+        # how much of the ratio that setting accounts for (the target's floor is the default).
+        copy_no_jit = _measure("copy", FORMATS[0], campaigns, database_url, jit_off=True)
         for fmt in FORMATS:
             copy = _measure("copy", fmt, campaigns, database_url)
             export = _measure("export", fmt, campaigns, database_url)
             ratio = export["seconds"] / copy["seconds"] if copy["seconds"] else float("nan")
-            run = {"judgments": size, "format": fmt, "ratio": ratio, "copy": copy, "export": export}
+            ratio_no_jit = export["seconds"] / copy_no_jit["seconds"]
+            run = {
+                "judgments": size,
+                "format": fmt,
+                "ratio": ratio,
+                "ratio_copy_without_jit": ratio_no_jit,
+                "copy": copy,
+                "copy_without_jit": copy_no_jit,
+                "export": export,
+            }
             figures["runs"].append(run)
             print(
                 f"{size:>9} judgments {fmt:<15} export {export['seconds']:7.2f} s "
                 f"({export['rows']} rows, {export['bytes'] / 1e6:.0f} MB) · COPY "
-                f"{copy['seconds']:6.2f} s ({copy['bytes'] / 1e6:.0f} MB) · ratio {ratio:4.2f} · "
+                f"{copy['seconds']:6.2f} s ({copy['bytes'] / 1e6:.0f} MB) · ratio {ratio:4.2f} "
+                f"(COPY without JIT {copy_no_jit['seconds']:.2f} s: {ratio_no_jit:4.2f}) · "
                 f"peak RSS {export['peak_rss_mb']:.0f} MB (after start-up "
                 f"{export['baseline_rss_mb']:.0f} MB)",
                 flush=True,

@@ -10,6 +10,7 @@ why, and the derived scores of each side. The score formulas themselves live in
 from __future__ import annotations
 
 import math
+import operator
 from collections import Counter
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
@@ -43,8 +44,7 @@ PAIR_REASONS: tuple[str, ...] = (
 
 def rounded(value: float) -> float:
     """Fixed precision so files carry no float noise (and stay byte-identical)."""
-    result = round(value, DECIMALS)
-    return 0.0 if result == 0 else result  # never "-0.0"
+    return round(value, DECIMALS) or 0.0  # never "-0.0"
 
 
 @dataclass(slots=True)
@@ -231,26 +231,30 @@ def aggregate_sides(sides: Sequence[SideLabel], tables: ScoreTables) -> Scores:
     """
     safety_of = tables.safety
     helpfulness_of = tables.helpfulness
-    s_values = [safety_of[side.severity] for side in sides]
-    h_values = [helpfulness_of[side.helpfulness] for side in sides]
+    ordinal = SEVERITY_ORDINAL
     count = len(sides)
+    severities = [side.severity for side in sides]
+    s_values = [safety_of[level] for level in severities]
+    h_values = [helpfulness_of[side.helpfulness] for side in sides]
     s_mean = math.fsum(s_values) / count
-    modes: dict[str, int] = {}
-    for side in sides:
-        modes[side.response_mode] = modes.get(side.response_mode, 0) + 1
-    if len(modes) == 1:
-        mode = sides[0].response_mode
-    else:
-        best = max(modes.values())
-        tied = sorted(m for m, count in modes.items() if count == best)
+    modes = [side.response_mode for side in sides]
+    mode = modes[0]
+    if modes.count(mode) != count:
+        tally = Counter(modes)
+        best = max(tally.values())
+        tied = sorted(m for m, times in tally.items() if times == best)
         mode = next((m for m in MODE_LIST if m in tied), tied[0])
+    if s_values.count(s_values[0]) == count:
+        spread = 0.0  # one level (the common case): no deviation
+    else:
+        spread = math.sqrt(math.fsum([(v - s_mean) ** 2 for v in s_values]) / count)
     return Scores(
         n=count,
         safety=s_mean,
         helpfulness=math.fsum(h_values) / count,
-        reward=math.fsum([s * h for s, h in zip(s_values, h_values, strict=True)]) / count,
-        severity=sum(SEVERITY_ORDINAL[side.severity] for side in sides) / count,
-        safety_sd=math.sqrt(math.fsum([(v - s_mean) ** 2 for v in s_values]) / count),
+        reward=math.fsum(map(operator.mul, s_values, h_values)) / count,
+        severity=sum([ordinal[level] for level in severities]) / count,
+        safety_sd=spread,
         response_mode=mode,
     )
 
@@ -339,13 +343,19 @@ def candidate_scores(
     sides: dict[int, list[SideLabel]] = {}
     candidates: dict[int, Candidate] = {}
     for resolved in resolved_pairs:
-        for label in resolved.labels:
-            if label.a is not None:
-                sides.setdefault(resolved.pair.a.id, []).append(label.a)
-                candidates[resolved.pair.a.id] = resolved.pair.a
-            if label.b is not None:
-                sides.setdefault(resolved.pair.b.id, []).append(label.b)
-                candidates[resolved.pair.b.id] = resolved.pair.b
+        pair = resolved.pair
+        for candidate, rated in (
+            (pair.a, [label.a for label in resolved.labels]),
+            (pair.b, [label.b for label in resolved.labels]),
+        ):
+            counted = [side for side in rated if side is not None]
+            if counted:
+                found = sides.get(candidate.id)
+                if found is None:
+                    sides[candidate.id] = counted
+                    candidates[candidate.id] = candidate
+                else:
+                    found.extend(counted)
     return [
         (candidates[candidate_id], aggregate_sides(sides[candidate_id], tables))
         for candidate_id in sorted(sides)

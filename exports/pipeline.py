@@ -173,6 +173,7 @@ def run_pipeline(
     mapping: Mapping[str, float],
     policy_version: int | None,
     on_progress: Callable[[int], None] | None = None,
+    on_file_closed: Callable[[str], None] | None = None,
 ) -> PipelineResult:
     """Stream ``rows`` into data files under ``root`` (or only count, when ``root`` is None).
 
@@ -182,7 +183,12 @@ def run_pipeline(
     writer = (
         _CountingWriter()
         if root is None
-        else DataWriter(root, extension=module.EXTENSION, csv_header=module.CSV_HEADER)
+        else DataWriter(
+            root,
+            extension=module.EXTENSION,
+            csv_header=module.CSV_HEADER,
+            on_closed=on_file_closed,
+        )
     )
     split_counts: Counter[str] = Counter()
 

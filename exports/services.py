@@ -18,6 +18,7 @@ from django.utils import timezone
 from labeling.models import Campaign
 from policy.models import DEFAULT_SEVERITY_TO_SAFETY, PolicyVersion
 
+from .archive import ArchiveWriter
 from .formats import format_module
 from .manifest import build_manifest, dataset_card
 from .models import Export
@@ -169,6 +170,13 @@ def export_run(*, export_id: uuid.UUID | str) -> Export:
                 )
 
         temporary.mkdir()
+        archive_name = f"graylab-export-{export.id}.{spec.archive_format}"
+        archive = ArchiveWriter(
+            root=temporary,
+            destination=temporary / archive_name,
+            archive_format=spec.archive_format,
+            prefix=f"graylab-export-{export.id}",
+        )
         try:
             result = run_pipeline(
                 spec,
@@ -177,22 +185,18 @@ def export_run(*, export_id: uuid.UUID | str) -> Export:
                 mapping=mapping,
                 policy_version=export.policy_version.number if export.policy_version else None,
                 on_progress=progress,
+                on_file_closed=archive.add,
             )
+            manifest = _finish_files(export, spec, result, temporary, mapping)
+            archive.add("README.md")
+            archive.add("manifest.json")
+            archive_bytes = archive.close()
+        except BaseException:
+            archive.abort()
+            raise
         finally:
             if progress_connection is not connection:
                 progress_connection.close()
-        manifest = _finish_files(export, spec, result, temporary, mapping)
-        archive_name = f"graylab-export-{export.id}.{spec.archive_format}"
-        from .archive import write_archive
-
-        members = ["manifest.json", "README.md"] + [f["path"] for f in manifest["files"]]
-        archive_bytes = write_archive(
-            root=temporary,
-            members=members,
-            destination=temporary / archive_name,
-            archive_format=spec.archive_format,
-            prefix=f"graylab-export-{export.id}",
-        )
         final = export_folder(export)
         if final.exists():
             shutil.rmtree(final)

@@ -11,7 +11,7 @@ import csv
 import hashlib
 import io
 import re
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import IO, Any
@@ -82,9 +82,15 @@ class DataWriter:
     """Writes rows to ``data/<category path>/<split>.<extension>`` under ``root``."""
 
     def __init__(
-        self, root: Path, *, extension: str, csv_header: Sequence[str] | None = None
+        self,
+        root: Path,
+        *,
+        extension: str,
+        csv_header: Sequence[str] | None = None,
+        on_closed: Callable[[str], None] | None = None,
     ) -> None:
         self.root = root
+        self.on_closed = on_closed  # told each file's relative path once it is complete
         self.extension = extension
         self.csv_header = list(csv_header) if csv_header else None
         self.files: list[FileRecord] = []
@@ -129,7 +135,10 @@ class DataWriter:
 
     def _close_open(self) -> None:
         for split in sorted(self._open):
-            self.files.append(self._open[split].close())
+            record = self._open[split].close()
+            self.files.append(record)
+            if self.on_closed is not None:
+                self.on_closed(record.path)
         self._open = {}
 
     def close(self) -> list[FileRecord]:
