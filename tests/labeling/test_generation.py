@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import threading
 import time
+from datetime import timedelta
 
 import httpx
 import pytest
+from django.utils import timezone
 
-from labeling.generation import services
+from labeling.generation import semaphore, services
 from labeling.generation.styles import BUILT_IN
 from labeling.imports.prompts import prompt_import
 from labeling.models import Candidate, GenerationRun, GenerationTask, Pair
@@ -83,6 +86,10 @@ def test_generation_end_to_end(campaign, celery_worker, offline_server):
     assert first.model and first.style in BUILT_IN and first.finish_reason
     assert first.completion_tokens and first.latency_ms is not None and first.seed in (11, 12)
     assert run.completion_tokens > 0
+    # Each row records its latency and attempts, written in bulk with the batch.
+    tasks = GenerationTask.objects.filter(run=run)
+    assert not tasks.filter(latency_ms=None).exists()
+    assert not tasks.filter(attempts=0).exists()
     # Pairs across styles, never within one style and source, in canonical order.
     pairs = Pair.objects.filter(prompt__campaign=campaign).select_related(
         "candidate_a", "candidate_b"
@@ -230,3 +237,65 @@ def test_worker_killed_mid_run(campaign, worker_process, offline_server):
     assert run.succeeded == run.planned == 30
     _assert_exactly_once(run)
     assert Candidate.objects.filter(prompt__campaign=campaign).count() == 30
+
+
+def test_batch_takes_due_retries_along(transactional_db, campaign, offline_server):
+    """A batch of fresh rows also runs rows of its run whose retry is due (no worker here:
+    the batch runs in this process, its calls over HTTP to the offline server)."""
+    _prompts(campaign, 6)
+    endpoint = _endpoint(offline_server)  # limit 4: batches of 4, plus 1 due retry
+    run = services.run_create(campaign=campaign, endpoints=[endpoint], styles=STYLES[:1])
+    assert services.run_plan(run_id=run.pk) == 6
+    tasks = list(GenerationTask.objects.filter(run=run).order_by("id"))
+    GenerationTask.objects.filter(pk=tasks[-1].pk).update(
+        attempts=1, available_at=timezone.now() - timedelta(seconds=1), error_kind="timeout"
+    )
+    GenerationTask.objects.filter(pk=tasks[-2].pk).update(
+        attempts=1, available_at=timezone.now() + timedelta(hours=1), error_kind="timeout"
+    )
+    figures = services.tasks_execute(task_ids=[task.pk for task in tasks[:4]])
+    assert figures["done"] == 5
+    done = set(GenerationTask.objects.filter(run=run, status="done").values_list("pk", flat=True))
+    assert done == {task.pk for task in tasks[:4]} | {tasks[-1].pk}
+    assert GenerationTask.objects.get(pk=tasks[-1].pk).attempts == 2
+    # Not due yet: left for its own message.
+    assert GenerationTask.objects.get(pk=tasks[-2].pk).status == "pending"
+    # The same batch again finds nothing to claim.
+    assert services.tasks_execute(task_ids=[task.pk for task in tasks[:4]]) == {"skipped": 4}
+    run.refresh_from_db()
+    assert run.succeeded == 5 and run.status == "running"
+    _assert_exactly_once(run)
+    assert Pair.objects.filter(prompt__campaign=campaign).count() == 0  # one style: no pairs
+
+
+def test_semaphore_wakes_a_waiter_and_outlives_a_dead_holder(db):
+    endpoint_id = 2_000_000_001
+    client = semaphore._redis()
+    client.delete(semaphore._key(endpoint_id), semaphore._freed_key(endpoint_id))
+    # A holder that dies never releases: its lease expires and the slot comes back.
+    dead = semaphore._redis_slot(endpoint_id, 1, 0.3, 1.0)
+    dead.__enter__()
+    assert semaphore.semaphore_holders(endpoint_id) == 1
+    with semaphore.endpoint_slot(endpoint_id, 1, lease_seconds=30, wait_seconds=10):
+        assert semaphore.semaphore_holders(endpoint_id) == 1
+        # A waiter blocks while the slot is held and gets it once it is given back.
+        got = threading.Event()
+
+        def waiter():
+            with semaphore.endpoint_slot(endpoint_id, 1, lease_seconds=30, wait_seconds=20):
+                got.set()
+
+        thread = threading.Thread(target=waiter)
+        thread.start()
+        assert not got.wait(0.3)
+    thread.join(timeout=30)
+    assert got.is_set()
+    assert semaphore.semaphore_holders(endpoint_id) == 0
+    # With every slot held, a waiter gives up after its wait.
+    with (
+        semaphore.endpoint_slot(endpoint_id, 1, lease_seconds=30, wait_seconds=10),
+        pytest.raises(semaphore.SemaphoreTimeout),
+        semaphore.endpoint_slot(endpoint_id, 1, lease_seconds=30, wait_seconds=0.2),
+    ):
+        pass
+    client.delete(semaphore._key(endpoint_id), semaphore._freed_key(endpoint_id))
