@@ -2,7 +2,9 @@
 """Prompt import speed against PostgreSQL's COPY FROM of the same rows (quality.md).
 
 Figure: time of ``prompt_import`` for N JSONL prompts ÷ time of ``COPY … FROM STDIN`` of the
-same rows into a table of the same shape. Target ≤ 3 at 100k prompts.
+same rows into the same table (``labeling_prompt``, with its indexes, constraints and WAL), each
+timed up to and including its commit. Target ≤ 3 at 100k prompts. For context the run also
+times the COPY into a temporary copy of the table (no WAL, no foreign key, no commit).
 
     python -m bench.import [--small] [--rows N]
 """
@@ -17,6 +19,32 @@ import tempfile
 import time
 
 from bench._setup import bench_campaign, django_setup
+
+
+def _copy_rows(campaign_id: int, rows: int) -> str:
+    """The benchmark's rows as COPY text, as a plain loader would write them."""
+    buffer = io.StringIO()
+    for i in range(rows):
+        messages = json.dumps(
+            [{"role": "user", "content": f"Benchmark prompt number {i}: how do locks work?"}]
+        )
+        digest = hashlib.sha256(messages.encode()).hexdigest()
+        buffer.write(
+            "\t".join(
+                [
+                    str(campaign_id),
+                    messages.replace("\\", "\\\\"),
+                    "benign/general",
+                    "benign",
+                    f"b{i}",
+                    digest,
+                    json.dumps({"n": i}),
+                    "2026-01-01",
+                ]
+            )
+            + "\n"
+        )
+    return buffer.getvalue()
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -61,46 +89,38 @@ def main(argv: list[str] | None = None) -> int:
         )
         campaign.delete()
         return 0
-    buffer = io.StringIO()
-    for i in range(rows):
-        messages = json.dumps(
-            [{"role": "user", "content": f"Benchmark prompt number {i}: how do locks work?"}]
-        )
-        digest = hashlib.sha256(messages.encode()).hexdigest()
-        buffer.write(
-            "\t".join(
-                [
-                    str(campaign.pk),
-                    messages.replace("\\", "\\\\"),
-                    "benign/general",
-                    "benign",
-                    f"b{i}",
-                    digest,
-                    json.dumps({"n": i}),
-                    "2026-01-01",
-                ]
-            )
-            + "\n"
-        )
-    data = buffer.getvalue()
+    floor_campaign = bench_campaign("bench-import-copy")
+    data = _copy_rows(floor_campaign.pk, rows)
+    columns = "campaign_id, messages, category_path, intent, external_id, content_hash, metadata, created_at"
+    # The floor: the same rows into the same table, in a transaction, committed.
+    started = time.monotonic()
+    with (
+        transaction.atomic(),
+        connection.cursor() as cursor,
+        cursor.cursor.copy(f"COPY labeling_prompt ({columns}) FROM STDIN") as copy,
+    ):
+        copy.write(data)
+    copy_seconds = time.monotonic() - started
+    # Context only: a temporary table of the same shape skips WAL and the foreign key check.
     with transaction.atomic(), connection.cursor() as cursor:
         cursor.execute(
             "CREATE TEMP TABLE bench_copy (LIKE labeling_prompt INCLUDING DEFAULTS INCLUDING IDENTITY INCLUDING INDEXES) ON COMMIT DROP"
         )
         started = time.monotonic()
-        with cursor.cursor.copy(
-            "COPY bench_copy (campaign_id, messages, category_path, intent, external_id, "
-            "content_hash, metadata, created_at) FROM STDIN"
-        ) as copy:
+        with cursor.cursor.copy(f"COPY bench_copy ({columns}) FROM STDIN") as copy:
             copy.write(data)
-        copy_seconds = time.monotonic() - started
+        temp_seconds = time.monotonic() - started
+    floor_campaign.delete()
     campaign.delete()
     ratio = import_seconds / copy_seconds
     print(
         f"import: {report.created} prompts in {import_seconds:.2f} s ({report.created / import_seconds:,.0f} rows/s)"
     )
     print(
-        f"COPY FROM (same rows, same indexes): {copy_seconds:.2f} s ({rows / copy_seconds:,.0f} rows/s)"
+        f"COPY FROM into labeling_prompt (same rows, same table, committed): {copy_seconds:.2f} s ({rows / copy_seconds:,.0f} rows/s)"
+    )
+    print(
+        f"  context: COPY FROM into a TEMP table (no WAL, no foreign key): {temp_seconds:.2f} s; import ÷ that = {import_seconds / temp_seconds:.2f}"
     )
     print(
         f"SUMMARY import: {rows} rows, ratio {ratio:.2f} x COPY (target <= 3) -> {'PASS' if ratio <= 3 else 'BELOW TARGET'}"
