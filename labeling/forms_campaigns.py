@@ -85,6 +85,9 @@ class CandidateImportForm(forms.Form):
 
 
 class EndpointForm(forms.ModelForm):
+    # A URL typed without a scheme means https (Django 6's default; stated here, not assumed).
+    base_url = forms.URLField(max_length=500, assume_scheme="https")
+
     class Meta:
         model = ModelEndpoint
         fields = (
