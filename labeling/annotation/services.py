@@ -210,7 +210,18 @@ def judgment_submit_and_claim_next(
             data=data,
             time_on_task_ms=time_on_task_ms,
         )
-        return judgment, created, assignment_claim(campaign=campaign, annotator=annotator, rng=rng)
+        return judgment, created, _claim_after_submit(campaign, annotator, rng)
+
+
+def _claim_after_submit(
+    campaign: Campaign, annotator: User, rng: random.Random | None
+) -> ClaimResult:
+    """The claim after a submit when it is not part of the submit's statement (after a lost
+    race for a slot, or on the ordinary path). Serialised per annotator and campaign, so the
+    two requests of a double click, whichever path each takes, show the same next pair."""
+    with transaction.atomic():
+        statements.serialise_claims(campaign=campaign, annotator=annotator)
+        return assignment_claim(campaign=campaign, annotator=annotator, rng=rng)
 
 
 def _submit_and_claim_in_one_statement(
@@ -255,7 +266,7 @@ def _submit_and_claim_in_one_statement(
         now=now,
     )
     if outcome.reason == "race":
-        return judgment, True, assignment_claim(campaign=campaign, annotator=annotator, rng=rng)
+        return judgment, True, _claim_after_submit(campaign, annotator, rng)
     return judgment, True, ClaimResult(outcome.assignment, outcome.reason)
 
 

@@ -237,8 +237,12 @@ def statement(*, submit: bool, daily_cap: bool, kinds: int) -> str:
         parts.append(_CAP_CTE.format(just_judged=1 if submit else 0))
         pick_conditions.append("AND NOT (SELECT hit FROM capped)")
     if submit:
+        # Referencing ``counted`` makes the submit's one blocking lock (the submitted pair's
+        # row, for its counter) come before any pair is picked: a data-modifying CTE that
+        # nothing reads runs last, and would then wait while holding the picked pair.
         pick_conditions.append(
-            "AND EXISTS (SELECT 1 FROM new_judgment) AND p.id <> (SELECT pair_id FROM sub)"
+            "AND EXISTS (SELECT 1 FROM counted) AND EXISTS (SELECT 1 FROM completed) "
+            "AND p.id <> (SELECT pair_id FROM sub)"
         )
     conditions = " ".join(pick_conditions)
     parts.append(_PICK_CTE.format(name="pick1", gold="gold1", conditions=conditions))
@@ -440,6 +444,16 @@ def _execute(shape: Prepared, parameters: dict[str, Any], names: set[str]) -> tu
         row = cursor.fetchone()
     assert row is not None  # the statement always answers one row
     return tuple(row)
+
+
+def serialise_claims(*, campaign: Campaign, annotator: Any) -> None:
+    """Inside a transaction: wait for any other transaction that called this for the same
+    annotator and campaign to end (a transaction-level advisory lock). The statements that
+    follow then see the lease it took."""
+    digest = hashlib.sha256(f"graylab-claim:{campaign.pk}:{annotator.pk}".encode()).digest()
+    key = int.from_bytes(digest[:8], "big", signed=True)
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT pg_advisory_xact_lock(%s)", [key])
 
 
 def claim(*, campaign: Campaign, annotator: Any, now: datetime, gold_first: bool) -> Outcome:
