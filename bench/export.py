@@ -4,11 +4,21 @@ peak memory of the export job at two sizes.
 Full mode: 1M judgments (≈333k pairs) in a database of its own (``graylab_bench_export`` on the
 server of ``DATABASE_URL``), seeded with COPY; measured at 100k and at 1M judgments, for
 ``trl-preference`` and ``reward``. ``--small`` runs the same code on a few thousand judgments
-(the test suite runs it so it never rots). Each measurement runs in a child process, so its
-peak RSS (``ru_maxrss``) is the job's own. The last line printed is the summary.
+in ``graylab_bench_export_small`` (the test suite runs it so it never rots). Each measurement
+runs in a child process, so its peak RSS (``ru_maxrss``) is the job's own. The last line
+printed is the summary.
+
+The floor is ``COPY (SELECT …) TO STDOUT (FORMAT csv)`` of the export's joined rows — one per
+(pair, judgment), with the prompt and both candidate texts on every row — with the server's
+default settings, as quality.md defines it. The export itself reads one row per pair (the
+judgments aggregated by the server) and turns JIT off for its stream, so each result line also
+shows the same COPY with JIT off, to say how much of the ratio that setting accounts for.
+The export time is the whole job: creating it (the pair count), streaming, writing, hashing,
+the manifest, the dataset card and the archive.
 
     python bench/export.py            # full
     python bench/export.py --small    # seconds
+    python bench/export.py --no-seed  # measure again on the data already seeded
 """
 
 from __future__ import annotations
