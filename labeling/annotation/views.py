@@ -12,8 +12,9 @@ from typing import Any, cast
 
 from django.contrib.auth.models import User
 from django.http import HttpRequest, HttpResponse, QueryDict
+from django.middleware.csrf import get_token
 from django.shortcuts import redirect, render
-from django.template.loader import render_to_string
+from django.template.loader import get_template, render_to_string
 from django.urls import reverse
 from django.utils.safestring import SafeString, mark_safe
 from django.views.decorators.http import require_http_methods, require_POST
@@ -159,6 +160,41 @@ def shortcut_help_html() -> SafeString:
     return _safe(render_to_string("labeling/annotation/_shortcut_help.html"))
 
 
+@lru_cache(maxsize=1)
+def skip_choices_html() -> SafeString:
+    """The skip form's reasons and flags (static)."""
+    return _safe(
+        render_to_string(
+            "labeling/annotation/_skip_choices.html",
+            {"skip_reasons": SKIP_REASONS, "flag_choices": Flag.choices},
+        )
+    )
+
+
+@lru_cache(maxsize=1)
+def my_work_url() -> str:
+    return reverse("labeling:my_work")
+
+
+@lru_cache(maxsize=256)
+def _assignment_url_patterns(slug: str) -> dict[str, tuple[str, str]]:
+    """Each per-assignment URL of a campaign, reversed once and split around the id."""
+    patterns = {}
+    for action in ("submit", "skip", "draft"):
+        url = reverse(f"labeling:annotate_{action}", args=(slug, 0))
+        head, tail = url.rsplit("/0/", 1)
+        patterns[action] = (f"{head}/", f"/{tail}")
+    return patterns
+
+
+def assignment_urls(slug: str, assignment_id: int) -> dict[str, str]:
+    """``{"submit_url": …, "skip_url": …, "draft_url": …}`` for one assignment."""
+    return {
+        f"{action}_url": f"{head}{assignment_id}{tail}"
+        for action, (head, tail) in _assignment_url_patterns(slug).items()
+    }
+
+
 def _safe(html: str) -> SafeString:
     # Output of a Django template render: everything in it was escaped or sanitised there.
     return mark_safe(html)  # noqa: S308
@@ -191,9 +227,9 @@ def _pair_context(
         "campaign": campaign,
         "notice": notice,
         "reason": claim.reason,
-        "skip_reasons": SKIP_REASONS,
         "shortcut_help_html": shortcut_help_html(),
-        "flag_choices": Flag.choices,
+        "skip_choices_html": skip_choices_html(),
+        "my_work_url": my_work_url(),
     }
     assignment = claim.assignment
     if assignment is None:
@@ -215,9 +251,7 @@ def _pair_context(
             "guidance_html": guidance_html,
             "rating_fields_html": rating_fields_html(values, errors or {}),
             "elapsed_ms": time_on_task_clean(values.get("time_on_task_ms")) or 0,
-            "submit_url": reverse("labeling:annotate_submit", args=(campaign.slug, assignment.pk)),
-            "skip_url": reverse("labeling:annotate_skip", args=(campaign.slug, assignment.pk)),
-            "draft_url": reverse("labeling:annotate_draft", args=(campaign.slug, assignment.pk)),
+            **assignment_urls(campaign.slug, assignment.pk),
         }
     )
     return context
@@ -226,8 +260,12 @@ def _pair_context(
 def _render_pair(
     request: HttpRequest, context: dict[str, Any], *, status: int = 200
 ) -> HttpResponse:
-    template = f"{PAGE}#pair" if _is_htmx(request) else PAGE
-    return render(request, template, context, status=status)
+    if not _is_htmx(request):
+        return render(request, PAGE, context, status=status)
+    # The htmx answer is only the pair partial: it needs none of the context processors
+    # (navigation, user, messages), only the CSRF token its forms carry.
+    html = get_template(f"{PAGE}#pair").render({**context, "csrf_token": get_token(request)})
+    return HttpResponse(html, status=status)
 
 
 def _user(request: HttpRequest) -> User:
