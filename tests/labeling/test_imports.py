@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 import gzip
 import io
 import json
@@ -214,6 +215,16 @@ def test_rows_written_meanwhile_fail_cleanly(campaign, monkeypatch):
         prompt_import(campaign=campaign, source=jsonl_bytes(rows), file_format="jsonl")
     assert "changed while the file was being imported" in caught.value.problems[0].reason
     assert not Prompt.objects.filter(campaign=campaign).exists()
+
+
+def test_cycle_collector_is_back_after_an_import(campaign):
+    # The import pauses Python's cycle collector while it runs, and gives it back either way.
+    assert gc.isenabled()
+    assert _fails(campaign, b"not json\n", "jsonl")
+    assert gc.isenabled()
+    rows = [{"prompt": "fine", "category": "benign/general", "intent": "benign"}]
+    prompt_import(campaign=campaign, source=jsonl_bytes(rows), file_format="jsonl")
+    assert gc.isenabled()
 
 
 def test_nul_characters_are_reported(campaign):
