@@ -204,38 +204,31 @@ def run_plan(*, run_id: int) -> int:
     prompts = Prompt.objects.filter(campaign_id=run.campaign_id).order_by("id")
     if run.prompt_limit:
         prompts = prompts[: run.prompt_limit]
-    batch: list[GenerationTask] = []
+    rows: list[tuple[Any, ...]] = []
+    now = connection.ops.adapt_datetimefield_value(timezone.now())
+    fixed = (GenerationTask.Status.PENDING, 0, "", "", now)  # status, attempts, errors, updated
     with transaction.atomic():
         for prompt_id in prompts.values_list("id", flat=True).iterator(chunk_size=PLAN_BATCH):
             for endpoint in endpoints:
                 for style in run.styles:
                     for sample in range(run.samples_per_prompt):
                         seed = run.seed + sample
-                        batch.append(
-                            GenerationTask(
-                                run=run,
-                                prompt_id=prompt_id,
-                                endpoint=endpoint,
-                                style=style["name"],
-                                sample_index=sample,
-                                seed=seed,
-                                idempotency_key=task_key(
-                                    prompt_id=prompt_id,
-                                    endpoint_id=endpoint.pk,
-                                    model=endpoint.model,
-                                    style=style["name"],
-                                    sample=sample,
-                                    seed=seed,
-                                ),
-                            )
+                        name = style["name"]
+                        key = task_key(
+                            prompt_id=prompt_id,
+                            endpoint_id=endpoint.pk,
+                            model=endpoint.model,
+                            style=name,
+                            sample=sample,
+                            seed=seed,
                         )
-            if len(batch) >= PLAN_BATCH:
-                # A key planned before (by this run, redelivered, or an earlier run with the
-                # same settings) is skipped: that candidate exists or is on its way.
-                GenerationTask.objects.bulk_create(batch, ignore_conflicts=True)
-                batch = []
-        if batch:
-            GenerationTask.objects.bulk_create(batch, ignore_conflicts=True)
+                        row = (run.pk, prompt_id, endpoint.pk, name, sample, seed, key)
+                        rows.append((*row, *fixed))
+            if len(rows) >= PLAN_BATCH:
+                _tasks_insert(rows)
+                rows = []
+        if rows:
+            _tasks_insert(rows)
         planned = GenerationTask.objects.filter(run=run).count()
         started = GenerationRun.objects.filter(
             pk=run.pk, status=GenerationRun.Status.QUEUED
@@ -245,6 +238,30 @@ def run_plan(*, run_id: int) -> int:
     _enqueue_claimable(run_id=run.pk)
     run_finalise(run_id=run.pk)
     return planned
+
+
+_PLANNED_COLUMNS = (
+    *("run_id", "prompt_id", "endpoint_id", "style", "sample_index", "seed", "idempotency_key"),
+    *("status", "attempts", "error_kind", "error", "updated_at"),
+)
+
+
+def _tasks_insert(rows: list[tuple[Any, ...]]) -> None:
+    """Insert planned rows with one ``executemany``, without building model instances.
+
+    A key planned before (by this run, redelivered, or an earlier run with the same settings)
+    is skipped (``ON CONFLICT DO NOTHING``): that candidate exists or is on its way.
+    """
+    quote = connection.ops.quote_name
+    table = quote(GenerationTask._meta.db_table)
+    columns = ", ".join(quote(column) for column in _PLANNED_COLUMNS)
+    values = ", ".join(["%s"] * len(_PLANNED_COLUMNS))
+    with connection.cursor() as cursor:
+        cursor.executemany(
+            # Only quoted names and placeholders are formatted in; values are bound.
+            f"INSERT INTO {table} ({columns}) VALUES ({values}) ON CONFLICT DO NOTHING",  # noqa: S608
+            rows,
+        )
 
 
 def _enqueue_claimable(*, run_id: int) -> int:
