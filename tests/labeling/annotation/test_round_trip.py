@@ -183,6 +183,23 @@ def test_the_statements_are_prepared_once_per_connection(campaign, personas):
     )
 
 
+def test_the_round_trip_settles_on_a_generic_plan(campaign, make_annotators):
+    """Once PostgreSQL has seen a few executions it stops planning the statement each time
+    (planning it costs more than running it)."""
+    build_pairs(campaign, 40)
+    campaign.judgments_per_pair = 1
+    campaign.save()
+    user = make_annotators(1)[0]
+    assignment = claim(campaign, user).assignment
+    for _ in range(12):
+        _judgment, _created, result = submit_next(campaign, user, assignment)
+        assignment = result.assignment
+    name = statements.prepared(submit=True, daily_cap=False, kinds=1).name
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT generic_plans FROM pg_prepared_statements WHERE name = %s", [name])
+        assert cursor.fetchone()[0] > 0
+
+
 @pytest.mark.parametrize(
     "text",
     [
