@@ -305,7 +305,7 @@ def _enqueue_rows(rows: Iterable[tuple[int, int]], countdown: float | None = Non
 
 def _claimable(now: Any) -> Q:
     pending_ready = Q(status=GenerationTask.Status.PENDING) & (
-        Q(available_at__isnull=True) | Q(available_at__lte=now + timedelta(seconds=1))
+        Q(available_at__isnull=True) | Q(available_at__lte=now)
     )
     expired = Q(status=GenerationTask.Status.RUNNING, lease_until__lt=now)
     return pending_ready | expired
@@ -384,28 +384,50 @@ def tasks_execute(*, task_ids: Sequence[int]) -> dict[str, int]:
 def _tasks_claim(task_ids: Sequence[int]) -> list[_Item]:
     """Move the claimable rows among ``task_ids`` to running with a lease (one transaction)."""
     now = timezone.now()
+    ids = set(task_ids)
     with transaction.atomic():
         tasks = list(
             GenerationTask.objects.select_for_update(skip_locked=True, of=("self",))
-            .filter(_claimable(now), pk__in=list(task_ids))
+            .filter(_claimable(now), pk__in=ids)
             .filter(run__status=GenerationRun.Status.RUNNING)
             .select_related("endpoint", "run", "prompt")
             .order_by("id")
         )
-        if not tasks:
-            return []
-        tasks += _tasks_due_again(tasks, now=now)
-        lease = max(lease_seconds(task.endpoint) for task in tasks)
-        GenerationTask.objects.filter(pk__in=[task.pk for task in tasks]).update(
-            status=GenerationTask.Status.RUNNING,
-            lease_until=now + timedelta(seconds=lease),
-            attempts=F("attempts") + 1,
-            available_at=None,
-            updated_at=now,  # update() skips auto_now; the sweeper reads progress from it
-        )
+        missing = ids - {task.pk for task in tasks}
+        if tasks:
+            tasks += _tasks_due_again(tasks, now=now)
+            lease = max(lease_seconds(task.endpoint) for task in tasks)
+            GenerationTask.objects.filter(pk__in=[task.pk for task in tasks]).update(
+                status=GenerationTask.Status.RUNNING,
+                lease_until=now + timedelta(seconds=lease),
+                attempts=F("attempts") + 1,
+                available_at=None,
+                updated_at=now,  # update() skips auto_now; the sweeper reads progress from it
+            )
+    if missing:
+        _tasks_resend_early(missing, now=now)
     for task in tasks:
         task.attempts += 1
     return [_Item(task=task) for task in tasks]
+
+
+def _tasks_resend_early(ids: Iterable[int], *, now: Any) -> None:
+    """Send again, for when they are due, rows whose retry a message came too early for.
+
+    That is an older message for a row that failed again since, or a worker's clock a little
+    behind the sender's: either way no pending row is left without a message on its way.
+    """
+    early = list(
+        GenerationTask.objects.filter(
+            pk__in=list(ids),
+            status=GenerationTask.Status.PENDING,
+            available_at__gt=now,
+            run__status=GenerationRun.Status.RUNNING,
+        ).values_list("id", "endpoint_id", "available_at")
+    )
+    if early:
+        countdown = max((due - now).total_seconds() for _, _, due in early)
+        _enqueue_rows([(task_id, endpoint_id) for task_id, endpoint_id, _ in early], countdown)
 
 
 def _tasks_due_again(tasks: list[GenerationTask], *, now: Any) -> list[GenerationTask]:
@@ -475,7 +497,8 @@ def _item_call(item: _Item, stop: threading.Event) -> None:
         if error.retryable and task.attempts < MAX_ATTEMPTS:
             item.outcome = "retry"
             item.delay = (
-                error.retry_after + random.uniform(0, 0.25)
+                # Never before Retry-After; a little jitter (a quarter, at most 0.25 s) after.
+                error.retry_after + random.uniform(0, min(0.25, error.retry_after / 4))
                 if error.retry_after is not None
                 else backoff_seconds(task.attempts)
             )

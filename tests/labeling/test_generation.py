@@ -14,7 +14,7 @@ from labeling.generation import semaphore, services
 from labeling.generation.styles import BUILT_IN
 from labeling.imports.prompts import prompt_import
 from labeling.models import Candidate, GenerationRun, GenerationTask, Pair
-from tests.conftest import wait_until
+from tests.conftest import _purge_broker, wait_until
 
 from .conftest import jsonl_bytes
 
@@ -299,3 +299,35 @@ def test_semaphore_wakes_a_waiter_and_outlives_a_dead_holder(db):
     ):
         pass
     client.delete(semaphore._key(endpoint_id), semaphore._freed_key(endpoint_id))
+
+
+def test_message_before_its_retry_is_due_sends_itself_again(
+    campaign, worker_process, offline_server
+):
+    """A message that arrives before its rows may be retried claims nothing and is sent again
+    for when they are due: the run finishes with no sweep."""
+    _prompts(campaign, 3)
+    endpoint = _endpoint(offline_server)
+    run = services.run_create(campaign=campaign, endpoints=[endpoint], styles=STYLES[:1])
+    assert services.run_plan(run_id=run.pk) == 3
+    _purge_broker()  # no worker yet: drop the plan's messages, send our own below
+    ids = list(GenerationTask.objects.filter(run=run).values_list("pk", flat=True))
+    worker_process(queues="generation", concurrency=2)
+    from config.celery import ping
+
+    assert ping.apply_async(args=("up",), queue="generation").get(timeout=60) == "up"
+    GenerationTask.objects.filter(pk__in=ids).update(
+        attempts=1, available_at=timezone.now() + timedelta(seconds=2), error_kind="rate_limited"
+    )
+    from labeling.generation.tasks import enqueue_tasks
+
+    enqueue_tasks(ids)  # too early: the worker is up and takes it at once
+
+    def finished():
+        run.refresh_from_db()
+        return run.status == "completed"
+
+    wait_until(finished, timeout=90, interval=0.3)
+    assert run.succeeded == 3
+    assert set(GenerationTask.objects.filter(run=run).values_list("attempts", flat=True)) == {2}
+    _assert_exactly_once(run)
