@@ -163,6 +163,9 @@ def judgment_submit(
         if time_on_task_ms is None:
             elapsed = now - assignment.created_at
             time_on_task_ms = max(0, int(elapsed.total_seconds() * 1000))
+        # The pair's counter first: it may wait for a claim that holds the pair, and until the
+        # assignment row is written that claim never waits for us (see statements.py).
+        Pair.objects.filter(pk=assignment.pair_id).update(judgment_count=F("judgment_count") + 1)
         judgment = Judgment.objects.create(
             pair_id=assignment.pair_id,
             annotator=annotator,
@@ -172,7 +175,6 @@ def judgment_submit(
             **clean.canonical(left_is_a=assignment.left_is_a),
         )
         Assignment.objects.filter(pk=assignment.pk).update(completed_at=now, draft={})
-        Pair.objects.filter(pk=assignment.pair_id).update(judgment_count=F("judgment_count") + 1)
         return judgment, True
 
 

@@ -84,17 +84,20 @@ new_judgment AS (
     WHERE s.annotator_id = %(me)s AND s.campaign_id = %(campaign)s AND s.completed_at IS NULL
     RETURNING id, time_on_task_ms
 ),
-completed AS (
-    UPDATE labeling_assignment a SET completed_at = %(now)s, draft = '{{}}'::jsonb
-    FROM sub s
-    WHERE a.id = s.id AND EXISTS (SELECT 1 FROM new_judgment)
-    RETURNING a.id
-),
 counted AS (
     UPDATE labeling_pair p SET judgment_count = p.judgment_count + 1
     FROM sub s
     WHERE p.id = s.pair_id AND EXISTS (SELECT 1 FROM new_judgment)
     RETURNING p.id
+),
+-- Only once the pair is ours: until then the assignment row is merely locked, and a claim
+-- (with an older snapshot) that tries its slot is turned away at once instead of waiting
+-- for this transaction, which may be waiting for that claim's pair.
+completed AS (
+    UPDATE labeling_assignment a SET completed_at = %(now)s, draft = '{{}}'::jsonb
+    FROM sub s
+    WHERE a.id = s.id AND EXISTS (SELECT 1 FROM counted)
+    RETURNING a.id
 ),"""
 
 _LIVE_CTE = """
@@ -237,12 +240,12 @@ def statement(*, submit: bool, daily_cap: bool, kinds: int) -> str:
         parts.append(_CAP_CTE.format(just_judged=1 if submit else 0))
         pick_conditions.append("AND NOT (SELECT hit FROM capped)")
     if submit:
-        # Referencing ``counted`` makes the submit's one blocking lock (the submitted pair's
-        # row, for its counter) come before any pair is picked: a data-modifying CTE that
-        # nothing reads runs last, and would then wait while holding the picked pair.
+        # Referencing ``completed`` (which waits for ``counted``) makes the submit's one
+        # blocking lock (the submitted pair's row, for its counter) come before any pair is
+        # picked: a data-modifying CTE that nothing reads runs last, and would then wait while
+        # holding the picked pair.
         pick_conditions.append(
-            "AND EXISTS (SELECT 1 FROM counted) AND EXISTS (SELECT 1 FROM completed) "
-            "AND p.id <> (SELECT pair_id FROM sub)"
+            "AND EXISTS (SELECT 1 FROM completed) AND p.id <> (SELECT pair_id FROM sub)"
         )
     conditions = " ".join(pick_conditions)
     parts.append(_PICK_CTE.format(name="pick1", gold="gold1", conditions=conditions))
