@@ -105,8 +105,8 @@ class AgreementAccumulator:
 
     def add_prompt(self, prompt: PromptGroup) -> None:
         """Add the prompt's pairs (preference units) and candidates (severity, helpfulness)."""
-        # (candidate, rater) -> that rater's ratings of the candidate, across the prompt's pairs
-        ratings: dict[tuple[int, Any], list[SideLabel]] = {}
+        # candidate -> rater -> that rater's ratings of the candidate, across the prompt's pairs
+        ratings: dict[int, dict[Any, list[SideLabel]]] = {}
         add_preference = self.preference.add_unit
         for pair in prompt.pairs:
             judgments = pair.judgments
@@ -115,33 +115,35 @@ class AgreementAccumulator:
             if len(judgments) > 1:
                 # One judgment per (pair, annotator) is a database constraint: no reduction.
                 add_preference([int(judgment.preference) for judgment in judgments])
-            a_id, b_id = pair.a.id, pair.b.id
+            a_raters = ratings.get(pair.a.id)
+            if a_raters is None:
+                a_raters = ratings[pair.a.id] = {}
+            b_raters = ratings.get(pair.b.id)
+            if b_raters is None:
+                b_raters = ratings[pair.b.id] = {}
             for judgment in judgments:
                 rater = judgment.annotator_id
-                for key, side in (((a_id, rater), judgment.a), ((b_id, rater), judgment.b)):
+                for raters, side in ((a_raters, judgment.a), (b_raters, judgment.b)):
                     if side is not None:
-                        found = ratings.get(key)
+                        found = raters.get(rater)
                         if found is None:
-                            ratings[key] = [side]
+                            raters[rater] = [side]
                         else:
                             found.append(side)
-        by_candidate: dict[int, list[list[SideLabel]]] = {}
-        for (candidate, _rater), sides in ratings.items():
-            per_rater = by_candidate.get(candidate)
-            if per_rater is None:
-                by_candidate[candidate] = [sides]
-            else:
-                per_rater.append(sides)
         ordinal = SEVERITY_ORDINAL
-        for per_rater in by_candidate.values():
-            if len(per_rater) < 2:
+        for raters in ratings.values():
+            if len(raters) < 2:
                 continue
             severities: list[int] = []
             helpfulness: list[int] = []
-            for sides in per_rater:
+            for sides in raters.values():
                 if len(sides) == 1:
                     severities.append(ordinal[sides[0].severity])
                     helpfulness.append(sides[0].helpfulness)
+                elif len(sides) == 2:  # rated in two pairs (the usual case): the lower of two
+                    first, second = sides
+                    severities.append(min(ordinal[first.severity], ordinal[second.severity]))
+                    helpfulness.append(min(first.helpfulness, second.helpfulness))
                 else:
                     severities.append(_lower_median([ordinal[side.severity] for side in sides]))
                     helpfulness.append(_lower_median([side.helpfulness for side in sides]))
