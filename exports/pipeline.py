@@ -102,12 +102,13 @@ def _judgments(
 ) -> list[PairLabel]:
     """A pair's judgments from its per-column lists (``JUDGMENT_COLUMNS`` [+ details])."""
     judgments = [
+        # Positional arguments: this runs once per judgment, a million times in a big export.
         PairLabel(
-            preference=float(preference),
-            a=SideLabel(a_mode, a_severity, a_helpfulness),
-            b=SideLabel(b_mode, b_severity, b_helpfulness),
-            judgment_id=judgment_id,
-            annotator_id=annotator_id,
+            float(preference),
+            SideLabel(a_mode, a_severity, a_helpfulness),
+            SideLabel(b_mode, b_severity, b_helpfulness),
+            judgment_id,
+            annotator_id,
         )
         for (
             judgment_id,
