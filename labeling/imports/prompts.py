@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import gc
 from collections.abc import Iterator, Mapping
-from contextlib import contextmanager
+from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass, field
 from hashlib import sha256
 from pathlib import Path
@@ -392,10 +392,11 @@ class _PromptWriter:
     """Writes checked rows in batches inside the import's transaction.
 
     Per batch: one query for the hashes and external ids the campaign already has (earlier
-    batches included), then, on PostgreSQL, one ``COPY`` of the new rows as pre-formatted text.
-    While the database takes in one batch, the next one is read and checked. Into a campaign
-    that had no prompts, the query only asks about the values that this import may already
-    have written (see :class:`_SeenFilter`): usually none, so there is no query at all.
+    batches included), then, on PostgreSQL, the new rows as pre-formatted ``COPY`` text. Into a
+    campaign that had no prompts, the query only asks about the values this import may already
+    have written (see :class:`_SeenFilter`): usually none, so there is no query, and one
+    ``COPY`` stays open from batch to batch while the database takes in rows as the next ones
+    are read. A ``COPY`` is only ended where a lookup must see the rows written so far.
     """
 
     def __init__(self, campaign: Campaign, log: ProblemLog, report: ImportReport) -> None:
@@ -413,20 +414,24 @@ class _PromptWriter:
             self.seen_hashes, self.seen_ids = _SeenFilter(), _SeenFilter()
 
     def run(self, rows: Iterator[PromptRow]) -> None:
-        with connection.cursor() as cursor:
-            batch = self._next_batch(rows)
-            while batch:
-                new = self._new_rows(cursor, batch)
-                if new:
-                    # Written even once a line is bad (the transaction is then rolled back), so
-                    # that later batches still find every duplicate external_id.
-                    if self.postgres:
-                        with cursor.cursor.copy(self.copy_sql) as copy:
-                            copy.write(self._copy_data(new))
-                            batch = self._next_batch(rows)  # while the server works
-                        continue
+        with connection.cursor() as cursor, ExitStack() as open_copy:
+            copy: Any = None
+            while batch := self._next_batch(rows):
+                ask_hashes, ask_ids = self._to_ask(batch)
+                if (ask_hashes or ask_ids) and copy is not None:
+                    open_copy.close()  # end the COPY: the lookup must see every row so far
+                    copy = None
+                new = self._new_rows(batch, self._existing(cursor, ask_hashes, ask_ids))
+                # Written even once a line is bad (the transaction is then rolled back), so
+                # that later batches still find every duplicate external_id.
+                if not new:
+                    continue
+                if not self.postgres:
                     self._bulk_create(new)
-                batch = self._next_batch(rows)
+                    continue
+                if copy is None:
+                    copy = open_copy.enter_context(cursor.cursor.copy(self.copy_sql))
+                copy.write(self._copy_data(new))
 
     def _next_batch(self, rows: Iterator[PromptRow]) -> list[PromptRow]:
         batch: list[PromptRow] = []
@@ -473,22 +478,29 @@ class _PromptWriter:
             (found_hashes if kind == "h" else found_ids).add(value)
         return found_hashes, found_ids
 
-    def _new_rows(self, cursor: Any, batch: list[PromptRow]) -> list[PromptRow]:
-        """The batch less duplicates (counted) and clashing external ids (reported)."""
+    def _to_ask(self, batch: list[PromptRow]) -> tuple[set[str], set[str]]:
+        """The batch's hashes and external ids to look up in the database."""
         seen_hashes, seen_ids = self.seen_hashes, self.seen_ids
         if seen_hashes is None or seen_ids is None:
-            ask_hashes = {row.content_hash for row in batch}
-            ask_ids = {row.external_id for row in batch if row.external_id}
-        else:
-            ask_hashes = {
-                row.content_hash for row in batch if seen_hashes.may_have(row.content_hash)
-            }
-            ask_ids = {
+            return (
+                {row.content_hash for row in batch},
+                {row.external_id for row in batch if row.external_id},
+            )
+        return (
+            {row.content_hash for row in batch if seen_hashes.may_have(row.content_hash)},
+            {
                 row.external_id
                 for row in batch
                 if row.external_id and seen_ids.may_have(row.external_id)
-            }
-        existing_hashes, existing_ids = self._existing(cursor, ask_hashes, ask_ids)
+            },
+        )
+
+    def _new_rows(
+        self, batch: list[PromptRow], existing: tuple[set[str], set[str]]
+    ) -> list[PromptRow]:
+        """The batch less duplicates (counted) and clashing external ids (reported)."""
+        existing_hashes, existing_ids = existing
+        seen_hashes, seen_ids = self.seen_hashes, self.seen_ids
         new: list[PromptRow] = []
         for row in batch:
             if row.content_hash in existing_hashes:
