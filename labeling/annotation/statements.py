@@ -11,12 +11,14 @@ rules are the same as before, and the database still enforces the invariants:
   older than the pair lock it takes, so what it changes it re-checks under a lock: the new
   lease is inserted with ``ON CONFLICT DO NOTHING``, and a lease to hand over or renew is
   locked ``FOR UPDATE SKIP LOCKED`` and re-checked (still expired, still open). A claim that
-  lost such a race answers ``race`` and is asked again with a fresh snapshot. Holding a pair,
-  a claim never waits on a row lock, so it cannot deadlock with a submit that holds its
-  assignment and waits for that pair;
+  lost such a race answers ``race`` and is asked again with a fresh snapshot;
 * the submit locks the assignment row first, and writes only if it is the caller's, in this
   campaign and not yet completed. Anything else writes nothing and is left to the ordinary
-  services, which answer it exactly as before (idempotent replay, lost lease, wrong campaign).
+  services, which answer it exactly as before (idempotent replay, lost lease, wrong campaign);
+* no deadlock: the only lock a submit waits for while holding something is its own pair's
+  row (for the counter), taken before it picks a pair and before it writes its assignment
+  row; a claim, once it holds a pair, waits for no row lock, and for an index entry only of
+  a draft save or a skip, which wait for no pair.
 
 Within one statement every part sees the same snapshot, so the claim cannot see the judgment
 written by the same statement: it leaves out the submitted pair and assignment explicitly and
