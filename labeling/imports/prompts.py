@@ -374,18 +374,24 @@ class _SeenFilter:
     def __init__(self) -> None:
         self.bits = bytearray(self.BITS >> 3)
 
-    def may_have(self, key: str) -> bool:
-        bits, code = self.bits, hash(key)
-        first, second = code & self.MASK, (code >> 32) & self.MASK
-        return bool(
-            bits[first >> 3] & (1 << (first & 7)) and bits[second >> 3] & (1 << (second & 7))
-        )
+    def which_may_have(self, keys: Iterator[str]) -> set[str]:
+        """Those of ``keys`` that may have been added before (the others surely were not)."""
+        bits, mask, found = self.bits, self.MASK, set()
+        for key in keys:
+            code = hash(key)
+            first, second = code & mask, (code >> 32) & mask
+            if bits[first >> 3] & (1 << (first & 7)) and bits[second >> 3] & (1 << (second & 7)):
+                found.add(key)
+        return found
 
-    def add(self, key: str) -> None:
-        bits, code = self.bits, hash(key)
-        first, second = code & self.MASK, (code >> 32) & self.MASK
-        bits[first >> 3] |= 1 << (first & 7)
-        bits[second >> 3] |= 1 << (second & 7)
+    def add_all(self, keys: Iterator[str]) -> None:
+        """Remember ``keys``."""
+        bits, mask = self.bits, self.MASK
+        for key in keys:
+            code = hash(key)
+            first, second = code & mask, (code >> 32) & mask
+            bits[first >> 3] |= 1 << (first & 7)
+            bits[second >> 3] |= 1 << (second & 7)
 
 
 class _PromptWriter:
@@ -435,17 +441,19 @@ class _PromptWriter:
 
     def _next_batch(self, rows: Iterator[PromptRow]) -> list[PromptRow]:
         batch: list[PromptRow] = []
+        append, dumps, read = batch.append, orjson.dumps, 0
         for row in rows:
-            self.report.lines += 1
+            read += 1
             if not row.content_hash:
                 row.content_hash = content_hash(row.messages)
-            row.metadata_json = orjson.dumps(row.metadata)
+            row.metadata_json = dumps(row.metadata)
             if b"\\u0000" in row.metadata_json and _has_nul(row.metadata):
                 self.log.add(row.line, "metadata", NUL_REASON)
                 continue
-            batch.append(row)
+            append(row)
             if len(batch) >= BATCH_SIZE:
                 break
+        self.report.lines += read
         return batch
 
     def _existing(self, cursor: Any, hashes: set[str], ids: set[str]) -> tuple[set[str], set[str]]:
@@ -487,12 +495,8 @@ class _PromptWriter:
                 {row.external_id for row in batch if row.external_id},
             )
         return (
-            {row.content_hash for row in batch if seen_hashes.may_have(row.content_hash)},
-            {
-                row.external_id
-                for row in batch
-                if row.external_id and seen_ids.may_have(row.external_id)
-            },
+            seen_hashes.which_may_have(row.content_hash for row in batch),
+            seen_ids.which_may_have(row.external_id for row in batch if row.external_id),
         )
 
     def _new_rows(
@@ -514,10 +518,8 @@ class _PromptWriter:
                 existing_ids.add(row.external_id)
             new.append(row)
         if seen_hashes is not None and seen_ids is not None:
-            for row in new:
-                seen_hashes.add(row.content_hash)
-                if row.external_id:
-                    seen_ids.add(row.external_id)
+            seen_hashes.add_all(row.content_hash for row in new)
+            seen_ids.add_all(row.external_id for row in new if row.external_id)
         self.report.created += len(new)
         return new
 

@@ -209,7 +209,9 @@ def test_rows_written_meanwhile_fail_cleanly(campaign, monkeypatch):
     # A row the duplicate check cannot see (as if another import wrote it at the same time)
     # is stopped by the unique constraint: a clear failure, nothing imported.
     monkeypatch.setattr("labeling.imports.prompts.BATCH_SIZE", 2)
-    monkeypatch.setattr("labeling.imports.prompts._SeenFilter.may_have", lambda self, key: False)
+    monkeypatch.setattr(
+        "labeling.imports.prompts._SeenFilter.which_may_have", lambda self, keys: set()
+    )
     rows = [{"prompt": text, "category": "benign/general", "intent": "benign"} for text in "ABA"]
     with pytest.raises(ImportFailed) as caught:
         prompt_import(campaign=campaign, source=jsonl_bytes(rows), file_format="jsonl")
@@ -227,7 +229,7 @@ def test_cycle_collector_is_back_after_an_import(campaign):
     assert gc.isenabled()
 
 
-def test_nul_characters_are_reported(campaign):
+def test_nul_characters_are_reported(campaign, monkeypatch):
     ok = {"category": "benign/general", "intent": "benign"}
     rows = [
         {"prompt": "fine", **ok},
@@ -239,6 +241,13 @@ def test_nul_characters_are_reported(campaign):
     ]
     problems = _fails(campaign, jsonl_bytes(rows).getvalue(), "jsonl")
     assert problems == [(2, "prompt"), (3, "external_id"), (4, "metadata"), (5, "messages")]
+
+    # Bad rows filling whole batches do not end the reading early.
+    monkeypatch.setattr("labeling.imports.prompts.BATCH_SIZE", 2)
+    rows = [{"prompt": f"p{i}", "metadata": {"k": "\u0000"}, **ok} for i in range(3)]
+    rows += [{"prompt": "q", "external_id": "x", **ok}, {"prompt": "r", "external_id": "x", **ok}]
+    problems = _fails(campaign, jsonl_bytes(rows).getvalue(), "jsonl")
+    assert problems == [(1, "metadata"), (2, "metadata"), (3, "metadata"), (5, "external_id")]
 
 
 @pytest.mark.parametrize(
