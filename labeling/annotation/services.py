@@ -190,11 +190,11 @@ def judgment_submit_and_claim_next(
     """``judgment_submit`` then ``assignment_claim`` in one transaction: the annotator's round
     trip costs one commit, and the next pair is leased the moment the judgment is saved.
 
-    The usual case (valid input, the caller's open assignment) is one SQL statement; anything
-    else (invalid input, a replayed submit, a lost lease, a closed campaign) goes through
-    ``judgment_submit``, which answers it exactly as on its own.
+    The usual case (valid input, the caller's open assignment) is one query (``statements``);
+    anything else (invalid input, a replayed submit, a lost lease, a closed campaign) goes
+    through ``judgment_submit``, which answers it exactly as on its own.
     """
-    fast = _submit_and_claim_in_one_statement(
+    fast = _submit_and_claim_in_one_query(
         assignment_id=assignment_id,
         annotator=annotator,
         campaign=campaign,
@@ -226,7 +226,7 @@ def _claim_after_submit(
         return assignment_claim(campaign=campaign, annotator=annotator, rng=rng)
 
 
-def _submit_and_claim_in_one_statement(
+def _submit_and_claim_in_one_query(
     *,
     assignment_id: int,
     annotator: User,
@@ -235,7 +235,7 @@ def _submit_and_claim_in_one_statement(
     time_on_task_ms: int | None,
     rng: random.Random | None,
 ) -> tuple[Judgment, bool, ClaimResult] | None:
-    """The round trip as one statement, or None when it wrote nothing (the caller then takes
+    """The round trip as one query, or None when it wrote nothing (the caller then takes
     the ordinary path)."""
     if not _campaign_is_open(campaign):
         return None

@@ -1,28 +1,30 @@
-"""The claim (and submit + claim) as one SQL statement each: the annotator's round trip.
+"""The annotator's round trip in one query to PostgreSQL: the claim, or the submit + claim.
 
-A round trip used to be a dozen statements between ``BEGIN`` and ``COMMIT``; here it is one
-statement in autocommit, so one transaction and one network round trip to PostgreSQL. The
-rules are the same as before, and the database still enforces the invariants:
+A round trip used to be a dozen statements between ``BEGIN`` and ``COMMIT``, each its own
+network round trip. Here a claim is one statement, and submit + claim are two statements sent
+as one query string: one network round trip and, in autocommit, one transaction (the
+statements of one query string commit together). Both are prepared once per connection, so
+PostgreSQL does not plan them again on every round trip. The rules are the same as before,
+and the database still enforces the invariants:
 
 * the pair is picked ``FOR NO KEY UPDATE SKIP LOCKED``: two annotators never wait on, or both
   take, one pair's last slot (and foreign-key checks of concurrent submits never wait on it);
 * a slot is a row of ``labeling_assignment``: unique (pair, slot) with slots below ``k``, and
-  unique (pair, annotator). Every part of one statement reads the same snapshot, which may be
-  older than the pair lock it takes, so what it changes it re-checks under a lock: the new
-  lease is inserted with ``ON CONFLICT DO NOTHING``, and a lease to hand over or renew is
-  locked ``FOR UPDATE SKIP LOCKED`` and re-checked (still expired, still open). A claim that
-  lost such a race answers ``race`` and is asked again with a fresh snapshot;
+  unique (pair, annotator). A statement reads one snapshot, which may be older than the pair
+  lock it takes, so what it changes it re-checks under a lock: the new lease is inserted
+  with ``ON CONFLICT DO NOTHING``, and a lease to hand over or renew is locked ``FOR UPDATE
+  SKIP LOCKED`` and re-checked (still expired, still open). A claim that lost such a race
+  answers ``race`` and is asked again with a fresh snapshot;
 * the submit locks the assignment row first, and writes only if it is the caller's, in this
-  campaign and not yet completed. Anything else writes nothing and is left to the ordinary
-  services, which answer it exactly as before (idempotent replay, lost lease, wrong campaign);
+  campaign and not yet completed. Anything else writes nothing, the claim after it then does
+  nothing either, and the ordinary services answer it exactly as before (idempotent replay,
+  lost lease, wrong campaign). The claim runs after the submit with a fresh snapshot that
+  sees the new judgment, while the submit's locks are still held: a double click waits, then
+  finds the judgment and the lease;
 * no deadlock: the only lock a submit waits for while holding something is its own pair's
-  row (for the counter), taken before it picks a pair and before it writes its assignment
-  row; a claim, once it holds a pair, waits for no row lock, and for an index entry only of
-  a draft save or a skip, which wait for no pair.
-
-Within one statement every part sees the same snapshot, so the claim cannot see the judgment
-written by the same statement: it leaves out the submitted pair and assignment explicitly and
-counts the new judgment towards the daily cap itself.
+  row (for the counter), taken before it writes its assignment row and before the claim
+  picks a pair; a claim, once it holds a pair, waits for no row lock, and for an index entry
+  only of a draft save or a skip, which wait for no pair.
 """
 
 from __future__ import annotations
@@ -65,8 +67,8 @@ def _cols(alias: str, columns: tuple[str, ...]) -> str:
     return ", ".join(f"{alias}.{column}" for column in columns)
 
 
-_SUBMIT_CTES = """
-sub AS MATERIALIZED (
+_SUBMIT_SQL = """
+WITH sub AS MATERIALIZED (
     SELECT id, pair_id, campaign_id, annotator_id, left_is_a, created_at, completed_at
     FROM labeling_assignment WHERE id = %(sub_id)s
     FOR UPDATE
@@ -100,6 +102,20 @@ completed AS (
     FROM sub s
     WHERE a.id = s.id AND EXISTS (SELECT 1 FROM counted)
     RETURNING a.id
+)
+SELECT j.id, j.time_on_task_ms, s.pair_id, s.left_is_a, (SELECT count(*) FROM completed)
+FROM (SELECT 1) AS one
+LEFT JOIN sub s ON true
+LEFT JOIN new_judgment j ON true
+"""
+
+# A claim that follows a submit in the same transaction runs only if that submit wrote.
+_AFTER_SUBMIT = """
+after_submit AS MATERIALIZED (
+    SELECT %(after)s::bigint IS NULL OR EXISTS (
+        SELECT 1 FROM labeling_assignment d
+        WHERE d.id = %(after)s AND d.annotator_id = %(me)s AND d.completed_at = %(now)s
+    ) AS wrote
 ),"""
 
 _LIVE_CTE = """
@@ -113,7 +129,7 @@ live AS MATERIALIZED (
 
 _CAP_CTE = """
 capped AS MATERIALIZED (
-    SELECT count(*) + {just_judged} >= %(daily_cap)s AS hit
+    SELECT count(*) >= %(daily_cap)s AS hit
     FROM labeling_judgment j
     JOIN labeling_pair p ON p.id = j.pair_id
     JOIN labeling_prompt pr ON pr.id = p.prompt_id
@@ -210,45 +226,37 @@ claimed AS (
         WHERE a.id = (SELECT id FROM live)
 )
 SELECT {assignment_c}, {pair_p}, {prompt_pr}, {candidate_ca}, {candidate_cb},
-    (SELECT id FROM picked) AS picked_id, {capped} AS capped {submit_columns}
+    (SELECT id FROM picked) AS picked_id, {capped} AS capped
 FROM (SELECT 1) AS one
 LEFT JOIN claimed c ON true
 LEFT JOIN labeling_pair p ON p.id = c.pair_id
 LEFT JOIN labeling_prompt pr ON pr.id = p.prompt_id
 LEFT JOIN labeling_candidate ca ON ca.id = p.candidate_a_id
 LEFT JOIN labeling_candidate cb ON cb.id = p.candidate_b_id
-{submit_join}
 """
 
 
-@lru_cache(maxsize=16)
-def statement(*, submit: bool, daily_cap: bool, kinds: int) -> str:
-    """The SQL text for one shape of round trip (a handful of shapes, built once each)."""
-    gate = "AND EXISTS (SELECT 1 FROM new_judgment) AND a.id <> %(sub_id)s" if submit else ""
-    parts = ["WITH"]
-    if submit:
-        parts.append(
-            _SUBMIT_CTES.format(
-                oriented_columns=", ".join(ORIENTED_FIELDS),
-                oriented_values=", ".join(
-                    f"CASE WHEN s.left_is_a THEN %(a_is_left_{name})s ELSE %(b_is_left_{name})s END"
-                    for name in ORIENTED_FIELDS
-                ),
-            )
-        )
-    parts.append(_LIVE_CTE.format(gate=gate))
-    pick_conditions = []
+@lru_cache(maxsize=1)
+def submit_statement() -> str:
+    """The SQL text of the submit: record the judgment of one assignment, or nothing."""
+    return _SUBMIT_SQL.format(
+        oriented_columns=", ".join(ORIENTED_FIELDS),
+        oriented_values=", ".join(
+            f"CASE WHEN s.left_is_a THEN %(a_is_left_{name})s ELSE %(b_is_left_{name})s END"
+            for name in ORIENTED_FIELDS
+        ),
+    )
+
+
+@lru_cache(maxsize=8)
+def statement(*, daily_cap: bool, kinds: int) -> str:
+    """The SQL text of a claim, for one shape of campaign (a handful, built once each)."""
+    gate = "AND (SELECT wrote FROM after_submit)"
+    parts = ["WITH", _AFTER_SUBMIT, _LIVE_CTE.format(gate=gate)]
+    pick_conditions = [gate]
     if daily_cap:
-        parts.append(_CAP_CTE.format(just_judged=1 if submit else 0))
+        parts.append(_CAP_CTE)
         pick_conditions.append("AND NOT (SELECT hit FROM capped)")
-    if submit:
-        # Referencing ``completed`` (which waits for ``counted``) makes the submit's one
-        # blocking lock (the submitted pair's row, for its counter) come before any pair is
-        # picked: a data-modifying CTE that nothing reads runs last, and would then wait while
-        # holding the picked pair.
-        pick_conditions.append(
-            "AND EXISTS (SELECT 1 FROM completed) AND p.id <> (SELECT pair_id FROM sub)"
-        )
     conditions = " ".join(pick_conditions)
     parts.append(_PICK_CTE.format(name="pick1", gold="gold1", conditions=conditions))
     picked = "SELECT id FROM pick1"
@@ -275,12 +283,6 @@ def statement(*, submit: bool, daily_cap: bool, kinds: int) -> str:
             sides_handed_over=_SIDES_SQL.format(pair="(SELECT id FROM picked)"),
             sides_inserted=_SIDES_SQL.format(pair="p.id"),
             capped="(SELECT hit FROM capped)" if daily_cap else "false",
-            submit_columns=(
-                ", j.id, j.time_on_task_ms, (SELECT pair_id FROM sub), (SELECT left_is_a FROM sub)"
-                if submit
-                else ""
-            ),
-            submit_join="LEFT JOIN new_judgment j ON true" if submit else "",
         )
     )
     return "\n".join(parts)
@@ -288,7 +290,7 @@ def statement(*, submit: bool, daily_cap: bool, kinds: int) -> str:
 
 @dataclass(frozen=True)
 class Outcome:
-    """What one statement did: the lease it holds (or why none), and the judgment it wrote."""
+    """What one query did: the lease it holds (or why none), and the judgment it wrote."""
 
     assignment: Assignment | None
     reason: str  # "ok", "daily_cap", "done", or "race" (a concurrent claim got the slot first)
@@ -307,7 +309,13 @@ def _instance(model: Any, columns: tuple[str, ...], values: tuple[Any, ...]) -> 
     return model.from_db(connection.alias, columns, values)
 
 
-def _outcome(row: tuple[Any, ...], *, campaign: Campaign, annotator: Any) -> Outcome:
+def _outcome(
+    row: tuple[Any, ...],
+    *,
+    campaign: Campaign,
+    annotator: Any,
+    submitted: tuple[Any, ...] = (None, None, None, None),
+) -> Outcome:
     index = 0
 
     def take(count: int) -> tuple[Any, ...]:
@@ -322,7 +330,6 @@ def _outcome(row: tuple[Any, ...], *, campaign: Campaign, annotator: Any) -> Out
     a_values = take(len(CANDIDATE_COLUMNS))
     b_values = take(len(CANDIDATE_COLUMNS))
     picked_id, capped = take(2)
-    submitted = take(4) if len(row) > index else (None, None, None, None)
     if assignment_values[0] is None:
         if capped:
             reason = "daily_cap"
@@ -359,6 +366,7 @@ def _parameters(
         "expires_at": now + timedelta(minutes=campaign.lease_minutes),
         "gold1": gold_first,
         "gold2": not gold_first,
+        "after": None,
     }
     if campaign.daily_cap is not None:
         parameters["daily_cap"] = campaign.daily_cap
@@ -370,7 +378,7 @@ def _parameters(
 PARAMETER_TYPES = {
     "me": "integer", "campaign": "bigint", "k": "integer", "now": "timestamptz",
     "expires_at": "timestamptz", "gold1": "boolean", "gold2": "boolean",
-    "daily_cap": "integer", "day_start": "timestamptz", "sub_id": "bigint",
+    "daily_cap": "integer", "day_start": "timestamptz", "sub_id": "bigint", "after": "bigint",
     "policy_version": "bigint", "rationale": "text", "flags": "text", "flag_note": "text",
     "time_on_task_ms": "integer",
     **{f"{order}_is_left_{name}": "integer" if name.endswith(("helpfulness", "preference"))
@@ -389,10 +397,9 @@ class Prepared:
 
 
 @lru_cache(maxsize=16)
-def prepared(*, submit: bool, daily_cap: bool, kinds: int) -> Prepared:
-    """The statement of one shape, prepared once per database connection: PostgreSQL then
-    plans it once (a generic plan) instead of on every round trip."""
-    sql = statement(submit=submit, daily_cap=daily_cap, kinds=kinds)
+def prepared(sql: str) -> Prepared:
+    """``sql`` as a statement prepared once per database connection: PostgreSQL then plans it
+    once (a generic plan) instead of on every round trip."""
     names: list[str] = []
 
     def number(match: re.Match[str]) -> str:
@@ -412,12 +419,17 @@ def prepared(*, submit: bool, daily_cap: bool, kinds: int) -> Prepared:
     )
 
 
+def claim_shape(campaign: Campaign) -> Prepared:
+    return prepared(statement(daily_cap=campaign.daily_cap is not None, kinds=_kinds(campaign)))
+
+
 # The statements prepared on each open connection (prepared statements live as long as the
 # database session, whatever happens to transactions).
 _prepared_on: weakref.WeakKeyDictionary[Any, set[str]] = weakref.WeakKeyDictionary()
 
 
-def _run(shape: Prepared, parameters: dict[str, Any]) -> tuple[Any, ...]:
+def _run(shapes: tuple[Prepared, ...], parameters: dict[str, Any]) -> list[tuple[Any, ...]]:
+    """Run ``shapes`` in one round trip and one transaction; each answers one row."""
     for _attempt in range(2):
         connection.ensure_connection()
         names = _prepared_on.setdefault(connection.connection, set())
@@ -425,30 +437,39 @@ def _run(shape: Prepared, parameters: dict[str, Any]) -> tuple[Any, ...]:
             if connection.in_atomic_block:
                 # Inside someone's transaction: a savepoint, so a failure leaves theirs usable.
                 with transaction.atomic():
-                    return _execute(shape, parameters, names)
-            # Otherwise the one statement is its own transaction (autocommit): no BEGIN/COMMIT.
-            return _execute(shape, parameters, names)
+                    return _execute(shapes, parameters, names)
+            # Otherwise autocommit: the statements of one query string are one transaction,
+            # without BEGIN/COMMIT round trips.
+            return _execute(shapes, parameters, names)
         except ProgrammingError as error:
             if not isinstance(error.__cause__, psycopg.errors.InvalidSqlStatementName):
                 raise
-            # The session lost it (a pooler, DISCARD ALL): prepare it again.
-            names.discard(shape.name)
-    raise RuntimeError("the round-trip statement could not be prepared")
+            # The session lost them (a pooler, DISCARD ALL): prepare them again.
+            names.difference_update(shape.name for shape in shapes)
+    raise RuntimeError("the round-trip statements could not be prepared")
 
 
-def _execute(shape: Prepared, parameters: dict[str, Any], names: set[str]) -> tuple[Any, ...]:
+def _execute(
+    shapes: tuple[Prepared, ...], parameters: dict[str, Any], names: set[str]
+) -> list[tuple[Any, ...]]:
+    # The first use on this connection prepares in the same query. A PREPARE is not undone
+    # by a rollback, so it counts as done even if what follows fails.
+    prepares = [shape.prepare for shape in shapes if shape.name not in names]
+    names.update(shape.name for shape in shapes)
+    rows = []
     with connection.cursor() as cursor:
-        if shape.name in names:
-            cursor.execute(shape.execute, parameters)
-        else:
-            # The first use on this connection: PREPARE and EXECUTE in one query. A PREPARE
-            # is not undone by a rollback, so it counts as done even if the EXECUTE fails.
-            names.add(shape.name)
-            cursor.execute(f"{shape.prepare}; {shape.execute}", parameters)
+        # Several statements in one query string: one round trip, and (in autocommit) one
+        # transaction, each statement with a fresh snapshot that sees the ones before it.
+        cursor.execute("; ".join([*prepares, *(shape.execute for shape in shapes)]), parameters)
+        for _prepare in prepares:
             cursor.nextset()
-        row = cursor.fetchone()
-    assert row is not None  # the statement always answers one row
-    return tuple(row)
+        for index in range(len(shapes)):
+            if index:
+                cursor.nextset()
+            row = cursor.fetchone()
+            assert row is not None  # each statement answers one row
+            rows.append(tuple(row))
+    return rows
 
 
 def serialise_claims(*, campaign: Campaign, annotator: Any) -> None:
@@ -463,9 +484,9 @@ def serialise_claims(*, campaign: Campaign, annotator: Any) -> None:
 
 def claim(*, campaign: Campaign, annotator: Any, now: datetime, gold_first: bool) -> Outcome:
     """One claim: the live lease of ``annotator`` in ``campaign``, or a newly leased pair."""
-    shape = prepared(submit=False, daily_cap=campaign.daily_cap is not None, kinds=_kinds(campaign))
     parameters = _parameters(campaign=campaign, annotator=annotator, now=now, gold_first=gold_first)
-    return _outcome(_run(shape, parameters), campaign=campaign, annotator=annotator)
+    (row,) = _run((claim_shape(campaign),), parameters)
+    return _outcome(row, campaign=campaign, annotator=annotator)
 
 
 def submit_and_claim(
@@ -479,17 +500,18 @@ def submit_and_claim(
     values_if_b_left: dict[str, Any],
     time_on_task_ms: int | None,
 ) -> Outcome:
-    """Record the judgment of ``assignment_id`` and claim the next pair, in one statement.
+    """Record the judgment of ``assignment_id`` and claim the next pair: two statements in one
+    round trip and one transaction (the claim sees the judgment, with a fresh snapshot).
 
     ``values_if_a_left`` / ``values_if_b_left`` are the judgment's canonical fields for either
     side order (the statement reads the order from the locked assignment). ``judgment_id`` of
     the outcome is None when nothing was written: the assignment is not the caller's open one
-    in this campaign (the ordinary service then says why).
+    in this campaign (the ordinary service then says why), and then nothing is claimed.
     """
-    shape = prepared(submit=True, daily_cap=campaign.daily_cap is not None, kinds=_kinds(campaign))
     parameters = _parameters(campaign=campaign, annotator=annotator, now=now, gold_first=gold_first)
     parameters.update(
         {
+            "after": assignment_id,
             "sub_id": assignment_id,
             "policy_version": campaign.policy_version_id,
             "rationale": values_if_a_left["rationale"],
@@ -501,7 +523,14 @@ def submit_and_claim(
     for name in ORIENTED_FIELDS:
         parameters[f"a_is_left_{name}"] = values_if_a_left[name]
         parameters[f"b_is_left_{name}"] = values_if_b_left[name]
-    return _outcome(_run(shape, parameters), campaign=campaign, annotator=annotator)
+    submitted, row = _run((prepared(submit_statement()), claim_shape(campaign)), parameters)
+    judgment_id, time_on_task_ms, pair_id, left_is_a, _completed = submitted
+    return _outcome(
+        row,
+        campaign=campaign,
+        annotator=annotator,
+        submitted=(judgment_id, time_on_task_ms, pair_id, left_is_a),
+    )
 
 
 def _kinds(campaign: Campaign) -> int:

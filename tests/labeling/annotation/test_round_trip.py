@@ -1,4 +1,4 @@
-"""The round trip as one SQL statement (``statements``): same rules as the services always had.
+"""The round trip as one query (``statements``): same rules as the services always had.
 
 Submit + claim through ``judgment_submit_and_claim_next``: what it writes, what it leaves to
 the ordinary services (replays, lost leases, bad input, closed campaigns), the daily cap, the
@@ -178,9 +178,7 @@ def test_the_statements_are_prepared_once_per_connection(campaign, personas):
             "SELECT count(*) FROM pg_prepared_statements WHERE name LIKE 'graylab_round_trip_%%'"
         )
         assert cursor.fetchone()[0] == 2  # the claim and the submit + claim
-    assert statements.prepared(submit=True, daily_cap=False, kinds=1).name.startswith(
-        "graylab_round_trip_"
-    )
+    assert statements.prepared(statements.submit_statement()).name.startswith("graylab_round_trip_")
 
 
 def test_the_round_trip_settles_on_a_generic_plan(campaign, make_annotators):
@@ -194,10 +192,15 @@ def test_the_round_trip_settles_on_a_generic_plan(campaign, make_annotators):
     for _ in range(12):
         _judgment, _created, result = submit_next(campaign, user, assignment)
         assignment = result.assignment
-    name = statements.prepared(submit=True, daily_cap=False, kinds=1).name
-    with connection.cursor() as cursor:
-        cursor.execute("SELECT generic_plans FROM pg_prepared_statements WHERE name = %s", [name])
-        assert cursor.fetchone()[0] > 0
+    for shape in (
+        statements.prepared(statements.submit_statement()),
+        statements.claim_shape(campaign),
+    ):
+        with connection.cursor() as cursor:
+            cursor.execute(
+                "SELECT generic_plans FROM pg_prepared_statements WHERE name = %s", [shape.name]
+            )
+            assert cursor.fetchone()[0] > 0, shape.name
 
 
 @pytest.mark.parametrize(

@@ -243,7 +243,7 @@ def test_claim_and_submit_take_a_fixed_number_of_queries(
     # A fresh annotator, so the page load claims (rather than finds a live lease).
     large = _count_round_trip(client_for("ben"), campaign, personas["ben"])
     assert small == large, (small, large)
-    # Session, user, roles (as for any signed-in page), the campaign, and one statement that
-    # claims (page load) or submits and claims (htmx round trip): see labeling/annotation/
-    # statements.py. The round trip was 14 statements before it became one.
+    # Session, user, roles (as for any signed-in page), the campaign, and one query that
+    # claims (page load) or submits and claims (htmx round trip, two prepared statements in
+    # one query string): see labeling/annotation/statements.py. The round trip was 14.
     assert small == (5, 5), small
