@@ -15,14 +15,14 @@ from datetime import timedelta
 from typing import Any
 
 from django.contrib.auth.models import User
-from django.db import IntegrityError, transaction
+from django.db import IntegrityError, connection, transaction
 from django.db.models import F
 from django.utils import timezone
 
 from labeling.models import Assignment, Campaign, Judgment, JudgmentRevision, Pair, Skip
 from labeling.models.choices import Flag
 
-from . import statements
+from . import portable, statements
 from .validation import CleanJudgment, JudgmentInvalid, judgment_clean
 
 DRAFT_KEYS = (
@@ -87,6 +87,12 @@ def _campaign_is_open(campaign: Campaign) -> bool:
     return campaign.status == Campaign.Status.OPEN
 
 
+def one_statement_round_trip() -> bool:
+    """Whether claims and submits run as ``statements`` (PostgreSQL's SQL) or through the ORM
+    (``portable``: the SQLite demo). Both keep the same rules and invariants."""
+    return connection.vendor == "postgresql"
+
+
 def _gold_first(campaign: Campaign, rng: random.Random | None) -> bool:
     """Whether this claim tries a gold pair first: gold is mixed in at the campaign's rate."""
     return campaign.gold_rate > 0 and (rng or random).random() < campaign.gold_rate
@@ -106,7 +112,8 @@ def assignment_claim(
         return ClaimResult(None, "closed")
     for _attempt in range(CLAIM_ATTEMPTS):
         try:
-            outcome = statements.claim(
+            claim = statements.claim if one_statement_round_trip() else portable.claim
+            outcome = claim(
                 campaign=campaign,
                 annotator=annotator,
                 now=timezone.now(),
@@ -194,14 +201,16 @@ def judgment_submit_and_claim_next(
     anything else (invalid input, a replayed submit, a lost lease, a closed campaign) goes
     through ``judgment_submit``, which answers it exactly as on its own.
     """
-    fast = _submit_and_claim_in_one_query(
-        assignment_id=assignment_id,
-        annotator=annotator,
-        campaign=campaign,
-        data=data,
-        time_on_task_ms=time_on_task_ms,
-        rng=rng,
-    )
+    fast = None
+    if one_statement_round_trip():
+        fast = _submit_and_claim_in_one_query(
+            assignment_id=assignment_id,
+            annotator=annotator,
+            campaign=campaign,
+            data=data,
+            time_on_task_ms=time_on_task_ms,
+            rng=rng,
+        )
     if fast is not None:
         return fast
     with transaction.atomic():
@@ -222,7 +231,8 @@ def _claim_after_submit(
     race for a slot, or on the ordinary path). Serialised per annotator and campaign, so the
     two requests of a double click, whichever path each takes, show the same next pair."""
     with transaction.atomic():
-        statements.serialise_claims(campaign=campaign, annotator=annotator)
+        if one_statement_round_trip():
+            statements.serialise_claims(campaign=campaign, annotator=annotator)
         return assignment_claim(campaign=campaign, annotator=annotator, rng=rng)
 
 

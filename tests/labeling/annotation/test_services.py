@@ -17,6 +17,15 @@ from labeling.models import Assignment, Campaign, Judgment, JudgmentRevision, Pa
 from .conftest import build_pairs, payload
 
 
+@pytest.fixture(autouse=True, params=["one-statement", "orm"])
+def round_trip_path(request, monkeypatch):
+    """Every test here runs on both claim paths: PostgreSQL's one statement (what production
+    runs) and the ORM path that databases without it (the SQLite demo) take."""
+    if request.param == "orm":
+        monkeypatch.setattr(services, "one_statement_round_trip", lambda: False)
+    return request.param
+
+
 def claim(campaign, user, **kwargs):
     return services.assignment_claim(campaign=campaign, annotator=user, **kwargs)
 

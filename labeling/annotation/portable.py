@@ -1,0 +1,139 @@
+"""The claim through the ORM, for databases other than PostgreSQL (the SQLite demo).
+
+On PostgreSQL a claim is one prepared statement (``statements``); its SQL is PostgreSQL's
+own. Elsewhere the same rules run as ordinary ORM queries in one transaction: the caller's
+live lease comes back; the daily cap stops the day's work; pairs closest to completion first,
+then the oldest, picked ``select_for_update(skip_locked=True)`` where the database has it;
+a free slot is leased (an expired lease without a judgment is handed over). The database
+constraints (unique (pair, slot), unique (pair, annotator)) hold the invariants either way.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+from typing import Any
+
+from django.db import transaction
+from django.db.models import Count, Exists, OuterRef, Q, Subquery, Value
+from django.db.models.functions import Coalesce
+
+from labeling.models import Assignment, Campaign, Judgment, Pair, Skip
+
+from .statements import Outcome
+
+
+def _start_of_day(now: datetime) -> datetime:
+    return now.replace(hour=0, minute=0, second=0, microsecond=0)
+
+
+def _live_assignment(*, campaign: Campaign, annotator: Any, now: datetime) -> Assignment | None:
+    return (
+        Assignment.objects.select_related("pair__prompt", "pair__candidate_a", "pair__candidate_b")
+        .filter(
+            campaign=campaign, annotator=annotator, completed_at__isnull=True, expires_at__gt=now
+        )
+        .order_by("id")
+        .first()
+    )
+
+
+def _next_pair(*, campaign: Campaign, annotator: Any, now: datetime, gold: bool) -> Pair | None:
+    k = campaign.judgments_per_pair
+    # A slot is taken by a judgment (completed assignment) or a lease that has not run out.
+    taken_slots = (
+        Assignment.objects.filter(pair=OuterRef("pk"))
+        .filter(Q(completed_at__isnull=False) | Q(expires_at__gt=now))
+        .order_by()
+        .values("pair")
+        .annotate(taken=Count("id"))
+        .values("taken")
+    )
+    return (
+        Pair.objects.select_related("prompt", "candidate_a", "candidate_b")
+        .filter(prompt__campaign=campaign, is_gold=gold, judgment_count__lt=k)
+        .exclude(Exists(Judgment.objects.filter(pair=OuterRef("pk"), annotator=annotator)))
+        .exclude(Exists(Skip.objects.filter(pair=OuterRef("pk"), annotator=annotator)))
+        .alias(taken=Coalesce(Subquery(taken_slots), Value(0)))
+        .filter(taken__lt=k)
+        .order_by("-judgment_count", "id")
+        .select_for_update(skip_locked=True, of=("self",))
+        .first()
+    )
+
+
+def _take_slot(
+    *, campaign: Campaign, annotator: Any, pair: Pair, now: datetime, left_is_a: bool
+) -> Assignment | None:
+    """With the pair picked inside the claim's transaction: lease a free slot of ``pair``."""
+    expires_at = now + timedelta(minutes=campaign.lease_minutes)
+    rows = list(Assignment.objects.filter(pair=pair))
+    own = next((row for row in rows if row.annotator_id == annotator.pk), None)
+    if own is not None:
+        # The caller's own lease ran out and nobody took the slot: renew it, draft included.
+        Assignment.objects.filter(pk=own.pk).update(expires_at=expires_at)
+        own.expires_at = expires_at
+        own.pair = pair
+        return own
+    live = {row.slot for row in rows if row.completed_at is not None or row.expires_at > now}
+    free = [slot for slot in range(campaign.judgments_per_pair) if slot not in live]
+    if not free:
+        return None
+    slot = free[0]
+    expired = next((row for row in rows if row.slot == slot), None)
+    if expired is not None:
+        # An expired lease without a judgment: the slot returns to the pool by handing this
+        # row to the new annotator (its old holder's late submit finds it is not theirs).
+        changes = {
+            "annotator_id": annotator.pk,
+            "left_is_a": left_is_a,
+            "expires_at": expires_at,
+            "created_at": now,
+            "draft": {},
+        }
+        Assignment.objects.filter(pk=expired.pk, completed_at__isnull=True).update(**changes)
+        for field, value in changes.items():
+            setattr(expired, field, value)
+        expired.pair = pair
+        return expired
+    assignment = Assignment(
+        pair=pair,
+        campaign=campaign,
+        annotator=annotator,
+        slot=slot,
+        left_is_a=left_is_a,
+        expires_at=expires_at,
+    )
+    assignment.save(force_insert=True)
+    return assignment
+
+
+def claim(*, campaign: Campaign, annotator: Any, now: datetime, gold_first: bool) -> Outcome:
+    """One claim, as ``statements.claim`` answers it (without its "race": this path waits)."""
+    from .services import left_is_a_for
+
+    with transaction.atomic():
+        current = _live_assignment(campaign=campaign, annotator=annotator, now=now)
+        if current is not None:
+            return Outcome(current, "ok")
+        if campaign.daily_cap is not None:
+            done_today = Judgment.objects.filter(
+                annotator=annotator,
+                pair__prompt__campaign=campaign,
+                created_at__gte=_start_of_day(now),
+            ).count()
+            if done_today >= campaign.daily_cap:
+                return Outcome(None, "daily_cap")
+        kinds = [gold_first] + ([not gold_first] if campaign.gold_rate > 0 else [])
+        for gold in kinds:
+            pair = _next_pair(campaign=campaign, annotator=annotator, now=now, gold=gold)
+            if pair is None:
+                continue
+            left_is_a = left_is_a_for(annotator_id=annotator.pk, pair_id=pair.pk)
+            assignment = _take_slot(
+                campaign=campaign, annotator=annotator, pair=pair, now=now, left_is_a=left_is_a
+            )
+            if assignment is not None:
+                assignment.campaign = campaign
+                assignment.annotator = annotator
+                return Outcome(assignment, "ok")
+        return Outcome(None, "done")
