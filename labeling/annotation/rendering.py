@@ -13,6 +13,7 @@ converter is built once per thread and reset between texts instead of being buil
 
 from __future__ import annotations
 
+import re
 import threading
 from functools import lru_cache
 
@@ -68,10 +69,24 @@ def _render_inert(text: str) -> str:
     )
 
 
+# One line of plain prose: letters, digits, spaces and punctuation that markdown leaves alone
+# (no markup, no entity, no list, heading, quote, code or link syntax can start or occur).
+_PLAIN_PROSE = re.compile(r"[A-Za-z][A-Za-z0-9 ,.;:?!'\"()/%$@=+-]*")
+
+
+def _render(text: str) -> str:
+    """Most prompts are one plain sentence: their HTML is a paragraph of the same characters,
+    exactly what the markdown pipeline makes of them (a test compares the two), without
+    building it. Everything else takes the pipeline."""
+    if len(text) <= MAX_INPUT_LENGTH and _PLAIN_PROSE.fullmatch(text) and text[-1] != " ":
+        return f"<p>{text}</p>"
+    return _render_inert(text)
+
+
 def render_untrusted(text: str) -> SafeString:
     """Markdown → HTML that cannot load, link to, or run anything.
 
     A pure function of the text, so results are cached: a pair's texts are rendered once per
     process however often they are shown.
     """
-    return mark_safe(_render_inert(text or ""))  # noqa: S308 - sanitised twice by nh3
+    return mark_safe(_render(text or ""))  # noqa: S308 - sanitised twice by nh3, or plain
