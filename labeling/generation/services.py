@@ -189,10 +189,26 @@ def run_create(
         created_by=created_by if created_by is not None and created_by.pk else None,  # type: ignore[misc]
     )
     run.endpoints.set(endpoint_list)
-    from .tasks import enqueue_plan
+    from .tasks import enqueue_plan, enqueue_watch
 
     transaction.on_commit(lambda: enqueue_plan(run.pk))
+    transaction.on_commit(lambda: enqueue_watch(run.pk))
     return run
+
+
+def active_run_ids() -> list[int]:
+    """Runs that are queued or running."""
+    return list(
+        GenerationRun.objects.filter(
+            status__in=(GenerationRun.Status.QUEUED, GenerationRun.Status.RUNNING)
+        ).values_list("pk", flat=True)
+    )
+
+
+def run_is_active(*, run_id: int) -> bool:
+    return GenerationRun.objects.filter(
+        pk=run_id, status__in=(GenerationRun.Status.QUEUED, GenerationRun.Status.RUNNING)
+    ).exists()
 
 
 def run_plan(*, run_id: int) -> int:
@@ -751,9 +767,10 @@ def run_resume(*, run: GenerationRun) -> GenerationRun:
             GenerationRun.objects.filter(pk=run.pk).update(
                 status=GenerationRun.Status.QUEUED, finished_at=None
             )
-            from .tasks import enqueue_plan
+            from .tasks import enqueue_plan, enqueue_watch
 
             transaction.on_commit(lambda: enqueue_plan(run.pk))
+            transaction.on_commit(lambda: enqueue_watch(run.pk))
             run.refresh_from_db()
             return run
         failed = GenerationTask.objects.filter(run=run, status=GenerationTask.Status.FAILED)
@@ -771,6 +788,9 @@ def run_resume(*, run: GenerationRun) -> GenerationRun:
         )
         transaction.on_commit(lambda: _enqueue_claimable(run_id=run.pk))
         transaction.on_commit(lambda: run_finalise(run_id=run.pk))
+        from .tasks import enqueue_watch
+
+        transaction.on_commit(lambda: enqueue_watch(run.pk))
     run.refresh_from_db()
     return run
 
