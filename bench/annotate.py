@@ -5,7 +5,9 @@ Full mode (the figures for the notes)::
     python -m bench.annotate             # 200k pairs, 600k judgments in database graylab_bench
 
 seeds (once; reused while the sizes match) a campaign with ``k = 5`` whose pairs already hold
-0-4 judgments each (600k in all, with their completed assignments) using PostgreSQL ``COPY``,
+0-4 judgments each (600k in all, with their completed assignments) using PostgreSQL ``COPY``;
+every prompt and candidate text is distinct (real XSTest prompts and GPT-4 completions, each
+candidate with the HTML stored for it as generation and imports store it),
 starts gunicorn on loopback against that database, and measures over HTTP:
 
 (a) one annotator alone: sequential round trips (``POST …/submit/`` with ``HX-Request``, whose
@@ -185,8 +187,44 @@ def _campaign(slug: str) -> Any:
     return campaign
 
 
+XSTEST = ROOT / "labeling" / "demo_data" / "xstest"
+
+
+def _texts() -> tuple[list[str], list[tuple[str, str]]]:
+    """Real texts: the XSTest prompts, and GPT-4's completions of them with their HTML."""
+    import csv
+
+    from labeling.annotation.rendering import stored_html
+
+    with (XSTEST / "xstest_prompts.csv").open(newline="", encoding="utf-8") as handle:
+        questions = [row["prompt"] for row in csv.DictReader(handle)]
+    completions = XSTEST / "xstest_v2_completions_gpt4.csv"
+    with completions.open(newline="", encoding="utf-8") as handle:
+        answers = [row["completion"] for row in csv.DictReader(handle)]
+    return questions, [(answer, stored_html(answer)[0]) for answer in answers]
+
+
+def _candidate_text(answers: list[tuple[str, str]], index: int, side: int) -> tuple[str, str, int]:
+    """A distinct candidate per pair and side (so no process can serve it from a cache of
+    earlier renderings): a real completion under a one-line heading of its own, with the HTML
+    the renderer stores for it. A paragraph renders on its own, so the HTML is the heading's
+    paragraph and the completion's HTML; every 997th text is rendered whole to prove it."""
+    from labeling.annotation.rendering import RENDERER, stored_html
+
+    answer, answer_html = answers[(2 * index + side) % len(answers)]
+    heading = f"Benchmark pair {index}, side {side}."
+    text = f"{heading}\n\n{answer}"
+    html = f"<p>{heading}</p>\n{answer_html}"
+    if (2 * index + side) % 997 == 0 and stored_html(text)[0] != html:
+        raise RuntimeError(f"the seeded HTML of pair {index} side {side} is not its rendering")
+    return text, html, RENDERER
+
+
 def seed(campaign: Any, pairs: int) -> int:
-    """COPY ``pairs`` pairs (one prompt and two candidates each) and their earlier judgments."""
+    """COPY ``pairs`` pairs (one prompt and two candidates each) and their earlier judgments.
+
+    Texts are real and distinct: XSTest prompts and GPT-4 completions (see ``_texts``), each
+    candidate with the HTML stored for it as generation and imports store it."""
     from labeling.models import Assignment, Candidate, Judgment, Pair, Prompt
 
     annotators = _users("bench-seed-", SEED_ANNOTATORS, None)
@@ -194,11 +232,11 @@ def seed(campaign: Any, pairs: int) -> int:
     prompt_id, candidate_id = _next_id(Prompt), _next_id(Candidate)
     pair_id, assignment_id, judgment_id = _next_id(Pair), _next_id(Assignment), _next_id(Judgment)
     version = campaign.policy_version_id
-    text = "A high-level answer. " * 40
+    questions, answers = _texts()
 
     def prompts() -> Iterator[tuple[Any, ...]]:
         for index in range(pairs):
-            content = f"Benchmark question {campaign.pk}-{index}: how does this work?"
+            content = f"{questions[index % len(questions)]} (benchmark prompt {index})"
             yield (
                 prompt_id + index, campaign.pk,
                 json.dumps([{"role": "user", "content": content}]),
@@ -216,14 +254,26 @@ def seed(campaign: Any, pairs: int) -> int:
     def candidates() -> Iterator[tuple[Any, ...]]:
         for index in range(pairs):
             for side in (0, 1):
+                number = 2 * index + side
+                text, html, renderer = _candidate_text(answers, index, side)
                 yield (
-                    candidate_id + 2 * index + side, prompt_id + index, f"{text} ({side})",
+                    candidate_id + number, prompt_id + index, text, html, renderer,
                     f"bench-model-{side}", f"bench-{campaign.pk}-{index}-{side}", "{}", now,
                 )  # fmt: skip
 
     _copy(
         Candidate,
-        ["id", "prompt_id", "text", "source", "idempotency_key", "prior_labels", "created_at"],
+        [
+            "id",
+            "prompt_id",
+            "text",
+            "html",
+            "html_renderer",
+            "source",
+            "idempotency_key",
+            "prior_labels",
+            "created_at",
+        ],
         candidates(),
     )
 
@@ -290,11 +340,16 @@ def seed(campaign: Any, pairs: int) -> int:
 
 def prepare(pairs: int, slug: str) -> tuple[Any, int]:
     """The benchmark campaign with ``pairs`` pairs (seeded once, reused while sizes match)."""
-    from labeling.models import Assignment, Judgment, Pair
+    from labeling.annotation.rendering import RENDERER
+    from labeling.models import Assignment, Candidate, Judgment, Pair
 
     campaign = _campaign(slug)
     have = Pair.objects.filter(prompt__campaign=campaign).count()
-    if have != pairs:
+    # A seed from an older renderer (or an older seed format) is made again.
+    stale = (
+        Candidate.objects.filter(prompt__campaign=campaign).exclude(html_renderer=RENDERER).exists()
+    )
+    if have != pairs or stale:
         if have:
             campaign.prompts.all().delete()
         seed(campaign, pairs)

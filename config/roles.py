@@ -33,6 +33,13 @@ def user_roles(user: AbstractBaseUser | AnonymousUser) -> frozenset[str]:
     return cached
 
 
+def remember_roles(user: AbstractBaseUser, names: Any) -> None:
+    """Keep role names read by another query (``user_roles`` then asks nothing more).
+    Superusers keep every role whatever their groups."""
+    if not getattr(user, "is_superuser", False):
+        user._graylab_roles = frozenset(str(name) for name in names or ())  # type: ignore[attr-defined]
+
+
 def has_role(user: AbstractBaseUser | AnonymousUser, *roles: str) -> bool:
     """True when the user holds at least one of ``roles``."""
     return bool(user_roles(user) & set(roles))

@@ -6,16 +6,25 @@ and then through a second, stricter allow-list here: no links, no images, no att
 all, so nothing in a candidate can load, navigate or run. Even markup that survived both sits
 in an ``hx-disable`` element under a Content-Security-Policy without inline script.
 
-Rendering is on every round trip (each pair is new to its annotator), so the markdown
-converter is built once per thread and reset between texts instead of being built per text
-(building it is most of the cost of a short text), and results are cached by text.
+A candidate's HTML is rendered once, when the candidate is stored (``Candidate.html``, by
+the renderer named in ``Candidate.html_renderer``), so the annotator's round trip does not
+render it again. Stored HTML is only used while ``RENDERER`` is the same: a change to this
+module's rules (bump ``RULES``) or an upgrade of markdown or nh3 gives a new ``RENDERER``, and
+older rows are rendered when shown, as rows stored before this column existed are.
+
+Whatever is rendered on a request (prompts, older candidates) reuses one markdown converter
+per thread, reset between texts instead of being built per text (building it is most of the
+cost of a short text), and results are cached by text.
 """
 
 from __future__ import annotations
 
 import re
 import threading
+import zlib
 from functools import lru_cache
+from importlib.metadata import version
+from typing import Protocol
 
 import markdown
 import nh3
@@ -30,6 +39,13 @@ INERT_TAGS: set[str] = {
     "h1", "h2", "h3", "h4", "h5", "h6", "abbr",
 }  # fmt: skip
 DROP_WITH_CONTENT: set[str] = {"script", "style", "iframe", "object", "embed", "template"}
+
+# The version of the rules below; bump it whenever they change what a text renders to.
+RULES = 1
+# The renderer that stored HTML must come from to be used: these rules under these libraries.
+RENDERER = (
+    zlib.crc32(f"{RULES}:markdown {version('markdown')}:nh3 {version('nh3')}".encode()) & 0x7FFFFFFF
+)
 
 _local = threading.local()
 
@@ -90,3 +106,23 @@ def render_untrusted(text: str) -> SafeString:
     process however often they are shown.
     """
     return mark_safe(_render(text or ""))  # noqa: S308 - sanitised twice by nh3, or plain
+
+
+def stored_html(text: str) -> tuple[str, int]:
+    """``(html, renderer)`` to store beside a text when it is created (see ``Candidate.html``)."""
+    return _render(text or ""), RENDERER
+
+
+class HasStoredHtml(Protocol):
+    text: str
+    html: str
+    html_renderer: int
+
+
+def candidate_html(candidate: HasStoredHtml) -> SafeString:
+    """A candidate's inert HTML: the stored rendering when this renderer made it, else
+    rendered now (rows from before it, or from an older renderer)."""
+    if candidate.html_renderer == RENDERER:
+        # Stored by ``stored_html`` under the same rules and libraries (see the module doc).
+        return mark_safe(candidate.html)  # noqa: S308
+    return render_untrusted(candidate.text)

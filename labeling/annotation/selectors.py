@@ -6,24 +6,26 @@ the caller, so another person's id answers 404 (no IDOR).
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass
 from functools import lru_cache
 from typing import Any, cast
 
-from django.contrib.auth.models import AnonymousUser, User
+from django.contrib.auth.models import AnonymousUser, Group, User
 from django.core.exceptions import PermissionDenied
+from django.db import connection
 from django.db.models import Count, OuterRef, Q, QuerySet, Subquery, Sum, Value
 from django.db.models.functions import Coalesce
 from django.http import Http404
 from django.template.loader import render_to_string
 from django.utils.safestring import SafeString, mark_safe
 
-from config.roles import Role, has_role
+from config.roles import Role, has_role, remember_roles
 from labeling.models import Assignment, Campaign, Judgment, Pair
 from policy.models import PolicyVersion
 from policy.selectors import category_guidance
 
-from .rendering import render_untrusted
+from .rendering import candidate_html, render_untrusted
 
 
 def may_annotate(user: User | AnonymousUser, campaign: Campaign) -> bool:
@@ -45,19 +47,65 @@ def policy_version(pk: int) -> PolicyVersion:
     return PolicyVersion.objects.get(pk=pk)
 
 
-_CAMPAIGN_BY_SLUG = f"SELECT * FROM {Campaign._meta.db_table} WHERE slug = %s"  # noqa: S608
+ANNOTATING_ROLES = (Role.ANNOTATOR, Role.REVIEWER, Role.ADMIN)
+_CAMPAIGN_COLUMNS = tuple(field.column for field in Campaign._meta.concrete_fields)
+
+
+@lru_cache(maxsize=2)
+def _access_sql(vendor: str) -> str:
+    """One statement for :func:`campaign_for_annotation`: the caller's role names (a JSON
+    array), whether they are a listed member of the campaign, and the campaign's row (all
+    NULL when no campaign has the slug). Parameters: user, user, slug."""
+    groups = User.groups.through._meta
+    members = Campaign.members.through._meta
+    # Fixed names from the models' metadata; every value is a bound parameter.
+    return (  # noqa: S608
+        "SELECT (SELECT {aggregate} FROM {user_groups} ug "
+        "JOIN {group} g ON g.id = ug.{ug_group} WHERE ug.{ug_user} = %s), "
+        "EXISTS (SELECT 1 FROM {members} m WHERE m.{m_campaign} = c.id AND m.{m_user} = %s), "
+        "{columns} FROM (SELECT 1) AS one LEFT JOIN {campaign} c ON c.slug = %s"
+    ).format(
+        aggregate=(
+            "COALESCE(json_agg(g.name), '[]'::json)"
+            if vendor == "postgresql"
+            else "json_group_array(g.name)"
+        ),
+        user_groups=groups.db_table,
+        group=Group._meta.db_table,
+        ug_group=groups.get_field("group").column,
+        ug_user=groups.get_field("user").column,
+        members=members.db_table,
+        m_campaign=members.get_field("campaign").column,
+        m_user=members.get_field("user").column,
+        columns=", ".join(f"c.{column}" for column in _CAMPAIGN_COLUMNS),
+        campaign=Campaign._meta.db_table,
+    )
 
 
 def campaign_for_annotation(user: User | AnonymousUser, slug: str) -> Campaign:
-    """The campaign ``slug`` if ``user`` may annotate in it (404 unknown, 403 not allowed),
-    with its policy version."""
-    # On every request of the round trip: a plain statement (building the ORM query would
-    # cost as much as running it). The slug is unique.
-    campaign = next(iter(Campaign.objects.raw(_CAMPAIGN_BY_SLUG, [slug])), None)
-    if campaign is None:
+    """The campaign ``slug`` if ``user`` may annotate in it, with its policy version: 403 for
+    a caller who holds no annotating role, then 404 for an unknown slug, then 403 for an
+    annotator the campaign is not open to (``may_annotate``).
+
+    On every request of the annotator's round trip, so it is one plain statement: the caller's
+    roles, the campaign and the caller's membership together (building ORM queries would cost
+    as much as running them). The roles are kept on the user as ``user_roles`` keeps them.
+    """
+    if not user.is_authenticated:
+        raise PermissionDenied("Sign in first.")
+    with connection.cursor() as cursor:
+        cursor.execute(_access_sql(connection.vendor), [user.pk, user.pk, slug])
+        row = cursor.fetchone()
+    assert row is not None  # one row whatever the slug
+    role_names, member, *values = row
+    remember_roles(user, json.loads(role_names) if isinstance(role_names, str) else role_names)
+    if not has_role(user, *ANNOTATING_ROLES):
+        raise PermissionDenied("You are not an annotator.")
+    if values[0] is None:
         raise Http404("No such campaign.")
+    campaign = Campaign.from_db(connection.alias, _CAMPAIGN_COLUMNS, values)
     campaign.policy_version = policy_version(campaign.policy_version_id)
-    if not may_annotate(user, campaign):
+    if not (has_role(user, Role.REVIEWER, Role.ADMIN) or campaign.open_to_all_annotators or member):
         raise PermissionDenied("You are not an annotator of this campaign.")
     return campaign
 
@@ -162,7 +210,7 @@ def shown_sides(pair: Pair, *, left_is_a: bool, render: bool = True) -> tuple[Si
         Side(
             candidate_id=candidate.pk,
             text=candidate.text,
-            html=render_untrusted(candidate.text) if render else "",
+            html=candidate_html(candidate) if render else "",
         )
         for candidate in candidates
     )

@@ -49,7 +49,7 @@ ASSIGNMENT_COLUMNS = (
 )  # fmt: skip
 PAIR_COLUMNS = ("id", "prompt_id", "candidate_a_id", "candidate_b_id", "is_gold", "judgment_count")
 PROMPT_COLUMNS = ("id", "campaign_id", "messages", "category_path", "intent")
-CANDIDATE_COLUMNS = ("id", "prompt_id", "text")
+CANDIDATE_COLUMNS = ("id", "prompt_id", "text", "html", "html_renderer")
 # Judgment fields whose canonical value depends on the side order shown.
 ORIENTED_FIELDS = (
     "a_response_mode", "a_severity", "a_helpfulness",

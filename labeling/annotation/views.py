@@ -7,10 +7,12 @@ form's ``hx-target`` replaces: submit answers with the next pair in the same req
 
 from __future__ import annotations
 
-from functools import lru_cache
+from collections.abc import Callable
+from functools import lru_cache, wraps
 from typing import Any, cast
 
 from django.contrib.auth.models import User
+from django.contrib.auth.views import redirect_to_login
 from django.http import HttpRequest, HttpResponse, QueryDict
 from django.middleware.csrf import get_token
 from django.shortcuts import redirect, render
@@ -19,14 +21,14 @@ from django.urls import reverse
 from django.utils.safestring import SafeString, mark_safe
 from django.views.decorators.http import require_http_methods, require_POST
 
-from config.roles import Role, role_required
+from config.roles import role_required
 from labeling.models import Assignment, Campaign, Judgment
 from labeling.models.choices import Flag, ResponseMode, Severity
 
 from . import selectors, services
 from .validation import SIDE_FIELDS, JudgmentInvalid, time_on_task_clean
 
-ANNOTATING_ROLES = (Role.ANNOTATOR, Role.REVIEWER, Role.ADMIN)
+ANNOTATING_ROLES = selectors.ANNOTATING_ROLES
 PAGE = "labeling/annotation/annotate.html"
 RATING_FIELDS = "labeling/annotation/_rating_fields.html"
 
@@ -295,10 +297,25 @@ def my_work(request: HttpRequest) -> HttpResponse:
     )
 
 
-@role_required(*ANNOTATING_ROLES)
-def annotate(request: HttpRequest, slug: str) -> HttpResponse:
+def campaign_view(view: Callable[..., HttpResponse]) -> Callable[..., HttpResponse]:
+    """For the pages of ``/campaigns/<slug>/annotate/``: the view gets the campaign instead of
+    its slug, with the caller's roles and membership checked in the same query
+    (``selectors.campaign_for_annotation``: 403 without an annotating role, 404 for an unknown
+    campaign, 403 when it is not open to them). Anonymous callers are sent to sign in."""
+
+    @wraps(view)
+    def wrapped(request: HttpRequest, slug: str, *args: Any, **kwargs: Any) -> HttpResponse:
+        if not request.user.is_authenticated:
+            return redirect_to_login(request.get_full_path())
+        campaign = selectors.campaign_for_annotation(request.user, slug)
+        return view(request, campaign, *args, **kwargs)
+
+    return wrapped
+
+
+@campaign_view
+def annotate(request: HttpRequest, campaign: Campaign) -> HttpResponse:
     """The pair page: the annotator's current pair, or a newly claimed one."""
-    campaign = selectors.campaign_for_annotation(_user(request), slug)
     claim = services.assignment_claim(campaign=campaign, annotator=_user(request))
     return _render_pair(request, _pair_context(request, campaign, claim))
 
@@ -328,11 +345,10 @@ def _current_context_with(
     return _pair_context(request, campaign, claim, values=values, errors=errors)
 
 
-@role_required(*ANNOTATING_ROLES)
+@campaign_view
 @require_POST
-def submit(request: HttpRequest, slug: str, assignment_id: int) -> HttpResponse:
+def submit(request: HttpRequest, campaign: Campaign, assignment_id: int) -> HttpResponse:
     """Save the judgment (idempotent per assignment) and answer with the next pair."""
-    campaign = selectors.campaign_for_annotation(_user(request), slug)
     arguments: dict[str, Any] = {
         "assignment_id": assignment_id,
         "annotator": _user(request),
@@ -364,11 +380,10 @@ def submit(request: HttpRequest, slug: str, assignment_id: int) -> HttpResponse:
     return _render_pair(request, _pair_context(request, campaign, claim, notice=notice))
 
 
-@role_required(*ANNOTATING_ROLES)
+@campaign_view
 @require_POST
-def skip(request: HttpRequest, slug: str, assignment_id: int) -> HttpResponse:
+def skip(request: HttpRequest, campaign: Campaign, assignment_id: int) -> HttpResponse:
     """Pass on the pair with a reason (and optional flags); answer with the next pair."""
-    campaign = selectors.campaign_for_annotation(_user(request), slug)
     reason = request.POST.get("reason", "")
     detail = request.POST.get("reason_detail", "").strip()
     if detail:
@@ -391,11 +406,10 @@ def skip(request: HttpRequest, slug: str, assignment_id: int) -> HttpResponse:
     return _next(request, campaign, "Skipped.")
 
 
-@role_required(*ANNOTATING_ROLES)
+@campaign_view
 @require_POST
-def draft(request: HttpRequest, slug: str, assignment_id: int) -> HttpResponse:
+def draft(request: HttpRequest, campaign: Campaign, assignment_id: int) -> HttpResponse:
     """Autosave: keep the unfinished form server-side. 204 saved, 409 no longer yours."""
-    selectors.campaign_for_annotation(_user(request), slug)
     saved = services.assignment_draft_save(
         assignment_id=assignment_id,
         annotator=_user(request),

@@ -28,6 +28,7 @@ from django.db import connection, transaction
 from django.db.models import F, Max, Q
 from django.utils import timezone
 
+from ..annotation.rendering import stored_html
 from ..models import Campaign, Candidate, GenerationRun, GenerationTask, ModelEndpoint, Prompt
 from ..pairs import pairs_build_bulk
 from .client import Answer, CallError, Completion, chat_parse, chat_send, endpoint_list_models
@@ -646,10 +647,13 @@ def _candidate_of(item: _Item) -> Candidate:
     task = item.task
     completion = item.completion
     assert completion is not None
+    html, renderer = stored_html(completion.text)
     return Candidate(
         idempotency_key=task.idempotency_key,
         prompt_id=task.prompt_id,
         text=completion.text,
+        html=html,
+        html_renderer=renderer,
         source=task.endpoint.name,
         run_id=task.run_id,
         endpoint_id=task.endpoint_id,

@@ -19,6 +19,7 @@ from typing import IO, Any
 import orjson
 from django.db import transaction
 
+from ..annotation.rendering import stored_html
 from ..models import Campaign, Candidate, Pair, Prompt
 from ..pairs import pairs_build_bulk
 from .common import (
@@ -345,6 +346,8 @@ class _BatchWriter:
             )
         )
         fresh = [c for key, c in candidates.items() if key not in existing]
+        for candidate in fresh:
+            candidate.html, candidate.html_renderer = stored_html(candidate.text)
         Candidate.objects.bulk_create(fresh)
         self.report.candidates_created += len(fresh)
         self.report.candidate_duplicates += len(existing)

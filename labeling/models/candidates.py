@@ -1,5 +1,7 @@
 from __future__ import annotations
 
+from typing import Any
+
 from django.db import models
 
 
@@ -10,6 +12,17 @@ class Candidate(models.Model):
         "labeling.Prompt", on_delete=models.CASCADE, related_name="candidates"
     )
     text = models.TextField()
+    html = models.TextField(
+        blank=True,
+        default="",
+        editable=False,
+        help_text="text as inert HTML, rendered when the candidate is stored",
+    )
+    html_renderer = models.IntegerField(
+        default=0,
+        editable=False,
+        help_text="the renderer that made html; another (or 0) means render the text again",
+    )
     source = models.CharField(max_length=200, help_text="model or system that wrote it")
     run = models.ForeignKey(
         "labeling.GenerationRun",
@@ -43,12 +56,26 @@ class Candidate(models.Model):
     def __str__(self) -> str:
         return f"{self.source} #{self.pk}"
 
+    def save(self, *args: Any, **kwargs: Any) -> None:
+        """Keep ``html`` the rendering of ``text`` (bulk writers set both themselves)."""
+        update_fields = kwargs.get("update_fields")
+        if update_fields is None or "text" in update_fields:
+            from labeling.annotation.rendering import stored_html
+
+            self.html, self.html_renderer = stored_html(self.text)
+            if update_fields is not None:
+                kwargs["update_fields"] = {*update_fields, "html", "html_renderer"}
+        super().save(*args, **kwargs)
+
 
 class Pair(models.Model):
     """Two candidates of one prompt, stored in canonical order (candidate_a.id < candidate_b.id)."""
 
     prompt = models.ForeignKey("labeling.Prompt", on_delete=models.CASCADE, related_name="pairs")
-    candidate_a = models.ForeignKey(Candidate, on_delete=models.CASCADE, related_name="+")
+    # No index of its own: pair_unique leads with it.
+    candidate_a = models.ForeignKey(
+        Candidate, on_delete=models.CASCADE, related_name="+", db_index=False
+    )
     candidate_b = models.ForeignKey(Candidate, on_delete=models.CASCADE, related_name="+")
     is_gold = models.BooleanField(default=False)
     gold_answer = models.JSONField(null=True, blank=True)

@@ -10,6 +10,7 @@ import httpx
 import pytest
 from django.utils import timezone
 
+from labeling.annotation.rendering import RENDERER, render_untrusted
 from labeling.generation import semaphore, services
 from labeling.generation.styles import BUILT_IN
 from labeling.imports.prompts import prompt_import
@@ -86,6 +87,10 @@ def test_generation_end_to_end(campaign, celery_worker, offline_server):
     assert first.model and first.style in BUILT_IN and first.finish_reason
     assert first.completion_tokens and first.latency_ms is not None and first.seed in (11, 12)
     assert run.completion_tokens > 0
+    # Each candidate is stored with its inert HTML, so annotators' pages never render it.
+    for candidate in candidates:
+        assert candidate.html_renderer == RENDERER
+        assert candidate.html == render_untrusted(candidate.text)
     # Each row records its latency and attempts, written in bulk with the batch.
     tasks = GenerationTask.objects.filter(run=run)
     assert not tasks.filter(latency_ms=None).exists()

@@ -11,6 +11,7 @@ import pytest
 from django.core.management import call_command
 from django.core.management.base import CommandError
 
+from labeling.annotation.rendering import RENDERER, render_untrusted
 from labeling.imports.candidates import candidate_import
 from labeling.imports.common import MAX_TEXT_CHARS, ImportFailed
 from labeling.imports.prompts import prompt_import
@@ -317,6 +318,10 @@ def test_xstest_completions_five_sources(campaign, shared_data):
     candidate = Candidate.objects.get(prompt__external_id="1", source="gpt4")
     labels = candidate.prior_labels["xstest"]
     assert set(labels) == {"annotation_1", "annotation_2", "agreement", "final_label"}
+    # Stored with its inert HTML (the completion is markdown: a list, code, bold).
+    assert candidate.html_renderer == RENDERER
+    assert candidate.html == render_untrusted(candidate.text) and "<li>" in candidate.html
+    assert not Candidate.objects.exclude(html_renderer=RENDERER).exists()
     again = candidate_import(
         campaign=campaign,
         source=folder / "xstest_v2_completions_gpt4.csv",

@@ -5,8 +5,12 @@ from __future__ import annotations
 import csv
 import itertools
 from pathlib import Path
+from types import SimpleNamespace
+
+import pytest
 
 from labeling.annotation import rendering
+from labeling.models import Candidate, Prompt
 
 XSTEST = (
     Path(rendering.__file__).resolve().parents[1] / "demo_data" / "xstest" / "xstest_prompts.csv"
@@ -46,3 +50,36 @@ def test_markup_takes_the_pipeline() -> None:
         assert not rendering._PLAIN_PROSE.fullmatch(text)
         assert rendering.render_untrusted(text) == rendering._render_inert(text)
     assert "<script" not in rendering.render_untrusted("Hi <script>alert(1)</script>")
+
+
+@pytest.mark.django_db
+def test_stored_html_is_used_only_from_this_renderer(campaign):
+    """A candidate keeps its rendering when saved; a page uses it while the renderer that made
+    it is this one, and renders the text again otherwise (older rows, older rules)."""
+    prompt = Prompt.objects.create(
+        campaign=campaign,
+        messages=[{"role": "user", "content": "Hi"}],
+        category_path="benign/general",
+        intent="benign",
+        content_hash="stored-html",
+    )
+    candidate = Candidate.objects.create(
+        prompt=prompt, text="**Bold** <img src=x onerror=alert(1)>", source="m",
+        idempotency_key="stored-html",
+    )  # fmt: skip
+    candidate.refresh_from_db()
+    assert candidate.html_renderer == rendering.RENDERER
+    assert candidate.html == rendering.render_untrusted(candidate.text)
+    assert "<strong>Bold</strong>" in candidate.html and "<img" not in candidate.html
+    # Saving a new text renders it again, also with update_fields.
+    candidate.text = "*changed*"
+    candidate.save(update_fields=["text"])
+    candidate.refresh_from_db()
+    assert candidate.html == "<p><em>changed</em></p>"
+    # What a page shows: the stored HTML from this renderer, a new rendering from any other.
+    stored = SimpleNamespace(text="*text*", html="<p>as stored</p>", html_renderer=0)
+    stored.html_renderer = rendering.RENDERER
+    assert rendering.candidate_html(stored) == "<p>as stored</p>"
+    for older in (0, rendering.RENDERER - 1):
+        stored.html_renderer = older
+        assert rendering.candidate_html(stored) == "<p><em>text</em></p>"

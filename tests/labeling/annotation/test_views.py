@@ -5,11 +5,14 @@ from __future__ import annotations
 
 import pytest
 from django.db import connection
+from django.db.models import CharField, Value
+from django.db.models.functions import Cast, Concat
 from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
 
-from labeling.annotation import selectors
-from labeling.models import Assignment, Judgment, JudgmentRevision, Pair
+from labeling.annotation import selectors, services
+from labeling.annotation.rendering import RENDERER, render_untrusted
+from labeling.models import Assignment, Candidate, Judgment, JudgmentRevision, Pair
 
 from .conftest import build_pairs, form_fields, payload
 
@@ -243,7 +246,35 @@ def test_claim_and_submit_take_a_fixed_number_of_queries(
     # A fresh annotator, so the page load claims (rather than finds a live lease).
     large = _count_round_trip(client_for("ben"), campaign, personas["ben"])
     assert small == large, (small, large)
-    # Session, user, roles (as for any signed-in page), the campaign, and one query that
+    # Session and user (as for any signed-in page), the caller's roles with the campaign and
+    # their membership (one query: selectors.campaign_for_annotation), and one query that
     # claims (page load) or submits and claims (htmx round trip, two prepared statements in
     # one query string): see labeling/annotation/statements.py. The round trip was 14.
-    assert small == (5, 5), small
+    assert small == (4, 4), small
+
+
+@pytest.mark.parametrize("one_statement", [True, False], ids=["statement", "portable"])
+def test_pages_show_the_stored_html_of_this_renderer(
+    campaign_with_pairs, client_for, personas, monkeypatch, one_statement
+):
+    """Candidates carry their rendering (made when stored); the page load and the htmx round
+    trip show it as stored, and a row from another renderer is rendered again."""
+    if not one_statement:
+        monkeypatch.setattr(services, "one_statement_round_trip", lambda: False)
+    candidates = Candidate.objects.filter(prompt__campaign=campaign_with_pairs)
+    candidates.update(
+        html=Concat(Value("<p>stored "), Cast("id", CharField()), Value("</p>")),
+        html_renderer=RENDERER,
+    )
+    client = client_for("anna")
+    html = client.get(annotate_url(campaign_with_pairs)).content.decode()
+    first = current_assignment(personas["anna"])
+    for candidate in (first.pair.candidate_a, first.pair.candidate_b):
+        assert f"<p>stored {candidate.pk}</p>" in html
+    candidates.update(html_renderer=0)
+    url = reverse("labeling:annotate_submit", args=(campaign_with_pairs.slug, first.pk))
+    html = client.post(url, form_fields(payload()), **HTMX).content.decode()
+    second = current_assignment(personas["anna"])
+    assert second.pk != first.pk
+    for candidate in (second.pair.candidate_a, second.pair.candidate_b):
+        assert "stored" not in html and render_untrusted(candidate.text) in html
