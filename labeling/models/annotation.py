@@ -9,7 +9,11 @@ from .choices import ResponseMode, Severity
 class Assignment(models.Model):
     """A leased claim on one of a pair's k slots. Unique (pair, slot) caps the pair at k."""
 
-    pair = models.ForeignKey("labeling.Pair", on_delete=models.CASCADE, related_name="assignments")
+    # No index of its own (every index costs each claim and submit): the unique constraints
+    # lead with it. The same holds for the pair and annotator of a judgment and a skip.
+    pair = models.ForeignKey(
+        "labeling.Pair", on_delete=models.CASCADE, related_name="assignments", db_index=False
+    )
     # Denormalised from pair.prompt.campaign so "my live lease in this campaign" is one index probe.
     campaign = models.ForeignKey(
         "labeling.Campaign", on_delete=models.CASCADE, related_name="assignments"
@@ -49,9 +53,14 @@ class Assignment(models.Model):
 class Judgment(models.Model):
     """One annotator's ratings of one pair, in canonical order (A, B)."""
 
-    pair = models.ForeignKey("labeling.Pair", on_delete=models.CASCADE, related_name="judgments")
+    pair = models.ForeignKey(
+        "labeling.Pair", on_delete=models.CASCADE, related_name="judgments", db_index=False
+    )
     annotator = models.ForeignKey(
-        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="judgments"
+        settings.AUTH_USER_MODEL,
+        on_delete=models.PROTECT,
+        related_name="judgments",
+        db_index=False,  # the (annotator, created_at) index leads with it
     )
     # PROTECT: the assignment holds the judgment's slot, so deleting it would let a pair
     # collect more than k judgments.
@@ -106,7 +115,9 @@ class JudgmentRevision(models.Model):
 class Skip(models.Model):
     """An annotator passed on a pair: it is never offered to them again."""
 
-    pair = models.ForeignKey("labeling.Pair", on_delete=models.CASCADE, related_name="skips")
+    pair = models.ForeignKey(
+        "labeling.Pair", on_delete=models.CASCADE, related_name="skips", db_index=False
+    )
     annotator = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE)
     reason = models.TextField(blank=True)
     flags = models.JSONField(default=list, blank=True, help_text="problems flagged when skipping")

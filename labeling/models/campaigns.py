@@ -65,7 +65,10 @@ class Campaign(models.Model):
 class Prompt(models.Model):
     """One request (a single turn or a whole conversation ending with a user turn)."""
 
-    campaign = models.ForeignKey(Campaign, on_delete=models.CASCADE, related_name="prompts")
+    # No index of its own: the unique constraints and the category index lead with it.
+    campaign = models.ForeignKey(
+        Campaign, on_delete=models.CASCADE, related_name="prompts", db_index=False
+    )
     messages = models.JSONField(help_text='[{"role": "user", "content": "..."}]')
     category_path = models.CharField(max_length=255)
     intent = models.CharField(max_length=10, choices=Intent.choices)
