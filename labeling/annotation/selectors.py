@@ -25,6 +25,7 @@ from labeling.models import Assignment, Campaign, Judgment, Pair
 from policy.models import PolicyVersion
 from policy.selectors import category_guidance
 
+from . import statements
 from .rendering import candidate_html, render_untrusted
 
 
@@ -55,15 +56,15 @@ _CAMPAIGN_COLUMNS = tuple(field.column for field in Campaign._meta.concrete_fiel
 def _access_sql(vendor: str) -> str:
     """One statement for :func:`campaign_for_annotation`: the caller's role names (a JSON
     array), whether they are a listed member of the campaign, and the campaign's row (all
-    NULL when no campaign has the slug). Parameters: user, user, slug."""
+    NULL when no campaign has the slug)."""
     groups = User.groups.through._meta
     members = Campaign.members.through._meta
     # Fixed names from the models' metadata; every value is a bound parameter.
     return (  # noqa: S608
         "SELECT (SELECT {aggregate} FROM {user_groups} ug "
-        "JOIN {group} g ON g.id = ug.{ug_group} WHERE ug.{ug_user} = %s), "
-        "EXISTS (SELECT 1 FROM {members} m WHERE m.{m_campaign} = c.id AND m.{m_user} = %s), "
-        "{columns} FROM (SELECT 1) AS one LEFT JOIN {campaign} c ON c.slug = %s"
+        "JOIN {group} g ON g.id = ug.{ug_group} WHERE ug.{ug_user} = %(user)s), "
+        "EXISTS (SELECT 1 FROM {members} m WHERE m.{m_campaign} = c.id AND m.{m_user} = %(user)s), "
+        "{columns} FROM (SELECT 1) AS one LEFT JOIN {campaign} c ON c.slug = %(slug)s"
     ).format(
         aggregate=(
             "COALESCE(json_agg(g.name), '[]'::json)"
@@ -87,15 +88,22 @@ def campaign_for_annotation(user: User | AnonymousUser, slug: str) -> Campaign:
     a caller who holds no annotating role, then 404 for an unknown slug, then 403 for an
     annotator the campaign is not open to (``may_annotate``).
 
-    On every request of the annotator's round trip, so it is one plain statement: the caller's
+    On every request of the annotator's round trip, so it is one statement: the caller's
     roles, the campaign and the caller's membership together (building ORM queries would cost
-    as much as running them). The roles are kept on the user as ``user_roles`` keeps them.
+    as much as running them), prepared once per connection on PostgreSQL as the round trip's
+    statements are (planning it would cost more than running it). The roles are kept on the
+    user as ``user_roles`` keeps them.
     """
     if not user.is_authenticated:
         raise PermissionDenied("Sign in first.")
-    with connection.cursor() as cursor:
-        cursor.execute(_access_sql(connection.vendor), [user.pk, user.pk, slug])
-        row = cursor.fetchone()
+    sql = _access_sql(connection.vendor)
+    parameters: dict[str, Any] = {"user": user.pk, "slug": slug}
+    if connection.vendor == "postgresql":
+        row: tuple[Any, ...] | None = statements.run_prepared(sql, parameters)
+    else:
+        with connection.cursor() as cursor:
+            cursor.execute(sql, parameters)
+            row = cursor.fetchone()
     assert row is not None  # one row whatever the slug
     role_names, member, *values = row
     remember_roles(user, json.loads(role_names) if isinstance(role_names, str) else role_names)

@@ -380,7 +380,7 @@ PARAMETER_TYPES = {
     "expires_at": "timestamptz", "gold1": "boolean", "gold2": "boolean",
     "daily_cap": "integer", "day_start": "timestamptz", "sub_id": "bigint", "after": "bigint",
     "policy_version": "bigint", "rationale": "text", "flags": "text", "flag_note": "text",
-    "time_on_task_ms": "integer",
+    "time_on_task_ms": "integer", "user": "integer", "slug": "text",
     **{f"{order}_is_left_{name}": "integer" if name.endswith(("helpfulness", "preference"))
        else "text" for order in ("a", "b") for name in ORIENTED_FIELDS},
 }  # fmt: skip
@@ -470,6 +470,13 @@ def _execute(
             assert row is not None  # each statement answers one row
             rows.append(tuple(row))
     return rows
+
+
+def run_prepared(sql: str, parameters: dict[str, Any]) -> tuple[Any, ...]:
+    """The one row of ``sql`` (named placeholders typed in ``PARAMETER_TYPES``), run as a
+    statement prepared once per connection."""
+    (row,) = _run((prepared(sql),), parameters)
+    return row
 
 
 def serialise_claims(*, campaign: Campaign, annotator: Any) -> None:
