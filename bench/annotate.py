@@ -13,8 +13,9 @@ starts gunicorn on loopback against that database, and measures over HTTP:
 (a) one annotator alone: sequential round trips (``POST …/submit/`` with ``HX-Request``, whose
     answer is the next pair) → p50/p95/p99, beside the same number of sequential requests to
     a minimal signed-in view (``/work/ping/``: session + user + role check, no work);
-(b) saturation: ``--concurrency`` annotators at once for ``--seconds`` → round trips per
-    second, beside the minimal view under the same load.
+(b) saturation: ``--concurrency`` annotators at once → round trips per second, beside the
+    minimal view under the same load: both warmed up, then ``--rounds`` alternations of the
+    two (``--seconds`` in all for each), so a drift of the machine's speed falls on both.
 
 Small mode (``--small``, run by the test suite so the benchmark never rots) uses the current
 database and a few hundred pairs.
@@ -545,7 +546,9 @@ async def _alone(base: str, slug: str, session: str, count: int) -> tuple[list[f
 
 async def _saturate(
     base: str, slug: str, session_keys: list[str], seconds: float, *, floor: bool
-) -> float:
+) -> tuple[int, float]:
+    """Every annotator at once, each sending its next request as soon as the last one is
+    answered, for ``seconds``: (requests answered, seconds taken)."""
     import aiohttp
 
     connector = aiohttp.TCPConnector(limit=len(session_keys))
@@ -567,11 +570,51 @@ async def _saturate(
 
         started = time.perf_counter()
         await asyncio.gather(*(run(annotator) for annotator in annotators))
-        return done / (time.perf_counter() - started)
+        return done, time.perf_counter() - started
+
+
+def _saturation(
+    base: str, slug: str, session_keys: list[str], seconds: float, rounds: int
+) -> dict[str, Any]:
+    """The floor and the round trip under the same load, in alternating rounds.
+
+    Both are warmed up first (every worker has then served each kind of request), and
+    alternating spreads any drift of the machine's speed over both instead of favouring
+    whichever runs last. Each side gets ``seconds`` in all."""
+    warm = min(3.0, seconds / rounds)
+    for floor in (True, False):
+        asyncio.run(_saturate(base, slug, session_keys, warm, floor=floor))
+    totals = {True: [0, 0.0], False: [0, 0.0]}
+    ratios = []
+    for _ in range(rounds):
+        rates = {}
+        for floor in (True, False):
+            done, taken = asyncio.run(
+                _saturate(base, slug, session_keys, seconds / rounds, floor=floor)
+            )
+            totals[floor][0] += done
+            totals[floor][1] += taken
+            rates[floor] = done / taken
+        ratios.append(rates[False] / rates[True] if rates[True] else 0.0)
+    floor_rate = totals[True][0] / totals[True][1]
+    trip_rate = totals[False][0] / totals[False][1]
+    return {
+        "saturated_per_second": trip_rate,
+        "floor_per_second": floor_rate,
+        "ratio": trip_rate / floor_rate if floor_rate else 0.0,
+        "round_ratios": [round(ratio, 3) for ratio in ratios],
+    }
 
 
 def run(
-    *, pairs: int, requests: int, concurrency: int, seconds: float, workers: int, slug: str
+    *,
+    pairs: int,
+    requests: int,
+    concurrency: int,
+    seconds: float,
+    rounds: int,
+    workers: int,
+    slug: str,
 ) -> dict[str, Any]:
     """Seed (or reuse), start gunicorn, measure; returns the figures."""
     campaign, judgments = prepare(pairs, slug)
@@ -582,12 +625,7 @@ def run(
     server = Gunicorn(_database_url(), workers, settings.SECRET_KEY)
     try:
         trips, floor = asyncio.run(_alone(server.url, campaign.slug, keys[0], requests))
-        floor_rate = asyncio.run(
-            _saturate(server.url, campaign.slug, keys[1:], seconds, floor=True)
-        )
-        trip_rate = asyncio.run(
-            _saturate(server.url, campaign.slug, keys[1:], seconds, floor=False)
-        )
+        saturation = _saturation(server.url, campaign.slug, keys[1:], seconds, rounds)
     finally:
         server.stop()
     return {
@@ -604,9 +642,7 @@ def run(
             "p95": _percentile(floor, 0.95),
             "p99": _percentile(floor, 0.99),
         },
-        "saturated_per_second": trip_rate,
-        "floor_per_second": floor_rate,
-        "ratio": trip_rate / floor_rate if floor_rate else 0.0,
+        **saturation,
         "concurrency": concurrency,
         "workers": workers,
     }
@@ -620,7 +656,8 @@ def summary(figures: dict[str, Any]) -> str:
         f"p99={alone['p99']:.1f}ms (floor p50={floor['p50']:.1f}ms p95={floor['p95']:.1f}ms, "
         f"p95/floor={alone['p95'] / floor['p95']:.2f}) target p95≤25ms | "
         f"saturated c={figures['concurrency']} {figures['saturated_per_second']:.0f}/s vs "
-        f"floor {figures['floor_per_second']:.0f}/s ratio={figures['ratio']:.2f} target≥0.5"
+        f"floor {figures['floor_per_second']:.0f}/s ratio={figures['ratio']:.2f} "
+        f"(rounds {', '.join(f'{r:.2f}' for r in figures['round_ratios'])}) target≥0.5"
     )
 
 
@@ -631,7 +668,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--pairs", type=int, default=None)
     parser.add_argument("--requests", type=int, default=None, help="round trips alone")
     parser.add_argument("--concurrency", type=int, default=None)
-    parser.add_argument("--seconds", type=float, default=None)
+    parser.add_argument("--seconds", type=float, default=None, help="saturated, per side")
+    parser.add_argument("--rounds", type=int, default=None, help="alternations of the two")
     parser.add_argument("--workers", type=int, default=(os.cpu_count() or 2) * 2 + 1)
     args = parser.parse_args(argv)
     from django.apps import apps
@@ -650,6 +688,7 @@ def main(argv: list[str] | None = None) -> int:
         requests=args.requests or (20 if small else 400),
         concurrency=args.concurrency or (4 if small else 16),
         seconds=args.seconds or (2.0 if small else 15.0),
+        rounds=args.rounds or (1 if small else 3),
         workers=2 if small else args.workers,
         slug=SLUG + ("-small" if small else ""),
     )
