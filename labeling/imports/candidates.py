@@ -24,6 +24,7 @@ from ..models import Campaign, Candidate, Pair, Prompt
 from ..pairs import pairs_build_bulk
 from .common import (
     MAX_TEXT_CHARS,
+    NUL_REASON,
     ImportFailed,
     ImportReport,
     Problem,
@@ -37,7 +38,7 @@ from .common import (
     normalise_text,
     open_binary,
 )
-from .prompts import XstestMapping, _RowChecker
+from .prompts import XstestMapping, _has_nul, _RowChecker
 
 FORMATS = ("jsonl", "csv", "xstest-completions", "hh-rlhf")
 HH_SOURCE_CHOSEN = "hh-rlhf:chosen"
@@ -78,6 +79,9 @@ def _completion(
     if len(value) > MAX_TEXT_CHARS:
         log.add(line, name, f"longer than {MAX_TEXT_CHARS} characters")
         return None
+    if "\x00" in value:
+        log.add(line, name, NUL_REASON)
+        return None
     return normalise_text(value)
 
 
@@ -87,6 +91,9 @@ def _source(value: Any, log: ProblemLog, line: int) -> str | None:
         return None
     if len(value) > 200:
         log.add(line, "source", "longer than 200 characters")
+        return None
+    if "\x00" in value:
+        log.add(line, "source", NUL_REASON)
         return None
     return value.strip()
 
@@ -111,6 +118,9 @@ def _rows_jsonl(stream: IO[bytes], log: ProblemLog) -> Iterator[CandidateRow]:
         metadata = obj.get("metadata", {})
         if not isinstance(metadata, dict):
             log.add(line, "metadata", "must be a JSON object")
+            continue
+        if _has_nul(metadata):
+            log.add(line, "metadata", NUL_REASON)
             continue
         if (
             text is None

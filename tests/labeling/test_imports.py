@@ -361,11 +361,17 @@ def test_candidate_bad_lines(campaign_with_pairs):
             {"external_id": "missing", "source": "m", "completion": "x"},
             {"external_id": "p2", "completion": "no source"},
             {"external_id": "p2", "source": "m"},
+            {"external_id": "p1", "source": "m", "completion": "a\u0000b"},
+            {"external_id": "p1", "source": "m\u0000", "completion": "fine"},
+            {"external_id": "p1", "source": "m", "completion": "fine", "metadata": {"k": "\u0000"}},
         ]
     )
     with pytest.raises(ImportFailed) as caught:
         candidate_import(campaign=campaign_with_pairs, source=rows, file_format="jsonl")
-    assert sorted({p.line for p in caught.value.problems}) == [2, 3, 4]
+    assert sorted({p.line for p in caught.value.problems}) == [2, 3, 4, 5, 6, 7]
+    # A NUL character is named with its line and field, not left to fail in the database.
+    nul = {(p.line, p.field) for p in caught.value.problems if "NUL" in p.reason}
+    assert nul == {(5, "completion"), (6, "source"), (7, "metadata")}
     assert Candidate.objects.count() == before
 
 
