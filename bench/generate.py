@@ -52,9 +52,16 @@ def _worker(concurrency: int) -> subprocess.Popen[bytes]:
             f"bench-{os.getpid()}-{time.monotonic_ns()}@%h",
         ],
         cwd=ROOT,
-        env=dict(os.environ),
+        env=_production_env(),
         start_new_session=True,
     )
+
+
+def _production_env() -> dict[str, str]:
+    """The workers run as in production: DEBUG off (no query log), this process's secret."""
+    from django.conf import settings
+
+    return {**os.environ, "DEBUG": "false", "SECRET_KEY": settings.SECRET_KEY}
 
 
 def _one(label: str, prompts: int, concurrency: int, latency_ms: float, faults: float) -> dict:
