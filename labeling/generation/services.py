@@ -537,6 +537,12 @@ def _items_store(items: list[_Item]) -> Counter[str]:
     delay = 0.0
     runs: dict[int, Counter[str]] = {}
     now = timezone.now()
+    # Rendered before the transaction, so its row locks are not held while markdown runs.
+    html = {
+        item.task.pk: stored_html(item.completion.text)
+        for item in done
+        if item.completion is not None
+    }
     with transaction.atomic():
         status: dict[int, str] = {}
         if done or failed:
@@ -555,7 +561,8 @@ def _items_store(items: list[_Item]) -> Counter[str]:
         ]
         if fresh:
             Candidate.objects.bulk_create(
-                [_candidate_of(item) for item in fresh], ignore_conflicts=True
+                [_candidate_of(item, html[item.task.pk]) for item in fresh],
+                ignore_conflicts=True,
             )
             _tasks_mark_done(fresh, now=now)
             for item in fresh:
@@ -643,11 +650,12 @@ def _tasks_mark_done(items: list[_Item], *, now: Any) -> None:
         )
 
 
-def _candidate_of(item: _Item) -> Candidate:
+def _candidate_of(item: _Item, rendering: tuple[str, int]) -> Candidate:
+    """The candidate of a finished call, with its ``stored_html`` rendering."""
     task = item.task
     completion = item.completion
     assert completion is not None
-    html, renderer = stored_html(completion.text)
+    html, renderer = rendering
     return Candidate(
         idempotency_key=task.idempotency_key,
         prompt_id=task.prompt_id,
