@@ -383,6 +383,35 @@ def judgment_edit(*, judgment_id: int, annotator: User, data: Any) -> Judgment:
         return judgment
 
 
+def candidates_render_stale(*, batch_size: int = 500) -> int:
+    """Store the rendering of every candidate whose stored HTML is missing or came from
+    another renderer (rows from before stored HTML, or after a markdown or nh3 upgrade or a
+    change of rules); the number rendered. Pages render such rows on every show until then.
+
+    Walks the table once in id order, a batch at a time, each batch one transaction."""
+    from labeling.models import Candidate
+
+    from .rendering import RENDERER, stored_html
+
+    rendered = 0
+    after = 0
+    while True:
+        batch = list(
+            Candidate.objects.filter(pk__gt=after)
+            .exclude(html_renderer=RENDERER)
+            .order_by("pk")
+            .only("pk", "text")[:batch_size]
+        )
+        if not batch:
+            return rendered
+        for candidate in batch:
+            candidate.html, candidate.html_renderer = stored_html(candidate.text)
+        with transaction.atomic():
+            Candidate.objects.bulk_update(batch, ["html", "html_renderer"])
+        rendered += len(batch)
+        after = batch[-1].pk
+
+
 __all__ = [
     "AnnotationError",
     "AssignmentLost",
@@ -394,6 +423,7 @@ __all__ = [
     "assignment_claim",
     "assignment_draft_save",
     "assignment_skip",
+    "candidates_render_stale",
     "judgment_edit",
     "judgment_submit",
     "judgment_submit_and_claim_next",

@@ -8,6 +8,8 @@ from pathlib import Path
 from types import SimpleNamespace
 
 import pytest
+from django.core.management import call_command
+from django.core.management.base import CommandError
 
 from labeling.annotation import rendering
 from labeling.models import Candidate, Prompt
@@ -83,3 +85,35 @@ def test_stored_html_is_used_only_from_this_renderer(campaign):
     for older in (0, rendering.RENDERER - 1):
         stored.html_renderer = older
         assert rendering.candidate_html(stored) == "<p><em>text</em></p>"
+
+
+@pytest.mark.django_db
+def test_render_candidates_command_fills_missing_and_stale_html(campaign, capsys):
+    prompt = Prompt.objects.create(
+        campaign=campaign,
+        messages=[{"role": "user", "content": "Hi"}],
+        category_path="benign/general",
+        intent="benign",
+        content_hash="render-command",
+    )
+    Candidate.objects.bulk_create(
+        Candidate(prompt=prompt, text=f"*answer {index}*", source="m", idempotency_key=f"r{index}")
+        for index in range(7)
+    )  # bulk writes skip save(): no HTML yet
+    fresh = Candidate.objects.create(
+        prompt=prompt, text="kept", source="m", idempotency_key="r-fresh"
+    )
+    Candidate.objects.filter(pk=fresh.pk).update(html="<p>kept as stored</p>")
+    stale = Candidate.objects.filter(idempotency_key="r0")
+    stale.update(html="<p>older</p>", html_renderer=rendering.RENDERER - 1)
+    call_command("render_candidates", "--batch-size", "3")
+    assert capsys.readouterr().out.strip() == "Rendered 7 candidate(s)."
+    for candidate in Candidate.objects.exclude(pk=fresh.pk):
+        assert candidate.html_renderer == rendering.RENDERER
+        assert candidate.html == rendering.render_untrusted(candidate.text)
+    # A row already from this renderer is left as it is.
+    assert Candidate.objects.get(pk=fresh.pk).html == "<p>kept as stored</p>"
+    call_command("render_candidates")
+    assert capsys.readouterr().out.strip() == "Rendered 0 candidate(s)."
+    with pytest.raises(CommandError):
+        call_command("render_candidates", "--batch-size", "0")
