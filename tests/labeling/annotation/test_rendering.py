@@ -54,17 +54,21 @@ def test_markup_takes_the_pipeline() -> None:
     assert "<script" not in rendering.render_untrusted("Hi <script>alert(1)</script>")
 
 
-@pytest.mark.django_db
-def test_stored_html_is_used_only_from_this_renderer(campaign):
-    """A candidate keeps its rendering when saved; a page uses it while the renderer that made
-    it is this one, and renders the text again otherwise (older rows, older rules)."""
-    prompt = Prompt.objects.create(
+@pytest.fixture
+def prompt(campaign):
+    return Prompt.objects.create(
         campaign=campaign,
         messages=[{"role": "user", "content": "Hi"}],
         category_path="benign/general",
         intent="benign",
-        content_hash="stored-html",
+        content_hash="rendering",
     )
+
+
+@pytest.mark.django_db
+def test_stored_html_is_used_only_from_this_renderer(prompt):
+    """A candidate keeps its rendering when saved; a page uses it while the renderer that made
+    it is this one, and renders the text again otherwise (older rows, older rules)."""
     candidate = Candidate.objects.create(
         prompt=prompt, text="**Bold** <img src=x onerror=alert(1)>", source="m",
         idempotency_key="stored-html",
@@ -88,14 +92,7 @@ def test_stored_html_is_used_only_from_this_renderer(campaign):
 
 
 @pytest.mark.django_db
-def test_render_candidates_command_fills_missing_and_stale_html(campaign, capsys):
-    prompt = Prompt.objects.create(
-        campaign=campaign,
-        messages=[{"role": "user", "content": "Hi"}],
-        category_path="benign/general",
-        intent="benign",
-        content_hash="render-command",
-    )
+def test_render_candidates_command_fills_missing_and_stale_html(prompt, capsys):
     Candidate.objects.bulk_create(
         Candidate(prompt=prompt, text=f"*answer {index}*", source="m", idempotency_key=f"r{index}")
         for index in range(7)
