@@ -29,15 +29,20 @@ from . import statements
 from .rendering import candidate_html, render_untrusted
 
 
-def may_annotate(user: User | AnonymousUser, campaign: Campaign) -> bool:
-    """Reviewers and admins may work in any campaign; annotators in those open to them."""
+def may_annotate(
+    user: User | AnonymousUser, campaign: Campaign, *, member: bool | None = None
+) -> bool:
+    """Reviewers and admins may work in any campaign; annotators in those open to them.
+    ``member``: whether the user is a listed member, when the caller already read it."""
     if has_role(user, Role.REVIEWER, Role.ADMIN):
         return True
     if not has_role(user, Role.ANNOTATOR):
         return False
     if campaign.open_to_all_annotators:
         return True
-    return campaign.members.filter(pk=cast(User, user).pk).exists()
+    if member is None:
+        return campaign.members.filter(pk=cast(User, user).pk).exists()
+    return member
 
 
 @lru_cache(maxsize=64)
@@ -113,7 +118,7 @@ def campaign_for_annotation(user: User | AnonymousUser, slug: str) -> Campaign:
         raise Http404("No such campaign.")
     campaign = Campaign.from_db(connection.alias, _CAMPAIGN_COLUMNS, values)
     campaign.policy_version = policy_version(campaign.policy_version_id)
-    if not (has_role(user, Role.REVIEWER, Role.ADMIN) or campaign.open_to_all_annotators or member):
+    if not may_annotate(user, campaign, member=bool(member)):
         raise PermissionDenied("You are not an annotator of this campaign.")
     return campaign
 
