@@ -195,7 +195,7 @@ def _texts() -> tuple[list[str], list[tuple[str, str]]]:
     """Real texts: the XSTest prompts, and GPT-4's completions of them with their HTML."""
     import csv
 
-    from labeling.annotation.rendering import stored_html
+    from presentation.untrusted_text import stored_html
 
     with (XSTEST / "xstest_prompts.csv").open(newline="", encoding="utf-8") as handle:
         questions = [row["prompt"] for row in csv.DictReader(handle)]
@@ -210,7 +210,7 @@ def _candidate_text(answers: list[tuple[str, str]], index: int, side: int) -> tu
     earlier renderings): a real completion under a one-line heading of its own, with the HTML
     the renderer stores for it. A paragraph renders on its own, so the HTML is the heading's
     paragraph and the completion's HTML; every 997th text is rendered whole to prove it."""
-    from labeling.annotation.rendering import RENDERER, stored_html
+    from presentation.untrusted_text import RENDERER, stored_html
 
     answer, answer_html = answers[(2 * index + side) % len(answers)]
     heading = f"Benchmark pair {index}, side {side}."
@@ -341,8 +341,8 @@ def seed(campaign: Any, pairs: int) -> int:
 
 def prepare(pairs: int, slug: str) -> tuple[Any, int]:
     """The benchmark campaign with ``pairs`` pairs (seeded once, reused while sizes match)."""
-    from labeling.annotation.rendering import RENDERER
     from labeling.models import Assignment, Candidate, Judgment, Pair
+    from presentation.untrusted_text import RENDERER
 
     campaign = _campaign(slug)
     have = Pair.objects.filter(prompt__campaign=campaign).count()

@@ -74,7 +74,7 @@ def _one(label: str, prompts: int, concurrency: int, latency_ms: float, faults: 
     from labeling.generation.styles import BUILT_IN
     from labeling.imports.prompts import prompt_import
     from labeling.models import Candidate, GenerationRun, GenerationTask
-    from labeling.offline_model.server import OfflineModelServer
+    from offline_model.server import OfflineModelServer
 
     server = OfflineModelServer(
         latency_ms=latency_ms, seed=1, error_rate=faults, retry_after=0.2

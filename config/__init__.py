@@ -1,4 +1,4 @@
-"""Graylab project package: settings, URLs, Celery app, roles and site-wide views."""
+"""Graylab project package: settings, URLs, the Celery app, health and the demo runner."""
 
 from .celery import app as celery_app
 

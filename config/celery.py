@@ -12,7 +12,8 @@ os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings")
 app = Celery("graylab")
 app.config_from_object("django.conf:settings", namespace="CELERY")
 app.conf.task_queues = [Queue(name) for name in ("default", "generation", "exports")]
-app.autodiscover_tasks()
+# Each feature folder with Celery tasks keeps them in its own tasks.py.
+app.autodiscover_tasks(["labeling.generation", "labeling.quality", "exports"])
 
 
 @app.task(name="graylab.ping", ignore_result=False)

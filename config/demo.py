@@ -6,7 +6,7 @@ from django.contrib.auth import get_user_model
 from django.contrib.auth.models import Group
 from django.db import transaction
 
-from .roles import ALL_ROLES
+from accounts.roles import ALL_ROLES
 
 DEMO_PASSWORD_SUFFIX = "-demo-pass"  # noqa: S105 - demo logins only, printed by make demo
 

@@ -14,7 +14,7 @@ from django.db.models.expressions import RawSQL
 from django.db.models.functions import Cast
 from django.http import Http404
 
-from config.roles import Role, has_role
+from accounts.roles import Role, has_role
 from labeling.models import Campaign, Pair
 from policy.models import PolicyVersion
 

@@ -8,7 +8,8 @@ from django.shortcuts import redirect, render
 from django.views.decorators.http import require_http_methods, require_POST
 from django.views.decorators.vary import vary_on_headers
 
-from config.roles import Role, role_required
+from accounts.permissions import role_required
+from accounts.roles import Role
 
 from . import selectors, services
 from .api import download_response

@@ -1,7 +1,11 @@
-"""REST API routes of the labeling app (under /api/v1/), one module per area."""
+"""REST API routes of the labeling app (under /api/v1/): each feature folder routes its own."""
 
-from .api_urls_annotation import urlpatterns as annotation_patterns
-from .api_urls_campaigns import urlpatterns as campaign_patterns
-from .api_urls_quality import urlpatterns as quality_patterns
+from django.urls import include, path
 
-urlpatterns = [*campaign_patterns, *annotation_patterns, *quality_patterns]
+urlpatterns = [
+    path("", include("labeling.campaigns.api_urls")),
+    path("", include("labeling.imports.api_urls")),
+    path("", include("labeling.generation.api_urls")),
+    path("", include("labeling.annotation.api_urls")),
+    path("", include("labeling.quality.api_urls")),
+]

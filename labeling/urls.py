@@ -1,8 +1,12 @@
-"""Pages of the labeling app, one module per area."""
+"""Pages of the labeling app: each feature folder routes its own."""
 
-from .urls_annotation import urlpatterns as annotation_patterns
-from .urls_campaigns import urlpatterns as campaign_patterns
-from .urls_quality import urlpatterns as quality_patterns
+from django.urls import include, path
 
 app_name = "labeling"
-urlpatterns = [*campaign_patterns, *annotation_patterns, *quality_patterns]
+urlpatterns = [
+    path("", include("labeling.campaigns.urls")),
+    path("", include("labeling.imports.urls")),
+    path("", include("labeling.generation.urls")),
+    path("", include("labeling.annotation.urls")),
+    path("", include("labeling.quality.urls")),
+]

@@ -27,7 +27,8 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from config.roles import ALL_ROLES, Role, role_permission
+from accounts.permissions import role_permission
+from accounts.roles import ALL_ROLES, Role
 
 from . import selectors, services
 from .document import FORMATS, PolicyError, dump_document, guess_format, parse_document

@@ -15,7 +15,8 @@ from django.template.loader import render_to_string
 from django.urls import reverse
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
-from config.roles import ALL_ROLES, Role, has_role, role_required
+from accounts.permissions import role_required
+from accounts.roles import ALL_ROLES, Role, has_role
 
 from . import selectors, services
 from .document import FORMATS, PolicyError, dump_document, guess_format, parse_document

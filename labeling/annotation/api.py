@@ -13,7 +13,8 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from config.roles import Role, role_permission
+from accounts.permissions import role_permission
+from accounts.roles import Role
 from labeling.models import Assignment
 
 from . import selectors, services

@@ -20,13 +20,13 @@ from django.http import Http404
 from django.template.loader import render_to_string
 from django.utils.safestring import SafeString, mark_safe
 
-from config.roles import Role, has_role, remember_roles
+from accounts.roles import Role, has_role, remember_roles
 from labeling.models import Assignment, Campaign, Judgment, Pair
 from policy.models import PolicyVersion
 from policy.selectors import category_guidance
+from presentation.untrusted_text import candidate_html, render_untrusted
 
 from . import statements
-from .rendering import candidate_html, render_untrusted
 
 
 def may_annotate(

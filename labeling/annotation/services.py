@@ -390,8 +390,7 @@ def candidates_render_stale(*, batch_size: int = 500) -> int:
 
     Walks the table once in id order, a batch at a time, each batch one transaction."""
     from labeling.models import Candidate
-
-    from .rendering import RENDERER, stored_html
+    from presentation.untrusted_text import RENDERER, stored_html
 
     rendered = 0
     after = 0

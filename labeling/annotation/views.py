@@ -21,7 +21,7 @@ from django.urls import reverse
 from django.utils.safestring import SafeString, mark_safe
 from django.views.decorators.http import require_http_methods, require_POST
 
-from config.roles import role_required
+from accounts.permissions import role_required
 from labeling.models import Assignment, Campaign, Judgment
 from labeling.models.choices import Flag, ResponseMode, Severity
 

@@ -28,7 +28,8 @@ from django.db import connection, transaction
 from django.db.models import F, Max, Q
 from django.utils import timezone
 
-from ..annotation.rendering import stored_html
+from presentation.untrusted_text import stored_html
+
 from ..models import Campaign, Candidate, GenerationRun, GenerationTask, ModelEndpoint, Prompt
 from ..pairs import pairs_build_bulk
 from .client import Answer, CallError, Completion, chat_parse, chat_send, endpoint_list_models

@@ -19,7 +19,8 @@ from typing import IO, Any
 import orjson
 from django.db import transaction
 
-from ..annotation.rendering import stored_html
+from presentation.untrusted_text import stored_html
+
 from ..models import Campaign, Candidate, Pair, Prompt
 from ..pairs import pairs_build_bulk
 from .common import (

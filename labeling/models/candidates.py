@@ -60,7 +60,7 @@ class Candidate(models.Model):
         """Keep ``html`` the rendering of ``text`` (bulk writers set both themselves)."""
         update_fields = kwargs.get("update_fields")
         if update_fields is None or "text" in update_fields:
-            from labeling.annotation.rendering import stored_html
+            from presentation.untrusted_text import stored_html
 
             self.html, self.html_renderer = stored_html(self.text)
             if update_fields is not None:

@@ -14,7 +14,7 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from config.roles import role_permission
+from accounts.permissions import role_permission
 from labeling.models import Pair, Prompt, Review
 from labeling.models.choices import Intent
 

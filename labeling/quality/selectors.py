@@ -7,7 +7,7 @@ from typing import Any
 from django.db.models import QuerySet
 from django.http import Http404
 
-from config.roles import Role, has_role
+from accounts.roles import Role, has_role
 from labeling.models import Campaign
 
 QUALITY_ROLES = (Role.RESEARCHER, Role.REVIEWER, Role.ADMIN)

@@ -11,7 +11,7 @@ from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
 from django.views.decorators.http import require_http_methods, require_POST
 
-from config.roles import role_required
+from accounts.permissions import role_required
 from labeling.models import Pair, Prompt, Review
 
 from . import dashboards as dashboard_module

@@ -7,7 +7,7 @@ from typing import Any
 from django import template
 from django.utils.safestring import SafeString
 
-from policy.markdown import render_markdown
+from presentation.markdown import render_markdown
 
 register = template.Library()
 

@@ -11,7 +11,7 @@ from django.contrib.auth.models import Group, User
 from django.core.management import CommandError, call_command
 from django.test import Client
 
-from config.roles import NAVIGATION
+from accounts.navigation import navigation_entries
 
 EXPECTED_NAV = {
     "alice": {
@@ -43,7 +43,7 @@ def test_roles_exist_from_the_data_migration(db: None) -> None:
 
 
 def test_navigation_table_matches_the_expected_matrix() -> None:
-    labels = {label for label, _, _ in NAVIGATION}
+    labels = {entry.label for entry in navigation_entries()}
     assert labels == set().union(*EXPECTED_NAV.values())
 
 

@@ -19,12 +19,12 @@ from collections.abc import Iterator
 import pytest
 from django.contrib.auth.models import Group, User
 
-from config.roles import ALL_ROLES
+from accounts.roles import ALL_ROLES
 from labeling.campaigns.services import campaign_create
 from labeling.imports.candidates import candidate_import
 from labeling.imports.prompts import prompt_import
 from labeling.models import Campaign
-from labeling.offline_model.server import OfflineModelServer
+from offline_model.server import OfflineModelServer
 from policy.models import PolicyVersion
 from tests.conftest import make_user
 

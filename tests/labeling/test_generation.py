@@ -10,11 +10,11 @@ import httpx
 import pytest
 from django.utils import timezone
 
-from labeling.annotation.rendering import RENDERER, render_untrusted
 from labeling.generation import semaphore, services
 from labeling.generation.styles import BUILT_IN
 from labeling.imports.prompts import prompt_import
 from labeling.models import Candidate, GenerationRun, GenerationTask, Pair
+from presentation.untrusted_text import RENDERER, render_untrusted
 from tests.conftest import _purge_broker, wait_until
 
 from .conftest import jsonl_bytes

@@ -11,11 +11,11 @@ import pytest
 from django.core.management import call_command
 from django.core.management.base import CommandError
 
-from labeling.annotation.rendering import RENDERER, render_untrusted
 from labeling.imports.candidates import candidate_import
 from labeling.imports.common import MAX_TEXT_CHARS, ImportFailed
 from labeling.imports.prompts import prompt_import
 from labeling.models import Candidate, Pair, Prompt
+from presentation.untrusted_text import RENDERER, render_untrusted
 
 from .conftest import jsonl_bytes
 

@@ -24,8 +24,8 @@ import openai
 import pydantic
 import pytest
 
-from labeling.offline_model import responses
-from labeling.offline_model.server import (
+from offline_model import responses
+from offline_model.server import (
     MODEL_IDS,
     FaultInjector,
     OfflineModelServer,
@@ -600,7 +600,7 @@ def test_a_busy_port_is_reported(server: OfflineModelServer) -> None:
     "command",
     [
         [sys.executable, "manage.py", "offline_model_server"],
-        [sys.executable, "-m", "labeling.offline_model"],
+        [sys.executable, "-m", "offline_model"],
     ],
     ids=["manage.py", "python-m"],
 )
@@ -637,7 +637,7 @@ def test_command_line_starts_announces_and_stops_on_sigterm(command: list[str]) 
 
 def test_command_line_rejects_bad_options() -> None:
     result = subprocess.run(
-        [sys.executable, "-m", "labeling.offline_model", "--rate-429", "0.7", "--rate-500", "0.7"],
+        [sys.executable, "-m", "offline_model", "--rate-429", "0.7", "--rate-500", "0.7"],
         cwd=ROOT,
         capture_output=True,
         text=True,

@@ -1,4 +1,4 @@
-"""``policy.markdown.render_markdown``: untrusted markdown renders inert."""
+"""``presentation.markdown.render_markdown``: untrusted markdown renders inert."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ from html.parser import HTMLParser
 import pytest
 from django.utils.safestring import SafeString
 
-from policy.markdown import render_markdown
+from presentation.markdown import render_markdown
 
 
 @pytest.mark.parametrize(

@@ -11,8 +11,8 @@ import pytest
 from django.core.management import call_command
 from django.core.management.base import CommandError
 
-from labeling.annotation import rendering
 from labeling.models import Candidate, Prompt
+from presentation import untrusted_text as rendering
 
 XSTEST = (
     Path(rendering.__file__).resolve().parents[1] / "demo_data" / "xstest" / "xstest_prompts.csv"

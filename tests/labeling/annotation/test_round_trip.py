@@ -19,10 +19,10 @@ from django.db.models import Count
 from django.utils import timezone
 
 from labeling.annotation import services, statements
-from labeling.annotation.rendering import markdown_html
 from labeling.annotation.validation import JudgmentInvalid
 from labeling.models import Assignment, Campaign, Judgment, Pair
-from policy.markdown import render_markdown
+from presentation.markdown import render_markdown
+from presentation.untrusted_text import markdown_html
 
 from .conftest import build_pairs, payload
 

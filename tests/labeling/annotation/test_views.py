@@ -11,8 +11,8 @@ from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
 
 from labeling.annotation import selectors, services
-from labeling.annotation.rendering import RENDERER, render_untrusted
 from labeling.models import Assignment, Candidate, Judgment, JudgmentRevision, Pair
+from presentation.untrusted_text import RENDERER, render_untrusted
 
 from .conftest import build_pairs, form_fields, payload
 

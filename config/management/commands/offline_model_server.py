@@ -1,6 +1,6 @@
 """``manage.py offline_model_server``: run the offline model server (an offline stand-in).
 
-A thin wrapper: the server itself lives in :mod:`labeling.offline_model.server` and does not
+A thin wrapper: the server itself lives in :mod:`offline_model.server` and does not
 use Django at all.
 """
 
@@ -10,7 +10,7 @@ from typing import Any
 
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
-from labeling.offline_model.server import add_arguments, options_from_arguments, run
+from offline_model.server import add_arguments, options_from_arguments, run
 
 
 class Command(BaseCommand):

@@ -2,7 +2,7 @@
 
 from django.urls import path
 
-from .annotation import api
+from . import api
 
 urlpatterns = [
     path("campaigns/<slug:slug>/claim/", api.ClaimView.as_view(), name="api-annotation-claim"),

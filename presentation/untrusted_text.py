@@ -30,7 +30,7 @@ import markdown
 import nh3
 from django.utils.safestring import SafeString, mark_safe
 
-from policy.markdown import MAX_INPUT_LENGTH, _EscapeRawHtml, sanitise_html
+from .markdown import MAX_INPUT_LENGTH, EscapeRawHtml, sanitise_html
 
 # Text-only formatting: structure survives, nothing that loads, links or runs.
 INERT_TAGS: set[str] = {
@@ -51,11 +51,11 @@ _local = threading.local()
 
 
 def _converter() -> markdown.Markdown:
-    """This thread's converter, configured as ``policy.markdown.render_markdown``'s."""
+    """This thread's converter, configured as ``presentation.markdown.render_markdown``'s."""
     converter: markdown.Markdown | None = getattr(_local, "converter", None)
     if converter is None:
         converter = markdown.Markdown(
-            extensions=["tables", "fenced_code", "sane_lists", _EscapeRawHtml()],
+            extensions=["tables", "fenced_code", "sane_lists", EscapeRawHtml()],
             output_format="html",
         )
         _local.converter = converter
@@ -63,7 +63,7 @@ def _converter() -> markdown.Markdown:
 
 
 def markdown_html(text: str) -> str:
-    """``policy.markdown.render_markdown(text)``, with a reused converter."""
+    """``presentation.markdown.render_markdown(text)``, with a reused converter."""
     converter = _converter()
     try:
         html = converter.convert(text[:MAX_INPUT_LENGTH])

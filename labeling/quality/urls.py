@@ -2,7 +2,7 @@
 
 from django.urls import path
 
-from .quality import views
+from . import views
 
 urlpatterns = [
     path("review/", views.review_queue_view, name="review_queue"),

@@ -2,7 +2,7 @@
 
 from django.urls import path
 
-from .quality import api
+from . import api
 
 urlpatterns = [
     path(

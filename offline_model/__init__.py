@@ -4,7 +4,7 @@ Standalone asyncio code (aiohttp); it never imports Django. See :mod:`.server` f
 and :mod:`.responses` for the deterministic text it answers with.
 """
 
-from labeling.offline_model.server import (
+from offline_model.server import (
     DEFAULT_MODEL,
     MODEL_IDS,
     OfflineModelServer,

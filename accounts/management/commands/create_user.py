@@ -13,7 +13,7 @@ from django.core.exceptions import ValidationError
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 from django.db import transaction
 
-from config.roles import ALL_ROLES
+from accounts.roles import ALL_ROLES
 
 
 class Command(BaseCommand):

@@ -1,7 +1,7 @@
 """The offline model server: an OpenAI-compatible HTTP endpoint that is an offline stand-in.
 
 It answers ``/v1/chat/completions`` deterministically in the response mode the system prompt
-asks for (see :mod:`labeling.offline_model.responses`), so candidate generation works with no
+asks for (see :mod:`offline_model.responses`), so candidate generation works with no
 network. It is a single asyncio process (aiohttp): latency is ``asyncio.sleep``, so hundreds of
 concurrent requests cost almost nothing on one core. Faults — 429 with ``Retry-After``, 500,
 slow answers and malformed bodies — are injected at set rates, decided per request by a
@@ -10,7 +10,7 @@ slow answers and malformed bodies — are injected at set rates, decided per req
 Three ways to run it:
 
 - ``python manage.py offline_model_server --port 8765`` (the thin Django wrapper), or
-  ``python -m labeling.offline_model --port 8765`` (no Django needed);
+  ``python -m offline_model --port 8765`` (no Django needed);
 - :func:`run_in_thread` / :class:`OfflineModelServer` for tests of other modules;
 - :func:`create_app` for aiohttp's own test client.
 
@@ -34,7 +34,7 @@ from typing import Any, Literal, Self
 
 from aiohttp import web
 
-from labeling.offline_model import responses
+from offline_model import responses
 
 MODEL_IDS: tuple[str, ...] = ("graylab-offline", "graylab-offline-small")
 DEFAULT_MODEL = MODEL_IDS[0]
@@ -976,9 +976,9 @@ def options_from_arguments(arguments: Mapping[str, Any]) -> tuple[str, int, Serv
 
 
 def main(argv: Sequence[str] | None = None) -> None:
-    """``python -m labeling.offline_model``: the server without Django."""
+    """``python -m offline_model``: the server without Django."""
     parser = argparse.ArgumentParser(
-        prog="python -m labeling.offline_model",
+        prog="python -m offline_model",
         description="Offline OpenAI-compatible model server (an offline stand-in, not a model).",
     )
     add_arguments(parser)

@@ -2,7 +2,7 @@
 
 from django.urls import path
 
-from .annotation import views
+from . import views
 
 urlpatterns = [
     path("work/", views.my_work, name="my_work"),

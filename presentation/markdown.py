@@ -38,7 +38,7 @@ URL_SCHEMES = frozenset({"http", "https", "mailto"})
 DROPPED_CONTENT_TAGS = frozenset({"script", "style", "iframe", "object", "embed", "template"})
 
 
-class _EscapeRawHtml(Extension):
+class EscapeRawHtml(Extension):
     """Treat raw HTML in the source as text: ``<script>`` is shown, never parsed."""
 
     def extendMarkdown(self, md: markdown.Markdown) -> None:
@@ -78,7 +78,7 @@ def render_markdown(text: Any) -> SafeString:
     source = str(text)[:MAX_INPUT_LENGTH]
     # A fresh instance per call: markdown.Markdown keeps state and is not thread-safe.
     converter = markdown.Markdown(
-        extensions=["tables", "fenced_code", "sane_lists", _EscapeRawHtml()],
+        extensions=["tables", "fenced_code", "sane_lists", EscapeRawHtml()],
         output_format="html",
     )
     html = converter.convert(source)

@@ -1,0 +1,91 @@
+"""REST API of campaigns: list, create, detail, status."""
+
+from __future__ import annotations
+
+from django.core.exceptions import ValidationError
+from django.shortcuts import get_object_or_404
+from drf_spectacular.utils import extend_schema
+from rest_framework import status
+from rest_framework.request import Request
+from rest_framework.response import Response
+from rest_framework.views import APIView
+
+from accounts.permissions import role_permission
+from accounts.roles import Role
+from policy.models import PolicyVersion
+
+from ..models import Campaign
+from . import selectors as campaign_selectors
+from . import services as campaign_services
+from .serializers import (
+    CampaignCreateSerializer,
+    CampaignSerializer,
+    CampaignStatusSerializer,
+)
+
+Research = role_permission(Role.RESEARCHER, Role.ADMIN)
+
+
+def _invalid(error: ValidationError) -> Response:
+    return Response({"detail": error.messages}, status=status.HTTP_400_BAD_REQUEST)
+
+
+class CampaignListApi(APIView):
+    permission_classes = [Research]
+
+    @extend_schema(responses=CampaignSerializer(many=True))
+    def get(self, request: Request) -> Response:
+        campaigns = campaign_selectors.campaign_list_with_counts()
+        return Response(CampaignSerializer(campaigns, many=True).data)
+
+    @extend_schema(request=CampaignCreateSerializer, responses=CampaignSerializer)
+    def post(self, request: Request) -> Response:
+        serializer = CampaignCreateSerializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        data = serializer.validated_data
+        version = None
+        if data.get("policy_version"):
+            version = PolicyVersion.objects.filter(number=data["policy_version"]).first()
+            if version is None:
+                return Response({"policy_version": ["No such policy version."]}, status=400)
+        try:
+            campaign = campaign_services.campaign_create(
+                name=data["name"],
+                slug=data["slug"],
+                policy_version=version,
+                instructions=data["instructions"],
+                judgments_per_pair=data["judgments_per_pair"],
+                open_now=data["open"],
+                created_by=request.user,  # type: ignore[arg-type]
+            )
+        except ValidationError as error:
+            return _invalid(error)
+        return Response(
+            CampaignSerializer(campaign_selectors.campaign_get(slug=campaign.slug)).data,
+            status=status.HTTP_201_CREATED,
+        )
+
+
+class CampaignDetailApi(APIView):
+    permission_classes = [Research]
+
+    @extend_schema(responses=CampaignSerializer)
+    def get(self, request: Request, slug: str) -> Response:
+        return Response(CampaignSerializer(campaign_selectors.campaign_get(slug=slug)).data)
+
+
+class CampaignStatusApi(APIView):
+    permission_classes = [Research]
+
+    @extend_schema(request=CampaignStatusSerializer, responses=CampaignSerializer)
+    def post(self, request: Request, slug: str) -> Response:
+        serializer = CampaignStatusSerializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        campaign = get_object_or_404(Campaign, slug=slug)
+        try:
+            campaign_services.campaign_set_status(
+                campaign=campaign, status=serializer.validated_data["status"]
+            )
+        except ValidationError as error:
+            return _invalid(error)
+        return Response(CampaignSerializer(campaign_selectors.campaign_get(slug=slug)).data)

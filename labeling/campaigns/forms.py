@@ -1,0 +1,47 @@
+"""The campaign form."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django import forms
+from django.contrib.auth import get_user_model
+
+from policy.models import PolicyVersion
+
+from ..models import Campaign
+
+
+class CampaignForm(forms.ModelForm):
+    class Meta:
+        model = Campaign
+        fields = (
+            "name",
+            "slug",
+            "policy_version",
+            "instructions",
+            "judgments_per_pair",
+            "pair_strategy",
+            "max_pairs_per_prompt",
+            "open_to_all_annotators",
+            "members",
+        )
+        widgets = {"instructions": forms.Textarea(attrs={"rows": 6})}
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.fields["policy_version"].queryset = PolicyVersion.objects.order_by("-number")  # type: ignore[attr-defined]
+        self.fields["members"].queryset = (  # type: ignore[attr-defined]
+            get_user_model()
+            .objects.filter(groups__name__in=("annotator", "reviewer"))
+            .distinct()
+            .order_by("username")
+        )
+        self.fields["members"].required = False
+        if not self.instance.pk:
+            latest = PolicyVersion.objects.order_by("-number").first()
+            self.fields["policy_version"].initial = latest
+        else:
+            self.fields["slug"].disabled = True
+            if self.instance.status != Campaign.Status.DRAFT:
+                self.fields["policy_version"].disabled = True

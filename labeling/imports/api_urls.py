@@ -1,0 +1,18 @@
+"""Import API routes (under /api/v1/)."""
+
+from django.urls import path
+
+from . import api
+
+urlpatterns = [
+    path(
+        "campaigns/<slug:slug>/prompts/import/",
+        api.PromptImportApi.as_view(),
+        name="api-prompt-import",
+    ),
+    path(
+        "campaigns/<slug:slug>/candidates/import/",
+        api.CandidateImportApi.as_view(),
+        name="api-candidate-import",
+    ),
+]

@@ -1,0 +1,20 @@
+"""The import pages of a campaign (under the ``labeling`` namespace)."""
+
+from django.urls import path
+
+from . import views
+
+urlpatterns = [
+    path(
+        "campaigns/<slug:slug>/import/prompts/",
+        views.campaign_import,
+        {"kind": "prompts"},
+        name="campaign_import_prompts",
+    ),
+    path(
+        "campaigns/<slug:slug>/import/candidates/",
+        views.campaign_import,
+        {"kind": "candidates"},
+        name="campaign_import_candidates",
+    ),
+]

@@ -1,6 +1,0 @@
-"""``python -m labeling.offline_model --port 8765``: the offline model server without Django."""
-
-from labeling.offline_model.server import main
-
-if __name__ == "__main__":
-    main()
