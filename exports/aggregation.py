@@ -4,7 +4,7 @@ The streamed rows of one prompt arrive together; :mod:`exports.pipeline` groups 
 :class:`PromptGroup`, and the functions here decide, for each pair, which labels count (raw
 judgments, a reviewer's resolution, imported prior labels), whether the pair is left out and
 why, and the derived scores of each side. The score formulas themselves live in
-``labeling.scoring`` so that the annotation form, quality and exports compute them alike.
+``policy.rubric`` so that the annotation form, quality and exports compute them alike.
 """
 
 from __future__ import annotations
@@ -16,8 +16,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from labeling.models.choices import SEVERITY_ORDINAL, ResponseMode
-from labeling.scoring import helpfulness_score, safety
+from policy.rubric import SEVERITY_ORDINAL, ResponseMode, helpfulness_score, safety
 
 TOLERANCE = 1e-9
 DECIMALS = 6
@@ -201,7 +200,7 @@ class Scores:
 
 @dataclass(frozen=True)
 class ScoreTables:
-    """``s`` per severity and ``h`` per grade, looked up from ``labeling.scoring`` once per
+    """``s`` per severity and ``h`` per grade, looked up from ``policy.rubric`` once per
     export, so the hot loop does dictionary lookups instead of recomputing the formulas."""
 
     safety: dict[str, float]

@@ -14,7 +14,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from labeling.models.choices import SEVERITY_ORDINAL
+from policy.rubric import SEVERITY_ORDINAL
 
 from .aggregation import PromptGroup, SideLabel
 

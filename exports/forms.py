@@ -7,8 +7,8 @@ from typing import Any
 from django import forms
 
 from labeling.models import Campaign
-from labeling.models.choices import Intent
 from policy.models import Category
+from policy.rubric import Intent
 
 from .spec import ARCHIVE_FORMATS, DEFAULT_SPLIT_RATIOS, FORMATS, LABEL_SOURCES, PREFERENCE_SOURCES
 

@@ -7,7 +7,7 @@ from typing import Any
 from django.urls import reverse
 from rest_framework import serializers
 
-from labeling.models.choices import Intent
+from policy.rubric import Intent
 
 from .models import Export
 from .spec import ARCHIVE_FORMATS, FORMATS, LABEL_SOURCES, PREFERENCE_SOURCES

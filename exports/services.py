@@ -16,7 +16,8 @@ from django.db import DEFAULT_DB_ALIAS, connection, connections, transaction
 from django.utils import timezone
 
 from labeling.models import Campaign
-from policy.models import DEFAULT_SEVERITY_TO_SAFETY, PolicyVersion
+from policy.models import PolicyVersion
+from policy.rubric import DEFAULT_SEVERITY_TO_SAFETY
 
 from .archive import ArchiveWriter
 from .formats import format_module

@@ -13,7 +13,7 @@ from typing import Any
 
 from django.core.exceptions import ValidationError
 
-from labeling.models.choices import Intent
+from policy.rubric import Intent
 
 FORMATS: tuple[str, ...] = (
     "openai-dpo",

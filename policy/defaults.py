@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from .models import DEFAULT_SEVERITY_TO_SAFETY
+from .rubric import DEFAULT_SEVERITY_TO_SAFETY
 
 DEFAULT_LEVELS: dict[str, dict[str, str]] = {
     "severity": {

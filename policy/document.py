@@ -16,7 +16,8 @@ from typing import Any
 
 import yaml
 
-from .models import INTENTS, NAME_MAX_LENGTH, PATH_MAX_LENGTH, SEVERITY_LEVELS, SLUG_MAX_LENGTH
+from .models import NAME_MAX_LENGTH, PATH_MAX_LENGTH, SLUG_MAX_LENGTH
+from .rubric import INTENTS, SEVERITY_LEVELS
 
 DOCUMENT_FORMAT = "graylab-policy"
 DOCUMENT_FORMAT_VERSION = 1

@@ -7,7 +7,8 @@ from typing import Any
 from django import forms
 
 from .document import FORMATS, PolicyError
-from .models import NAME_MAX_LENGTH, SEVERITY_LEVELS, SLUG_MAX_LENGTH, WorkingPolicy
+from .models import NAME_MAX_LENGTH, SLUG_MAX_LENGTH, WorkingPolicy
+from .rubric import SEVERITY_LEVELS
 
 LEVEL_KINDS: tuple[tuple[str, tuple[str, ...]], ...] = (
     ("severity", SEVERITY_LEVELS),

@@ -9,15 +9,8 @@ from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.db import models
 
-SEVERITY_LEVELS: tuple[str, ...] = ("none", "negligible", "low", "moderate", "high")
-DEFAULT_SEVERITY_TO_SAFETY: dict[str, float] = {
-    "none": 1.0,
-    "negligible": 0.8,
-    "low": 0.5,
-    "moderate": 0.2,
-    "high": 0.0,
-}
-INTENTS: tuple[str, ...] = ("benign", "dual_use", "malicious")
+from .rubric import DEFAULT_SEVERITY_TO_SAFETY
+
 SLUG_MAX_LENGTH = 64
 NAME_MAX_LENGTH = 120
 PATH_MAX_LENGTH = 255

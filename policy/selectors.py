@@ -9,13 +9,12 @@ from django.db.models import QuerySet
 
 from .document import build_snapshot, diff_documents, export_document
 from .models import (
-    DEFAULT_SEVERITY_TO_SAFETY,
-    SEVERITY_LEVELS,
     Category,
     PolicyChange,
     PolicyVersion,
     WorkingPolicy,
 )
+from .rubric import DEFAULT_SEVERITY_TO_SAFETY, SEVERITY_LEVELS
 
 
 def latest_version() -> PolicyVersion:

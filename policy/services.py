@@ -36,14 +36,13 @@ from .document import (
     validate_document,
 )
 from .models import (
-    DEFAULT_SEVERITY_TO_SAFETY,
     PATH_MAX_LENGTH,
-    SEVERITY_LEVELS,
     Category,
     PolicyChange,
     PolicyVersion,
     WorkingPolicy,
 )
+from .rubric import DEFAULT_SEVERITY_TO_SAFETY, SEVERITY_LEVELS
 
 User = AbstractBaseUser | AnonymousUser | None
 Action = PolicyChange.Action

@@ -32,7 +32,8 @@ from .forms import (
     add_policy_errors,
     lines,
 )
-from .models import SEVERITY_LEVELS, Category, PolicyVersion
+from .models import Category, PolicyVersion
+from .rubric import SEVERITY_LEVELS
 
 UNPROCESSABLE = 422
 admin_required = role_required(Role.ADMIN)

@@ -6,7 +6,7 @@ from typing import Any
 
 import orjson
 
-from labeling.scoring import helpfulness_score, safety
+from policy.rubric import helpfulness_score, safety
 
 from ..aggregation import PairLabel, PromptGroup, ResolvedPair, rounded
 from .base import FormatContext, annotator_pseudonym

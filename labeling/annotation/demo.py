@@ -13,8 +13,8 @@ from typing import Any
 
 from django.contrib.auth.models import Group, User
 
-from labeling import scoring
 from labeling.models import Assignment, Campaign, Candidate, Judgment
+from policy import rubric as scoring
 
 from . import services
 

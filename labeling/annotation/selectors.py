@@ -26,7 +26,7 @@ from policy.models import PolicyVersion
 from policy.selectors import category_guidance
 from presentation.untrusted_text import candidate_html, render_untrusted
 
-from . import statements
+from .claim import postgres as statements
 
 
 def may_annotate(

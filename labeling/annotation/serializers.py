@@ -9,7 +9,7 @@ from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
 from labeling.models import Judgment
-from labeling.models.choices import Flag, ResponseMode, Severity
+from policy.rubric import Flag, ResponseMode, Severity
 
 
 class MessageSerializer(serializers.Serializer):

@@ -20,9 +20,10 @@ from django.db.models import F
 from django.utils import timezone
 
 from labeling.models import Assignment, Campaign, Judgment, JudgmentRevision, Pair, Skip
-from labeling.models.choices import Flag
+from policy.rubric import Flag
 
-from . import portable, statements
+from .claim import orm as portable
+from .claim import postgres as statements
 from .validation import CleanJudgment, JudgmentInvalid, judgment_clean
 
 DRAFT_KEYS = (

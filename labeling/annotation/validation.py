@@ -11,8 +11,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from labeling import scoring
-from labeling.models.choices import (
+from policy import rubric as scoring
+from policy.rubric import (
     HELPFULNESS_MAX,
     HELPFULNESS_MIN,
     PREFERENCE_MAX,

@@ -23,7 +23,7 @@ from django.views.decorators.http import require_http_methods, require_POST
 
 from accounts.permissions import role_required
 from labeling.models import Assignment, Campaign, Judgment
-from labeling.models.choices import Flag, ResponseMode, Severity
+from policy.rubric import Flag, ResponseMode, Severity
 
 from . import selectors, services
 from .validation import SIDE_FIELDS, JudgmentInvalid, time_on_task_clean

@@ -19,7 +19,8 @@ from typing import IO, Any
 
 import orjson
 
-from policy.models import INTENTS, PolicyVersion
+from policy.models import PolicyVersion
+from policy.rubric import INTENTS
 
 MAX_LINE_BYTES = 1_000_000
 MAX_TEXT_CHARS = 100_000

@@ -3,7 +3,7 @@ from __future__ import annotations
 from django.conf import settings
 from django.db import models
 
-from .choices import ResponseMode, Severity
+from policy.rubric import ResponseMode, Severity
 
 
 class Assignment(models.Model):

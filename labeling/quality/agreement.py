@@ -37,7 +37,7 @@ import numpy as np
 from statsmodels.stats.inter_rater import cohens_kappa
 
 from labeling.models import Campaign, Candidate, Judgment, Pair
-from labeling.models.choices import ResponseMode, Severity
+from policy.rubric import ResponseMode, Severity
 
 # XSTest's three labels, mapped onto the rubric's response modes. "Partial refusal" (declines,
 # then helps anyway, or helps with part) is closest to a refusal that still offers something.

@@ -16,7 +16,7 @@ from rest_framework.views import APIView
 
 from accounts.permissions import role_permission
 from labeling.models import Pair, Prompt, Review
-from labeling.models.choices import Intent
+from policy.rubric import Intent
 
 from . import dashboards as dashboard_module
 from .agreement import agreement_report

@@ -26,7 +26,7 @@ from django.db.models import Aggregate, Avg, Count, FloatField, Max, Min
 from django.db.models.functions import TruncHour
 
 from labeling.models import Campaign, Candidate, Judgment, Pair, Prompt
-from labeling.models.choices import Intent, ResponseMode, Severity
+from policy.rubric import Intent, ResponseMode, Severity
 
 from .bias import position_bias
 from .gold import gold_accuracy_by_annotator

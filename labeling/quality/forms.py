@@ -7,7 +7,7 @@ from typing import Any
 from django import forms
 
 from labeling.models import Review
-from labeling.models.choices import Intent, ResponseMode, Severity
+from policy.rubric import Intent, ResponseMode, Severity
 
 HELPFULNESS_CHOICES = [(value, str(value)) for value in range(1, 5)]
 PREFERENCE_CHOICES = [

@@ -24,7 +24,7 @@ from django.core.exceptions import ValidationError
 from django.db import transaction
 
 from labeling.models import Campaign, Judgment, Pair
-from labeling.models.choices import HELPFULNESS_MAX, HELPFULNESS_MIN, SEVERITY_ORDINAL
+from policy.rubric import HELPFULNESS_MAX, HELPFULNESS_MIN, SEVERITY_ORDINAL
 
 # An annotator is flagged only once they have answered this many gold pairs: one miss out of
 # one is noise, not evidence.

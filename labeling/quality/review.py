@@ -32,7 +32,7 @@ from django.db.models import (
 )
 
 from labeling.models import Campaign, Judgment, Pair, Prompt, PromptChange, Review
-from labeling.models.choices import (
+from policy.rubric import (
     HELPFULNESS_MAX,
     HELPFULNESS_MIN,
     PREFERENCE_MAX,

@@ -18,7 +18,8 @@ from django.contrib.auth.models import User
 from django.test import override_settings
 
 from labeling.models import Campaign, Candidate, Judgment, Pair, Prompt, Review
-from policy.models import DEFAULT_SEVERITY_TO_SAFETY, PolicyVersion
+from policy.models import PolicyVersion
+from policy.rubric import DEFAULT_SEVERITY_TO_SAFETY
 
 
 @pytest.fixture(autouse=True)

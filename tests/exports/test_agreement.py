@@ -10,7 +10,7 @@ import pytest
 
 from exports.aggregation import Candidate, PairGroup, PairLabel, PromptGroup, SideLabel
 from exports.agreement import AgreementAccumulator
-from labeling.models.choices import SEVERITY_ORDINAL, Severity
+from policy.rubric import SEVERITY_ORDINAL, Severity
 
 
 def _random_prompts(seed: int) -> list[PromptGroup]:

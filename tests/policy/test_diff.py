@@ -5,7 +5,8 @@ from __future__ import annotations
 import pytest
 
 from policy import services
-from policy.models import DEFAULT_SEVERITY_TO_SAFETY, Category
+from policy.models import Category
+from policy.rubric import DEFAULT_SEVERITY_TO_SAFETY
 from policy.selectors import export_for, version_diff
 
 pytestmark = pytest.mark.django_db

@@ -8,7 +8,8 @@ import pytest
 from django.core.exceptions import ValidationError
 
 from policy import services
-from policy.models import DEFAULT_SEVERITY_TO_SAFETY, Category, PolicyVersion, WorkingPolicy
+from policy.models import Category, PolicyVersion, WorkingPolicy
+from policy.rubric import DEFAULT_SEVERITY_TO_SAFETY
 from policy.selectors import latest_version, version_by_number
 
 pytestmark = pytest.mark.django_db

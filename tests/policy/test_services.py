@@ -9,7 +9,8 @@ import pytest
 
 from policy import services
 from policy.document import PolicyError
-from policy.models import DEFAULT_SEVERITY_TO_SAFETY, Category, PolicyChange, PolicyVersion
+from policy.models import Category, PolicyChange, PolicyVersion
+from policy.rubric import DEFAULT_SEVERITY_TO_SAFETY
 from policy.selectors import category_history
 
 pytestmark = pytest.mark.django_db

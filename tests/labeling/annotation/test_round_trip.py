@@ -18,7 +18,8 @@ from django.db import connection
 from django.db.models import Count
 from django.utils import timezone
 
-from labeling.annotation import services, statements
+from labeling.annotation import services
+from labeling.annotation.claim import postgres as statements
 from labeling.annotation.validation import JudgmentInvalid
 from labeling.models import Assignment, Campaign, Judgment, Pair
 from presentation.markdown import render_markdown

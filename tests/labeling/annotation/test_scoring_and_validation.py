@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import pytest
 
-from labeling import scoring
 from labeling.annotation.validation import JudgmentInvalid, judgment_clean
-from policy.models import DEFAULT_SEVERITY_TO_SAFETY
+from policy import rubric as scoring
+from policy.rubric import DEFAULT_SEVERITY_TO_SAFETY
 
 from .conftest import payload
 

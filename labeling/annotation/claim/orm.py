@@ -19,7 +19,7 @@ from django.db.models.functions import Coalesce
 
 from labeling.models import Assignment, Campaign, Judgment, Pair, Skip
 
-from .statements import Outcome
+from .postgres import Outcome
 
 
 def _start_of_day(now: datetime) -> datetime:
