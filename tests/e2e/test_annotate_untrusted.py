@@ -9,11 +9,7 @@ import pytest
 from django.urls import get_resolver
 
 from policy.models import PolicyVersion
-from tests.e2e.test_annotate_keyboard import (  # noqa: F401 - fixtures
-    _orm_beside_playwright,
-    browser,
-    signed_in_page,
-)
+from tests.e2e.conftest import signed_in_page
 from tests.labeling.annotation.factories import build_pairs, ensure_roles
 
 pytestmark = pytest.mark.e2e
@@ -71,7 +67,7 @@ FORBIDDEN_SELECTOR = (
 )
 
 
-def test_hostile_candidate_renders_inert(browser, live_server, hostile_campaign, personas):  # noqa: F811
+def test_hostile_candidate_renders_inert(browser, live_server, hostile_campaign, personas):
     page = signed_in_page(browser, live_server, personas["anna"])
     requested: list[str] = []
     page.on("request", lambda request: requested.append(request.url))

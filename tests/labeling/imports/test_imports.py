@@ -16,8 +16,7 @@ from labeling.imports.common import MAX_TEXT_CHARS, ImportFailed
 from labeling.imports.prompts import prompt_import
 from labeling.models import Candidate, Pair, Prompt
 from presentation.untrusted_text import RENDERER, render_untrusted
-
-from .conftest import jsonl_bytes
+from tests.labeling.conftest import jsonl_bytes
 
 XSTEST_MAPPING = {
     "category_by_label": {"safe": "benign/general", "unsafe": "violent-wrongdoing/threats"},

@@ -16,8 +16,7 @@ from labeling.imports.prompts import prompt_import
 from labeling.models import Candidate, GenerationRun, GenerationTask, Pair
 from presentation.untrusted_text import RENDERER, render_untrusted
 from tests.conftest import _purge_broker, wait_until
-
-from .conftest import jsonl_bytes
+from tests.labeling.conftest import jsonl_bytes
 
 pytestmark = pytest.mark.worker
 
