@@ -35,9 +35,7 @@ START_PAGE_PRECEDENCE = (Role.ADMIN, Role.RESEARCHER, Role.REVIEWER, Role.ANNOTA
 def navigation_entries() -> tuple[NavigationEntry, ...]:
     """Every app's entries, in bar order (``position``, then app order)."""
     entries = [
-        entry
-        for config in apps.get_app_configs()
-        for entry in getattr(config, "navigation", ())
+        entry for config in apps.get_app_configs() for entry in getattr(config, "navigation", ())
     ]
     return tuple(sorted(entries, key=lambda entry: entry.position))
 

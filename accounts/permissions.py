@@ -15,6 +15,7 @@ from .roles import has_role
 
 def role_required(*roles: str) -> Any:
     """View decorator: signed-in users without one of ``roles`` get 403 (anonymous: log in)."""
+
     def decorator(view: Any) -> Any:
         @wraps(view)
         def wrapped(request: HttpRequest, *args: Any, **kwargs: Any) -> Any:
@@ -31,6 +32,7 @@ def role_required(*roles: str) -> Any:
 
 def role_permission(*roles: str) -> type:
     """A DRF permission class allowing only users that hold one of ``roles``."""
+
     class HasRole(BasePermission):
         message = f"This needs one of the roles: {', '.join(roles)}."
 

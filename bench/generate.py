@@ -70,10 +70,10 @@ def _one(label: str, prompts: int, concurrency: int, latency_ms: float, faults: 
 
     from django.db.models import Max, Min
 
-    from labeling.generation import services
+    from labeling.generation import endpoints, runs
     from labeling.generation.styles import BUILT_IN
     from labeling.imports.prompts import prompt_import
-    from labeling.models import Candidate, GenerationRun, GenerationTask
+    from labeling.models import Candidate, GenerationRun, GenerationTask, ModelEndpoint
     from offline_model.server import OfflineModelServer
 
     server = OfflineModelServer(
@@ -89,8 +89,8 @@ def _one(label: str, prompts: int, concurrency: int, latency_ms: float, faults: 
             default_category="benign/general",
             default_intent="benign",
         )
-        services.ModelEndpoint.objects.filter(name=f"bench-{label}").delete()
-        endpoint = services.endpoint_create(
+        ModelEndpoint.objects.filter(name=f"bench-{label}").delete()
+        endpoint = endpoints.endpoint_create(
             name=f"bench-{label}",
             base_url=server.base_url,
             model="graylab-offline",
@@ -98,7 +98,7 @@ def _one(label: str, prompts: int, concurrency: int, latency_ms: float, faults: 
             concurrency_limit=concurrency,
         )
         started = time.monotonic()
-        run = services.run_create(
+        run = runs.run_create(
             campaign=campaign,
             endpoints=[endpoint],
             styles=[BUILT_IN["safe-completion-style"]],
@@ -111,7 +111,7 @@ def _one(label: str, prompts: int, concurrency: int, latency_ms: float, faults: 
             if run.status not in ("queued", "running"):
                 break
             if time.monotonic() - last_sweep > 15:
-                services.run_recover(run_id=run.pk)
+                runs.run_recover(run_id=run.pk)
                 last_sweep = time.monotonic()
         elapsed = time.monotonic() - started
         done_keys = set(
@@ -172,7 +172,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--faults-only", action="store_true", help="skip the clean run")
     args = parser.parse_args(argv)
     django_setup()
-    from labeling.generation.services import batch_size
+    from labeling.generation.dispatch import batch_size
 
     prompts = args.prompts or (48 if args.small else 1600)
     # Each Celery thread runs one batch at a time, its calls at once. Ask for three times the

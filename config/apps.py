@@ -11,6 +11,4 @@ class GraylabConfig(AppConfig):
     label = "graylab"
     verbose_name = "Graylab"
     default_auto_field = "django.db.models.BigAutoField"
-    navigation = (
-        NavigationEntry("API", "api-docs", (Role.RESEARCHER, Role.ADMIN), position=90),
-    )
+    navigation = (NavigationEntry("API", "api-docs", (Role.RESEARCHER, Role.ADMIN), position=90),)

@@ -7,6 +7,7 @@ import uuid
 from collections.abc import Iterator
 from typing import Any
 
+import psycopg
 from django.contrib.auth.models import AbstractBaseUser, AnonymousUser
 from django.db import connection
 from django.db.models import FilteredRelation, Q, QuerySet, TextField
@@ -15,7 +16,8 @@ from django.db.models.functions import Cast
 from django.http import Http404
 
 from accounts.roles import Role, has_role
-from labeling.models import Campaign, Pair
+from labeling.database import is_postgresql
+from labeling.models import Campaign, Judgment, Pair
 from policy.models import PolicyVersion
 
 from .models import Export
@@ -201,7 +203,7 @@ def stream_export_rows(
     :func:`export_rows` are read with Django's chunked ``.iterator()`` and grouped per pair
     here.
     """
-    if connection.vendor != "postgresql":
+    if not is_postgresql():
         rows = export_rows(spec, as_of=as_of, with_details=with_details)
         return _group_joined(rows.iterator(chunk_size=STREAM_CHUNK_SIZE), with_details)
     return _stream_rows(*_aggregated_sql(spec, as_of, with_details))
@@ -237,8 +239,6 @@ def _aggregated_sql(
     arrays share one order without a sort per aggregate (PostgreSQL keeps the input order of
     a sorted subquery for its aggregates).
     """
-    from labeling.models import Judgment
-
     columns = _judgment_columns(with_details)
     judgments = Judgment.objects.filter(
         _judgment_condition(spec, as_of), pair_id=RawSQL("p.p2", ())
@@ -265,8 +265,6 @@ def _aggregated_sql(
 
 
 def _stream_rows(sql: str, params: list[Any]) -> Iterator[tuple[Any, ...]]:
-    import psycopg
-
     connection.ensure_connection()
     raw: psycopg.Connection[Any] = connection.connection
     # libpq's chunked-rows mode: the server streams rows as it produces them (the query keeps

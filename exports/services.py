@@ -15,10 +15,12 @@ from django.core.exceptions import ValidationError
 from django.db import DEFAULT_DB_ALIAS, connection, connections, transaction
 from django.utils import timezone
 
+from labeling.database import is_postgresql
 from labeling.models import Campaign
 from policy.models import PolicyVersion
 from policy.rubric import DEFAULT_SEVERITY_TO_SAFETY
 
+from .agreement import selection_agreement
 from .archive import ArchiveWriter
 from .formats import format_module
 from .manifest import build_manifest, dataset_card
@@ -26,6 +28,7 @@ from .models import Export
 from .pipeline import PipelineResult, run_pipeline
 from .selectors import export_pair_count, export_policy_version, stream_export_rows
 from .spec import ExportSpec, parse_spec, spec_from_stored
+from .tasks import run_export
 
 logger = logging.getLogger(__name__)
 ERROR_MAX_CHARS = 2000
@@ -79,8 +82,6 @@ def export_create(*, user: Any, data: dict[str, Any], enqueue: bool = True) -> E
         export.pairs_total = export_pair_count(spec, as_of=export.created_at)
         export.save(update_fields=["pairs_total"])
         if enqueue:
-            from .tasks import run_export
-
             export_id = str(export.id)
             transaction.on_commit(lambda: run_export.delay(export_id))
     return export
@@ -132,7 +133,7 @@ def _progress_connection() -> Any:
     On PostgreSQL the stream is a COPY that holds the main connection for its whole length, so
     progress goes through a second connection of its own (in autocommit, visible at once).
     """
-    if connection.vendor != "postgresql":
+    if not is_postgresql():
         return connection
     return connections.create_connection(DEFAULT_DB_ALIAS)
 
@@ -232,8 +233,6 @@ def _finish_files(
     folder: Path,
     mapping: dict[str, float],
 ) -> dict[str, Any]:
-    from .agreement import selection_agreement
-
     manifest = build_manifest(
         export=export,
         spec=spec,

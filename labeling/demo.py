@@ -10,7 +10,7 @@ from django.conf import settings
 from django.db import transaction
 
 from .campaigns.services import campaign_create, latest_policy_version
-from .generation import services as generation_services
+from .generation import runs
 from .generation.styles import BUILT_IN
 from .imports.candidates import candidate_import
 from .imports.prompts import prompt_import
@@ -63,7 +63,7 @@ def seed_demo_campaign() -> Campaign:
             },
         )
         if not GenerationRun.objects.filter(campaign=campaign).exists():
-            generation_services.run_create(
+            runs.run_create(
                 campaign=campaign,
                 endpoints=[endpoint],
                 styles=[BUILT_IN["refusal-style"], BUILT_IN["safe-completion-style"]],

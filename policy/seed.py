@@ -6,6 +6,7 @@ from typing import Any
 
 from .defaults import default_policy
 from .document import build_snapshot
+from .models import Category, PolicyVersion, WorkingPolicy
 
 
 def seed_default_policy(
@@ -54,6 +55,4 @@ def seed_default_policy(
 
 def ensure_default_policy() -> bool:
     """Seed with the current models (e.g. after a test flushed the database)."""
-    from .models import Category, PolicyVersion, WorkingPolicy
-
     return seed_default_policy(Category, PolicyVersion, WorkingPolicy)

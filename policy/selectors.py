@@ -7,6 +7,7 @@ from typing import Any
 
 from django.db.models import QuerySet
 
+from .defaults import DEFAULT_LEVELS, DEFAULT_RUBRIC
 from .document import build_snapshot, diff_documents, export_document
 from .models import (
     Category,
@@ -38,8 +39,6 @@ def working_policy() -> WorkingPolicy:
     """The working rubric/mapping row (an unsaved default if it does not exist yet)."""
     working = WorkingPolicy.objects.filter(id=WorkingPolicy.SINGLETON_ID).first()
     if working is None:
-        from .defaults import DEFAULT_LEVELS, DEFAULT_RUBRIC
-
         working = WorkingPolicy(
             id=WorkingPolicy.SINGLETON_ID,
             rubric=DEFAULT_RUBRIC,

@@ -20,6 +20,7 @@ from django.db.models.functions import Concat, Length, Substr
 
 from .defaults import DEFAULT_LEVELS, DEFAULT_RUBRIC
 from .document import (
+    RUBRIC_MAX_LENGTH,
     PolicyError,
     build_snapshot,
     check_examples,
@@ -399,8 +400,6 @@ def working_policy_update(
     """Edit the rubric text, the severity->safety mapping or the level descriptions."""
     errors: list[tuple[str, str]] = []
     if rubric is not None:
-        from .document import RUBRIC_MAX_LENGTH
-
         errors += check_text(rubric, "rubric", RUBRIC_MAX_LENGTH)
     if severity_to_safety is not None:
         errors += check_mapping(severity_to_safety)

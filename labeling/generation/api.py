@@ -14,8 +14,8 @@ from accounts.permissions import role_permission
 from accounts.roles import Role
 
 from ..models import Campaign, GenerationRun, ModelEndpoint
+from . import endpoints, runs
 from . import selectors as generation_selectors
-from . import services as generation_services
 from .client import CallError
 from .serializers import (
     EndpointSerializer,
@@ -46,7 +46,7 @@ class EndpointListApi(APIView):
         serializer = EndpointSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
         try:
-            endpoint = generation_services.endpoint_create(**serializer.validated_data)
+            endpoint = endpoints.endpoint_create(**serializer.validated_data)
         except ValidationError as error:
             return _invalid(error)
         return Response(EndpointSerializer(endpoint).data, status=status.HTTP_201_CREATED)
@@ -59,7 +59,7 @@ class EndpointTestApi(APIView):
     def post(self, request: Request, pk: int) -> Response:
         endpoint = get_object_or_404(ModelEndpoint, pk=pk)
         try:
-            models = generation_services.endpoint_test(endpoint=endpoint)
+            models = endpoints.endpoint_test(endpoint=endpoint)
         except CallError as error:
             return Response({"ok": False, "error": str(error)}, status=status.HTTP_502_BAD_GATEWAY)
         return Response({"ok": True, "models": models})
@@ -78,14 +78,14 @@ class RunListApi(APIView):
         serializer.is_valid(raise_exception=True)
         data = serializer.validated_data
         campaign = get_object_or_404(Campaign, slug=data["campaign"])
-        endpoints = list(ModelEndpoint.objects.filter(name__in=data["endpoints"]))
-        if len(endpoints) != len(set(data["endpoints"])):
+        chosen = list(ModelEndpoint.objects.filter(name__in=data["endpoints"]))
+        if len(chosen) != len(set(data["endpoints"])):
             return Response({"endpoints": ["Unknown endpoint name."]}, status=400)
         try:
             styles = [style_resolve(s["name"], s.get("system_prompt", "")) for s in data["styles"]]
-            run = generation_services.run_create(
+            run = runs.run_create(
                 campaign=campaign,
-                endpoints=endpoints,
+                endpoints=chosen,
                 styles=styles,
                 samples_per_prompt=data["samples_per_prompt"],
                 temperature=data["temperature"],
@@ -124,9 +124,9 @@ class RunActionApi(APIView):
         run = get_object_or_404(GenerationRun, pk=pk)
         try:
             if self.action_name == "cancel":
-                generation_services.run_cancel(run=run)
+                runs.run_cancel(run=run)
             else:
-                generation_services.run_resume(run=run)
+                runs.run_resume(run=run)
         except ValidationError as error:
             return _invalid(error)
         run.refresh_from_db()

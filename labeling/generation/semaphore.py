@@ -24,6 +24,7 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
+import redis
 from django.conf import settings
 
 # One round trip per try. The Redis server's clock decides which leases expired, so hosts with
@@ -52,8 +53,6 @@ class SemaphoreTimeout(Exception):
 
 @lru_cache(maxsize=1)
 def _redis() -> Any:
-    import redis
-
     return redis.Redis.from_url(settings.CELERY_BROKER_URL)
 
 

@@ -1,16 +1,17 @@
-"""Celery tasks of the generation queue: they take ids and call a service, nothing else."""
+"""Celery tasks of the generation queue: they take ids and call a service, nothing else.
+
+Services import this module to enqueue; a task imports its service inside its body, so the
+two never import each other at module level (docs/architecture.md, "Dependency rules")."""
 
 from __future__ import annotations
 
 import logging
 from collections.abc import Iterable
-from itertools import islice
 from typing import Any
 
 from celery import shared_task
 from celery.signals import worker_init, worker_process_init, worker_ready
 
-from . import services
 from .client import warm_up
 
 
@@ -26,26 +27,34 @@ def _client_warm_up(**kwargs: Any) -> None:
 
 @shared_task(name="labeling.generation.plan", ignore_result=True)
 def plan_run(run_id: int) -> int:
-    """Plan a run's tasks and fan them out."""
-    return services.run_plan(run_id=run_id)
+    """Plan a run's candidates and fan them out."""
+    from .runs import run_plan
+
+    return run_plan(run_id=run_id)
 
 
 @shared_task(name="labeling.generation.execute_batch", ignore_result=True)
-def execute_batch(task_ids: list[int]) -> dict[str, int]:
+def execute_batch(planned_ids: list[int]) -> dict[str, int]:
     """Generate a batch of planned candidates, their calls at once (safe to deliver twice)."""
-    return services.tasks_execute(task_ids=task_ids)
+    from .executor import planned_batch_execute
+
+    return planned_batch_execute(planned_ids=planned_ids)
 
 
 @shared_task(name="labeling.generation.execute", ignore_result=True)
-def execute_task(task_id: int) -> str:
+def execute_one(planned_id: int) -> str:
     """Generate one planned candidate (safe to deliver twice; messages of earlier versions)."""
-    return services.task_execute(task_id=task_id)
+    from .executor import planned_execute
+
+    return planned_execute(planned_id=planned_id)
 
 
 @shared_task(name="labeling.generation.recover", ignore_result=True)
 def recover(run_id: int | None = None) -> dict[str, int]:
     """Sweep: re-send lost work and finalise finished runs."""
-    return services.run_recover(run_id=run_id)
+    from .runs import run_recover
+
+    return run_recover(run_id=run_id)
 
 
 # How often an active run sweeps itself (see :func:`watch_run`).
@@ -59,8 +68,10 @@ def watch_run(run_id: int) -> None:
     nothing is left. So a run never stays "running" once its work is done or lost, without
     anyone pressing Recover. Another watch of the same run is harmless (the sweep is
     idempotent); the chain ends with the run."""
-    services.run_recover(run_id=run_id)
-    if services.run_is_active(run_id=run_id):
+    from .runs import run_is_active, run_recover
+
+    run_recover(run_id=run_id)
+    if run_is_active(run_id=run_id):
         enqueue_watch(run_id)
 
 
@@ -72,8 +83,10 @@ def enqueue_watch(run_id: int, countdown: float = WATCH_SECONDS) -> None:
 def _watch_active_runs(**kwargs: Any) -> None:
     """A worker that starts (perhaps in place of one that died holding a run's next watch)
     starts a watch for every active run."""
+    from .runs import active_run_ids
+
     try:
-        for run_id in services.active_run_ids():
+        for run_id in active_run_ids():
             enqueue_watch(run_id, countdown=0)
     except Exception:  # the database or broker not up yet: the runs' own watches go on
         logging.getLogger(__name__).warning("could not start run watches", exc_info=True)
@@ -84,9 +97,9 @@ def enqueue_plan(run_id: int) -> None:
 
 
 def enqueue_batches(batches: Iterable[list[int]], countdown: float | None = None) -> int:
-    """Send one message per batch of task ids over a single broker connection.
+    """Send one message per batch of planned ids over a single broker connection.
 
-    Returns how many task ids were sent.
+    Returns how many ids were sent.
     """
     sent = 0
     options: dict[str, Any] = {}
@@ -98,10 +111,3 @@ def enqueue_batches(batches: Iterable[list[int]], countdown: float | None = None
                 execute_batch.apply_async(args=(list(batch),), producer=producer, **options)
                 sent += len(batch)
     return sent
-
-
-def enqueue_tasks(ids: Iterable[int], countdown: float | None = None) -> int:
-    """Send task ids in batches of :data:`services.BATCH_SIZE`; returns how many."""
-    iterator = iter(ids)
-    batches = iter(lambda: list(islice(iterator, services.BATCH_SIZE)), [])
-    return enqueue_batches(batches, countdown=countdown)

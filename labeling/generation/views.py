@@ -12,8 +12,8 @@ from accounts.permissions import role_required
 from accounts.roles import Role, has_role
 
 from ..models import Campaign, GenerationRun, ModelEndpoint
+from . import endpoints, runs
 from . import selectors as generation_selectors
-from . import services as generation_services
 from .client import CallError
 from .forms import (
     EndpointForm,
@@ -39,9 +39,9 @@ def endpoint_form(request: HttpRequest, pk: int | None = None) -> HttpResponse:
     if request.method == "POST" and form.is_valid():
         try:
             if endpoint is None:
-                generation_services.endpoint_create(**form.cleaned_data)
+                endpoints.endpoint_create(**form.cleaned_data)
             else:
-                generation_services.endpoint_update(
+                endpoints.endpoint_update(
                     endpoint=ModelEndpoint.objects.get(pk=endpoint.pk), **form.cleaned_data
                 )
         except ValidationError as error:
@@ -61,7 +61,7 @@ def endpoint_test(request: HttpRequest, pk: int) -> HttpResponse:
     models: list[str] = []
     error = ""
     try:
-        models = generation_services.endpoint_test(endpoint=endpoint)
+        models = endpoints.endpoint_test(endpoint=endpoint)
     except CallError as failure:
         error = str(failure)  # truncated and redacted by the client; admins only
     return render(
@@ -78,7 +78,7 @@ def run_create(request: HttpRequest, slug: str) -> HttpResponse:
     if request.method == "POST" and form.is_valid():
         data = form.cleaned_data
         try:
-            run = generation_services.run_create(
+            run = runs.run_create(
                 campaign=campaign,
                 endpoints=data["endpoints"],
                 styles=data["style_list"],
@@ -119,11 +119,11 @@ def run_action(request: HttpRequest, pk: int, action: str) -> HttpResponse:
     run = get_object_or_404(GenerationRun, pk=pk)
     try:
         if action == "cancel":
-            generation_services.run_cancel(run=run)
+            runs.run_cancel(run=run)
         elif action == "resume":
-            generation_services.run_resume(run=run)
+            runs.run_resume(run=run)
         else:
-            figures = generation_services.run_recover(run_id=run.pk, stall_seconds=0)
+            figures = runs.run_recover(run_id=run.pk, stall_seconds=0)
             messages.info(
                 request,
                 f"Recovered: {figures['expired']} expired, {figures['resent']} re-sent.",

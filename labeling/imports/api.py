@@ -38,7 +38,7 @@ class CampaignImportApi(APIView):
         campaign = get_object_or_404(Campaign.objects.select_related("policy_version"), slug=slug)
         serializer = self.input_serializer(data=request.data)
         serializer.is_valid(raise_exception=True)
-        data: dict[str, Any] = serializer.validated_data  # type: ignore[assignment]
+        data: dict[str, Any] = serializer.validated_data
         try:
             report = self.run(
                 campaign=campaign,

@@ -22,9 +22,11 @@ from typing import IO, Any
 
 import orjson
 import psycopg
+import yaml
 from django.db import IntegrityError, connection, transaction
 from django.utils import timezone
 
+from ..database import is_postgresql
 from ..models import Campaign, Prompt
 from .common import (
     MAX_EXTERNAL_ID_CHARS,
@@ -105,8 +107,6 @@ class XstestMapping:
 
 def load_mapping_file(path: str | Path) -> dict[str, Any]:
     """Read a JSON or YAML mapping file."""
-    import yaml
-
     text = Path(path).read_text(encoding="utf-8")
     data = yaml.safe_load(text)
     if not isinstance(data, dict):
@@ -414,7 +414,7 @@ class _PromptWriter:
         self.campaign = campaign
         self.log = log
         self.report = report
-        self.postgres = connection.vendor == "postgresql"
+        self.postgres = is_postgresql()
         self.table = Prompt._meta.db_table
         self.copy_sql = f"COPY {self.table} ({', '.join(_COPY_COLUMNS)}) FROM STDIN"
         self.lookup_sql = _LOOKUP_SQL.format(table=self.table)

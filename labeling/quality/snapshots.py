@@ -20,6 +20,7 @@ from django.utils import timezone
 from labeling.models import Campaign, DashboardSnapshot, Judgment
 
 from . import dashboards as dashboard_module
+from .tasks import dashboard_refresh
 
 SNAPSHOT_MAX_AGE = timedelta(seconds=60)
 # A refresh asked for this long ago without result is asked for again (its worker died).
@@ -83,8 +84,6 @@ def _is_small(campaign: Campaign, snapshot: DashboardSnapshot | None = None) -> 
 
 def dashboard_snapshot_request_refresh(*, snapshot: DashboardSnapshot) -> bool:
     """Ask a worker to refresh ``snapshot`` unless someone already did; True if enqueued."""
-    from .tasks import dashboard_refresh
-
     now = timezone.now()
     claimed = (
         DashboardSnapshot.objects.filter(pk=snapshot.pk)

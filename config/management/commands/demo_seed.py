@@ -8,6 +8,11 @@ from typing import Any
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
 from config.demo import seed_demo_users
+from exports.demo import seed_demo_export
+from labeling.annotation.demo import seed_demo_judgments
+from labeling.demo import seed_demo_campaign
+from labeling.generation.runs import run_recover
+from labeling.models import GenerationRun
 
 
 class Command(BaseCommand):
@@ -26,8 +31,6 @@ class Command(BaseCommand):
         parser.add_argument("--timeout", type=float, default=600.0, help="seconds to wait")
 
     def handle(self, *args: Any, **options: Any) -> None:
-        from labeling.demo import seed_demo_campaign
-
         seed_demo_users()
         campaign = seed_demo_campaign()
         self.stdout.write(f"Demo users and campaign {campaign.slug!r} ready.")
@@ -35,11 +38,6 @@ class Command(BaseCommand):
             self._finish(campaign.pk, options["timeout"])
 
     def _finish(self, campaign_id: int, timeout: float) -> None:
-        from exports.demo import seed_demo_export
-        from labeling.annotation.demo import seed_demo_judgments
-        from labeling.generation.services import run_recover
-        from labeling.models import GenerationRun
-
         deadline = time.monotonic() + timeout
         active = (GenerationRun.Status.QUEUED, GenerationRun.Status.RUNNING)
         while GenerationRun.objects.filter(campaign_id=campaign_id, status__in=active).exists():

@@ -7,6 +7,7 @@ from typing import Any
 from django.core.management.base import CommandError
 
 from labeling.imports.common import ImportFailed, ImportReport
+from labeling.imports.prompts import load_mapping_file
 from labeling.models import Campaign
 
 
@@ -42,8 +43,6 @@ def run_import(
 
     Every bad line goes to stderr and the command exits non-zero; nothing is imported then.
     """
-    from labeling.imports.prompts import load_mapping_file
-
     campaign = campaign_or_fail(options["campaign"])
     try:
         mapping = load_mapping_file(options["mapping"]) if options["mapping"] else None

@@ -5,7 +5,7 @@ from typing import Any
 from django.core.exceptions import ValidationError
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
-from labeling.generation.services import endpoint_create
+from labeling.generation.endpoints import endpoint_create
 
 
 class Command(BaseCommand):

@@ -6,7 +6,7 @@ from typing import Any
 from django.core.exceptions import ValidationError
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
-from labeling.generation import services
+from labeling.generation import runs
 from labeling.generation.selectors import run_progress
 from labeling.generation.styles import BUILT_IN, style_resolve
 from labeling.models import GenerationRun, ModelEndpoint
@@ -40,7 +40,7 @@ class Command(BaseCommand):
             endpoints.append(endpoint)
         try:
             styles = [style_resolve(name) for name in options["style"]]
-            run = services.run_create(
+            run = runs.run_create(
                 campaign=campaign,
                 endpoints=endpoints,
                 styles=styles,
@@ -60,7 +60,7 @@ class Command(BaseCommand):
         while True:
             time.sleep(1.0)
             if time.monotonic() - last_sweep > 10:
-                services.run_recover(run_id=run.pk)
+                runs.run_recover(run_id=run.pk)
                 last_sweep = time.monotonic()
             run.refresh_from_db()
             progress = run_progress(run=run)

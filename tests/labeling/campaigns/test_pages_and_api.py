@@ -9,7 +9,7 @@ import pytest
 from django.core.files.uploadedfile import SimpleUploadedFile
 from django.urls import reverse
 
-from labeling.generation import services
+from labeling.generation import endpoints, executor, runs
 from labeling.generation.styles import BUILT_IN
 from labeling.models import Campaign, GenerationRun, Prompt
 from tests.conftest import wait_until
@@ -98,7 +98,7 @@ def test_upload_bad_file_lists_every_line(campaign, client_for):
 
 
 def test_endpoints_admin_only(client_for, offline_server):
-    endpoint = services.endpoint_create(
+    endpoint = endpoints.endpoint_create(
         name="offline", base_url=offline_server.base_url, model="graylab-offline"
     )
     for who in ("rita", "anna", "victor"):
@@ -116,7 +116,7 @@ def test_key_given_instead_of_variable_name_is_refused(client_for):
     from django.core.exceptions import ValidationError
 
     with pytest.raises(ValidationError):
-        services.endpoint_create(
+        endpoints.endpoint_create(
             name="x", base_url="http://127.0.0.1:1/v1", model="m", api_key_env=SECRET
         )
 
@@ -127,12 +127,12 @@ def test_api_key_never_leaves_the_environment(
 ):
     caplog.set_level(logging.DEBUG)
     monkeypatch.setenv("GRAYLAB_TEST_KEY", SECRET)
-    endpoint = services.endpoint_create(
+    endpoint = endpoints.endpoint_create(
         name="keyed", base_url=offline_server.base_url, model="m", api_key_env="GRAYLAB_TEST_KEY"
     )
     offline_server.configure(rate_500=0.5, seed=2)
-    monkeypatch.setattr(services, "BACKOFF_BASE_SECONDS", 0.02)
-    monkeypatch.setattr(services, "MAX_ATTEMPTS", 2)
+    monkeypatch.setattr(executor, "BACKOFF_BASE_SECONDS", 0.02)
+    monkeypatch.setattr(executor, "MAX_ATTEMPTS", 2)
     admin, rita = client_for("alice"), client_for("rita")
     api = admin.post(
         "/api/v1/campaigns/test-campaign/prompts/import/",
@@ -152,7 +152,7 @@ def test_api_key_never_leaves_the_environment(
     run_id = response.json()["id"]
 
     def finished():
-        services.run_recover(run_id=run_id)
+        runs.run_recover(run_id=run_id)
         return GenerationRun.objects.get(pk=run_id).status not in ("queued", "running")
 
     wait_until(finished, timeout=60)
@@ -190,8 +190,10 @@ def test_api_campaign_and_import_errors(client_for, policy_version):
 
 
 def test_run_page_polls_progress(campaign, client_for, offline_server):
-    endpoint = services.endpoint_create(name="offline", base_url=offline_server.base_url, model="m")
-    run = services.run_create(
+    endpoint = endpoints.endpoint_create(
+        name="offline", base_url=offline_server.base_url, model="m"
+    )
+    run = runs.run_create(
         campaign=campaign, endpoints=[endpoint], styles=[BUILT_IN["refusal-style"]]
     )
     client = client_for("rita")

@@ -10,7 +10,7 @@ import httpx
 import pytest
 from django.utils import timezone
 
-from labeling.generation import semaphore, services
+from labeling.generation import endpoints, executor, runs, semaphore
 from labeling.generation.styles import BUILT_IN
 from labeling.imports.prompts import prompt_import
 from labeling.models import Candidate, GenerationRun, GenerationTask, Pair
@@ -38,7 +38,7 @@ def _prompts(campaign, count):
 
 def _endpoint(server, **kwargs):
     options = {"timeout_seconds": 5.0, "concurrency_limit": 4, **kwargs}
-    return services.endpoint_create(
+    return endpoints.endpoint_create(
         name=kwargs.pop("name", "offline"),
         base_url=server.base_url,
         model="graylab-offline",
@@ -48,7 +48,7 @@ def _endpoint(server, **kwargs):
 
 def _finish(run, timeout=90):
     def done():
-        services.run_recover(run_id=run.pk)
+        runs.run_recover(run_id=run.pk)
         run.refresh_from_db()
         return run.status not in ("queued", "running")
 
@@ -67,7 +67,7 @@ def _assert_exactly_once(run):
 def test_generation_end_to_end(campaign, celery_worker, offline_server):
     _prompts(campaign, 6)
     endpoint = _endpoint(offline_server)
-    run = services.run_create(
+    run = runs.run_create(
         campaign=campaign,
         endpoints=[endpoint],
         styles=STYLES,
@@ -103,7 +103,7 @@ def test_generation_end_to_end(campaign, celery_worker, offline_server):
         assert pair.candidate_a_id < pair.candidate_b_id
         assert pair.candidate_a.style != pair.candidate_b.style
     # The same run again plans nothing new: every key exists.
-    again = services.run_create(
+    again = runs.run_create(
         campaign=campaign,
         endpoints=[endpoint],
         styles=STYLES,
@@ -120,13 +120,13 @@ def test_generation_end_to_end(campaign, celery_worker, offline_server):
 def test_redelivered_task_adds_nothing(campaign, celery_worker, offline_server):
     _prompts(campaign, 2)
     endpoint = _endpoint(offline_server)
-    run = _finish(services.run_create(campaign=campaign, endpoints=[endpoint], styles=STYLES[:1]))
+    run = _finish(runs.run_create(campaign=campaign, endpoints=[endpoint], styles=STYLES[:1]))
     before = Candidate.objects.count()
     for task in GenerationTask.objects.filter(run=run):
-        assert services.task_execute(task_id=task.pk) == "skipped"
-    from labeling.generation.tasks import enqueue_tasks
+        assert executor.planned_execute(planned_id=task.pk) == "skipped"
+    from labeling.generation.dispatch import enqueue_ids
 
-    enqueue_tasks(GenerationTask.objects.filter(run=run).values_list("id", flat=True))
+    enqueue_ids(GenerationTask.objects.filter(run=run).values_list("id", flat=True))
     time.sleep(1)
     assert Candidate.objects.count() == before
     run.refresh_from_db()
@@ -144,12 +144,12 @@ def test_redelivered_task_adds_nothing(campaign, celery_worker, offline_server):
     ids=["429", "500", "malformed", "timeout"],
 )
 def test_faults_are_retried(campaign, celery_worker, offline_server, fault, monkeypatch):
-    monkeypatch.setattr(services, "BACKOFF_BASE_SECONDS", 0.05)
-    monkeypatch.setattr(services, "MAX_ATTEMPTS", 12)
+    monkeypatch.setattr(executor, "BACKOFF_BASE_SECONDS", 0.05)
+    monkeypatch.setattr(executor, "MAX_ATTEMPTS", 12)
     offline_server.configure(latency_ms=5, seed=3, **fault)
     _prompts(campaign, 5)
     endpoint = _endpoint(offline_server, timeout_seconds=1.0)
-    run = _finish(services.run_create(campaign=campaign, endpoints=[endpoint], styles=STYLES))
+    run = _finish(runs.run_create(campaign=campaign, endpoints=[endpoint], styles=STYLES))
     assert run.status == "completed"
     assert run.succeeded == run.planned == 10
     stats = offline_server.stats()
@@ -162,12 +162,12 @@ def test_faults_are_retried(campaign, celery_worker, offline_server, fault, monk
 def test_failed_after_cap_with_reason_and_run_goes_on(
     campaign, celery_worker, offline_server, monkeypatch
 ):
-    monkeypatch.setattr(services, "BACKOFF_BASE_SECONDS", 0.02)
-    monkeypatch.setattr(services, "MAX_ATTEMPTS", 2)
+    monkeypatch.setattr(executor, "BACKOFF_BASE_SECONDS", 0.02)
+    monkeypatch.setattr(executor, "MAX_ATTEMPTS", 2)
     offline_server.configure(latency_ms=1, seed=5, rate_500=0.5)
     _prompts(campaign, 8)
     endpoint = _endpoint(offline_server)
-    run = _finish(services.run_create(campaign=campaign, endpoints=[endpoint], styles=STYLES[:1]))
+    run = _finish(runs.run_create(campaign=campaign, endpoints=[endpoint], styles=STYLES[:1]))
     assert run.status in ("completed", "failed")
     assert run.succeeded + run.failed == run.planned == 8
     failed = GenerationTask.objects.filter(run=run, status="failed")
@@ -177,13 +177,13 @@ def test_failed_after_cap_with_reason_and_run_goes_on(
 
 
 def test_refused_connection_fails_with_reason(campaign, celery_worker, monkeypatch):
-    monkeypatch.setattr(services, "BACKOFF_BASE_SECONDS", 0.02)
-    monkeypatch.setattr(services, "MAX_ATTEMPTS", 2)
+    monkeypatch.setattr(executor, "BACKOFF_BASE_SECONDS", 0.02)
+    monkeypatch.setattr(executor, "MAX_ATTEMPTS", 2)
     _prompts(campaign, 2)
-    endpoint = services.endpoint_create(
+    endpoint = endpoints.endpoint_create(
         name="nowhere", base_url="http://127.0.0.1:9/v1", model="m", timeout_seconds=1
     )
-    run = _finish(services.run_create(campaign=campaign, endpoints=[endpoint], styles=STYLES[:1]))
+    run = _finish(runs.run_create(campaign=campaign, endpoints=[endpoint], styles=STYLES[:1]))
     assert run.status == "failed"
     assert set(GenerationTask.objects.filter(run=run).values_list("error_kind", flat=True)) == {
         "connection"
@@ -194,16 +194,16 @@ def test_cancel_and_resume(campaign, celery_worker, offline_server):
     offline_server.configure(latency_ms=200)
     _prompts(campaign, 10)
     endpoint = _endpoint(offline_server, concurrency_limit=1)
-    run = services.run_create(campaign=campaign, endpoints=[endpoint], styles=STYLES[:1])
+    run = runs.run_create(campaign=campaign, endpoints=[endpoint], styles=STYLES[:1])
     wait_until(lambda: GenerationRun.objects.get(pk=run.pk).succeeded >= 1, timeout=30)
     run.refresh_from_db()
-    services.run_cancel(run=run)
+    runs.run_cancel(run=run)
     time.sleep(1.0)
     run.refresh_from_db()
     assert run.status == "cancelled"
     assert run.succeeded < 10
     assert GenerationTask.objects.filter(run=run, status="cancelled").exists()
-    services.run_resume(run=run)
+    runs.run_resume(run=run)
     offline_server.configure(latency_ms=5)
     _finish(run)
     assert run.status == "completed" and run.succeeded == 10
@@ -218,7 +218,7 @@ def test_concurrency_limit_holds_across_workers(campaign, worker_process, offlin
     worker_process(queues="generation", concurrency=6)
     offline_server.reset_stats()
     run = _finish(
-        services.run_create(campaign=campaign, endpoints=[endpoint], styles=STYLES), timeout=120
+        runs.run_create(campaign=campaign, endpoints=[endpoint], styles=STYLES), timeout=120
     )
     assert run.status == "completed" and run.succeeded == 24
     stats = httpx.get(offline_server.base_url.removesuffix("/v1") + "/stats").json()
@@ -230,7 +230,7 @@ def test_worker_killed_mid_run(campaign, worker_process, offline_server):
     _prompts(campaign, 15)
     endpoint = _endpoint(offline_server, timeout_seconds=1.0, concurrency_limit=8)
     first = worker_process(queues="generation", concurrency=4)
-    run = services.run_create(campaign=campaign, endpoints=[endpoint], styles=STYLES)
+    run = runs.run_create(campaign=campaign, endpoints=[endpoint], styles=STYLES)
     wait_until(lambda: GenerationRun.objects.get(pk=run.pk).succeeded >= 4, timeout=60)
     first.kill()
     run.refresh_from_db()
@@ -255,8 +255,8 @@ def test_batch_takes_due_retries_along(transactional_db, campaign, offline_serve
     the batch runs in this process, its calls over HTTP to the offline server)."""
     _prompts(campaign, 6)
     endpoint = _endpoint(offline_server)  # limit 4: batches of 4, plus 1 due retry
-    run = services.run_create(campaign=campaign, endpoints=[endpoint], styles=STYLES[:1])
-    assert services.run_plan(run_id=run.pk) == 6
+    run = runs.run_create(campaign=campaign, endpoints=[endpoint], styles=STYLES[:1])
+    assert runs.run_plan(run_id=run.pk) == 6
     tasks = list(GenerationTask.objects.filter(run=run).order_by("id"))
     GenerationTask.objects.filter(pk=tasks[-1].pk).update(
         attempts=1, available_at=timezone.now() - timedelta(seconds=1), error_kind="timeout"
@@ -264,7 +264,7 @@ def test_batch_takes_due_retries_along(transactional_db, campaign, offline_serve
     GenerationTask.objects.filter(pk=tasks[-2].pk).update(
         attempts=1, available_at=timezone.now() + timedelta(hours=1), error_kind="timeout"
     )
-    figures = services.tasks_execute(task_ids=[task.pk for task in tasks[:4]])
+    figures = executor.planned_batch_execute(planned_ids=[task.pk for task in tasks[:4]])
     assert figures["done"] == 5
     done = set(GenerationTask.objects.filter(run=run, status="done").values_list("pk", flat=True))
     assert done == {task.pk for task in tasks[:4]} | {tasks[-1].pk}
@@ -272,7 +272,9 @@ def test_batch_takes_due_retries_along(transactional_db, campaign, offline_serve
     # Not due yet: left for its own message.
     assert GenerationTask.objects.get(pk=tasks[-2].pk).status == "pending"
     # The same batch again finds nothing to claim.
-    assert services.tasks_execute(task_ids=[task.pk for task in tasks[:4]]) == {"skipped": 4}
+    assert executor.planned_batch_execute(planned_ids=[task.pk for task in tasks[:4]]) == {
+        "skipped": 4
+    }
     run.refresh_from_db()
     assert run.succeeded == 5 and run.status == "running"
     _assert_exactly_once(run)
@@ -319,8 +321,8 @@ def test_message_before_its_retry_is_due_sends_itself_again(
     for when they are due: the run finishes with no sweep."""
     _prompts(campaign, 3)
     endpoint = _endpoint(offline_server)
-    run = services.run_create(campaign=campaign, endpoints=[endpoint], styles=STYLES[:1])
-    assert services.run_plan(run_id=run.pk) == 3
+    run = runs.run_create(campaign=campaign, endpoints=[endpoint], styles=STYLES[:1])
+    assert runs.run_plan(run_id=run.pk) == 3
     _purge_broker()  # no worker yet: drop the plan's messages, send our own below
     ids = list(GenerationTask.objects.filter(run=run).values_list("pk", flat=True))
     worker_process(queues="generation", concurrency=2)
@@ -330,9 +332,9 @@ def test_message_before_its_retry_is_due_sends_itself_again(
     GenerationTask.objects.filter(pk__in=ids).update(
         attempts=1, available_at=timezone.now() + timedelta(seconds=2), error_kind="rate_limited"
     )
-    from labeling.generation.tasks import enqueue_tasks
+    from labeling.generation.dispatch import enqueue_ids
 
-    enqueue_tasks(ids)  # too early: the worker is up and takes it at once
+    enqueue_ids(ids)  # too early: the worker is up and takes it at once
 
     def finished():
         run.refresh_from_db()
