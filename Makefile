@@ -32,10 +32,12 @@ test: $(STAMP) chromium
 	CELERY_BROKER_URL=$${CELERY_BROKER_URL:-$(TEST_BROKER_URL)} \
 	$(PY) -m pytest $(PYTEST_ARGS)
 
+## lint: ruff, mypy, the layer contracts of docs/architecture.md (import-linter), migrations
 lint: $(STAMP)
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
-	$(VENV)/bin/mypy config policy labeling exports
+	$(VENV)/bin/mypy config accounts presentation policy labeling exports offline_model
+	$(VENV)/bin/lint-imports
 	$(PY) manage.py makemigrations --check --dry-run
 
 format: $(STAMP)
