@@ -1,5 +1,5 @@
-"""Export benchmark (quality.md): export time ÷ PostgreSQL COPY of the same joined rows, and
-peak memory of the export job at two sizes.
+"""Export benchmark (target in bench/README.md): export time ÷ PostgreSQL COPY of the same
+joined rows, and peak memory of the export job at two sizes.
 
 Full mode: 1M judgments (≈333k pairs) in a database of its own (``graylab_bench_export`` on the
 server of ``DATABASE_URL``), seeded with COPY; measured at 100k and at 1M judgments, for
@@ -10,7 +10,7 @@ printed is the summary.
 
 The floor is ``COPY (SELECT …) TO STDOUT (FORMAT csv)`` of the export's joined rows — one per
 (pair, judgment), with the prompt and both candidate texts on every row — with the server's
-default settings, as quality.md defines it. The export itself reads one row per pair (the
+default settings. The export itself reads one row per pair (the
 judgments aggregated by the server) and turns JIT off for its stream, so each result line also
 shows the same COPY with JIT off, to say how much of the ratio that setting accounts for.
 The export time is the whole job: creating it (the pair count), streaming, writing, hashing,

@@ -1,4 +1,4 @@
-"""Generation throughput against the offline model server (quality.md).
+"""Generation throughput against the offline model server (target in bench/README.md).
 
 Figure: throughput ÷ the ideal C / latency, at concurrency C = 32 and 200 ms latency, once
 clean and once with 10 % of calls answered 429 or 500; plus lost and duplicate candidates

@@ -1,5 +1,5 @@
 # ruff: noqa: E501
-"""Prompt import speed against PostgreSQL's COPY FROM of the same rows (quality.md).
+"""Prompt import speed against PostgreSQL's COPY FROM of the same rows (target in bench/README.md).
 
 Figure: time of ``prompt_import`` for N JSONL prompts ÷ time of ``COPY … FROM STDIN`` of the
 same rows into the same table (``labeling_prompt``, with its indexes, constraints and WAL), each

@@ -1,4 +1,5 @@
-"""``manifest.json`` (formats.md, field names exactly as written) and the dataset card."""
+"""``manifest.json`` (docs/formats.md, field names exactly as written there) and the dataset
+card."""
 
 from __future__ import annotations
 

@@ -10,7 +10,7 @@ A candidate's HTML is rendered once, when the candidate is stored (``Candidate.h
 the renderer named in ``Candidate.html_renderer``), so the annotator's round trip does not
 render it again. Stored HTML is only used while ``RENDERER`` is the same: a change to this
 module's rules (bump ``RULES``) or an upgrade of markdown or nh3 gives a new ``RENDERER``, and
-older rows are rendered when shown, as rows stored before this column existed are.
+rows stored by another renderer, or with no HTML at all, are rendered when shown.
 
 Whatever is rendered on a request (prompts, older candidates) reuses one markdown converter
 per thread, reset between texts instead of being built per text (building it is most of the

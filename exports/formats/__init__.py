@@ -1,4 +1,7 @@
-"""Export formats, one module each (formats.md). ``FORMATS`` maps a format name to its module."""
+"""Export formats, one module each (docs/formats.md).
+
+``FORMATS`` maps a format name to its module.
+"""
 
 from __future__ import annotations
 

@@ -1,4 +1,5 @@
-"""System-prompt styles. The two built-in ones follow product.md's response modes."""
+"""System-prompt styles. The two built-in ones ask for the rubric's response modes
+(docs/rubric.md)."""
 
 from __future__ import annotations
 

@@ -43,7 +43,8 @@ def execute_batch(planned_ids: list[int]) -> dict[str, int]:
 
 @shared_task(name="labeling.generation.execute", ignore_result=True)
 def execute_one(planned_id: int) -> str:
-    """Generate one planned candidate (safe to deliver twice; messages of earlier versions)."""
+    """Generate one planned candidate (safe to deliver twice). Messages already queued that
+    name this task still run; new work goes in batches (:func:`execute_batch`)."""
     from .executor import planned_execute
 
     return planned_execute(planned_id=planned_id)

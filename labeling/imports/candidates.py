@@ -245,7 +245,7 @@ def _rows_hh(stream: IO[bytes], log: ProblemLog, report: ImportReport) -> Iterat
             )
             continue
         messages = check_messages(chosen[:-1], log, line)
-        # Empty answers occur in the real data; they are judged as "other" (rubric.md).
+        # Empty answers occur in the real data; they are judged as "other" (docs/rubric.md).
         good = _completion(chosen[-1]["content"], log, line, "chosen", allow_empty=True)
         bad = _completion(rejected[-1]["content"], log, line, "rejected", allow_empty=True)
         if messages is None or good is None or bad is None:

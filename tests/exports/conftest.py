@@ -1,6 +1,6 @@
 """Hand-checked export fixtures, built directly with the ORM.
 
-The expected numbers in the tests below were worked out by hand from rubric.md with the
+The expected numbers in the tests below were worked out by hand from docs/rubric.md with the
 default severity→safety mapping (none 1.0, negligible 0.8, low 0.5, moderate 0.2, high 0.0),
 h = (helpfulness − 1) / 3 and r = h · s.
 """

@@ -3,7 +3,7 @@
 - ``personas``: as in tests/conftest.py, but safe after a transactional test (see below).
 - ``offline_server``: the project's offline model server (an offline stand-in) on a free port;
   yields the :class:`OfflineModelServer` (``.base_url``, ``.stats()``, ``.configure(...)``).
-- ``policy_version``: the latest published policy version (the default taxonomy of rubric.md),
+- ``policy_version``: the latest published policy version (the default taxonomy of docs/rubric.md),
   created if a transactional test flushed it.
 - ``campaign``: an open campaign ``test-campaign`` pinned to ``policy_version``, k = 3.
 - ``campaign_with_pairs``: ``campaign`` with 4 prompts, 3 imported candidates each (sources
