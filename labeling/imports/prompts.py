@@ -4,10 +4,10 @@ All or nothing: the whole file is read inside one transaction; rows are written 
 they stream by (so duplicates across batches are caught by the database), and if any line was
 bad the transaction is rolled back and every problem is reported.
 
-Speed (bench/import.py; target: at most 3x a plain COPY of the same rows, bench/README.md): plain rows are
-checked with dictionary lookups, rows go to the database as pre-formatted COPY text, and the
-duplicate lookups are skipped where a fixed-size Bloom filter proves a value new (see
-:class:`_PromptWriter`).
+Speed (bench/import.py; the target, at most 3x a plain COPY of the same rows, is in
+bench/README.md): plain rows are checked with dictionary lookups, rows go to the database as
+pre-formatted COPY text, and the duplicate lookups are skipped where a fixed-size Bloom filter
+proves a value new (see :class:`_PromptWriter`).
 """
 
 from __future__ import annotations
