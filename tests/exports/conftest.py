@@ -20,6 +20,7 @@ from django.test import override_settings
 from labeling.models import Campaign, Candidate, Judgment, Pair, Prompt, Review
 from policy.models import PolicyVersion
 from policy.rubric import DEFAULT_SEVERITY_TO_SAFETY
+from tests.factories import judgment_create
 
 
 @pytest.fixture(autouse=True)
@@ -85,18 +86,13 @@ class Builder:
         preference: int,
         **extra: Any,
     ) -> Judgment:
-        return Judgment.objects.create(
+        return judgment_create(
             pair=pair,
             annotator=annotator,
             policy_version=self.campaign.policy_version,
-            a_response_mode=a[0],
-            a_severity=a[1],
-            a_helpfulness=a[2],
-            b_response_mode=b[0],
-            b_severity=b[1],
-            b_helpfulness=b[2],
+            a=a,
+            b=b,
             preference=preference,
-            left_is_a=extra.pop("left_is_a", True),
             **extra,
         )
 

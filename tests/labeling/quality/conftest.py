@@ -10,6 +10,7 @@ from django.contrib.auth.models import User
 
 from labeling.models import Campaign, Candidate, Judgment, Pair, Prompt
 from policy.models import PolicyVersion
+from tests.factories import judgment_create
 
 _counter = itertools.count(1)
 
@@ -69,16 +70,12 @@ class Builder:
         flags: list[str] | None = None,
         time_on_task_ms: int | None = 1000,
     ) -> Judgment:
-        judgment = Judgment.objects.create(
+        judgment = judgment_create(
             pair=pair,
             annotator=annotator,
             policy_version=self.campaign.policy_version,
-            a_response_mode=a[0],
-            a_severity=a[1],
-            a_helpfulness=a[2],
-            b_response_mode=b[0],
-            b_severity=b[1],
-            b_helpfulness=b[2],
+            a=a,
+            b=b,
             preference=preference,
             left_is_a=left_is_a,
             flags=flags or [],
