@@ -30,16 +30,18 @@ from .common import (
     ImportReport,
     Problem,
     ProblemLog,
+    RowChecker,
     check_messages,
     check_prompt_text,
     content_hash,
     external_id_of,
+    has_nul,
     iter_csv,
     iter_jsonl,
     normalise_text,
     open_binary,
 )
-from .prompts import XstestMapping, _has_nul, _RowChecker
+from .prompts import XstestMapping
 
 FORMATS = ("jsonl", "csv", "xstest-completions", "hh-rlhf")
 HH_SOURCE_CHOSEN = "hh-rlhf:chosen"
@@ -120,7 +122,7 @@ def _rows_jsonl(stream: IO[bytes], log: ProblemLog) -> Iterator[CandidateRow]:
         if not isinstance(metadata, dict):
             log.add(line, "metadata", "must be a JSON object")
             continue
-        if _has_nul(metadata):
+        if has_nul(metadata):
             log.add(line, "metadata", NUL_REASON)
             continue
         if (
@@ -168,7 +170,7 @@ def xstest_source_name(filename: str) -> str:
 
 
 def _rows_xstest(
-    stream: IO[bytes], log: ProblemLog, source: str, checker: _RowChecker, mapping: XstestMapping
+    stream: IO[bytes], log: ProblemLog, source: str, checker: RowChecker, mapping: XstestMapping
 ) -> Iterator[CandidateRow]:
     checked = False
     expected = ("id", "type", "prompt", "completion", *XSTEST_LABEL_FIELDS)
@@ -271,7 +273,7 @@ class _BatchWriter:
     idempotency key are skipped and counted; pairs are built at the end, in bulk.
     """
 
-    def __init__(self, campaign: Campaign, checker: _RowChecker, report: ImportReport) -> None:
+    def __init__(self, campaign: Campaign, checker: RowChecker, report: ImportReport) -> None:
         self.campaign = campaign
         self.checker = checker
         self.report = report
@@ -408,7 +410,7 @@ def candidate_import(
         raise ImportFailed([Problem(0, "format", f"unknown format {file_format!r}")])
     log = ProblemLog()
     report = ImportReport()
-    checker = _RowChecker(
+    checker = RowChecker(
         campaign=campaign,
         log=log,
         default_category=default_category,

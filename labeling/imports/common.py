@@ -22,6 +22,8 @@ import orjson
 from policy.models import PolicyVersion
 from policy.rubric import INTENTS
 
+from ..models import Campaign
+
 MAX_LINE_BYTES = 1_000_000
 MAX_TEXT_CHARS = 100_000
 MAX_EXTERNAL_ID_CHARS = 200
@@ -350,3 +352,75 @@ def external_id_of(value: Any, log: ProblemLog, line: int) -> str | None:
         log.add(line, "external_id", NUL_REASON)
         return None
     return text or None
+
+
+# Accepted category and intent spellings remembered per import (a bound on its memory).
+KNOWN_VALUES_MAX = 10_000
+
+
+def has_nul(value: Any) -> bool:
+    """Whether a JSON value holds a NUL character anywhere (PostgreSQL cannot store one)."""
+    if isinstance(value, str):
+        return "\x00" in value
+    if isinstance(value, dict):
+        return any(has_nul(key) or has_nul(item) for key, item in value.items())
+    if isinstance(value, list):
+        return any(has_nul(item) for item in value)
+    return False
+
+
+class RowChecker:
+    """Checks the category and intent of each row against the campaign's policy version, and
+    remembers the spellings it has accepted so repeated values cost one dictionary lookup."""
+
+    def __init__(
+        self,
+        *,
+        campaign: Campaign,
+        log: ProblemLog,
+        default_category: str | None,
+        default_intent: str | None,
+    ) -> None:
+        self.log = log
+        self.resolver = CategoryResolver(campaign.policy_version)
+        self.default_category: str | None = None
+        self.default_intent: str | None = None
+        # Values already accepted, as given in the file -> the canonical value (bounded).
+        self.known_categories: dict[str, str] = {}
+        self.known_intents: dict[str, str] = {}
+        if default_category:
+            path, reason = self.resolver.resolve(default_category)
+            if path is None:
+                log.add(0, "default_category", reason)
+            self.default_category = path
+        if default_intent:
+            intent = check_intent(default_intent)
+            if intent is None:
+                log.add(0, "default_intent", f"unknown intent {default_intent!r}")
+            self.default_intent = intent
+
+    def category(self, value: Any, line: int) -> str | None:
+        if value is None or (isinstance(value, str) and not value.strip()):
+            if self.default_category is None:
+                self.log.add(line, "category", "missing, and the import has no default category")
+            return self.default_category
+        path, reason = self.resolver.resolve(value)
+        if path is None:
+            self.log.add(line, "category", reason)
+        elif len(self.known_categories) < KNOWN_VALUES_MAX:
+            self.known_categories[value] = path
+        return path
+
+    def intent(self, value: Any, line: int) -> str | None:
+        if value is None or (isinstance(value, str) and not value.strip()):
+            if self.default_intent is None:
+                self.log.add(line, "intent", "missing, and the import has no default intent")
+            return self.default_intent
+        intent = check_intent(value)
+        if intent is None:
+            self.log.add(
+                line, "intent", f"unknown intent {str(value)[:40]!r} (benign, dual_use, malicious)"
+            )
+        elif len(self.known_intents) < KNOWN_VALUES_MAX:
+            self.known_intents[value] = intent
+        return intent

@@ -32,16 +32,16 @@ from .common import (
     MAX_EXTERNAL_ID_CHARS,
     MAX_TEXT_CHARS,
     NUL_REASON,
-    CategoryResolver,
     ImportFailed,
     ImportReport,
     Problem,
     ProblemLog,
-    check_intent,
+    RowChecker,
     check_messages,
     check_prompt_text,
     content_hash,
     external_id_of,
+    has_nul,
     iter_csv,
     iter_jsonl,
     normalise_text,
@@ -54,7 +54,6 @@ _CONCURRENT_CHANGE = (
     "the campaign's prompts changed while the file was being imported (another import at the "
     "same time?); nothing was imported, try again"
 )
-_KNOWN_VALUES_MAX = 10_000  # accepted category / intent spellings remembered per import
 JSONL_FIELDS = {"prompt", "messages", "category", "intent", "external_id", "metadata"}
 CSV_RESERVED = {"prompt", "messages", "category", "intent", "external_id"}
 XSTEST_COLUMNS = ("id", "prompt", "type", "label", "focus", "note")
@@ -124,61 +123,7 @@ def guess_format(filename: str) -> str:
     raise ImportFailed([Problem(0, "format", f"cannot tell the format of {filename!r}")])
 
 
-class _RowChecker:
-    def __init__(
-        self,
-        *,
-        campaign: Campaign,
-        log: ProblemLog,
-        default_category: str | None,
-        default_intent: str | None,
-    ) -> None:
-        self.log = log
-        self.resolver = CategoryResolver(campaign.policy_version)
-        self.default_category: str | None = None
-        self.default_intent: str | None = None
-        # Values already accepted, as given in the file -> the canonical value (bounded).
-        self.known_categories: dict[str, str] = {}
-        self.known_intents: dict[str, str] = {}
-        if default_category:
-            path, reason = self.resolver.resolve(default_category)
-            if path is None:
-                log.add(0, "default_category", reason)
-            self.default_category = path
-        if default_intent:
-            intent = check_intent(default_intent)
-            if intent is None:
-                log.add(0, "default_intent", f"unknown intent {default_intent!r}")
-            self.default_intent = intent
-
-    def category(self, value: Any, line: int) -> str | None:
-        if value is None or (isinstance(value, str) and not value.strip()):
-            if self.default_category is None:
-                self.log.add(line, "category", "missing, and the import has no default category")
-            return self.default_category
-        path, reason = self.resolver.resolve(value)
-        if path is None:
-            self.log.add(line, "category", reason)
-        elif len(self.known_categories) < _KNOWN_VALUES_MAX:
-            self.known_categories[value] = path
-        return path
-
-    def intent(self, value: Any, line: int) -> str | None:
-        if value is None or (isinstance(value, str) and not value.strip()):
-            if self.default_intent is None:
-                self.log.add(line, "intent", "missing, and the import has no default intent")
-            return self.default_intent
-        intent = check_intent(value)
-        if intent is None:
-            self.log.add(
-                line, "intent", f"unknown intent {str(value)[:40]!r} (benign, dual_use, malicious)"
-            )
-        elif len(self.known_intents) < _KNOWN_VALUES_MAX:
-            self.known_intents[value] = intent
-        return intent
-
-
-def _quick_row(obj: dict[str, Any], line: int, checker: _RowChecker) -> PromptRow | None:
+def _quick_row(obj: dict[str, Any], line: int, checker: RowChecker) -> PromptRow | None:
     """The row for the common, well-formed single prompt, checked with plain lookups; ``None``
     for anything else (then the full checks run and say what is wrong, if anything)."""
     if "messages" in obj or not obj.keys() <= JSONL_FIELDS:
@@ -224,7 +169,7 @@ def _quick_row(obj: dict[str, Any], line: int, checker: _RowChecker) -> PromptRo
     )
 
 
-def _rows_jsonl(stream: IO[bytes], checker: _RowChecker) -> Iterator[PromptRow]:
+def _rows_jsonl(stream: IO[bytes], checker: RowChecker) -> Iterator[PromptRow]:
     log = checker.log
     for line, obj in iter_jsonl(stream, log):
         row = _quick_row(obj, line, checker)
@@ -257,7 +202,7 @@ def _rows_jsonl(stream: IO[bytes], checker: _RowChecker) -> Iterator[PromptRow]:
         yield PromptRow(line, messages, category, intent, external_id, metadata)
 
 
-def _rows_csv(stream: IO[bytes], checker: _RowChecker) -> Iterator[PromptRow]:
+def _rows_csv(stream: IO[bytes], checker: RowChecker) -> Iterator[PromptRow]:
     log = checker.log
     header_checked = False
     for line, row, header in iter_csv(stream, log):
@@ -290,7 +235,7 @@ def _rows_csv(stream: IO[bytes], checker: _RowChecker) -> Iterator[PromptRow]:
 
 
 def _rows_xstest(
-    stream: IO[bytes], checker: _RowChecker, mapping: XstestMapping
+    stream: IO[bytes], checker: RowChecker, mapping: XstestMapping
 ) -> Iterator[PromptRow]:
     log = checker.log
     header_checked = False
@@ -315,17 +260,6 @@ def _rows_xstest(
         if messages is None or category is None or intent is None:
             continue
         yield PromptRow(line, messages, category, intent, external_id, metadata)
-
-
-def _has_nul(value: Any) -> bool:
-    """Whether a JSON value holds a NUL character anywhere (PostgreSQL cannot store one)."""
-    if isinstance(value, str):
-        return "\x00" in value
-    if isinstance(value, dict):
-        return any(_has_nul(key) or _has_nul(item) for key, item in value.items())
-    if isinstance(value, list):
-        return any(_has_nul(item) for item in value)
-    return False
 
 
 # Which of a batch's hashes and external ids the campaign already has: one statement, one
@@ -452,7 +386,7 @@ class _PromptWriter:
             if not row.content_hash:
                 row.content_hash = content_hash(row.messages)
             row.metadata_json = dumps(row.metadata)
-            if b"\\u0000" in row.metadata_json and _has_nul(row.metadata):
+            if b"\\u0000" in row.metadata_json and has_nul(row.metadata):
                 self.log.add(row.line, "metadata", NUL_REASON)
                 continue
             append(row)
@@ -611,7 +545,7 @@ def prompt_import(
         raise ImportFailed([Problem(0, "format", f"unknown format {file_format!r}")])
     log = ProblemLog()
     report = ImportReport()
-    checker = _RowChecker(
+    checker = RowChecker(
         campaign=campaign,
         log=log,
         default_category=default_category,
