@@ -46,6 +46,17 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from policy.rubric import (
+    JUDGMENT_VALUE_COLUMNS,
+    PREFERENCE_FIELD,
+    RATIONALE_FIELD,
+    TIME_ON_TASK_FIELD,
+    Intent,
+    ResponseMode,
+    Severity,
+    side_fields,
+)
+
 ROOT = Path(__file__).resolve().parent.parent
 BENCH_DATABASE_URL = "postgres://postgres@127.0.0.1:5432/graylab_bench"
 SLUG = "bench-annotate"
@@ -54,16 +65,20 @@ K = 5
 EXISTING_PATTERN = (0, 3, 4, 4, 4)
 SEED_ANNOTATORS = 200
 ASSIGNMENT_RE = re.compile(r'data-assignment="(\d+)"')
+
+
+def _compliant_side(side: str, mode: str) -> dict[str, str]:
+    """The form fields of one side rated ``mode``, fully compliant and moderately helpful."""
+    return dict(zip(side_fields(side), (mode, Severity.NONE.value, "3"), strict=True))
+
+
+# The form every simulated annotator submits: two equally good answers, no rationale needed.
 ANSWER = {
-    "left_response_mode": "safe_completion",
-    "left_severity": "none",
-    "left_helpfulness": "3",
-    "right_response_mode": "direct_answer",
-    "right_severity": "none",
-    "right_helpfulness": "3",
-    "preference": "0",
-    "rationale": "",
-    "time_on_task_ms": "1000",
+    **_compliant_side("left", ResponseMode.SAFE_COMPLETION.value),
+    **_compliant_side("right", ResponseMode.DIRECT_ANSWER.value),
+    PREFERENCE_FIELD: "0",
+    RATIONALE_FIELD: "",
+    TIME_ON_TASK_FIELD: "1000",
 }
 
 
@@ -241,7 +256,7 @@ def seed(campaign: Any, pairs: int) -> int:
             yield (
                 prompt_id + index, campaign.pk,
                 json.dumps([{"role": "user", "content": content}]),
-                "biology/low-risk-dual-use", "dual_use", f"bench-{index}",
+                "biology/low-risk-dual-use", Intent.DUAL_USE.value, f"bench-{index}",
                 hashlib.sha256(content.encode()).hexdigest(), "{}", now,
             )  # fmt: skip
 
@@ -318,16 +333,15 @@ def seed(campaign: Any, pairs: int) -> int:
             annotator = annotators[(index * 7 + slot) % len(annotators)]
             yield (
                 judgment_id + offset, pair_id + index, annotator, assignment_id + offset,
-                version, "safe_completion", "none", 3, "direct_answer", "low", 3,
+                version, ResponseMode.SAFE_COMPLETION.value, Severity.NONE.value, 3,
+                ResponseMode.DIRECT_ANSWER.value, Severity.LOW.value, 3,
                 (offset % 5) - 2, "bench", "[]", "", bool(index % 2), 20_000, now, now,
             )  # fmt: skip
 
     _copy(
         Judgment,
         ["id", "pair_id", "annotator_id", "assignment_id", "policy_version_id",
-         "a_response_mode", "a_severity", "a_helpfulness", "b_response_mode", "b_severity",
-         "b_helpfulness", "preference", "rationale", "flags", "flag_note", "left_is_a",
-         "time_on_task_ms", "created_at", "updated_at"],
+         *JUDGMENT_VALUE_COLUMNS, "left_is_a", TIME_ON_TASK_FIELD, "created_at", "updated_at"],
         judgments(),
     )  # fmt: skip
     _reset_sequences(Prompt, Candidate, Pair, Assignment, Judgment)

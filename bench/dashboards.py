@@ -33,6 +33,25 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+from policy.rubric import (
+    CANONICAL_SIDES,
+    HELPFULNESS_FIELD,
+    INTENTS,
+    JUDGMENT_RATING_COLUMNS,
+    JUDGMENT_VALUE_COLUMNS,
+    PREFERENCE_FIELD,
+    PREFERENCE_MAX,
+    PREFERENCE_MIN,
+    RESPONSE_MODE_FIELD,
+    SEVERITY_FIELD,
+    SEVERITY_LEVELS,
+    TIME_ON_TASK_FIELD,
+    Flag,
+    ResponseMode,
+    Severity,
+    side_field,
+)
+
 ROOT = Path(__file__).resolve().parent.parent
 BENCH_DATABASE = "graylab_bench_dash"
 CAMPAIGN_SLUG = "bench-dashboards"
@@ -61,11 +80,17 @@ CATEGORIES = [
     "personal-data/private-individuals",
     "benign/general",
 ]
-INTENTS = ["benign", "dual_use", "malicious"]
 STYLES = ["refusal-style", "safe-completion-style"]
 MODELS = ["model-small", "model-large"]
-MODES = ["direct_answer", "safe_completion", "refusal_with_redirection", "hard_refusal", "other"]
-SEVERITIES = ["none", "negligible", "low", "moderate", "high"]
+# Safe-completion style answers directly or safe-completes; refusal style refuses or answers.
+SAFE_STYLE_MODES = (ResponseMode.DIRECT_ANSWER.value, ResponseMode.SAFE_COMPLETION.value)
+REFUSAL_STYLE_MODES = (
+    ResponseMode.REFUSAL_WITH_REDIRECTION.value,
+    ResponseMode.HARD_REFUSAL.value,
+    ResponseMode.DIRECT_ANSWER.value,
+)
+# The flags column of the few judgments that raise one.
+EXPERT_FLAGS = f'["{Flag.NEEDS_EXPERT.value}"]'
 ANNOTATORS = 50
 PAIRS_PER_PROMPT = 6  # four candidates (2 styles × 2 models) give six pairs
 JUDGMENTS_PER_PAIR = 3
@@ -128,14 +153,17 @@ def _annotators(prefix: str) -> list[int]:
 
 def _judgment_values(rng: random.Random, style: tuple[str, str]) -> dict[str, Any]:
     values: dict[str, Any] = {}
-    for side, name in zip(("a", "b"), style, strict=True):
+    for side, name in zip(CANONICAL_SIDES, style, strict=True):
         safe_style = name == "safe-completion-style"
-        mode = rng.choice(MODES[:2] if safe_style else MODES[2:4] + MODES[:1])
-        severity = SEVERITIES[min(4, int(rng.expovariate(1.6 if safe_style else 1.0)))]
-        values[f"{side}_response_mode"] = mode
-        values[f"{side}_severity"] = severity
-        values[f"{side}_helpfulness"] = rng.randint(2, 4) if safe_style else rng.randint(1, 3)
-    values["preference"] = rng.randint(-2, 2)
+        mode = rng.choice(SAFE_STYLE_MODES if safe_style else REFUSAL_STYLE_MODES)
+        level = int(rng.expovariate(1.6 if safe_style else 1.0))
+        severity = SEVERITY_LEVELS[min(len(SEVERITY_LEVELS) - 1, level)]
+        values[side_field(side, RESPONSE_MODE_FIELD)] = mode
+        values[side_field(side, SEVERITY_FIELD)] = severity
+        values[side_field(side, HELPFULNESS_FIELD)] = (
+            rng.randint(2, 4) if safe_style else rng.randint(1, 3)
+        )
+    values[PREFERENCE_FIELD] = rng.randint(PREFERENCE_MIN, PREFERENCE_MAX)
     return values
 
 
@@ -243,15 +271,9 @@ def seed_copy(campaign: Any, judgments: int, seed: int = 1) -> int:
                     pid,
                     annotator,
                     version_id,
-                    values["a_response_mode"],
-                    values["a_severity"],
-                    values["a_helpfulness"],
-                    values["b_response_mode"],
-                    values["b_severity"],
-                    values["b_helpfulness"],
-                    values["preference"],
+                    *(values[column] for column in JUDGMENT_RATING_COLUMNS),
                     "",
-                    "[]" if rng.random() > 0.01 else '["needs_expert"]',
+                    "[]" if rng.random() > 0.01 else EXPERT_FLAGS,
                     "",
                     rng.random() < 0.5,
                     rng.randint(4000, 90000),
@@ -311,18 +333,9 @@ def seed_copy(campaign: Any, judgments: int, seed: int = 1) -> int:
             "pair_id",
             "annotator_id",
             "policy_version_id",
-            "a_response_mode",
-            "a_severity",
-            "a_helpfulness",
-            "b_response_mode",
-            "b_severity",
-            "b_helpfulness",
-            "preference",
-            "rationale",
-            "flags",
-            "flag_note",
+            *JUDGMENT_VALUE_COLUMNS,
             "left_is_a",
-            "time_on_task_ms",
+            TIME_ON_TASK_FIELD,
             "created_at",
             "updated_at",
         ],
@@ -330,8 +343,8 @@ def seed_copy(campaign: Any, judgments: int, seed: int = 1) -> int:
     )
     # A few gold pairs, so the gold-accuracy column has work to do.
     gold = {
-        "a": {"severity": "none", "helpfulness": 3},
-        "b": {"severity": "none", "helpfulness": 3},
+        "a": {"severity": Severity.NONE.value, "helpfulness": 3},
+        "b": {"severity": Severity.NONE.value, "helpfulness": 3},
         "preference": 0,
         "severity_tolerance": 1,
         "helpfulness_tolerance": 1,

@@ -56,9 +56,6 @@ CATEGORIES = (
     "personal-data/public-figures",
     "benign/general",
 )
-INTENT_CYCLE = ("benign", "dual_use", "malicious")
-MODES = ("direct_answer", "safe_completion", "refusal_with_redirection", "hard_refusal", "other")
-SEVERITIES = ("none", "none", "none", "negligible", "low", "moderate", "high")
 FORMATS = ("trl-preference", "reward")
 WORDS = (
     "the", "model", "explains", "general", "principles", "without", "operational", "detail",
@@ -149,7 +146,25 @@ def seed(*, judgments: list[int], seed_value: int = 7) -> dict[str, Any]:
 
     from labeling.models import Campaign, Candidate, Judgment, Pair, Prompt
     from policy.models import PolicyVersion
+    from policy.rubric import (
+        CANONICAL_SIDES,
+        HELPFULNESS_FIELD,
+        HELPFULNESS_MAX,
+        HELPFULNESS_MIN,
+        INTENTS,
+        PREFERENCE_FIELD,
+        PREFERENCE_MAX,
+        PREFERENCE_MIN,
+        RESPONSE_MODE_FIELD,
+        RESPONSE_MODES,
+        SEVERITY_FIELD,
+        SEVERITY_LEVELS,
+        Severity,
+        side_field,
+    )
 
+    # Most sides are compliant: ``none`` is drawn three times as often as any other level.
+    severities = (Severity.NONE.value,) * 2 + SEVERITY_LEVELS
     rng = random.Random(seed_value)
     with connection.cursor() as cursor:
         cursor.execute(
@@ -191,7 +206,7 @@ def seed(*, judgments: list[int], seed_value: int = 7) -> dict[str, Any]:
                     "campaign_id": campaign_id,
                     "messages": messages,
                     "category_path": CATEGORIES[number % len(CATEGORIES)],
-                    "intent": INTENT_CYCLE[number % 3],
+                    "intent": INTENTS[number % len(INTENTS)],
                     "external_id": None,
                     "content_hash": hashlib.sha256(str(number).encode()).hexdigest(),
                 }
@@ -228,20 +243,21 @@ def seed(*, judgments: list[int], seed_value: int = 7) -> dict[str, Any]:
                 pair = start + offset + 1
                 for user in users:
                     judgment_id += 1
-                    yield {
+                    row: dict[str, Any] = {
                         "id": judgment_id,
                         "pair_id": pair,
                         "annotator_id": user.pk,
                         "policy_version_id": policy.pk,
-                        "a_response_mode": rng.choice(MODES),
-                        "a_severity": rng.choice(SEVERITIES),
-                        "a_helpfulness": rng.randint(1, 4),
-                        "b_response_mode": rng.choice(MODES),
-                        "b_severity": rng.choice(SEVERITIES),
-                        "b_helpfulness": rng.randint(1, 4),
-                        "preference": rng.randint(-2, 2),
-                        "left_is_a": rng.random() < 0.5,
                     }
+                    for side in CANONICAL_SIDES:
+                        row[side_field(side, RESPONSE_MODE_FIELD)] = rng.choice(RESPONSE_MODES)
+                        row[side_field(side, SEVERITY_FIELD)] = rng.choice(severities)
+                        row[side_field(side, HELPFULNESS_FIELD)] = rng.randint(
+                            HELPFULNESS_MIN, HELPFULNESS_MAX
+                        )
+                    row[PREFERENCE_FIELD] = rng.randint(PREFERENCE_MIN, PREFERENCE_MAX)
+                    row["left_is_a"] = rng.random() < 0.5
+                    yield row
 
         with transaction.atomic():
             _copy_rows(Prompt, prompt_rows())

@@ -75,6 +75,7 @@ def _one(label: str, prompts: int, concurrency: int, latency_ms: float, faults: 
     from labeling.imports.prompts import prompt_import
     from labeling.models import Candidate, GenerationRun, GenerationTask, ModelEndpoint
     from offline_model.server import OfflineModelServer
+    from policy.rubric import Intent
 
     server = OfflineModelServer(
         latency_ms=latency_ms, seed=1, error_rate=faults, retry_after=0.2
@@ -87,7 +88,7 @@ def _one(label: str, prompts: int, concurrency: int, latency_ms: float, faults: 
             source=io.BytesIO(rows.encode()),
             file_format="jsonl",
             default_category="benign/general",
-            default_intent="benign",
+            default_intent=Intent.BENIGN.value,
         )
         ModelEndpoint.objects.filter(name=f"bench-{label}").delete()
         endpoint = endpoints.endpoint_create(

@@ -19,6 +19,7 @@ import tempfile
 import time
 
 from bench._setup import bench_campaign, django_setup
+from policy.rubric import Intent
 
 
 def _copy_rows(campaign_id: int, rows: int) -> str:
@@ -35,7 +36,7 @@ def _copy_rows(campaign_id: int, rows: int) -> str:
                     str(campaign_id),
                     messages.replace("\\", "\\\\"),
                     "benign/general",
-                    "benign",
+                    Intent.BENIGN.value,
                     f"b{i}",
                     digest,
                     json.dumps({"n": i}),
@@ -92,7 +93,7 @@ def main(argv: list[str] | None = None) -> int:
                         {
                             "prompt": f"Benchmark prompt number {i}: how do locks work?",
                             "category": "benign/general",
-                            "intent": "benign",
+                            "intent": Intent.BENIGN.value,
                             "external_id": f"b{i}",
                             "metadata": {"n": i},
                         }

@@ -1,4 +1,4 @@
-"""Per-pair and per-candidate aggregation of labels, as rubric.md defines it.
+"""Per-pair and per-candidate aggregation of labels, as docs/rubric.md defines it.
 
 The streamed rows of one prompt arrive together; :mod:`exports.pipeline` groups them into a
 :class:`PromptGroup`, and the functions here decide, for each pair, which labels count (raw
@@ -16,7 +16,13 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from policy.rubric import SEVERITY_ORDINAL, ResponseMode, helpfulness_score, safety
+from policy.rubric import (
+    HELPFULNESS_GRADES,
+    RESPONSE_MODES,
+    SEVERITY_ORDINAL,
+    helpfulness_score,
+    safety,
+)
 
 TOLERANCE = 1e-9
 DECIMALS = 6
@@ -211,16 +217,13 @@ class ScoreTables:
     def from_mapping(cls, mapping: Mapping[str, float]) -> ScoreTables:
         return cls(
             safety={level: safety(level, mapping) for level in SEVERITY_ORDINAL},
-            helpfulness={grade: helpfulness_score(grade) for grade in range(1, 5)},
+            helpfulness={grade: helpfulness_score(grade) for grade in HELPFULNESS_GRADES},
             mapping=dict(mapping),
         )
 
 
 def _mean(values: Sequence[float]) -> float:
     return math.fsum(values) / len(values)
-
-
-MODE_LIST: tuple[str, ...] = tuple(ResponseMode.values)
 
 
 def aggregate_sides(sides: Sequence[SideLabel], tables: ScoreTables) -> Scores:
@@ -242,7 +245,7 @@ def aggregate_sides(sides: Sequence[SideLabel], tables: ScoreTables) -> Scores:
         tally = Counter(modes)
         best = max(tally.values())
         tied = sorted(m for m, times in tally.items() if times == best)
-        mode = next((m for m in MODE_LIST if m in tied), tied[0])
+        mode = next((m for m in RESPONSE_MODES if m in tied), tied[0])
     if s_values.count(s_values[0]) == count:
         spread = 0.0  # one level (the common case): no deviation
     else:
@@ -277,7 +280,7 @@ def decide_preference(
     min_margin: float,
     tables: ScoreTables,
 ) -> Preference:
-    """Apply the preference source to a resolved pair (rubric.md, formats.md).
+    """Apply the preference source to a resolved pair (docs/rubric.md, docs/formats.md).
 
     ``human``: the mean preference (−2 … +2, positive = B better). ``reward``: ``r_B − r_A`` of
     the pair's aggregate rewards. ``both``: the two must point the same way and each clear the

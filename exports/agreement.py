@@ -14,13 +14,13 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from policy.rubric import SEVERITY_ORDINAL
+from policy.rubric import HELPFULNESS_GRADES, PREFERENCE_VALUES, SEVERITY_ORDINAL
 
 from .aggregation import PromptGroup, SideLabel
 
-SEVERITY_VALUES = tuple(range(5))
-HELPFULNESS_VALUES = (1, 2, 3, 4)
-PREFERENCE_VALUES = (-2, -1, 0, 1, 2)
+# Severity is compared by its ordinal; helpfulness and preference by their own values.
+SEVERITY_VALUES = tuple(SEVERITY_ORDINAL.values())
+HELPFULNESS_VALUES = HELPFULNESS_GRADES
 
 
 @dataclass

@@ -4,13 +4,11 @@ from __future__ import annotations
 
 from typing import Any
 
-from django.core.exceptions import ValidationError as DjangoValidationError
 from django.db.models import QuerySet
 from django.http import FileResponse, Http404
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiResponse, extend_schema
 from rest_framework import generics, status
-from rest_framework.exceptions import ValidationError
 from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
@@ -25,13 +23,7 @@ from .serializers import ExportPreviewSerializer, ExportRequestSerializer, Expor
 EXPORT_ROLES = (Role.RESEARCHER, Role.ADMIN)
 
 
-def _django_errors(error: DjangoValidationError) -> ValidationError:
-    if hasattr(error, "message_dict"):
-        return ValidationError(error.message_dict)
-    return ValidationError({"detail": error.messages})
-
-
-class ExportListCreateView(generics.ListAPIView):
+class ExportListApi(generics.ListAPIView):
     """Exports the caller may see (newest first); POST starts a new export."""
 
     permission_classes = [role_permission(*EXPORT_ROLES)]
@@ -44,14 +36,11 @@ class ExportListCreateView(generics.ListAPIView):
     def post(self, request: Request) -> Response:
         incoming = ExportRequestSerializer(data=request.data)
         incoming.is_valid(raise_exception=True)
-        try:
-            export = services.export_create(user=request.user, data=incoming.spec_data())
-        except DjangoValidationError as error:
-            raise _django_errors(error) from error
+        export = services.export_create(user=request.user, data=incoming.spec_data())
         return Response(ExportSerializer(export).data, status=status.HTTP_201_CREATED)
 
 
-class ExportDetailView(APIView):
+class ExportDetailApi(APIView):
     """One export with its progress, manifest and download link."""
 
     permission_classes = [role_permission(*EXPORT_ROLES)]
@@ -62,7 +51,7 @@ class ExportDetailView(APIView):
         return Response(ExportSerializer(export).data)
 
 
-class ExportPreviewView(APIView):
+class ExportPreviewApi(APIView):
     """How many pairs a selection would export and how many each rule leaves out."""
 
     permission_classes = [role_permission(*EXPORT_ROLES)]
@@ -71,14 +60,11 @@ class ExportPreviewView(APIView):
     def post(self, request: Request) -> Response:
         incoming = ExportRequestSerializer(data=request.data)
         incoming.is_valid(raise_exception=True)
-        try:
-            preview = services.export_preview(data=incoming.spec_data())
-        except DjangoValidationError as error:
-            raise _django_errors(error) from error
+        preview = services.export_preview(data=incoming.spec_data())
         return Response(ExportPreviewSerializer(preview).data)
 
 
-class ExportDownloadView(APIView):
+class ExportDownloadApi(APIView):
     """The archive of a completed export (role- and owner-checked; never a path from input)."""
 
     permission_classes = [role_permission(*EXPORT_ROLES)]

@@ -5,12 +5,12 @@ from django.urls import path
 from . import api
 
 urlpatterns = [
-    path("exports/", api.ExportListCreateView.as_view(), name="exports-api-list"),
-    path("exports/preview/", api.ExportPreviewView.as_view(), name="exports-api-preview"),
-    path("exports/<uuid:export_id>/", api.ExportDetailView.as_view(), name="exports-api-detail"),
+    path("exports/", api.ExportListApi.as_view(), name="exports-api-list"),
+    path("exports/preview/", api.ExportPreviewApi.as_view(), name="exports-api-preview"),
+    path("exports/<uuid:export_id>/", api.ExportDetailApi.as_view(), name="exports-api-detail"),
     path(
         "exports/<uuid:export_id>/download/",
-        api.ExportDownloadView.as_view(),
+        api.ExportDownloadApi.as_view(),
         name="exports-api-download",
     ),
 ]

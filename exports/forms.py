@@ -8,7 +8,7 @@ from django import forms
 
 from labeling.models import Campaign
 from policy.models import Category
-from policy.rubric import Intent
+from policy.rubric import PREFERENCE_MAX, Intent
 
 from .spec import ARCHIVE_FORMATS, DEFAULT_SPLIT_RATIOS, FORMATS, LABEL_SOURCES, PREFERENCE_SOURCES
 
@@ -53,7 +53,7 @@ class ExportForm(forms.Form):
     preference_source = forms.ChoiceField(
         choices=[(s, s) for s in PREFERENCE_SOURCES], initial="human"
     )
-    min_margin = forms.FloatField(min_value=0, max_value=2, initial=0.0)
+    min_margin = forms.FloatField(min_value=0, max_value=PREFERENCE_MAX, initial=0.0)
     sft_threshold = forms.FloatField(
         min_value=0, max_value=1, initial=0.66, help_text="SFT: minimum helpfulness h"
     )

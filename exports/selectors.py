@@ -19,6 +19,7 @@ from accounts.roles import Role, has_role
 from labeling.database import is_postgresql
 from labeling.models import Campaign, Judgment, Pair
 from policy.models import PolicyVersion
+from policy.rubric import JUDGMENT_RATING_COLUMNS
 
 from .models import Export
 from .spec import ExportSpec
@@ -126,17 +127,7 @@ PAIR_COLUMNS: tuple[str, ...] = (
     "final_labels_text",
 )
 # Columns of a judgment the pipeline reads; the judgments format also reads the details.
-JUDGMENT_COLUMNS: tuple[str, ...] = (
-    "id",
-    "a_response_mode",
-    "a_severity",
-    "a_helpfulness",
-    "b_response_mode",
-    "b_severity",
-    "b_helpfulness",
-    "preference",
-    "annotator_id",
-)
+JUDGMENT_COLUMNS: tuple[str, ...] = ("id", *JUDGMENT_RATING_COLUMNS, "annotator_id")
 DETAIL_COLUMNS: tuple[str, ...] = (
     "annotator__username",
     "rationale",

@@ -7,7 +7,7 @@ from typing import Any
 from django.urls import reverse
 from rest_framework import serializers
 
-from policy.rubric import Intent
+from policy.rubric import PREFERENCE_MAX, Intent
 
 from .models import Export
 from .spec import ARCHIVE_FORMATS, FORMATS, LABEL_SOURCES, PREFERENCE_SOURCES
@@ -38,7 +38,7 @@ class ExportRequestSerializer(serializers.Serializer):
     min_judgments = serializers.IntegerField(required=False, min_value=1, max_value=1000)
     min_agreement = serializers.FloatField(required=False, min_value=0, max_value=1)
     preference_source = serializers.ChoiceField(choices=PREFERENCE_SOURCES, required=False)
-    min_margin = serializers.FloatField(required=False, min_value=0, max_value=2)
+    min_margin = serializers.FloatField(required=False, min_value=0, max_value=PREFERENCE_MAX)
     sft_threshold = serializers.FloatField(required=False, min_value=0, max_value=1)
     kto_threshold = serializers.FloatField(required=False, min_value=0, max_value=1)
     split_ratios = SplitRatiosSerializer(required=False)

@@ -13,7 +13,7 @@ from typing import Any
 
 from django.core.exceptions import ValidationError
 
-from policy.rubric import Intent
+from policy.rubric import PREFERENCE_MAX, Intent
 
 FORMATS: tuple[str, ...] = (
     "openai-dpo",
@@ -209,7 +209,7 @@ def parse_spec(data: dict[str, Any]) -> ExportSpec:
             data.get("min_agreement"), "min_agreement", 0.0, errors, low=0.0, high=1.0
         ),
         "min_margin": _as_number(
-            data.get("min_margin"), "min_margin", 0.0, errors, low=0.0, high=2.0
+            data.get("min_margin"), "min_margin", 0.0, errors, low=0.0, high=float(PREFERENCE_MAX)
         ),
         "sft_threshold": _as_number(
             data.get("sft_threshold"), "sft_threshold", 0.66, errors, low=0.0, high=1.0

@@ -10,6 +10,7 @@ from django.views.decorators.vary import vary_on_headers
 
 from accounts.permissions import role_required
 from accounts.roles import Role
+from presentation.htmx import HtmxHttpRequest
 
 from . import selectors, services
 from .api import download_response
@@ -61,11 +62,10 @@ def export_preview(request: HttpRequest) -> HttpResponse:
 
 @role_required(*EXPORT_ROLES)
 @vary_on_headers("HX-Request")
-def export_detail(request: HttpRequest, export_id: str) -> HttpResponse:
+def export_detail(request: HtmxHttpRequest, export_id: str) -> HttpResponse:
     """An export's settings, progress (polled while it runs) and result."""
     export = selectors.export_for_user(request.user, export_id)
-    is_htmx = bool(getattr(request, "htmx", False))
-    template = "exports/detail.html#status" if is_htmx else "exports/detail.html"
+    template = "exports/detail.html#status" if request.htmx else "exports/detail.html"
     return render(request, template, {"export": export})
 
 

@@ -1,7 +1,8 @@
 """The policy REST API: every signed-in role reads; only admins edit, publish and import.
 
 The views parse input, check the role and call the same services and selectors as the pages.
-Bad input answers 400 with ``{field: [reason]}`` and changes nothing.
+Services raise ``PolicyError`` before changing anything; the API's error handler
+(``presentation.api_errors``) answers it 400 with ``{field: [reason]}``.
 """
 
 from __future__ import annotations
@@ -19,7 +20,6 @@ from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
 from rest_framework import generics, status
 from rest_framework.exceptions import PermissionDenied, ValidationError
-from rest_framework.pagination import LimitOffsetPagination
 from rest_framework.parsers import FormParser, JSONParser, MultiPartParser
 from rest_framework.permissions import BasePermission
 from rest_framework.renderers import BaseRenderer, JSONRenderer
@@ -29,6 +29,7 @@ from rest_framework.views import APIView
 
 from accounts.permissions import role_permission
 from accounts.roles import ALL_ROLES, Role
+from presentation.api_errors import Conflict
 
 from . import selectors, services
 from .document import FORMATS, PolicyError, dump_document, guess_format, parse_document
@@ -52,16 +53,6 @@ IsAdmin = role_permission(Role.ADMIN)
 READ_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 
 
-class PolicyPagination(LimitOffsetPagination):
-    """The project's limit/offset pagination with a ceiling (a huge ``limit`` overflows SQL)."""
-
-    max_limit = 1000
-
-
-def _bad_input(error: PolicyError) -> ValidationError:
-    return ValidationError(error.as_dict())
-
-
 class ReadAllWriteAdmin(APIView):
     """Readers for safe methods, admins for everything else."""
 
@@ -79,10 +70,8 @@ def _parent_from(path: Any) -> Category | None:
     return category
 
 
-class CategoryListView(ReadAllWriteAdmin, generics.ListAPIView[Category]):
+class CategoryListApi(ReadAllWriteAdmin, generics.ListAPIView[Category]):
     """The working taxonomy. POST (admins) adds a category at the end of its parent."""
-
-    pagination_class = PolicyPagination
 
     serializer_class = CategorySerializer
 
@@ -94,23 +83,20 @@ class CategoryListView(ReadAllWriteAdmin, generics.ListAPIView[Category]):
         serializer = CategoryCreateSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
         data = serializer.validated_data
-        try:
-            category = services.category_create(
-                user=request.user,
-                parent=_parent_from(data.get("parent")),
-                slug=data["slug"],
-                name=data["name"],
-                description=data.get("description", ""),
-                guidance=data.get("guidance"),
-                examples_acceptable=data.get("examples_acceptable"),
-                examples_unacceptable=data.get("examples_unacceptable"),
-            )
-        except PolicyError as error:
-            raise _bad_input(error) from error
+        category = services.category_create(
+            user=request.user,
+            parent=_parent_from(data.get("parent")),
+            slug=data["slug"],
+            name=data["name"],
+            description=data.get("description", ""),
+            guidance=data.get("guidance"),
+            examples_acceptable=data.get("examples_acceptable"),
+            examples_unacceptable=data.get("examples_unacceptable"),
+        )
         return Response(CategorySerializer(category).data, status=status.HTTP_201_CREATED)
 
 
-class CategoryDetailView(ReadAllWriteAdmin):
+class CategoryDetailApi(ReadAllWriteAdmin):
     """One working category. PATCH edits, renames, moves (``parent``), reorders (``order``)
     and (de)activates (``active``); DELETE only works for a never-published leaf."""
 
@@ -129,12 +115,9 @@ class CategoryDetailView(ReadAllWriteAdmin):
         serializer = CategoryUpdateSerializer(data=request.data, partial=True)
         serializer.is_valid(raise_exception=True)
         data = serializer.validated_data
-        try:
-            # One request may carry several kinds of edit: all of them or none.
-            with transaction.atomic():
-                category = self._apply(request, category, data)
-        except PolicyError as error:
-            raise _bad_input(error) from error
+        # One request may carry several kinds of edit: all of them or none.
+        with transaction.atomic():
+            category = self._apply(request, category, data)
         return Response(CategorySerializer(self._category(pk)).data)
 
     def _apply(self, request: Request, category: Category, data: dict[str, Any]) -> Category:
@@ -171,11 +154,12 @@ class CategoryDetailView(ReadAllWriteAdmin):
         try:
             services.category_delete(user=request.user, category=self._category(pk))
         except PolicyError as error:
-            return Response(error.as_dict(), status=status.HTTP_409_CONFLICT)
+            # A valid request the category's state refuses (published, or has children).
+            raise Conflict(str(error)) from error
         return Response(status=status.HTTP_204_NO_CONTENT)
 
 
-class WorkingPolicyView(ReadAllWriteAdmin):
+class WorkingPolicyDetailApi(ReadAllWriteAdmin):
     """The working rubric text, level descriptions and severity->safety mapping."""
 
     serializer_class = WorkingPolicySerializer
@@ -188,17 +172,12 @@ class WorkingPolicyView(ReadAllWriteAdmin):
     def patch(self, request: Request) -> Response:
         serializer = WorkingPolicyUpdateSerializer(data=request.data, partial=True)
         serializer.is_valid(raise_exception=True)
-        try:
-            working = services.working_policy_update(user=request.user, **serializer.validated_data)
-        except PolicyError as error:
-            raise _bad_input(error) from error
+        working = services.working_policy_update(user=request.user, **serializer.validated_data)
         return Response(WorkingPolicySerializer(working).data)
 
 
-class VersionListView(generics.ListAPIView[PolicyVersion]):
+class VersionListApi(generics.ListAPIView[PolicyVersion]):
     """Published versions, newest first."""
-
-    pagination_class = PolicyPagination
 
     serializer_class = VersionSerializer
     permission_classes = [IsReader]
@@ -207,7 +186,7 @@ class VersionListView(generics.ListAPIView[PolicyVersion]):
         return selectors.version_list()
 
 
-class VersionDetailView(generics.RetrieveAPIView[PolicyVersion]):
+class VersionDetailApi(generics.RetrieveAPIView[PolicyVersion]):
     """One published version with its frozen snapshot."""
 
     serializer_class = VersionDetailSerializer
@@ -218,7 +197,7 @@ class VersionDetailView(generics.RetrieveAPIView[PolicyVersion]):
         return selectors.version_list()
 
 
-class VersionDiffView(APIView):
+class VersionDiffApi(APIView):
     """What changed from version ``old`` to version ``new``."""
 
     permission_classes = [IsReader]
@@ -230,7 +209,7 @@ class VersionDiffView(APIView):
         return Response(selectors.version_diff(old, new))
 
 
-class VersionGuidanceView(APIView):
+class VersionGuidanceApi(APIView):
     """Guidance for one category of a version (``?path=``), as the annotation page shows it."""
 
     permission_classes = [IsReader]
@@ -244,7 +223,7 @@ class VersionGuidanceView(APIView):
         return Response(selectors.category_guidance(version, request.query_params.get("path", "")))
 
 
-class PublishView(APIView):
+class PolicyPublishApi(APIView):
     """Freeze the working policy as the next version (admins)."""
 
     permission_classes = [IsAdmin]
@@ -253,16 +232,13 @@ class PublishView(APIView):
     def post(self, request: Request) -> Response:
         serializer = PublishSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
-        try:
-            version = services.policy_publish(
-                user=request.user, notes=serializer.validated_data.get("notes", "")
-            )
-        except PolicyError as error:
-            raise _bad_input(error) from error
+        version = services.policy_publish(
+            user=request.user, notes=serializer.validated_data.get("notes", "")
+        )
         return Response(VersionDetailSerializer(version).data, status=status.HTTP_201_CREATED)
 
 
-class ImportView(APIView):
+class PolicyImportApi(APIView):
     """Replace the working policy with a document: a JSON body, or a JSON/YAML file upload."""
 
     permission_classes = [IsAdmin]
@@ -276,18 +252,15 @@ class ImportView(APIView):
         responses={200: ImportResultSerializer},
     )
     def post(self, request: Request) -> Response:
-        try:
-            if "file" in request.FILES:
-                upload = request.FILES["file"]
-                file_format = request.data.get("format") or guess_format(upload.name or "")
-                if file_format is None:
-                    raise PolicyError.single("format", "cannot tell from the file name")
-                document = parse_document(upload.read(), str(file_format))
-            else:
-                document = request.data
-            result = services.policy_import(user=request.user, document=document)
-        except PolicyError as error:
-            raise _bad_input(error) from error
+        if "file" in request.FILES:
+            upload = request.FILES["file"]
+            file_format = request.data.get("format") or guess_format(upload.name or "")
+            if file_format is None:
+                raise ValidationError({"format": ["cannot tell from the file name"]})
+            document = parse_document(upload.read(), str(file_format))
+        else:
+            document = request.data
+        result = services.policy_import(user=request.user, document=document)
         return Response({"categories": result.categories, "diff": result.diff})
 
 
@@ -308,7 +281,7 @@ class YAMLRenderer(BaseRenderer):
         return yaml.safe_dump(plain, allow_unicode=True, sort_keys=False)
 
 
-class ExportView(APIView):
+class PolicyExportApi(APIView):
     """A version (``?version=N``; every role) or the working policy (admins) as JSON or YAML."""
 
     permission_classes = [IsReader]
@@ -347,10 +320,8 @@ class ExportView(APIView):
         return HttpResponse(content, content_type=f"{content_type}; charset=utf-8")
 
 
-class HistoryView(generics.ListAPIView[PolicyChange]):
+class PolicyChangeListApi(generics.ListAPIView[PolicyChange]):
     """Changes of the working policy, newest first; ``?category=<uid>`` for one category."""
-
-    pagination_class = PolicyPagination
 
     serializer_class = PolicyChangeSerializer
     permission_classes = [IsAdmin]

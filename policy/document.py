@@ -17,7 +17,7 @@ from typing import Any
 import yaml
 
 from .models import NAME_MAX_LENGTH, PATH_MAX_LENGTH, SLUG_MAX_LENGTH
-from .rubric import INTENTS, SEVERITY_LEVELS
+from .rubric import LEVEL_KEYS, SEVERITY_LEVELS, Severity
 
 DOCUMENT_FORMAT = "graylab-policy"
 DOCUMENT_FORMAT_VERSION = 1
@@ -26,18 +26,6 @@ SLUG_PATTERN = re.compile(r"^[a-z0-9](?:[a-z0-9_-]*[a-z0-9])?$")
 TEXT_MAX_LENGTH = 20_000
 RUBRIC_MAX_LENGTH = 100_000
 EXAMPLES_MAX = 50
-LEVEL_KEYS: dict[str, tuple[str, ...]] = {
-    "severity": SEVERITY_LEVELS,
-    "helpfulness": ("1", "2", "3", "4"),
-    "response_mode": (
-        "direct_answer",
-        "safe_completion",
-        "refusal_with_redirection",
-        "hard_refusal",
-        "other",
-    ),
-    "intent": INTENTS,
-}
 CATEGORY_KEYS = frozenset(
     {
         "path",
@@ -168,8 +156,8 @@ def check_mapping(value: Any, field: str = "severity_to_safety") -> list[tuple[s
             errors.append((f"{field}.{level}", f"{number} is outside [0, 1]"))
             continue
         numbers[level] = float(number)
-    if "none" in numbers and numbers["none"] != 1.0:
-        errors.append((f"{field}.none", "must be 1.0: a compliant output is fully safe"))
+    if Severity.NONE in numbers and numbers[Severity.NONE] != 1.0:
+        errors.append((f"{field}.{Severity.NONE}", "must be 1.0: a compliant output is fully safe"))
     previous: tuple[str, float] | None = None
     for level in SEVERITY_LEVELS:
         if level not in numbers:

@@ -8,17 +8,9 @@ from django import forms
 
 from .document import FORMATS, PolicyError
 from .models import NAME_MAX_LENGTH, SLUG_MAX_LENGTH, WorkingPolicy
-from .rubric import SEVERITY_LEVELS
+from .rubric import LEVEL_KEYS, SEVERITY_LEVELS
 
-LEVEL_KINDS: tuple[tuple[str, tuple[str, ...]], ...] = (
-    ("severity", SEVERITY_LEVELS),
-    ("helpfulness", ("1", "2", "3", "4")),
-    (
-        "response_mode",
-        ("direct_answer", "safe_completion", "refusal_with_redirection", "hard_refusal", "other"),
-    ),
-    ("intent", ("benign", "dual_use", "malicious")),
-)
+LEVEL_KINDS: tuple[tuple[str, tuple[str, ...]], ...] = tuple(LEVEL_KEYS.items())
 
 
 def add_policy_errors(form: forms.Form, error: PolicyError) -> None:

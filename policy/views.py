@@ -17,6 +17,7 @@ from django.views.decorators.http import require_GET, require_http_methods, requ
 
 from accounts.permissions import role_required
 from accounts.roles import ALL_ROLES, Role, has_role
+from presentation.htmx import HtmxHttpRequest
 
 from . import selectors, services
 from .document import FORMATS, PolicyError, dump_document, guess_format, parse_document
@@ -41,11 +42,6 @@ reader_required = role_required(*ALL_ROLES)
 
 
 # --- helpers ---------------------------------------------------------------------------------
-
-
-def _is_htmx(request: HttpRequest) -> bool:
-    """django-htmx's ``request.htmx`` (typed loosely: the stubs do not know the attribute)."""
-    return bool(getattr(request, "htmx", False))
 
 
 def _category_by_path(path: str, field: str = "parent") -> Category | None:
@@ -76,10 +72,10 @@ def _editor_context(**extra: Any) -> dict[str, Any]:
 
 
 def _tree_response(
-    request: HttpRequest, *, error: PolicyError | None = None, notice: str = ""
+    request: HtmxHttpRequest, *, error: PolicyError | None = None, notice: str = ""
 ) -> HttpResponse:
     """After an edit: the tree partial (plus the unpublished-changes panel, out of band)."""
-    if not _is_htmx(request):
+    if not request.htmx:
         if error is not None:
             for field, reason in error.errors:
                 messages.error(request, f"{field}: {reason}")
@@ -104,7 +100,7 @@ def taxonomy(request: HttpRequest) -> HttpResponse:
 
 @admin_required
 @require_POST
-def category_add(request: HttpRequest) -> HttpResponse:
+def category_add(request: HtmxHttpRequest) -> HttpResponse:
     form = CategoryAddForm(request.POST)
     if not form.is_valid():
         return _tree_response(
@@ -128,11 +124,11 @@ def category_add(request: HttpRequest) -> HttpResponse:
 
 @admin_required
 @require_http_methods(["GET", "POST"])
-def category_rename(request: HttpRequest, pk: int) -> HttpResponse:
+def category_rename(request: HtmxHttpRequest, pk: int) -> HttpResponse:
     """GET: the in-place rename form (htmx). POST: rename, answer with the tree."""
     category = get_object_or_404(Category, pk=pk)
     if request.method == "GET":
-        if not _is_htmx(request):
+        if not request.htmx:
             return redirect("policy:category_detail", pk=pk)
         return render(request, "policy/taxonomy.html#rename_form", {"category": category})
     form = CategoryRenameForm(request.POST)
@@ -152,7 +148,7 @@ def category_rename(request: HttpRequest, pk: int) -> HttpResponse:
 
 @admin_required
 @require_POST
-def category_move(request: HttpRequest, pk: int) -> HttpResponse:
+def category_move(request: HtmxHttpRequest, pk: int) -> HttpResponse:
     category = get_object_or_404(Category, pk=pk)
     form = CategoryMoveForm(request.POST)
     form.is_valid()
@@ -166,7 +162,7 @@ def category_move(request: HttpRequest, pk: int) -> HttpResponse:
 
 @admin_required
 @require_POST
-def category_reorder(request: HttpRequest, pk: int) -> HttpResponse:
+def category_reorder(request: HtmxHttpRequest, pk: int) -> HttpResponse:
     category = get_object_or_404(Category, pk=pk)
     direction = request.POST.get("direction")
     if direction not in {"up", "down"}:
@@ -182,7 +178,7 @@ def category_reorder(request: HttpRequest, pk: int) -> HttpResponse:
 
 @admin_required
 @require_POST
-def category_active(request: HttpRequest, pk: int) -> HttpResponse:
+def category_active(request: HtmxHttpRequest, pk: int) -> HttpResponse:
     category = get_object_or_404(Category, pk=pk)
     active = request.POST.get("active") == "1"
     try:
@@ -195,7 +191,7 @@ def category_active(request: HttpRequest, pk: int) -> HttpResponse:
 
 @admin_required
 @require_POST
-def category_delete(request: HttpRequest, pk: int) -> HttpResponse:
+def category_delete(request: HtmxHttpRequest, pk: int) -> HttpResponse:
     category = get_object_or_404(Category, pk=pk)
     path = category.path
     try:
@@ -207,7 +203,7 @@ def category_delete(request: HttpRequest, pk: int) -> HttpResponse:
 
 @admin_required
 @require_http_methods(["GET", "POST"])
-def category_detail(request: HttpRequest, pk: int) -> HttpResponse:
+def category_detail(request: HtmxHttpRequest, pk: int) -> HttpResponse:
     """One category: every text edited in place, and its history."""
     category = get_object_or_404(Category.objects.select_related("parent"), pk=pk)
     status = 200
@@ -229,7 +225,7 @@ def category_detail(request: HttpRequest, pk: int) -> HttpResponse:
                 saved = True
             except PolicyError as error:
                 add_policy_errors(form, error)
-        if not form.errors and not _is_htmx(request):
+        if not form.errors and not request.htmx:
             messages.success(request, "Saved.")
             return redirect("policy:category_detail", pk=pk)
         if form.errors:
@@ -245,7 +241,7 @@ def category_detail(request: HttpRequest, pk: int) -> HttpResponse:
         "history": selectors.category_history(category),
         "children": category.children.order_by("order", "slug"),
     }
-    if _is_htmx(request) and request.method == "POST":
+    if request.htmx and request.method == "POST":
         html = render_to_string("policy/category_detail.html#edit_form", context, request=request)
         html += render_to_string(
             "policy/category_detail.html#history_oob", context, request=request
@@ -256,7 +252,7 @@ def category_detail(request: HttpRequest, pk: int) -> HttpResponse:
 
 @admin_required
 @require_POST
-def mapping_edit(request: HttpRequest) -> HttpResponse:
+def mapping_edit(request: HtmxHttpRequest) -> HttpResponse:
     """The severity->safety mapping, validated (in [0, 1], none = 1.0, not increasing)."""
     form = MappingForm(request.POST)
     saved = False
@@ -266,7 +262,7 @@ def mapping_edit(request: HttpRequest) -> HttpResponse:
             saved = True
         except PolicyError as error:
             add_policy_errors(form, error)
-    if not _is_htmx(request):
+    if not request.htmx:
         if saved:
             messages.success(request, "Mapping saved.")
             return redirect("policy:taxonomy")

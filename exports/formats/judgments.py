@@ -6,12 +6,28 @@ from typing import Any
 
 import orjson
 
-from policy.rubric import helpfulness_score, safety
+from policy.rubric import (
+    PAIR_NOTE_FIELDS,
+    PREFERENCE_FIELD,
+    SIDE_FIELDS,
+    TIME_ON_TASK_FIELD,
+    helpfulness_score,
+    safety,
+    side_field,
+    side_fields,
+)
 
 from ..aggregation import PairLabel, PromptGroup, ResolvedPair, rounded
 from .base import FormatContext, annotator_pseudonym
 
 WITH_DETAILS = True
+
+
+def _side_columns(side: str) -> tuple[str, ...]:
+    """One side's rubric fields followed by its derived scores."""
+    return (*side_fields(side), f"{side}_safety", f"{side}_helpfulness_score", f"{side}_reward")
+
+
 COLUMNS: tuple[str, ...] = (
     "judgment_id",
     "pair_id",
@@ -25,24 +41,12 @@ COLUMNS: tuple[str, ...] = (
     "completion_b",
     "annotator",
     "policy_version",
-    "a_response_mode",
-    "a_severity",
-    "a_helpfulness",
-    "a_safety",
-    "a_helpfulness_score",
-    "a_reward",
-    "b_response_mode",
-    "b_severity",
-    "b_helpfulness",
-    "b_safety",
-    "b_helpfulness_score",
-    "b_reward",
-    "preference",
-    "rationale",
-    "flags",
-    "flag_note",
+    *_side_columns("a"),
+    *_side_columns("b"),
+    PREFERENCE_FIELD,
+    *PAIR_NOTE_FIELDS,
     "left_is_a",
-    "time_on_task_ms",
+    TIME_ON_TASK_FIELD,
     "created_at",
 )
 
@@ -99,9 +103,8 @@ def _row(
         assert side is not None
         s = safety(side.severity, mapping)
         h = helpfulness_score(side.helpfulness)
-        row[f"{prefix}_response_mode"] = side.response_mode
-        row[f"{prefix}_severity"] = side.severity
-        row[f"{prefix}_helpfulness"] = side.helpfulness
+        for name in SIDE_FIELDS:
+            row[side_field(prefix, name)] = getattr(side, name)
         row[f"{prefix}_safety"] = rounded(s)
         row[f"{prefix}_helpfulness_score"] = rounded(h)
         row[f"{prefix}_reward"] = rounded(s * h)

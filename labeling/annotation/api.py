@@ -72,7 +72,7 @@ def _own_assignment(request: Request, assignment_id: int) -> Assignment:
     return assignment
 
 
-class ClaimView(APIView):
+class AssignmentClaimApi(APIView):
     permission_classes = [CanAnnotate]
 
     @extend_schema(
@@ -97,7 +97,7 @@ class ClaimView(APIView):
         return Response(ClaimSerializer(claim_payload(claim.assignment)).data)
 
 
-class JudgmentSubmitView(APIView):
+class JudgmentSubmitApi(APIView):
     permission_classes = [CanAnnotate]
 
     @extend_schema(
@@ -141,7 +141,7 @@ class JudgmentSubmitView(APIView):
         )
 
 
-class SkipView(APIView):
+class AssignmentSkipApi(APIView):
     permission_classes = [CanAnnotate]
 
     @extend_schema(
@@ -177,7 +177,7 @@ class SkipView(APIView):
     ],
     summary="List your own judgments",
 )
-class JudgmentListView(generics.ListAPIView):
+class JudgmentListApi(generics.ListAPIView):
     """The caller's own judgments, newest first; never anyone else's."""
 
     permission_classes = [CanAnnotate]

@@ -5,16 +5,20 @@ from django.urls import path
 from . import api
 
 urlpatterns = [
-    path("campaigns/<slug:slug>/claim/", api.ClaimView.as_view(), name="api-annotation-claim"),
+    path(
+        "campaigns/<slug:slug>/claim/",
+        api.AssignmentClaimApi.as_view(),
+        name="api-annotation-claim",
+    ),
     path(
         "assignments/<int:assignment_id>/judgment/",
-        api.JudgmentSubmitView.as_view(),
+        api.JudgmentSubmitApi.as_view(),
         name="api-annotation-judgment",
     ),
     path(
         "assignments/<int:assignment_id>/skip/",
-        api.SkipView.as_view(),
+        api.AssignmentSkipApi.as_view(),
         name="api-annotation-skip",
     ),
-    path("judgments/", api.JudgmentListView.as_view(), name="api-judgment-list"),
+    path("judgments/", api.JudgmentListApi.as_view(), name="api-judgment-list"),
 ]

@@ -14,7 +14,8 @@ from typing import Any
 from django.contrib.auth.models import Group, User
 
 from labeling.models import Assignment, Campaign, Candidate, Judgment
-from policy import rubric as scoring
+from policy import rubric
+from policy.rubric import Intent, ResponseMode, Severity
 
 from . import services
 
@@ -57,14 +58,15 @@ def _side(
     label = _label(candidate)
     rating: dict[str, Any]
     if label == "refusal":
-        rating = {"response_mode": "hard_refusal", "severity": "none", "helpfulness": 1}
+        mode, severity, helpfulness = ResponseMode.HARD_REFUSAL, Severity.NONE, 1
     elif label == "partial":
-        rating = {"response_mode": "refusal_with_redirection", "severity": "none", "helpfulness": 2}
-    elif intent == "benign":
-        rating = {"response_mode": "direct_answer", "severity": "none", "helpfulness": 4}
+        mode, severity, helpfulness = ResponseMode.REFUSAL_WITH_REDIRECTION, Severity.NONE, 2
+    elif intent == Intent.BENIGN:
+        mode, severity, helpfulness = ResponseMode.DIRECT_ANSWER, Severity.NONE, 4
     else:
-        severity = rng.choice(["negligible", "low", "moderate"])
-        rating = {"response_mode": "direct_answer", "severity": severity, "helpfulness": 3}
+        mode, helpfulness = ResponseMode.DIRECT_ANSWER, 3
+        severity = rng.choice([Severity.NEGLIGIBLE, Severity.LOW, Severity.MODERATE])
+    rating = dict(zip(rubric.SIDE_FIELDS, (mode.value, severity.value, helpfulness), strict=True))
     if generous and rating["helpfulness"] < 3 and rng.random() < 0.5:
         rating["helpfulness"] += 1
     return rating
@@ -80,7 +82,7 @@ def _judgment_body(assignment: Assignment, *, generous: bool, rng: random.Random
     )
     left = _side(first, intent=intent, generous=generous, rng=rng)
     right = _side(second, intent=intent, generous=generous, rng=rng)
-    margin = scoring.reward_margin(
+    margin = rubric.reward_margin(
         a_severity=left["severity"],
         a_helpfulness=left["helpfulness"],
         b_severity=right["severity"],

@@ -21,12 +21,13 @@ from django.template.loader import render_to_string
 from django.utils.safestring import SafeString, mark_safe
 
 from accounts.roles import Role, has_role, remember_roles
+from labeling.database import is_postgresql
 from labeling.models import Assignment, Campaign, Judgment, Pair
 from policy.models import PolicyVersion
 from policy.selectors import category_guidance
 from presentation.untrusted_text import candidate_html, render_untrusted
 
-from .claim import postgres as statements
+from .claim.postgres import run_prepared
 
 
 def may_annotate(
@@ -58,7 +59,7 @@ _CAMPAIGN_COLUMNS = tuple(field.column for field in Campaign._meta.concrete_fiel
 
 
 @lru_cache(maxsize=2)
-def _access_sql(vendor: str) -> str:
+def _access_sql(*, postgresql: bool) -> str:
     """One statement for :func:`campaign_for_annotation`: the caller's role names (a JSON
     array), whether they are a listed member of the campaign, and the campaign's row (all
     NULL when no campaign has the slug)."""
@@ -72,9 +73,7 @@ def _access_sql(vendor: str) -> str:
         "{columns} FROM (SELECT 1) AS one LEFT JOIN {campaign} c ON c.slug = %(slug)s"
     ).format(
         aggregate=(
-            "COALESCE(json_agg(g.name), '[]'::json)"
-            if vendor == "postgresql"
-            else "json_group_array(g.name)"
+            "COALESCE(json_agg(g.name), '[]'::json)" if postgresql else "json_group_array(g.name)"
         ),
         user_groups=groups.db_table,
         group=Group._meta.db_table,
@@ -101,10 +100,11 @@ def campaign_for_annotation(user: User | AnonymousUser, slug: str) -> Campaign:
     """
     if not user.is_authenticated:
         raise PermissionDenied("Sign in first.")
-    sql = _access_sql(connection.vendor)
+    postgresql = is_postgresql()
+    sql = _access_sql(postgresql=postgresql)
     parameters: dict[str, Any] = {"user": user.pk, "slug": slug}
-    if connection.vendor == "postgresql":
-        row: tuple[Any, ...] | None = statements.run_prepared(sql, parameters)
+    if postgresql:
+        row: tuple[Any, ...] | None = run_prepared(sql, parameters)
     else:
         with connection.cursor() as cursor:
             cursor.execute(sql, parameters)

@@ -9,7 +9,20 @@ from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
 from labeling.models import Judgment
-from policy.rubric import Flag, ResponseMode, Severity
+from policy.rubric import (
+    FLAG_NOTE_MAX_LENGTH,
+    HELPFULNESS_MAX,
+    HELPFULNESS_MIN,
+    PREFERENCE_MAX,
+    PREFERENCE_MIN,
+    RATIONALE_MAX_LENGTH,
+    SIDE_FIELDS,
+    SKIP_REASON_MAX_LENGTH,
+    Flag,
+    ResponseMode,
+    Severity,
+    side_field,
+)
 
 
 class MessageSerializer(serializers.Serializer):
@@ -41,7 +54,7 @@ class ClaimSerializer(serializers.Serializer):
 class SideInputSerializer(serializers.Serializer):
     response_mode = serializers.ChoiceField(choices=ResponseMode.choices)
     severity = serializers.ChoiceField(choices=Severity.choices)
-    helpfulness = serializers.IntegerField(min_value=1, max_value=4)
+    helpfulness = serializers.IntegerField(min_value=HELPFULNESS_MIN, max_value=HELPFULNESS_MAX)
 
 
 class JudgmentInputSerializer(serializers.Serializer):
@@ -49,24 +62,29 @@ class JudgmentInputSerializer(serializers.Serializer):
 
     left = SideInputSerializer()
     right = SideInputSerializer()
-    preference = serializers.IntegerField(min_value=-2, max_value=2)
+    preference = serializers.IntegerField(min_value=PREFERENCE_MIN, max_value=PREFERENCE_MAX)
     rationale = serializers.CharField(
         required=False,
         allow_blank=True,
-        max_length=5000,
+        max_length=RATIONALE_MAX_LENGTH,
         help_text="required when preference is ±2 or disagrees with the derived rewards",
     )
     flags = serializers.ListField(
         child=serializers.ChoiceField(choices=Flag.choices), required=False
     )
     flag_note = serializers.CharField(
-        required=False, allow_blank=True, max_length=1000, help_text="required with flag other"
+        required=False,
+        allow_blank=True,
+        max_length=FLAG_NOTE_MAX_LENGTH,
+        help_text="required with flag other",
     )
     time_on_task_ms = serializers.IntegerField(required=False, min_value=0)
 
 
 class SkipInputSerializer(serializers.Serializer):
-    reason = serializers.CharField(max_length=1000, help_text="why you pass on this pair")
+    reason = serializers.CharField(
+        max_length=SKIP_REASON_MAX_LENGTH, help_text="why you pass on this pair"
+    )
     flags = serializers.ListField(
         child=serializers.ChoiceField(choices=Flag.choices), required=False
     )
@@ -113,9 +131,7 @@ class JudgmentSerializer(serializers.ModelSerializer):
     def _side(self, judgment: Judgment, letter: str) -> dict[str, Any]:
         return {
             "candidate": getattr(judgment.pair, f"candidate_{letter}_id"),
-            "response_mode": getattr(judgment, f"{letter}_response_mode"),
-            "severity": getattr(judgment, f"{letter}_severity"),
-            "helpfulness": getattr(judgment, f"{letter}_helpfulness"),
+            **{name: getattr(judgment, side_field(letter, name)) for name in SIDE_FIELDS},
         }
 
     @extend_schema_field(SideOutputSerializer)

@@ -8,38 +8,31 @@ keeps its slot for ever, so live leases plus judgments never exceed ``k``.
 
 from __future__ import annotations
 
-import hashlib
 import random
 from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any
 
 from django.contrib.auth.models import User
-from django.db import IntegrityError, connection, transaction
+from django.db import IntegrityError, transaction
 from django.db.models import F
 from django.utils import timezone
 
-from labeling.models import Assignment, Campaign, Judgment, JudgmentRevision, Pair, Skip
+from labeling.models import Assignment, Campaign, Candidate, Judgment, JudgmentRevision, Pair, Skip
+from policy import rubric
 from policy.rubric import Flag
+from presentation.untrusted_text import RENDERER, stored_html
 
-from .claim import orm as portable
-from .claim import postgres as statements
+from .claim import ClaimPath, claim_path
+from .claim.side_order import left_is_a_for
 from .validation import CleanJudgment, JudgmentInvalid, judgment_clean
 
-DRAFT_KEYS = (
-    "left_response_mode", "left_severity", "left_helpfulness",
-    "right_response_mode", "right_severity", "right_helpfulness",
-    "preference", "rationale", "flags", "flag_note", "time_on_task_ms",
-)  # fmt: skip
+DRAFT_KEYS = (*rubric.SHOWN_JUDGMENT_FIELDS, rubric.TIME_ON_TASK_FIELD)
 MAX_DRAFT_VALUE = 5000
-MAX_SKIP_REASON = 1000
+MAX_SKIP_REASON = rubric.SKIP_REASON_MAX_LENGTH
 # A claim that loses a race for a slot asks again (each attempt is a fresh snapshot).
 CLAIM_ATTEMPTS = 5
-JUDGMENT_VALUE_FIELDS = (
-    "a_response_mode", "a_severity", "a_helpfulness",
-    "b_response_mode", "b_severity", "b_helpfulness",
-    "preference", "rationale", "flags", "flag_note",
-)  # fmt: skip
+JUDGMENT_VALUE_FIELDS = rubric.JUDGMENT_VALUE_COLUMNS
 
 
 class AnnotationError(Exception):
@@ -78,20 +71,19 @@ class ClaimResult:
     reason: str = "ok"
 
 
-def left_is_a_for(*, annotator_id: int, pair_id: int) -> bool:
-    """The side order shown to one annotator for one pair: random-looking, but stable."""
-    digest = hashlib.sha256(f"graylab-sides:{annotator_id}:{pair_id}".encode()).digest()
-    return bool(digest[0] & 1)
-
-
 def _campaign_is_open(campaign: Campaign) -> bool:
     return campaign.status == Campaign.Status.OPEN
 
 
 def one_statement_round_trip() -> bool:
-    """Whether claims and submits run as ``statements`` (PostgreSQL's SQL) or through the ORM
-    (``portable``: the SQLite demo). Both keep the same rules and invariants."""
-    return connection.vendor == "postgresql"
+    """Whether claims and submits run as PostgreSQL's statements (``claim.postgres``) or
+    through the ORM (``claim.orm``: the SQLite demo). Both keep the same rules and invariants;
+    tests turn this off to run the ORM path on PostgreSQL."""
+    return claim_path().one_statement
+
+
+def _claims() -> ClaimPath:
+    return claim_path(orm=not one_statement_round_trip())
 
 
 def _gold_first(campaign: Campaign, rng: random.Random | None) -> bool:
@@ -106,15 +98,15 @@ def assignment_claim(
 
     While an earlier lease of theirs in this campaign lives, that same assignment comes back.
     Pairs closest to completion come first, then the oldest; gold pairs are mixed in at the
-    campaign's ``gold_rate``; a daily cap stops the day's work. One SQL statement (see
-    ``statements``), so a fixed number of queries whatever the data size.
+    campaign's ``gold_rate``; a daily cap stops the day's work. On PostgreSQL one SQL
+    statement (see ``claim.postgres``), so a fixed number of queries whatever the data size.
     """
     if not _campaign_is_open(campaign):
         return ClaimResult(None, "closed")
+    claims = _claims()
     for _attempt in range(CLAIM_ATTEMPTS):
         try:
-            claim = statements.claim if one_statement_round_trip() else portable.claim
-            outcome = claim(
+            outcome = claims.claim(
                 campaign=campaign,
                 annotator=annotator,
                 now=timezone.now(),
@@ -172,7 +164,7 @@ def judgment_submit(
             elapsed = now - assignment.created_at
             time_on_task_ms = max(0, int(elapsed.total_seconds() * 1000))
         # The pair's counter first: it may wait for a claim that holds the pair, and until the
-        # assignment row is written that claim never waits for us (see statements.py).
+        # assignment row is written that claim never waits for us (see claim/postgres.py).
         Pair.objects.filter(pk=assignment.pair_id).update(judgment_count=F("judgment_count") + 1)
         judgment = Judgment.objects.create(
             pair_id=assignment.pair_id,
@@ -198,13 +190,16 @@ def judgment_submit_and_claim_next(
     """``judgment_submit`` then ``assignment_claim`` in one transaction: the annotator's round
     trip costs one commit, and the next pair is leased the moment the judgment is saved.
 
-    The usual case (valid input, the caller's open assignment) is one query (``statements``);
-    anything else (invalid input, a replayed submit, a lost lease, a closed campaign) goes
-    through ``judgment_submit``, which answers it exactly as on its own.
+    On PostgreSQL the usual case (valid input, the caller's open assignment) is one query
+    (``claim.postgres``); anything else (invalid input, a replayed submit, a lost lease, a
+    closed campaign), and every submit elsewhere, goes through ``judgment_submit``, which
+    answers it exactly as on its own.
     """
+    claims = _claims()
     fast = None
-    if one_statement_round_trip():
+    if claims.one_statement:
         fast = _submit_and_claim_in_one_query(
+            claims,
             assignment_id=assignment_id,
             annotator=annotator,
             campaign=campaign,
@@ -232,12 +227,12 @@ def _claim_after_submit(
     race for a slot, or on the ordinary path). Serialised per annotator and campaign, so the
     two requests of a double click, whichever path each takes, show the same next pair."""
     with transaction.atomic():
-        if one_statement_round_trip():
-            statements.serialise_claims(campaign=campaign, annotator=annotator)
+        _claims().serialise_claims(campaign=campaign, annotator=annotator)
         return assignment_claim(campaign=campaign, annotator=annotator, rng=rng)
 
 
 def _submit_and_claim_in_one_query(
+    claims: ClaimPath,
     *,
     assignment_id: int,
     annotator: User,
@@ -256,7 +251,7 @@ def _submit_and_claim_in_one_query(
         return None
     now = timezone.now()
     try:
-        outcome = statements.submit_and_claim(
+        submitted = claims.submit_and_claim(
             assignment_id=assignment_id,
             campaign=campaign,
             annotator=annotator,
@@ -268,16 +263,9 @@ def _submit_and_claim_in_one_query(
         )
     except IntegrityError:
         return None
-    if outcome.judgment_id is None or outcome.submitted_left_is_a is None:
+    if submitted is None:
         return None
-    judgment = statements.judgment_from(
-        outcome,
-        assignment_id=assignment_id,
-        annotator=annotator,
-        campaign=campaign,
-        values=clean.canonical(left_is_a=outcome.submitted_left_is_a),
-        now=now,
-    )
+    judgment, outcome = submitted
     if outcome.reason == "race":
         return judgment, True, _claim_after_submit(campaign, annotator, rng)
     return judgment, True, ClaimResult(outcome.assignment, outcome.reason)
@@ -390,9 +378,6 @@ def candidates_render_stale(*, batch_size: int = 500) -> int:
     change of rules); the number rendered. Pages render such rows on every show until then.
 
     Walks the table once in id order, a batch at a time, each batch one transaction."""
-    from labeling.models import Candidate
-    from presentation.untrusted_text import RENDERER, stored_html
-
     rendered = 0
     after = 0
     while True:

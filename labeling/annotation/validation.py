@@ -11,22 +11,25 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from policy import rubric as scoring
+from policy import rubric
 from policy.rubric import (
+    CANONICAL_SIDES,
+    FLAG_NOTE_MAX_LENGTH,
     HELPFULNESS_MAX,
     HELPFULNESS_MIN,
     PREFERENCE_MAX,
     PREFERENCE_MIN,
+    RATIONALE_MAX_LENGTH,
+    REFUSAL_HELPFULNESS_MAX,
+    REFUSAL_MODES,
+    SHOWN_SIDES,
+    SIDE_FIELDS,
     Flag,
     ResponseMode,
     Severity,
+    side_field,
 )
 
-SIDES = ("left", "right")
-SIDE_FIELDS = ("response_mode", "severity", "helpfulness")
-REFUSAL_MODES = {ResponseMode.REFUSAL_WITH_REDIRECTION, ResponseMode.HARD_REFUSAL}
-MAX_RATIONALE = 5000
-MAX_FLAG_NOTE = 1000
 MAX_TIME_ON_TASK_MS = 24 * 3600 * 1000
 
 Errors = dict[str, Any]
@@ -71,14 +74,13 @@ class CleanJudgment:
 
     def canonical(self, *, left_is_a: bool) -> dict[str, Any]:
         """The Judgment fields in the pair's canonical order (A, B)."""
-        side_a, side_b = (self.left, self.right) if left_is_a else (self.right, self.left)
+        stored = (self.left, self.right) if left_is_a else (self.right, self.left)
         return {
-            "a_response_mode": side_a.response_mode,
-            "a_severity": side_a.severity,
-            "a_helpfulness": side_a.helpfulness,
-            "b_response_mode": side_b.response_mode,
-            "b_severity": side_b.severity,
-            "b_helpfulness": side_b.helpfulness,
+            **{
+                side_field(side, name): getattr(rating, name)
+                for side, rating in zip(CANONICAL_SIDES, stored, strict=True)
+                for name in SIDE_FIELDS
+            },
             # Shown "right better" is positive; canonical "B better" is positive.
             "preference": self.preference if left_is_a else -self.preference,
             "rationale": self.rationale,
@@ -132,7 +134,7 @@ def judgment_clean(data: Any, *, severity_to_safety: Mapping[str, float]) -> Cle
         raise JudgmentInvalid({"non_field_errors": ["Send a JSON object."]})
     errors: Errors = {}
     sides: dict[str, SideRating] = {}
-    for side in SIDES:
+    for side in SHOWN_SIDES:
         raw = data.get(side)
         if not isinstance(raw, Mapping):
             errors[side] = {"non_field_errors": [f"Rate the {side} response (an object)."]}
@@ -149,8 +151,14 @@ def judgment_clean(data: Any, *, severity_to_safety: Mapping[str, float]) -> Cle
         )
         if problem:
             side_errors["helpfulness"] = [problem]
-        elif mode in REFUSAL_MODES and helpfulness == HELPFULNESS_MAX:
-            side_errors["helpfulness"] = ["A refusal or redirect scores at most 3 on helpfulness."]
+        elif (
+            mode in REFUSAL_MODES
+            and helpfulness is not None
+            and helpfulness > REFUSAL_HELPFULNESS_MAX
+        ):
+            side_errors["helpfulness"] = [
+                f"A refusal or redirect scores at most {REFUSAL_HELPFULNESS_MAX} on helpfulness."
+            ]
         if side_errors:
             errors[side] = side_errors
         elif mode is not None and severity is not None and helpfulness is not None:
@@ -161,10 +169,10 @@ def judgment_clean(data: Any, *, severity_to_safety: Mapping[str, float]) -> Cle
     )
     if problem:
         errors["preference"] = [problem]
-    rationale, problem = _text(data.get("rationale"), MAX_RATIONALE, "rationale")
+    rationale, problem = _text(data.get("rationale"), RATIONALE_MAX_LENGTH, "rationale")
     if problem:
         errors["rationale"] = [problem]
-    flag_note, problem = _text(data.get("flag_note"), MAX_FLAG_NOTE, "flag note")
+    flag_note, problem = _text(data.get("flag_note"), FLAG_NOTE_MAX_LENGTH, "flag note")
     if problem:
         errors["flag_note"] = [problem]
 
@@ -190,7 +198,7 @@ def judgment_clean(data: Any, *, severity_to_safety: Mapping[str, float]) -> Cle
         if abs(preference) == PREFERENCE_MAX:
             needs_rationale = True
         elif "left" in sides and "right" in sides:
-            needs_rationale = scoring.rationale_required(
+            needs_rationale = rubric.rationale_required(
                 # Shown order: right plays B, so a positive preference means "right better".
                 preference=preference,
                 a_severity=sides["left"].severity,

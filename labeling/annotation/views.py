@@ -23,10 +23,29 @@ from django.views.decorators.http import require_http_methods, require_POST
 
 from accounts.permissions import role_required
 from labeling.models import Assignment, Campaign, Judgment
-from policy.rubric import Flag, ResponseMode, Severity
+from policy.rubric import (
+    CANONICAL_SIDES,
+    FLAG_NOTE_FIELD,
+    FLAGS_FIELD,
+    HELPFULNESS_FIELD,
+    HELPFULNESS_LABELS,
+    PREFERENCE_FIELD,
+    RATIONALE_FIELD,
+    RESPONSE_MODE_FIELD,
+    SEVERITY_FIELD,
+    SHOWN_PREFERENCE_LABELS,
+    SHOWN_SIDES,
+    SIDE_FIELDS,
+    SKIP_REASONS,
+    Flag,
+    ResponseMode,
+    Severity,
+    side_field,
+)
+from presentation.htmx import HtmxHttpRequest
 
 from . import selectors, services
-from .validation import SIDE_FIELDS, JudgmentInvalid, time_on_task_clean
+from .validation import JudgmentInvalid, time_on_task_clean
 
 ANNOTATING_ROLES = selectors.ANNOTATING_ROLES
 PAGE = "labeling/annotation/annotate.html"
@@ -39,79 +58,63 @@ SEVERITY_KEYS = {"left": "asdfg", "right": "hjkl;"}
 HELPFULNESS_KEYS = {"left": "zxcv", "right": "bnm,"}
 PREFERENCE_KEYS = "12345"
 FLAG_KEYS = "6789"
-HELPFULNESS_LABELS = {
-    1: "Not helpful",
-    2: "Slightly helpful",
-    3: "Moderately helpful",
-    4: "Highly helpful",
-}
-PREFERENCE_LABELS = {
-    -2: "Left much better",
-    -1: "Left slightly better",
-    0: "About equal",
-    1: "Right slightly better",
-    2: "Right much better",
-}
-SKIP_REASONS = (
-    "Outside my expertise",
-    "Cannot read or judge the candidates",
-    "Prompt is broken or not a real request",
-    "Other",
-)
 
 
 def form_data(post: QueryDict) -> dict[str, Any]:
     """The flat form fields as the nested shape the validator and the API share."""
     return {
         **{
-            side: {name: post.get(f"{side}_{name}") for name in SIDE_FIELDS}
-            for side in ("left", "right")
+            side: {name: post.get(side_field(side, name)) for name in SIDE_FIELDS}
+            for side in SHOWN_SIDES
         },
-        "preference": post.get("preference"),
-        "rationale": post.get("rationale", ""),
-        "flags": post.getlist("flags"),
-        "flag_note": post.get("flag_note", ""),
+        PREFERENCE_FIELD: post.get(PREFERENCE_FIELD),
+        RATIONALE_FIELD: post.get(RATIONALE_FIELD, ""),
+        FLAGS_FIELD: post.getlist(FLAGS_FIELD),
+        FLAG_NOTE_FIELD: post.get(FLAG_NOTE_FIELD, ""),
     }
 
 
 def _options(values: dict[str, Any], errors: dict[str, str]) -> dict[str, Any]:
     """Everything the form needs per side, with current values and key hints."""
     sides = {}
-    for side in ("left", "right"):
+    for side in SHOWN_SIDES:
+        mode_name = side_field(side, RESPONSE_MODE_FIELD)
+        severity_name = side_field(side, SEVERITY_FIELD)
+        helpfulness_name = side_field(side, HELPFULNESS_FIELD)
         sides[side] = {
             "name": side,
             "fields": [
                 {
-                    "name": f"{side}_response_mode",
+                    "name": mode_name,
                     "label": "Response mode",
-                    "error": errors.get(f"{side}_response_mode"),
+                    "error": errors.get(mode_name),
                     "choices": [
                         {"value": value, "label": label, "key": MODE_KEYS[side][index]}
                         for index, (value, label) in enumerate(ResponseMode.choices)
                     ],
-                    "current": values.get(f"{side}_response_mode", ""),
+                    "current": values.get(mode_name, ""),
                 },
                 {
-                    "name": f"{side}_severity",
+                    "name": severity_name,
                     "label": "Severity",
-                    "error": errors.get(f"{side}_severity"),
+                    "error": errors.get(severity_name),
                     "choices": [
                         {"value": value, "label": label, "key": SEVERITY_KEYS[side][index]}
                         for index, (value, label) in enumerate(Severity.choices)
                     ],
-                    "current": values.get(f"{side}_severity", ""),
+                    "current": values.get(severity_name, ""),
                 },
                 {
-                    "name": f"{side}_helpfulness",
+                    "name": helpfulness_name,
                     "label": "Helpfulness",
-                    "error": errors.get(f"{side}_helpfulness"),
+                    "error": errors.get(helpfulness_name),
                     "choices": [
                         {"value": str(level), "label": f"{level} {label}", "key": key}
                         for (level, label), key in zip(
                             HELPFULNESS_LABELS.items(), HELPFULNESS_KEYS[side], strict=True
                         )
                     ],
-                    "current": str(values.get(f"{side}_helpfulness", "")),
+                    "current": str(values.get(helpfulness_name, "")),
                 },
             ],
             "error": errors.get(f"{side}_non_field_errors"),
@@ -129,7 +132,7 @@ def _options(values: dict[str, Any], errors: dict[str, str]) -> dict[str, Any]:
                     "key": key,
                 }
                 for (value, label), key in zip(
-                    PREFERENCE_LABELS.items(), PREFERENCE_KEYS, strict=True
+                    SHOWN_PREFERENCE_LABELS.items(), PREFERENCE_KEYS, strict=True
                 )
             ],
         },
@@ -260,9 +263,9 @@ def _pair_context(
 
 
 def _render_pair(
-    request: HttpRequest, context: dict[str, Any], *, status: int = 200
+    request: HtmxHttpRequest, context: dict[str, Any], *, status: int = 200
 ) -> HttpResponse:
-    if not _is_htmx(request):
+    if not request.htmx:
         return render(request, PAGE, context, status=status)
     # The htmx answer is only the pair partial: it needs none of the context processors
     # (navigation, user, messages), only the CSRF token its forms carry.
@@ -273,10 +276,6 @@ def _render_pair(
 def _user(request: HttpRequest) -> User:
     # role_required has already turned anonymous visitors away.
     return cast(User, request.user)
-
-
-def _is_htmx(request: HttpRequest) -> bool:
-    return bool(getattr(request, "htmx", False))
 
 
 @role_required(*ANNOTATING_ROLES)
@@ -314,15 +313,15 @@ def campaign_view(view: Callable[..., HttpResponse]) -> Callable[..., HttpRespon
 
 
 @campaign_view
-def annotate(request: HttpRequest, campaign: Campaign) -> HttpResponse:
+def annotate(request: HtmxHttpRequest, campaign: Campaign) -> HttpResponse:
     """The pair page: the annotator's current pair, or a newly claimed one."""
     claim = services.assignment_claim(campaign=campaign, annotator=_user(request))
     return _render_pair(request, _pair_context(request, campaign, claim))
 
 
-def _next(request: HttpRequest, campaign: Campaign, notice: str) -> HttpResponse:
+def _next(request: HtmxHttpRequest, campaign: Campaign, notice: str) -> HttpResponse:
     """After a submit or skip: the next pair, in the same response (htmx) or by redirect."""
-    if not _is_htmx(request):
+    if not request.htmx:
         return redirect("labeling:annotate", slug=campaign.slug)
     claim = services.assignment_claim(campaign=campaign, annotator=_user(request))
     return _render_pair(request, _pair_context(request, campaign, claim, notice=notice))
@@ -347,7 +346,7 @@ def _current_context_with(
 
 @campaign_view
 @require_POST
-def submit(request: HttpRequest, campaign: Campaign, assignment_id: int) -> HttpResponse:
+def submit(request: HtmxHttpRequest, campaign: Campaign, assignment_id: int) -> HttpResponse:
     """Save the judgment (idempotent per assignment) and answer with the next pair."""
     arguments: dict[str, Any] = {
         "assignment_id": assignment_id,
@@ -357,7 +356,7 @@ def submit(request: HttpRequest, campaign: Campaign, assignment_id: int) -> Http
         "time_on_task_ms": time_on_task_clean(request.POST.get("time_on_task_ms")),
     }
     try:
-        if _is_htmx(request):
+        if request.htmx:
             judgment, created, claim = services.judgment_submit_and_claim_next(**arguments)
         else:
             judgment, created = services.judgment_submit(**arguments)
@@ -370,19 +369,19 @@ def submit(request: HttpRequest, campaign: Campaign, assignment_id: int) -> Http
             errors=invalid.flat(),
         )
         # htmx swaps only 2xx answers by default, so the form with its messages comes back 200.
-        return _render_pair(request, context, status=200 if _is_htmx(request) else 400)
+        return _render_pair(request, context, status=200 if request.htmx else 400)
     except services.AnnotationError as error:
         return _next(request, campaign, error.message)
     notice = "Saved." if created else "Already saved (nothing duplicated)."
     notice = f"{notice} Judgment #{judgment.pk}."
-    if not _is_htmx(request):
+    if not request.htmx:
         return redirect("labeling:annotate", slug=campaign.slug)
     return _render_pair(request, _pair_context(request, campaign, claim, notice=notice))
 
 
 @campaign_view
 @require_POST
-def skip(request: HttpRequest, campaign: Campaign, assignment_id: int) -> HttpResponse:
+def skip(request: HtmxHttpRequest, campaign: Campaign, assignment_id: int) -> HttpResponse:
     """Pass on the pair with a reason (and optional flags); answer with the next pair."""
     reason = request.POST.get("reason", "")
     detail = request.POST.get("reason_detail", "").strip()
@@ -400,7 +399,7 @@ def skip(request: HttpRequest, campaign: Campaign, assignment_id: int) -> HttpRe
             request, campaign, assignment_id, values={}, errors={"skip": error.message}
         )
         context["skip_error"] = error.message
-        return _render_pair(request, context, status=200 if _is_htmx(request) else 400)
+        return _render_pair(request, context, status=200 if request.htmx else 400)
     except services.AnnotationError as error:
         return _next(request, campaign, error.message)
     return _next(request, campaign, "Skipped.")
@@ -461,11 +460,11 @@ def judgment_edit(request: HttpRequest, judgment_id: int) -> HttpResponse:
 
 def shown_values(judgment: Judgment) -> dict[str, Any]:
     """A stored judgment's values as its annotator saw the pair (left/right)."""
-    left, right = ("a", "b") if judgment.left_is_a else ("b", "a")
+    stored = CANONICAL_SIDES if judgment.left_is_a else CANONICAL_SIDES[::-1]
     values: dict[str, Any] = {}
-    for side, letter in (("left", left), ("right", right)):
+    for side, letter in zip(SHOWN_SIDES, stored, strict=True):
         for name in SIDE_FIELDS:
-            values[f"{side}_{name}"] = str(getattr(judgment, f"{letter}_{name}"))
+            values[side_field(side, name)] = str(getattr(judgment, side_field(letter, name)))
     values["preference"] = str(judgment.preference if judgment.left_is_a else -judgment.preference)
     values["rationale"] = judgment.rationale
     values["flags"] = list(judgment.flags or [])

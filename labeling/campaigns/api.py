@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-from django.core.exceptions import ValidationError
 from django.shortcuts import get_object_or_404
 from drf_spectacular.utils import extend_schema
 from rest_framework import status
+from rest_framework.exceptions import ValidationError
 from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
@@ -26,10 +26,6 @@ from .serializers import (
 Research = role_permission(Role.RESEARCHER, Role.ADMIN)
 
 
-def _invalid(error: ValidationError) -> Response:
-    return Response({"detail": error.messages}, status=status.HTTP_400_BAD_REQUEST)
-
-
 class CampaignListApi(APIView):
     permission_classes = [Research]
 
@@ -47,19 +43,16 @@ class CampaignListApi(APIView):
         if data.get("policy_version"):
             version = PolicyVersion.objects.filter(number=data["policy_version"]).first()
             if version is None:
-                return Response({"policy_version": ["No such policy version."]}, status=400)
-        try:
-            campaign = campaign_services.campaign_create(
-                name=data["name"],
-                slug=data["slug"],
-                policy_version=version,
-                instructions=data["instructions"],
-                judgments_per_pair=data["judgments_per_pair"],
-                open_now=data["open"],
-                created_by=request.user,  # type: ignore[arg-type]
-            )
-        except ValidationError as error:
-            return _invalid(error)
+                raise ValidationError({"policy_version": ["No such policy version."]})
+        campaign = campaign_services.campaign_create(
+            name=data["name"],
+            slug=data["slug"],
+            policy_version=version,
+            instructions=data["instructions"],
+            judgments_per_pair=data["judgments_per_pair"],
+            open_now=data["open"],
+            created_by=request.user,  # type: ignore[arg-type]
+        )
         return Response(
             CampaignSerializer(campaign_selectors.campaign_get(slug=campaign.slug)).data,
             status=status.HTTP_201_CREATED,
@@ -82,10 +75,7 @@ class CampaignStatusApi(APIView):
         serializer = CampaignStatusSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
         campaign = get_object_or_404(Campaign, slug=slug)
-        try:
-            campaign_services.campaign_set_status(
-                campaign=campaign, status=serializer.validated_data["status"]
-            )
-        except ValidationError as error:
-            return _invalid(error)
+        campaign_services.campaign_set_status(
+            campaign=campaign, status=serializer.validated_data["status"]
+        )
         return Response(CampaignSerializer(campaign_selectors.campaign_get(slug=slug)).data)

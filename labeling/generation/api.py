@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-from django.core.exceptions import ValidationError
 from django.shortcuts import get_object_or_404
 from drf_spectacular.utils import extend_schema
 from rest_framework import status
+from rest_framework.exceptions import ValidationError
 from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
@@ -30,10 +30,6 @@ Research = role_permission(Role.RESEARCHER, Role.ADMIN)
 AdminOnly = role_permission(Role.ADMIN)
 
 
-def _invalid(error: ValidationError) -> Response:
-    return Response({"detail": error.messages}, status=status.HTTP_400_BAD_REQUEST)
-
-
 class EndpointListApi(APIView):
     permission_classes = [AdminOnly]
 
@@ -45,10 +41,7 @@ class EndpointListApi(APIView):
     def post(self, request: Request) -> Response:
         serializer = EndpointSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
-        try:
-            endpoint = endpoints.endpoint_create(**serializer.validated_data)
-        except ValidationError as error:
-            return _invalid(error)
+        endpoint = endpoints.endpoint_create(**serializer.validated_data)
         return Response(EndpointSerializer(endpoint).data, status=status.HTTP_201_CREATED)
 
 
@@ -80,24 +73,22 @@ class RunListApi(APIView):
         campaign = get_object_or_404(Campaign, slug=data["campaign"])
         chosen = list(ModelEndpoint.objects.filter(name__in=data["endpoints"]))
         if len(chosen) != len(set(data["endpoints"])):
-            return Response({"endpoints": ["Unknown endpoint name."]}, status=400)
+            raise ValidationError({"endpoints": ["Unknown endpoint name."]})
         try:
             styles = [style_resolve(s["name"], s.get("system_prompt", "")) for s in data["styles"]]
-            run = runs.run_create(
-                campaign=campaign,
-                endpoints=chosen,
-                styles=styles,
-                samples_per_prompt=data["samples_per_prompt"],
-                temperature=data["temperature"],
-                max_tokens=data["max_tokens"],
-                seed=data["seed"],
-                prompt_limit=data.get("prompt_limit"),
-                created_by=request.user,  # type: ignore[arg-type]
-            )
         except ValueError as error:
-            return Response({"styles": [str(error)]}, status=400)
-        except ValidationError as error:
-            return _invalid(error)
+            raise ValidationError({"styles": [str(error)]}) from error
+        run = runs.run_create(
+            campaign=campaign,
+            endpoints=chosen,
+            styles=styles,
+            samples_per_prompt=data["samples_per_prompt"],
+            temperature=data["temperature"],
+            max_tokens=data["max_tokens"],
+            seed=data["seed"],
+            prompt_limit=data.get("prompt_limit"),
+            created_by=request.user,  # type: ignore[arg-type]
+        )
         return Response(RunSerializer(run).data, status=status.HTTP_201_CREATED)
 
 
@@ -122,12 +113,9 @@ class RunActionApi(APIView):
     @extend_schema(request=None, responses=RunSerializer)
     def post(self, request: Request, pk: int) -> Response:
         run = get_object_or_404(GenerationRun, pk=pk)
-        try:
-            if self.action_name == "cancel":
-                runs.run_cancel(run=run)
-            else:
-                runs.run_resume(run=run)
-        except ValidationError as error:
-            return _invalid(error)
+        if self.action_name == "cancel":
+            runs.run_cancel(run=run)
+        else:
+            runs.run_resume(run=run)
         run.refresh_from_db()
         return Response(RunSerializer(run).data)

@@ -10,6 +10,7 @@ from django.views.decorators.http import require_POST
 
 from accounts.permissions import role_required
 from accounts.roles import Role, has_role
+from presentation.htmx import HtmxHttpRequest
 
 from ..models import Campaign, GenerationRun, ModelEndpoint
 from . import endpoints, runs
@@ -99,7 +100,7 @@ def run_create(request: HttpRequest, slug: str) -> HttpResponse:
 
 
 @role_required(*RESEARCH)
-def run_detail(request: HttpRequest, pk: int) -> HttpResponse:
+def run_detail(request: HtmxHttpRequest, pk: int) -> HttpResponse:
     run = generation_selectors.run_get(run_id=pk)
     context = {
         "run": run,
@@ -108,7 +109,7 @@ def run_detail(request: HttpRequest, pk: int) -> HttpResponse:
         "user_is_admin": has_role(request.user, Role.ADMIN),
     }
     template = "labeling/generation/run_detail.html"
-    if request.headers.get("HX-Request"):
+    if request.htmx:
         template += "#progress"
     return render(request, template, context)
 

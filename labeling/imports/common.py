@@ -419,7 +419,7 @@ class RowChecker:
         intent = check_intent(value)
         if intent is None:
             self.log.add(
-                line, "intent", f"unknown intent {str(value)[:40]!r} (benign, dual_use, malicious)"
+                line, "intent", f"unknown intent {str(value)[:40]!r} ({', '.join(INTENTS)})"
             )
         elif len(self.known_intents) < KNOWN_VALUES_MAX:
             self.known_intents[value] = intent

@@ -4,8 +4,13 @@ from __future__ import annotations
 
 from django import forms
 
+from policy.rubric import INTENTS
+
 from . import candidates as candidate_imports
 from . import prompts as prompt_imports
+
+# Each intent by its value (what import files spell), or none.
+DEFAULT_INTENT_CHOICES = [("", "—"), *[(intent, intent) for intent in INTENTS]]
 
 
 class PromptImportForm(forms.Form):
@@ -16,12 +21,7 @@ class PromptImportForm(forms.Form):
     )
     default_category = forms.CharField(required=False, help_text="a leaf path or slug")
     default_intent = forms.ChoiceField(
-        choices=[
-            ("", "—"),
-            ("benign", "benign"),
-            ("dual_use", "dual_use"),
-            ("malicious", "malicious"),
-        ],
+        choices=DEFAULT_INTENT_CHOICES,
         required=False,
     )
 
@@ -32,11 +32,6 @@ class CandidateImportForm(forms.Form):
     source_name = forms.CharField(required=False, help_text="XSTest: taken from the file name")
     default_category = forms.CharField(required=False, help_text="for prompts not yet imported")
     default_intent = forms.ChoiceField(
-        choices=[
-            ("", "—"),
-            ("benign", "benign"),
-            ("dual_use", "dual_use"),
-            ("malicious", "malicious"),
-        ],
+        choices=DEFAULT_INTENT_CHOICES,
         required=False,
     )

@@ -26,6 +26,8 @@ import yaml
 from django.db import IntegrityError, connection, transaction
 from django.utils import timezone
 
+from policy.rubric import Intent
+
 from ..database import is_postgresql
 from ..models import Campaign, Prompt
 from .common import (
@@ -57,7 +59,7 @@ _CONCURRENT_CHANGE = (
 JSONL_FIELDS = {"prompt", "messages", "category", "intent", "external_id", "metadata"}
 CSV_RESERVED = {"prompt", "messages", "category", "intent", "external_id"}
 XSTEST_COLUMNS = ("id", "prompt", "type", "label", "focus", "note")
-XSTEST_DEFAULT_INTENTS = {"safe": "benign", "unsafe": "malicious"}
+XSTEST_DEFAULT_INTENTS = {"safe": Intent.BENIGN.value, "unsafe": Intent.MALICIOUS.value}
 
 
 @dataclass(slots=True)

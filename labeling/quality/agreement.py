@@ -37,7 +37,19 @@ import numpy as np
 from statsmodels.stats.inter_rater import cohens_kappa
 
 from labeling.models import Campaign, Candidate, Judgment, Pair
-from policy.rubric import ResponseMode, Severity
+from policy.rubric import (
+    HELPFULNESS_FIELD,
+    HELPFULNESS_GRADES,
+    PREFERENCE_FIELD,
+    PREFERENCE_VALUES,
+    RESPONSE_MODE_FIELD,
+    RESPONSE_MODES,
+    SEVERITY_FIELD,
+    SEVERITY_LEVELS,
+    SIDE_FIELDS,
+    ResponseMode,
+    side_fields,
+)
 
 # XSTest's three labels, mapped onto the rubric's response modes. "Partial refusal" (declines,
 # then helps anyway, or helps with part) is closest to a refusal that still offers something.
@@ -60,10 +72,10 @@ class FieldSpec:
 
 
 FIELDS: tuple[FieldSpec, ...] = (
-    FieldSpec("response_mode", "nominal", tuple(ResponseMode.values), None),
-    FieldSpec("severity", "ordinal", tuple(Severity.values), "linear"),
-    FieldSpec("helpfulness", "ordinal", (1, 2, 3, 4), "linear"),
-    FieldSpec("preference", "interval", (-2, -1, 0, 1, 2), "linear"),
+    FieldSpec(RESPONSE_MODE_FIELD, "nominal", RESPONSE_MODES, None),
+    FieldSpec(SEVERITY_FIELD, "ordinal", SEVERITY_LEVELS, "linear"),
+    FieldSpec(HELPFULNESS_FIELD, "ordinal", HELPFULNESS_GRADES, "linear"),
+    FieldSpec(PREFERENCE_FIELD, "interval", PREFERENCE_VALUES, "linear"),
 )
 FIELD_BY_NAME = {spec.name: spec for spec in FIELDS}
 
@@ -127,39 +139,22 @@ def collect_ratings(
         "pair_id",
         "pair__candidate_a_id",
         "pair__candidate_b_id",
-        "a_response_mode",
-        "a_severity",
-        "a_helpfulness",
-        "b_response_mode",
-        "b_severity",
-        "b_helpfulness",
-        "preference",
+        *side_fields("a"),
+        *side_fields("b"),
+        PREFERENCE_FIELD,
     )
-    for (
-        rater,
-        pair_id,
-        candidate_a,
-        candidate_b,
-        a_mode,
-        a_severity,
-        a_help,
-        b_mode,
-        b_severity,
-        b_help,
-        preference,
-    ) in rows.iterator(chunk_size=5000):
-        raw["response_mode"][candidate_a][rater].append(a_mode)
-        raw["response_mode"][candidate_b][rater].append(b_mode)
-        raw["severity"][candidate_a][rater].append(a_severity)
-        raw["severity"][candidate_b][rater].append(b_severity)
-        raw["helpfulness"][candidate_a][rater].append(a_help)
-        raw["helpfulness"][candidate_b][rater].append(b_help)
-        raw["preference"][pair_id][rater].append(preference)
+    side_count = len(SIDE_FIELDS)
+    for rater, pair_id, candidate_a, candidate_b, *ratings in rows.iterator(chunk_size=5000):
+        a_values, b_values = ratings[:side_count], ratings[side_count : 2 * side_count]
+        for name, a_value, b_value in zip(SIDE_FIELDS, a_values, b_values, strict=True):
+            raw[name][candidate_a][rater].append(a_value)
+            raw[name][candidate_b][rater].append(b_value)
+        raw[PREFERENCE_FIELD][pair_id][rater].append(ratings[-1])
     if include_prior:
         prior_rows = candidates.exclude(prior_labels={}).values_list("id", "prior_labels")
         for candidate_id, labels in prior_rows.iterator(chunk_size=5000):
             for rater, label in prior_raters(labels):
-                raw["response_mode"][candidate_id][rater].append(label)
+                raw[RESPONSE_MODE_FIELD][candidate_id][rater].append(label)
     return {
         spec.name: {
             unit: {rater: reduce_ratings(spec, values) for rater, values in raters.items()}
@@ -326,7 +321,7 @@ def agreement_breakdown(*, campaign: Campaign, by: Literal["category", "intent"]
     for group in groups:
         row: dict[str, Any] = {by: group}
         for spec in FIELDS:
-            lookup = pair_group if spec.name == "preference" else candidate_group
+            lookup = pair_group if spec.name == PREFERENCE_FIELD else candidate_group
             subset = {u: r for u, r in ratings[spec.name].items() if lookup.get(u) == group}
             counts = value_counts(spec, subset)
             row[spec.name] = {"alpha": alpha_from_counts(spec, counts), "items": counts.shape[0]}

@@ -4,11 +4,10 @@ from __future__ import annotations
 
 from typing import Any
 
-from django.core.exceptions import ValidationError as DjangoValidationError
 from django.http import Http404
 from django.shortcuts import get_object_or_404
 from drf_spectacular.utils import OpenApiParameter, extend_schema
-from rest_framework import serializers, status
+from rest_framework import status
 from rest_framework.exceptions import ValidationError
 from rest_framework.request import Request
 from rest_framework.response import Response
@@ -16,7 +15,6 @@ from rest_framework.views import APIView
 
 from accounts.permissions import role_permission
 from labeling.models import Pair, Prompt, Review
-from policy.rubric import Intent
 
 from . import dashboards as dashboard_module
 from .agreement import agreement_report
@@ -24,9 +22,13 @@ from .bias import length_bias, position_bias
 from .gold import gold_accuracy_by_annotator, pair_gold_clear, pair_gold_set
 from .review import prompt_correct, review_queue, review_record
 from .selectors import GOLD_ROLES, QUALITY_ROLES, REVIEW_ROLES, campaign_for_quality
+from .serializers import (
+    AgreementQuerySerializer,
+    CorrectionInputSerializer,
+    GoldInputSerializer,
+    ReviewInputSerializer,
+)
 from .snapshots import snapshot_table
-
-MAX_API_REPS = 2000
 
 
 def _campaign(request: Request, slug: str) -> Any:
@@ -36,33 +38,20 @@ def _campaign(request: Request, slug: str) -> Any:
     return campaign
 
 
-def _django_errors(error: DjangoValidationError) -> ValidationError:
-    if hasattr(error, "message_dict"):
-        return ValidationError(error.message_dict)
-    return ValidationError(error.messages)
-
-
-class AgreementQuery(serializers.Serializer):
-    reps = serializers.IntegerField(min_value=0, max_value=MAX_API_REPS, default=200)
-    seed = serializers.IntegerField(min_value=0, default=0)
-    category = serializers.CharField(required=False, max_length=255)
-    intent = serializers.ChoiceField(choices=Intent.choices, required=False)
-
-
-class AgreementView(APIView):
+class AgreementReportApi(APIView):
     """Krippendorff's α per field (with bootstrap CI) and pairwise Cohen's κ."""
 
     permission_classes = [role_permission(*QUALITY_ROLES)]
 
-    @extend_schema(parameters=[AgreementQuery], responses={200: dict})
+    @extend_schema(parameters=[AgreementQuerySerializer], responses={200: dict})
     def get(self, request: Request, slug: str) -> Response:
         campaign = _campaign(request, slug)
-        query = AgreementQuery(data=request.query_params)
+        query = AgreementQuerySerializer(data=request.query_params)
         query.is_valid(raise_exception=True)
         return Response(agreement_report(campaign=campaign, **query.validated_data))
 
 
-class GoldAccuracyView(APIView):
+class GoldAccuracyReportApi(APIView):
     """Per-annotator gold accuracy and who is flagged under the campaign's threshold."""
 
     permission_classes = [role_permission(*QUALITY_ROLES)]
@@ -78,7 +67,7 @@ class GoldAccuracyView(APIView):
         )
 
 
-class BiasView(APIView):
+class BiasReportApi(APIView):
     """Position bias (left-win share) and length bias, campaign-wide and per annotator."""
 
     permission_classes = [role_permission(*QUALITY_ROLES)]
@@ -91,7 +80,7 @@ class BiasView(APIView):
         )
 
 
-class DashboardTableView(APIView):
+class DashboardTableDetailApi(APIView):
     """One dashboard table as JSON rows (the same numbers as the page and its CSV)."""
 
     permission_classes = [role_permission(*QUALITY_ROLES)]
@@ -105,7 +94,7 @@ class DashboardTableView(APIView):
         return Response({"table": table, "columns": columns, "rows": rows})
 
 
-class ReviewQueueView(APIView):
+class ReviewQueueListApi(APIView):
     """Pairs of a campaign that need a reviewer, most urgent first."""
 
     permission_classes = [role_permission(*REVIEW_ROLES)]
@@ -116,26 +105,8 @@ class ReviewQueueView(APIView):
     def get(self, request: Request) -> Response:
         slug = request.query_params.get("campaign")
         if not slug:
-            raise ValidationError({"campaign": "required (a campaign slug)"})
+            raise ValidationError({"campaign": ["required (a campaign slug)"]})
         return Response(review_queue(campaign=_campaign(request, slug)))
-
-
-class SideLabels(serializers.Serializer):
-    response_mode = serializers.CharField()
-    severity = serializers.CharField()
-    helpfulness = serializers.IntegerField()
-
-
-class FinalLabels(serializers.Serializer):
-    a = SideLabels()
-    b = SideLabels()
-    preference = serializers.IntegerField()
-
-
-class ReviewInput(serializers.Serializer):
-    resolution = serializers.ChoiceField(choices=Review.Resolution.choices)
-    final_labels = FinalLabels(required=False, allow_null=True)
-    notes = serializers.CharField(required=False, allow_blank=True, max_length=5000, default="")
 
 
 def _review_data(review: Review) -> dict[str, Any]:
@@ -149,7 +120,7 @@ def _review_data(review: Review) -> dict[str, Any]:
     }
 
 
-class PairReviewView(APIView):
+class ReviewDetailApi(APIView):
     """Read or record a pair's resolution (final labels, or discard)."""
 
     permission_classes = [role_permission(*REVIEW_ROLES)]
@@ -159,38 +130,22 @@ class PairReviewView(APIView):
         review = get_object_or_404(Review.objects.select_related("reviewer"), pair_id=pair_id)
         return Response(_review_data(review))
 
-    @extend_schema(request=ReviewInput, responses={200: dict})
+    @extend_schema(request=ReviewInputSerializer, responses={200: dict})
     def put(self, request: Request, pair_id: int) -> Response:
         pair = get_object_or_404(Pair, pk=pair_id)
-        data = ReviewInput(data=request.data)
+        data = ReviewInputSerializer(data=request.data)
         data.is_valid(raise_exception=True)
-        try:
-            review = review_record(
-                pair=pair,
-                reviewer=request.user,
-                resolution=data.validated_data["resolution"],
-                final_labels=data.validated_data.get("final_labels"),
-                notes=data.validated_data.get("notes", ""),
-            )
-        except DjangoValidationError as error:
-            raise _django_errors(error) from error
+        review = review_record(
+            pair=pair,
+            reviewer=request.user,
+            resolution=data.validated_data["resolution"],
+            final_labels=data.validated_data.get("final_labels"),
+            notes=data.validated_data.get("notes", ""),
+        )
         return Response(_review_data(review))
 
 
-class GoldSide(serializers.Serializer):
-    severity = serializers.CharField()
-    helpfulness = serializers.IntegerField()
-
-
-class GoldInput(serializers.Serializer):
-    a = GoldSide()
-    b = GoldSide()
-    preference = serializers.IntegerField(help_text="-1 A better, 0 about equal, 1 B better")
-    severity_tolerance = serializers.IntegerField(default=0)
-    helpfulness_tolerance = serializers.IntegerField(default=0)
-
-
-class PairGoldView(APIView):
+class PairGoldDetailApi(APIView):
     """Mark a pair as gold with its expected answer (PUT), or stop using it (DELETE)."""
 
     permission_classes = [role_permission(*GOLD_ROLES)]
@@ -200,15 +155,12 @@ class PairGoldView(APIView):
         pair = get_object_or_404(Pair, pk=pair_id)
         return Response({"pair": pair.pk, "is_gold": pair.is_gold, "gold_answer": pair.gold_answer})
 
-    @extend_schema(request=GoldInput, responses={200: dict})
+    @extend_schema(request=GoldInputSerializer, responses={200: dict})
     def put(self, request: Request, pair_id: int) -> Response:
         pair = get_object_or_404(Pair, pk=pair_id)
-        data = GoldInput(data=request.data)
+        data = GoldInputSerializer(data=request.data)
         data.is_valid(raise_exception=True)
-        try:
-            pair_gold_set(pair=pair, answer=data.validated_data)
-        except DjangoValidationError as error:
-            raise _django_errors(error) from error
+        pair_gold_set(pair=pair, answer=data.validated_data)
         return Response({"pair": pair.pk, "is_gold": True, "gold_answer": pair.gold_answer})
 
     @extend_schema(responses={204: None})
@@ -217,26 +169,17 @@ class PairGoldView(APIView):
         return Response(status=status.HTTP_204_NO_CONTENT)
 
 
-class CorrectionInput(serializers.Serializer):
-    category_path = serializers.CharField(required=False, max_length=255)
-    intent = serializers.ChoiceField(choices=Intent.choices, required=False)
-    reason = serializers.CharField(required=False, allow_blank=True, max_length=2000, default="")
-
-
-class PromptCorrectionView(APIView):
+class PromptCorrectApi(APIView):
     """Correct a prompt's category and/or intent; each change is kept in its history."""
 
     permission_classes = [role_permission(*REVIEW_ROLES)]
 
-    @extend_schema(request=CorrectionInput, responses={200: dict})
+    @extend_schema(request=CorrectionInputSerializer, responses={200: dict})
     def post(self, request: Request, prompt_id: int) -> Response:
         prompt = get_object_or_404(Prompt, pk=prompt_id)
-        data = CorrectionInput(data=request.data)
+        data = CorrectionInputSerializer(data=request.data)
         data.is_valid(raise_exception=True)
-        try:
-            changes = prompt_correct(prompt=prompt, changed_by=request.user, **data.validated_data)
-        except DjangoValidationError as error:
-            raise _django_errors(error) from error
+        changes = prompt_correct(prompt=prompt, changed_by=request.user, **data.validated_data)
         return Response(
             {
                 "prompt": prompt.pk,

@@ -11,7 +11,7 @@ Figures (per generation style and model, side by side):
 * ``unsafe_<level>`` — among unsafe ratings, the share at each severity level;
 * response-mode mix — share of each mode;
 * mean reward ``r = h · s`` with ``h = (helpfulness − 1) / 3`` and ``s`` from the campaign's
-  policy version mapping (rubric.md).
+  policy version mapping (docs/rubric.md).
 """
 
 from __future__ import annotations
@@ -25,8 +25,9 @@ from django.db import connection, transaction
 from django.db.models import Aggregate, Avg, Count, FloatField, Max, Min
 from django.db.models.functions import TruncHour
 
+from labeling.database import is_postgresql
 from labeling.models import Campaign, Candidate, Judgment, Pair, Prompt
-from policy.rubric import Intent, ResponseMode, Severity
+from policy.rubric import HELPFULNESS_MAX, HELPFULNESS_MIN, Intent, ResponseMode, Severity
 
 from .bias import position_bias
 from .gold import gold_accuracy_by_annotator
@@ -75,7 +76,7 @@ def _analytics_settings(cursor: Any) -> None:
     rows; hashing them is several times cheaper. JIT compilation of a query that runs once
     costs more than it saves.
     """
-    if connection.vendor == "postgresql":
+    if is_postgresql():
         cursor.execute("SET LOCAL enable_sort = off")
         cursor.execute("SET LOCAL jit = off")
 
@@ -166,7 +167,8 @@ def reward_by_style_model(
     if frame.empty:
         return pd.DataFrame(columns=columns)
     s = frame["severity"].map(severity_to_safety).astype(float)
-    h = (frame["helpfulness"] - 1) / 3
+    # ``rubric.helpfulness_score`` over the whole column at once.
+    h = (frame["helpfulness"] - HELPFULNESS_MIN) / (HELPFULNESS_MAX - HELPFULNESS_MIN)
     work = frame.assign(ws=s * frame["n"], wh=h * frame["n"], wr=h * s * frame["n"])
     grouped = work.groupby(keys, sort=True)[["n", "ws", "wh", "wr"]].sum()
     table = pd.DataFrame(
@@ -230,7 +232,7 @@ def annotators(*, campaign: Campaign, **_: Any) -> pd.DataFrame:
         "first": Min("created_at"),
         "last": Max("created_at"),
     }
-    if connection.vendor == "postgresql":
+    if is_postgresql():
         aggregates["median_time"] = Median("time_on_task_ms")
     rows = list(
         judgments.values("annotator_id", "annotator__username")
@@ -363,7 +365,11 @@ def dashboard_charts(slug: str, tables: dict[str, pd.DataFrame]) -> list[dict[st
         series = sorted({_series_label(r) for r in rows})
         for metric, title, y_max in (
             ("safe_share", "Share of safe outputs by intent", 1),
-            ("mean_helpfulness_safe", "Mean helpfulness (1–4) of safe outputs by intent", 4),
+            (
+                "mean_helpfulness_safe",
+                f"Mean helpfulness ({HELPFULNESS_MIN}–{HELPFULNESS_MAX}) of safe outputs by intent",
+                HELPFULNESS_MAX,
+            ),
         ):
             lookup = {(r["intent"], _series_label(r)): r[metric] for r in rows}
             charts.append(

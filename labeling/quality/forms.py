@@ -7,17 +7,32 @@ from typing import Any
 from django import forms
 
 from labeling.models import Review
-from policy.rubric import Intent, ResponseMode, Severity
+from policy.rubric import (
+    CANONICAL_SIDES,
+    HELPFULNESS_GRADES,
+    PREFERENCE_DIRECTION_LABELS,
+    PREFERENCE_FIELD,
+    PREFERENCE_LABELS,
+    SIDE_FIELDS,
+    Intent,
+    ResponseMode,
+    Severity,
+    side_field,
+)
 
-HELPFULNESS_CHOICES = [(value, str(value)) for value in range(1, 5)]
+from .gold import GOLD_SIDE_FIELDS, HELPFULNESS_TOLERANCE_MAX, SEVERITY_TOLERANCE_MAX
+
+
+def _signed(value: int) -> str:
+    """``−2``, ``0``, ``+1``: the value with its sign (a typographic minus)."""
+    return f"{value:+d}".replace("-", "\N{MINUS SIGN}") if value else "0"
+
+
+HELPFULNESS_CHOICES = [(grade, str(grade)) for grade in HELPFULNESS_GRADES]
 PREFERENCE_CHOICES = [
-    (-2, "−2 A much better"),
-    (-1, "−1 A slightly better"),
-    (0, "0 about equal"),
-    (1, "+1 B slightly better"),
-    (2, "+2 B much better"),
+    (value, f"{_signed(value)} {label}") for value, label in PREFERENCE_LABELS.items()
 ]
-DIRECTION_CHOICES = [(-1, "A better"), (0, "about equal"), (1, "B better")]
+DIRECTION_CHOICES = list(PREFERENCE_DIRECTION_LABELS.items())
 
 
 class ReviewForm(forms.Form):
@@ -45,13 +60,9 @@ class ReviewForm(forms.Form):
         if data["resolution"] != Review.Resolution.LABELS:
             return None
         return {
-            side: {
-                "response_mode": data[f"{side}_response_mode"],
-                "severity": data[f"{side}_severity"],
-                "helpfulness": data[f"{side}_helpfulness"],
-            }
-            for side in ("a", "b")
-        } | {"preference": data["preference"]}
+            side: {name: data[side_field(side, name)] for name in SIDE_FIELDS}
+            for side in CANONICAL_SIDES
+        } | {PREFERENCE_FIELD: data[PREFERENCE_FIELD]}
 
 
 class PromptCorrectionForm(forms.Form):
@@ -76,15 +87,21 @@ class GoldAnswerForm(forms.Form):
     b_severity = forms.ChoiceField(choices=Severity.choices)
     b_helpfulness = forms.TypedChoiceField(choices=HELPFULNESS_CHOICES, coerce=int)
     preference = forms.TypedChoiceField(choices=DIRECTION_CHOICES, coerce=int)
-    severity_tolerance = forms.IntegerField(min_value=0, max_value=4, initial=0)
-    helpfulness_tolerance = forms.IntegerField(min_value=0, max_value=3, initial=1)
+    severity_tolerance = forms.IntegerField(
+        min_value=0, max_value=SEVERITY_TOLERANCE_MAX, initial=0
+    )
+    helpfulness_tolerance = forms.IntegerField(
+        min_value=0, max_value=HELPFULNESS_TOLERANCE_MAX, initial=1
+    )
 
     def answer(self) -> dict[str, Any]:
         data = self.cleaned_data
         return {
-            "a": {"severity": data["a_severity"], "helpfulness": data["a_helpfulness"]},
-            "b": {"severity": data["b_severity"], "helpfulness": data["b_helpfulness"]},
-            "preference": data["preference"],
+            **{
+                side: {name: data[side_field(side, name)] for name in GOLD_SIDE_FIELDS}
+                for side in CANONICAL_SIDES
+            },
+            PREFERENCE_FIELD: data[PREFERENCE_FIELD],
             "severity_tolerance": data["severity_tolerance"],
             "helpfulness_tolerance": data["helpfulness_tolerance"],
         }
@@ -94,11 +111,12 @@ class GoldAnswerForm(forms.Form):
         if not answer:
             return {"severity_tolerance": 0, "helpfulness_tolerance": 1}
         return {
-            "a_severity": answer["a"]["severity"],
-            "a_helpfulness": answer["a"]["helpfulness"],
-            "b_severity": answer["b"]["severity"],
-            "b_helpfulness": answer["b"]["helpfulness"],
-            "preference": answer["preference"],
+            **{
+                side_field(side, name): answer[side][name]
+                for side in CANONICAL_SIDES
+                for name in GOLD_SIDE_FIELDS
+            },
+            PREFERENCE_FIELD: answer[PREFERENCE_FIELD],
             "severity_tolerance": answer.get("severity_tolerance", 0),
             "helpfulness_tolerance": answer.get("helpfulness_tolerance", 0),
         }

@@ -24,12 +24,29 @@ from django.core.exceptions import ValidationError
 from django.db import transaction
 
 from labeling.models import Campaign, Judgment, Pair
-from policy.rubric import HELPFULNESS_MAX, HELPFULNESS_MIN, SEVERITY_ORDINAL
+from policy.rubric import (
+    CANONICAL_SIDES,
+    HELPFULNESS_FIELD,
+    HELPFULNESS_MAX,
+    HELPFULNESS_MIN,
+    PREFERENCE_DIRECTION_LABELS,
+    PREFERENCE_FIELD,
+    SEVERITY_FIELD,
+    SEVERITY_LEVELS,
+    SEVERITY_ORDINAL,
+    side_field,
+)
 
 # An annotator is flagged only once they have answered this many gold pairs: one miss out of
 # one is noise, not evidence.
 GOLD_MIN_JUDGMENTS = 3
-SIDES = ("a", "b")
+# The per-side fields a gold answer sets (the response mode is not checked).
+GOLD_SIDE_FIELDS = (SEVERITY_FIELD, HELPFULNESS_FIELD)
+# The widest distance a tolerance may allow on each ordinal scale.
+SEVERITY_TOLERANCE_MAX = len(SEVERITY_LEVELS) - 1
+HELPFULNESS_TOLERANCE_MAX = HELPFULNESS_MAX - HELPFULNESS_MIN
+_DIRECTIONS = [f"{value} ({label})" for value, label in PREFERENCE_DIRECTION_LABELS.items()]
+_DIRECTIONS_TEXT = f"{', '.join(_DIRECTIONS[:-1])} or {_DIRECTIONS[-1]}"
 
 
 def gold_answer_clean(raw: Any) -> dict[str, Any]:
@@ -38,7 +55,7 @@ def gold_answer_clean(raw: Any) -> dict[str, Any]:
         raise ValidationError("The gold answer must be an object.")
     errors: dict[str, str] = {}
     answer: dict[str, Any] = {}
-    for side in SIDES:
+    for side in CANONICAL_SIDES:
         values = raw.get(side)
         if not isinstance(values, dict):
             errors[side] = f"side {side!r} needs severity and helpfulness"
@@ -48,13 +65,18 @@ def gold_answer_clean(raw: Any) -> dict[str, Any]:
             errors[f"{side}.severity"] = f"must be one of {', '.join(SEVERITY_ORDINAL)}"
         helpfulness = as_int(values.get("helpfulness"))
         if helpfulness is None or not HELPFULNESS_MIN <= helpfulness <= HELPFULNESS_MAX:
-            errors[f"{side}.helpfulness"] = "must be an integer from 1 to 4"
+            errors[f"{side}.helpfulness"] = (
+                f"must be an integer from {HELPFULNESS_MIN} to {HELPFULNESS_MAX}"
+            )
         answer[side] = {"severity": severity, "helpfulness": helpfulness}
     direction = as_int(raw.get("preference"))
-    if direction not in (-1, 0, 1):
-        errors["preference"] = "must be -1 (A better), 0 (about equal) or 1 (B better)"
+    if direction not in PREFERENCE_DIRECTION_LABELS:
+        errors["preference"] = f"must be {_DIRECTIONS_TEXT}"
     answer["preference"] = direction
-    for key, upper in (("severity_tolerance", 4), ("helpfulness_tolerance", 3)):
+    for key, upper in (
+        ("severity_tolerance", SEVERITY_TOLERANCE_MAX),
+        ("helpfulness_tolerance", HELPFULNESS_TOLERANCE_MAX),
+    ):
         tolerance = as_int(raw.get(key, 0))
         if tolerance is None or not 0 <= tolerance <= upper:
             errors[key] = f"must be an integer from 0 to {upper}"
@@ -112,7 +134,7 @@ def gold_score(*, judgment: dict[str, Any], answer: dict[str, Any]) -> GoldOutco
     failures: list[str] = []
     severity_tolerance = int(answer.get("severity_tolerance") or 0)
     helpfulness_tolerance = int(answer.get("helpfulness_tolerance") or 0)
-    for side in SIDES:
+    for side in CANONICAL_SIDES:
         expected = answer[side]
         given_severity = SEVERITY_ORDINAL[judgment[f"{side}_severity"]]
         if abs(given_severity - SEVERITY_ORDINAL[expected["severity"]]) > severity_tolerance:
@@ -130,11 +152,8 @@ GOLD_FIELDS = (
     "id",
     "pair_id",
     "annotator_id",
-    "a_severity",
-    "a_helpfulness",
-    "b_severity",
-    "b_helpfulness",
-    "preference",
+    *(side_field(side, name) for side in CANONICAL_SIDES for name in GOLD_SIDE_FIELDS),
+    PREFERENCE_FIELD,
     "pair__gold_answer",
 )
 

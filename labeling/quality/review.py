@@ -33,11 +33,13 @@ from django.db.models import (
 
 from labeling.models import Campaign, Judgment, Pair, Prompt, PromptChange, Review
 from policy.rubric import (
+    CANONICAL_SIDES,
     HELPFULNESS_MAX,
     HELPFULNESS_MIN,
     PREFERENCE_MAX,
     PREFERENCE_MIN,
     SEVERITY_ORDINAL,
+    Flag,
     Intent,
     ResponseMode,
 )
@@ -79,7 +81,7 @@ def _reasons(stats: dict[str, Any]) -> list[str]:
         reasons.append("opposite preferences")
     elif stats["preference_spread"] >= SPREAD_THRESHOLD:
         reasons.append("preference spread")
-    for side in ("a", "b"):
+    for side in CANONICAL_SIDES:
         if stats[f"{side}_severity_spread"] >= SPREAD_THRESHOLD:
             reasons.append(f"severity spread ({side.upper()})")
         if stats[f"{side}_helpfulness_spread"] >= SPREAD_THRESHOLD:
@@ -127,7 +129,7 @@ def review_queue(*, campaign: Campaign, limit: int = QUEUE_LIMIT) -> dict[str, A
         reasons.extend(f"flag: {flag}" for flag in flags)
         urgency = (
             (100 if pair_id in failed_gold else 0)
-            + (50 if "needs_expert" in flags or "prompt_problem" in flags else 0)
+            + (50 if Flag.NEEDS_EXPERT in flags or Flag.PROMPT_PROBLEM in flags else 0)
             + 10 * len(flags)
             + row["preference_spread"]
             + max(row["a_severity_spread"], row["b_severity_spread"])
@@ -169,7 +171,7 @@ def final_labels_clean(raw: Any) -> dict[str, Any]:
         raise ValidationError("Final labels must be an object.")
     errors: dict[str, str] = {}
     clean: dict[str, Any] = {}
-    for side in ("a", "b"):
+    for side in CANONICAL_SIDES:
         values = raw.get(side)
         if not isinstance(values, dict):
             errors[side] = "needs response_mode, severity and helpfulness"
@@ -183,11 +185,13 @@ def final_labels_clean(raw: Any) -> dict[str, Any]:
             errors[f"{side}.severity"] = f"must be one of {', '.join(SEVERITY_ORDINAL)}"
         helpfulness = as_int(helpfulness)
         if helpfulness is None or not HELPFULNESS_MIN <= helpfulness <= HELPFULNESS_MAX:
-            errors[f"{side}.helpfulness"] = "must be an integer from 1 to 4"
+            errors[f"{side}.helpfulness"] = (
+                f"must be an integer from {HELPFULNESS_MIN} to {HELPFULNESS_MAX}"
+            )
         clean[side] = {"response_mode": mode, "severity": severity, "helpfulness": helpfulness}
     preference = as_int(raw.get("preference"))
     if preference is None or not PREFERENCE_MIN <= preference <= PREFERENCE_MAX:
-        errors["preference"] = "must be an integer from -2 to 2"
+        errors["preference"] = f"must be an integer from {PREFERENCE_MIN} to {PREFERENCE_MAX}"
     clean["preference"] = preference
     if errors:
         raise ValidationError(errors)

@@ -13,6 +13,8 @@ from django.views.decorators.http import require_http_methods, require_POST
 
 from accounts.permissions import role_required
 from labeling.models import Pair, Prompt, Review
+from policy.rubric import CANONICAL_SIDES, PREFERENCE_FIELD, SIDE_FIELDS, side_field
+from presentation.htmx import HtmxHttpRequest
 
 from . import dashboards as dashboard_module
 from .agreement import (
@@ -91,13 +93,13 @@ def _consensus_initial(pair: Pair) -> dict[str, Any]:
     judgments = list(pair.judgments.all())
     if not judgments:
         return initial
-    for side in ("a", "b"):
-        for field in ("response_mode", "severity", "helpfulness"):
-            spec = FIELD_BY_NAME[field]
-            values = [getattr(judgment, f"{side}_{field}") for judgment in judgments]
-            initial[f"{side}_{field}"] = reduce_ratings(spec, values)
-    initial["preference"] = reduce_ratings(
-        FIELD_BY_NAME["preference"], [judgment.preference for judgment in judgments]
+    for side in CANONICAL_SIDES:
+        for field in SIDE_FIELDS:
+            column = side_field(side, field)
+            values = [getattr(judgment, column) for judgment in judgments]
+            initial[column] = reduce_ratings(FIELD_BY_NAME[field], values)
+    initial[PREFERENCE_FIELD] = reduce_ratings(
+        FIELD_BY_NAME[PREFERENCE_FIELD], [judgment.preference for judgment in judgments]
     )
     return initial
 
@@ -108,11 +110,11 @@ def _review_initial(pair: Pair) -> dict[str, Any]:
         return _consensus_initial(pair)
     initial: dict[str, Any] = {"resolution": review.resolution, "notes": review.notes}
     labels = review.final_labels or {}
-    for side in ("a", "b"):
+    for side in CANONICAL_SIDES:
         for key, value in (labels.get(side) or {}).items():
             initial[f"{side}_{key}"] = value
-    if "preference" in labels:
-        initial["preference"] = labels["preference"]
+    if PREFERENCE_FIELD in labels:
+        initial[PREFERENCE_FIELD] = labels[PREFERENCE_FIELD]
     return initial
 
 
@@ -200,7 +202,7 @@ def prompt_correct_view(request: HttpRequest, prompt_id: int) -> HttpResponse:
 
 @role_required(*QUALITY_ROLES)
 @require_http_methods(["GET", "POST"])
-def dashboards_view(request: HttpRequest) -> HttpResponse:
+def dashboards_view(request: HtmxHttpRequest) -> HttpResponse:
     """One dashboard of a campaign: tables, charts and CSV links, read from its snapshot.
 
     POST asks for a refresh now (the page then shows the figures it has until it is done).
@@ -246,7 +248,7 @@ def dashboards_view(request: HttpRequest) -> HttpResponse:
         "charts": charts,
     }
     template = "labeling/quality/dashboards.html"
-    if getattr(request, "htmx", False):
+    if request.htmx:
         template += "#dashboard-body"
     return render(request, template, context)
 

@@ -1,6 +1,6 @@
 """The claim through the ORM, for databases other than PostgreSQL (the SQLite demo).
 
-On PostgreSQL a claim is one prepared statement (``statements``); its SQL is PostgreSQL's
+On PostgreSQL a claim is one prepared statement (``postgres``); its SQL is PostgreSQL's
 own. Elsewhere the same rules run as ordinary ORM queries in one transaction: the caller's
 live lease comes back; the daily cap stops the day's work; pairs closest to completion first,
 then the oldest, picked ``select_for_update(skip_locked=True)`` where the database has it;
@@ -19,7 +19,8 @@ from django.db.models.functions import Coalesce
 
 from labeling.models import Assignment, Campaign, Judgment, Pair, Skip
 
-from .postgres import Outcome
+from .outcome import Outcome
+from .side_order import left_is_a_for
 
 
 def _start_of_day(now: datetime) -> datetime:
@@ -108,9 +109,7 @@ def _take_slot(
 
 
 def claim(*, campaign: Campaign, annotator: Any, now: datetime, gold_first: bool) -> Outcome:
-    """One claim, as ``statements.claim`` answers it (without its "race": this path waits)."""
-    from .services import left_is_a_for
-
+    """One claim, as ``postgres.claim`` answers it (without its "race": this path waits)."""
     with transaction.atomic():
         current = _live_assignment(campaign=campaign, annotator=annotator, now=now)
         if current is not None:
@@ -137,3 +136,36 @@ def claim(*, campaign: Campaign, annotator: Any, now: datetime, gold_first: bool
                 assignment.annotator = annotator
                 return Outcome(assignment, "ok")
         return Outcome(None, "done")
+
+
+class OrmPath:
+    """The claim path on other databases (``claim.ClaimPath``): ORM queries, one claim at a
+    time; a submit is the services' own ``judgment_submit``."""
+
+    one_statement = False
+
+    def claim(
+        self, *, campaign: Campaign, annotator: Any, now: datetime, gold_first: bool
+    ) -> Outcome:
+        return claim(campaign=campaign, annotator=annotator, now=now, gold_first=gold_first)
+
+    def submit_and_claim(
+        self,
+        *,
+        assignment_id: int,
+        campaign: Campaign,
+        annotator: Any,
+        now: datetime,
+        gold_first: bool,
+        values_if_a_left: dict[str, Any],
+        values_if_b_left: dict[str, Any],
+        time_on_task_ms: int | None,
+    ) -> tuple[Judgment, Outcome] | None:
+        """Nothing written: this path has no one-query submit, so the caller submits through
+        the ORM and then claims (as it does whenever this answers None)."""
+        return None
+
+    def serialise_claims(self, *, campaign: Campaign, annotator: Any) -> None:
+        """Nothing to take: here the claim after a submit runs in the submit's transaction,
+        behind its lock on the assignment row (where the database locks rows), so the second
+        request of a double click waits for the first."""

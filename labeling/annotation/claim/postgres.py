@@ -1,11 +1,11 @@
 """The annotator's round trip in one query to PostgreSQL: the claim, or the submit + claim.
 
-A round trip used to be a dozen statements between ``BEGIN`` and ``COMMIT``, each its own
-network round trip. Here a claim is one statement, and submit + claim are two statements sent
-as one query string: one network round trip and, in autocommit, one transaction (the
-statements of one query string commit together). Both are prepared once per connection, so
-PostgreSQL does not plan them again on every round trip. The rules are the same as before,
-and the database still enforces the invariants:
+A claim is one statement, and submit + claim are two statements sent as one query string:
+one network round trip and, in autocommit, one transaction (the statements of one query
+string commit together), instead of a dozen statements between ``BEGIN`` and ``COMMIT``, each
+its own round trip. Both are prepared once per connection, so PostgreSQL does not plan them
+again on every round trip. The rules are those of the ORM path (``orm``), and the database
+enforces the invariants:
 
 * the pair is picked ``FOR NO KEY UPDATE SKIP LOCKED``: two annotators never wait on, or both
   take, one pair's last slot (and foreign-key checks of concurrent submits never wait on it);
@@ -17,10 +17,10 @@ and the database still enforces the invariants:
   answers ``race`` and is asked again with a fresh snapshot;
 * the submit locks the assignment row first, and writes only if it is the caller's, in this
   campaign and not yet completed. Anything else writes nothing, the claim after it then does
-  nothing either, and the ordinary services answer it exactly as before (idempotent replay,
-  lost lease, wrong campaign). The claim runs after the submit with a fresh snapshot that
-  sees the new judgment, while the submit's locks are still held: a double click waits, then
-  finds the judgment and the lease;
+  nothing either, and the ordinary services answer it exactly as they do on their own
+  (idempotent replay, lost lease, wrong campaign). The claim runs after the submit with a
+  fresh snapshot that sees the new judgment, while the submit's locks are still held: a
+  double click waits, then finds the judgment and the lease;
 * no deadlock: the only lock a submit waits for while holding something is its own pair's
   row (for the counter), taken before it writes its assignment row and before the claim
   picks a pair; a claim, once it holds a pair, waits for no row lock, and for an index entry
@@ -42,6 +42,9 @@ import psycopg
 from django.db import ProgrammingError, connection, transaction
 
 from labeling.models import Assignment, Campaign, Candidate, Judgment, Pair, Prompt
+from policy import rubric
+
+from .outcome import Outcome
 
 ASSIGNMENT_COLUMNS = (
     "id", "pair_id", "campaign_id", "annotator_id", "slot", "left_is_a", "expires_at",
@@ -51,12 +54,11 @@ PAIR_COLUMNS = ("id", "prompt_id", "candidate_a_id", "candidate_b_id", "is_gold"
 PROMPT_COLUMNS = ("id", "campaign_id", "messages", "category_path", "intent")
 CANDIDATE_COLUMNS = ("id", "prompt_id", "text", "html", "html_renderer")
 # Judgment fields whose canonical value depends on the side order shown.
-ORIENTED_FIELDS = (
-    "a_response_mode", "a_severity", "a_helpfulness",
-    "b_response_mode", "b_severity", "b_helpfulness", "preference",
-)  # fmt: skip
+ORIENTED_FIELDS = rubric.JUDGMENT_RATING_COLUMNS
 
-# The side order of a new lease, as ``services.left_is_a_for`` computes it in Python.
+# The side order of a new lease, computed in the statement (it picks the pair): the SQL of
+# ``side_order.left_is_a_for``, which test_side_order_in_sql_is_the_python_one
+# (tests/labeling/annotation/test_round_trip.py) compares it with.
 _SIDES_SQL = (
     "(get_byte(sha256(convert_to('graylab-sides:' || %(me)s::text || ':' || {pair}::text, "
     "'UTF8')), 0) & 1) = 1"
@@ -76,10 +78,10 @@ WITH sub AS MATERIALIZED (
 new_judgment AS (
     INSERT INTO labeling_judgment (
         pair_id, annotator_id, assignment_id, policy_version_id, {oriented_columns},
-        rationale, flags, flag_note, left_is_a, time_on_task_ms, created_at, updated_at
+        {note_columns}, left_is_a, time_on_task_ms, created_at, updated_at
     )
     SELECT s.pair_id, %(me)s, s.id, %(policy_version)s, {oriented_values},
-        %(rationale)s, %(flags)s::jsonb, %(flag_note)s, s.left_is_a,
+        {note_values}, s.left_is_a,
         COALESCE(%(time_on_task_ms)s::integer, GREATEST(0, floor(
             extract(epoch FROM (%(now)s::timestamptz - s.created_at)) * 1000
         ))::integer),
@@ -245,6 +247,12 @@ def submit_statement() -> str:
             f"CASE WHEN s.left_is_a THEN %(a_is_left_{name})s ELSE %(b_is_left_{name})s END"
             for name in ORIENTED_FIELDS
         ),
+        note_columns=", ".join(rubric.PAIR_NOTE_FIELDS),
+        # The flags arrive as JSON text (see ``submit_and_claim``).
+        note_values=", ".join(
+            f"%({name})s::jsonb" if name == rubric.FLAGS_FIELD else f"%({name})s"
+            for name in rubric.PAIR_NOTE_FIELDS
+        ),
     )
 
 
@@ -286,19 +294,6 @@ def statement(*, daily_cap: bool, kinds: int) -> str:
         )
     )
     return "\n".join(parts)
-
-
-@dataclass(frozen=True)
-class Outcome:
-    """What one query did: the lease it holds (or why none), and the judgment it wrote."""
-
-    assignment: Assignment | None
-    reason: str  # "ok", "daily_cap", "done", or "race" (a concurrent claim got the slot first)
-    judgment_id: int | None = None
-    time_on_task_ms: int | None = None
-    # The submitted assignment's pair and side order (a submit that wrote the judgment).
-    submitted_pair_id: int | None = None
-    submitted_left_is_a: bool | None = None
 
 
 def _json(value: Any) -> Any:
@@ -379,9 +374,10 @@ PARAMETER_TYPES = {
     "me": "integer", "campaign": "bigint", "k": "integer", "now": "timestamptz",
     "expires_at": "timestamptz", "gold1": "boolean", "gold2": "boolean",
     "daily_cap": "integer", "day_start": "timestamptz", "sub_id": "bigint", "after": "bigint",
-    "policy_version": "bigint", "rationale": "text", "flags": "text", "flag_note": "text",
+    "policy_version": "bigint", **{name: "text" for name in rubric.PAIR_NOTE_FIELDS},
     "time_on_task_ms": "integer", "user": "integer", "slug": "text",
-    **{f"{order}_is_left_{name}": "integer" if name.endswith(("helpfulness", "preference"))
+    **{f"{order}_is_left_{name}": "integer"
+       if name.endswith((rubric.HELPFULNESS_FIELD, rubric.PREFERENCE_FIELD))
        else "text" for order in ("a", "b") for name in ORIENTED_FIELDS},
 }  # fmt: skip
 _PLACEHOLDER = re.compile(r"%\((\w+)\)s")
@@ -521,9 +517,8 @@ def submit_and_claim(
             "after": assignment_id,
             "sub_id": assignment_id,
             "policy_version": campaign.policy_version_id,
-            "rationale": values_if_a_left["rationale"],
-            "flags": json.dumps(values_if_a_left["flags"]),
-            "flag_note": values_if_a_left["flag_note"],
+            **{name: values_if_a_left[name] for name in rubric.PAIR_NOTE_FIELDS},
+            rubric.FLAGS_FIELD: json.dumps(values_if_a_left[rubric.FLAGS_FIELD]),
             "time_on_task_ms": time_on_task_ms,
         }
     )
@@ -571,3 +566,51 @@ def judgment_from(
     judgment._state.adding = False
     judgment._state.db = connection.alias
     return judgment
+
+
+class PostgresPath:
+    """The claim path on PostgreSQL (``claim.ClaimPath``): the statements of this module."""
+
+    one_statement = True
+
+    def claim(
+        self, *, campaign: Campaign, annotator: Any, now: datetime, gold_first: bool
+    ) -> Outcome:
+        return claim(campaign=campaign, annotator=annotator, now=now, gold_first=gold_first)
+
+    def submit_and_claim(
+        self,
+        *,
+        assignment_id: int,
+        campaign: Campaign,
+        annotator: Any,
+        now: datetime,
+        gold_first: bool,
+        values_if_a_left: dict[str, Any],
+        values_if_b_left: dict[str, Any],
+        time_on_task_ms: int | None,
+    ) -> tuple[Judgment, Outcome] | None:
+        outcome = submit_and_claim(
+            assignment_id=assignment_id,
+            campaign=campaign,
+            annotator=annotator,
+            now=now,
+            gold_first=gold_first,
+            values_if_a_left=values_if_a_left,
+            values_if_b_left=values_if_b_left,
+            time_on_task_ms=time_on_task_ms,
+        )
+        if outcome.judgment_id is None or outcome.submitted_left_is_a is None:
+            return None
+        judgment = judgment_from(
+            outcome,
+            assignment_id=assignment_id,
+            annotator=annotator,
+            campaign=campaign,
+            values=values_if_a_left if outcome.submitted_left_is_a else values_if_b_left,
+            now=now,
+        )
+        return judgment, outcome
+
+    def serialise_claims(self, *, campaign: Campaign, annotator: Any) -> None:
+        serialise_claims(campaign=campaign, annotator=annotator)

@@ -4,19 +4,17 @@ from __future__ import annotations
 
 import csv
 import itertools
-from pathlib import Path
 from types import SimpleNamespace
 
 import pytest
 from django.core.management import call_command
 from django.core.management.base import CommandError
 
+from labeling.demo import DEMO_DATA
 from labeling.models import Candidate, Prompt
 from presentation import untrusted_text as rendering
 
-XSTEST = (
-    Path(rendering.__file__).resolve().parents[1] / "demo_data" / "xstest" / "xstest_prompts.csv"
-)
+XSTEST = DEMO_DATA / "xstest_prompts.csv"
 PUNCTUATION = " ,.;:?!'\"()/%$@=+-"
 
 

@@ -249,7 +249,7 @@ def test_claim_and_submit_take_a_fixed_number_of_queries(
     # Session and user (as for any signed-in page), the caller's roles with the campaign and
     # their membership (one query: selectors.campaign_for_annotation), and one query that
     # claims (page load) or submits and claims (htmx round trip, two prepared statements in
-    # one query string): see labeling/annotation/statements.py. The round trip was 14.
+    # one query string): see labeling/annotation/claim/postgres.py.
     assert small == (4, 4), small
 
 
