@@ -54,8 +54,9 @@ def enqueue_claimable(*, run_id: int) -> int:
     return enqueue_rows(rows)
 
 
-def enqueue_planned(tasks: Iterable[GenerationTask], countdown: float | None = None) -> int:
-    return enqueue_rows(((task.pk, task.endpoint_id) for task in tasks), countdown=countdown)
+def enqueue_planned(rows: Iterable[GenerationTask], countdown: float | None = None) -> int:
+    """Send these planned candidates again (retries, stopped calls), in batches."""
+    return enqueue_rows(((row.pk, row.endpoint_id) for row in rows), countdown=countdown)
 
 
 def enqueue_ids(ids: Iterable[int], countdown: float | None = None) -> int:
