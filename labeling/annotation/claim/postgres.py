@@ -2,8 +2,8 @@
 
 A claim is one statement, and submit + claim are two statements sent as one query string:
 one network round trip and, in autocommit, one transaction (the statements of one query
-string commit together), instead of a dozen statements between ``BEGIN`` and ``COMMIT``, each
-its own round trip. Both are prepared once per connection, so PostgreSQL does not plan them
+string commit together), where a transaction of separate statements would pay a round trip
+for each. Both are prepared once per connection, so PostgreSQL does not plan them
 again on every round trip. The rules are those of the ORM path (``orm``), and the database
 enforces the invariants:
 
