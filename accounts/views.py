@@ -2,20 +2,22 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from functools import wraps
 from typing import Any
 
 from django.contrib.auth import views as auth_views
 from django.contrib.auth.decorators import login_not_required
-from django.core.cache import cache
+from django.contrib.auth.forms import AuthenticationForm
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.utils.decorators import method_decorator
 
 from .navigation import start_page_for
 from .roles import user_roles
+from .services import SignInThrottled
 
-LOGIN_ATTEMPTS_PER_WINDOW = 10
-LOGIN_WINDOW_SECONDS = 60
+LOGIN_TEMPLATE = "registration/login.html"
 
 
 def home(request: HttpRequest) -> HttpResponse:
@@ -27,29 +29,46 @@ def home(request: HttpRequest) -> HttpResponse:
     return render(request, "home.html", {"roles": sorted(roles)})
 
 
+def _throttled_page(request: HttpRequest, throttled: SignInThrottled) -> HttpResponse:
+    """The log-in page answering 429: the attempt was not checked; it says how long to wait."""
+    username = request.POST.get("username", "")
+    response = render(
+        request,
+        LOGIN_TEMPLATE,
+        {
+            # Unbound, so rendering it checks nothing: it only keeps the typed user name.
+            "form": AuthenticationForm(request, initial={"username": username}),
+            "throttled": throttled,
+            "next": request.POST.get("next", request.GET.get("next", "")),
+        },
+        status=429,
+    )
+    response["Retry-After"] = str(throttled.retry_after)
+    return response
+
+
+def with_throttled_page(view: Callable[..., HttpResponse]) -> Callable[..., HttpResponse]:
+    """Wrap another sign-in view (the admin's): a throttled attempt gets the 429 log-in page."""
+
+    @wraps(view)
+    def wrapped(request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
+        try:
+            return view(request, *args, **kwargs)
+        except SignInThrottled as throttled:
+            return _throttled_page(request, throttled)
+
+    return wrapped
+
+
 @method_decorator(login_not_required, name="dispatch")
 class LoginView(auth_views.LoginView):
-    """Django's login view with a simple per-address throttle against password guessing."""
+    """Django's login view; the shared sign-in limits apply in the authentication backend."""
 
-    template_name = "registration/login.html"
+    template_name = LOGIN_TEMPLATE
     redirect_authenticated_user = True
 
     def post(self, request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
-        key = f"login-attempts:{request.META.get('REMOTE_ADDR', '')}"
-        attempts = cache.get_or_set(key, 0, LOGIN_WINDOW_SECONDS) or 0
-        if attempts >= LOGIN_ATTEMPTS_PER_WINDOW:
-            response = render(
-                request,
-                self.template_name,
-                {"form": self.get_form(), "throttled": True},
-                status=429,
-            )
-            response["Retry-After"] = str(LOGIN_WINDOW_SECONDS)
-            return response
-        response = super().post(request, *args, **kwargs)
-        if response.status_code != 302:
-            try:
-                cache.incr(key)
-            except ValueError:
-                cache.set(key, 1, LOGIN_WINDOW_SECONDS)
-        return response
+        try:
+            return super().post(request, *args, **kwargs)
+        except SignInThrottled as throttled:
+            return _throttled_page(request, throttled)

@@ -7,8 +7,10 @@ stops start-up with a message naming the variable.
 
 from __future__ import annotations
 
+import re
 import secrets
 import sys
+from fnmatch import fnmatchcase
 from pathlib import Path
 from urllib.parse import urlsplit
 
@@ -64,6 +66,30 @@ try:
     OPENAI_TIMEOUT_SECONDS = env.float("OPENAI_TIMEOUT_SECONDS", 60.0)
     OFFLINE_MODEL_SERVER_PORT = env.int("OFFLINE_MODEL_SERVER_PORT", 8765)
     LOG_LEVEL = env.str("LOG_LEVEL", "INFO").upper()
+    # Request bodies: the largest one read into memory (a multipart upload's files excepted)
+    # and the deepest nesting accepted in JSON bodies and JSON/YAML policy documents.
+    REQUEST_BODY_MAX_BYTES = env.int("REQUEST_BODY_MAX_BYTES", 10 * 1024**2)
+    JSON_MAX_DEPTH = env.int("JSON_MAX_DEPTH", 64)
+    # Import limits, checked while a file streams in (docs/formats.md, "Limits").
+    IMPORT_MAX_UPLOAD_BYTES = env.int("IMPORT_MAX_UPLOAD_BYTES", 200 * 1024**2)
+    IMPORT_MAX_EXPANDED_BYTES = env.int("IMPORT_MAX_EXPANDED_BYTES", 1024**3)
+    IMPORT_MAX_LINE_BYTES = env.int("IMPORT_MAX_LINE_BYTES", 1024**2)
+    # Sign-in limits, shared by the log-in page, the admin log-in and the API token: at most
+    # this many attempts per account and per client address within the window.
+    SIGN_IN_ATTEMPTS_PER_WINDOW = env.int("SIGN_IN_ATTEMPTS_PER_WINDOW", 10)
+    SIGN_IN_WINDOW_SECONDS = env.int("SIGN_IN_WINDOW_SECONDS", 60)
+    # The header in which a trusted reverse proxy passes the client's address, and how many
+    # trusted proxies append to it; unset, the header is never read (REMOTE_ADDR is the client).
+    TRUSTED_PROXY_HEADER = env.str("TRUSTED_PROXY_HEADER", "")
+    TRUSTED_PROXY_COUNT = env.int("TRUSTED_PROXY_COUNT", 1)
+    # The variables a model endpoint may read its API key from: names, or prefixes ending in *;
+    # by default also the one OPENAI_API_KEY_ENV names.
+    _key_env_default = ["OPENAI_*", "GRAYLAB_ENDPOINT_*"]
+    if not any(fnmatchcase(OPENAI_API_KEY_ENV, pattern) for pattern in _key_env_default):
+        _key_env_default.append(OPENAI_API_KEY_ENV)
+    ENDPOINT_API_KEY_ENV_ALLOWED: list[str] = env.list(
+        "ENDPOINT_API_KEY_ENV_ALLOWED", _key_env_default
+    )
     _secret = env.str("SECRET_KEY", "")
 except EnvError as error:
     raise ImproperlyConfigured(str(error)) from error
@@ -78,6 +104,30 @@ if LOG_LEVEL not in {"DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"}:
     raise _fail("LOG_LEVEL", f"unknown level {LOG_LEVEL!r}")
 if not OPENAI_API_KEY_ENV.isidentifier():
     raise _fail("OPENAI_API_KEY_ENV", "must be the name of an environment variable")
+if REQUEST_BODY_MAX_BYTES < 1024:
+    raise _fail("REQUEST_BODY_MAX_BYTES", "must be at least 1024")
+# Parsing, validation and orjson (255 levels) recurse per level: stay well below their limits.
+if not 1 <= JSON_MAX_DEPTH <= 200:
+    raise _fail("JSON_MAX_DEPTH", "must be between 1 and 200")
+if SIGN_IN_ATTEMPTS_PER_WINDOW < 1:
+    raise _fail("SIGN_IN_ATTEMPTS_PER_WINDOW", "must be at least 1")
+if SIGN_IN_WINDOW_SECONDS < 1:
+    raise _fail("SIGN_IN_WINDOW_SECONDS", "must be at least 1 second")
+if TRUSTED_PROXY_HEADER and not re.fullmatch(r"[A-Za-z0-9-]+", TRUSTED_PROXY_HEADER):
+    raise _fail("TRUSTED_PROXY_HEADER", "must be a header name such as X-Forwarded-For")
+if TRUSTED_PROXY_COUNT < 1:
+    raise _fail("TRUSTED_PROXY_COUNT", "must be at least 1")
+for _pattern in ENDPOINT_API_KEY_ENV_ALLOWED:
+    if not re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]*\*?", _pattern):
+        raise _fail(
+            "ENDPOINT_API_KEY_ENV_ALLOWED",
+            f"{_pattern!r} is neither a variable name nor a prefix ending in *",
+        )
+for _name in ("IMPORT_MAX_UPLOAD_BYTES", "IMPORT_MAX_EXPANDED_BYTES", "IMPORT_MAX_LINE_BYTES"):
+    if globals()[_name] <= 0:
+        raise _fail(_name, "must be a positive number of bytes")
+if IMPORT_MAX_LINE_BYTES > IMPORT_MAX_EXPANDED_BYTES:
+    raise _fail("IMPORT_MAX_LINE_BYTES", "must not be larger than IMPORT_MAX_EXPANDED_BYTES")
 
 if _secret:
     if len(_secret) < 50 and not DEBUG:
@@ -96,7 +146,6 @@ else:
 
 USES_EMBEDDED_BROKER = CELERY_BROKER_URL.startswith("filesystem://")
 TESTING = "pytest" in sys.modules
-
 INSTALLED_APPS = [
     "django.contrib.admin",
     "django.contrib.auth",
@@ -113,6 +162,7 @@ INSTALLED_APPS = [
     "csp",
     "config.apps.GraylabConfig",
     "accounts",
+    "presentation.apps.PresentationConfig",
     "policy",
     "labeling",
     "exports",
@@ -121,6 +171,10 @@ INSTALLED_APPS = [
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
+    # Above the session and auth middleware: their database lookups fail during an outage too.
+    "presentation.middleware.DatabaseUnavailableMiddleware",
+    # Before any view (and any session lookup) reads a body: size and JSON depth limits.
+    "presentation.middleware.RequestBodyLimitMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
@@ -168,6 +222,14 @@ else:
         "TEST_DATABASE_NAME", "test_graylab"
     )
 
+# Django's model backend behind the shared sign-in limits (accounts/services.py). The plain
+# ModelBackend is listed only so that sessions signed in through it stay valid: the first one
+# settles every password check (accounts/backends.py).
+AUTHENTICATION_BACKENDS = [
+    "accounts.backends.ThrottledModelBackend",
+    "django.contrib.auth.backends.ModelBackend",
+]
+
 AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator"},
     {"NAME": "django.contrib.auth.password_validation.CommonPasswordValidator"},
@@ -201,8 +263,10 @@ STORAGES = {
 STATIC_ROOT.mkdir(parents=True, exist_ok=True)
 MEDIA_ROOT = GRAYLAB_DATA_DIR / "uploads"
 EXPORTS_DIR = GRAYLAB_DATA_DIR / "exports"
+# Full problem lists of failed imports (CSV), one folder per user, kept for a day.
+IMPORT_PROBLEMS_DIR = GRAYLAB_DATA_DIR / "import-problems"
 FILE_UPLOAD_MAX_MEMORY_SIZE = 2_621_440
-DATA_UPLOAD_MAX_MEMORY_SIZE = 10_485_760
+DATA_UPLOAD_MAX_MEMORY_SIZE = REQUEST_BODY_MAX_BYTES
 
 # Security: cookies and headers. Production (DEBUG off) passes ``check --deploy``.
 SESSION_COOKIE_HTTPONLY = True
@@ -240,6 +304,12 @@ REST_FRAMEWORK = {
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
     "DEFAULT_PAGINATION_CLASS": "presentation.pagination.Pagination",
     "EXCEPTION_HANDLER": "presentation.api_errors.api_exception_handler",
+    # JSON with size and depth limits; views that take uploads list their own parsers.
+    "DEFAULT_PARSER_CLASSES": [
+        "presentation.parsers.JSONParser",
+        "rest_framework.parsers.FormParser",
+        "rest_framework.parsers.MultiPartParser",
+    ],
     "PAGE_SIZE": 100,
     "DEFAULT_THROTTLE_CLASSES": [
         "rest_framework.throttling.AnonRateThrottle",

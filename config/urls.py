@@ -3,11 +3,15 @@ from django.contrib.auth.decorators import login_not_required
 from django.urls import include, path
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 
+from accounts.views import with_throttled_page
+
 from . import views
 
 urlpatterns = [
     path("", include("accounts.urls")),
     path("healthz", views.healthz, name="healthz"),
+    # Before admin.site.urls, so the admin's log-in answers 429 like the others when throttled.
+    path("admin/login/", with_throttled_page(admin.site.login)),
     path("admin/", admin.site.urls),
     path("policy/", include("policy.urls")),
     path("", include("labeling.urls")),
