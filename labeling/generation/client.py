@@ -2,15 +2,20 @@
 
 The client's own retries are off (``max_retries=0``): retries are ours, so they survive a dead
 worker and follow the run's policy. The API key is read from the environment variable the
-endpoint names, at call time; it is never stored, logged or rendered.
+endpoint names (only an allowed one, see ``key_env``), at call time; it is never stored, logged
+or rendered. An error keeps a short summary of what the endpoint answered (its status and a
+sanitised, truncated excerpt with the key taken out), never its body as sent.
 """
 
 from __future__ import annotations
 
 import hashlib
+import json
 import os
+import re
 import threading
 import time
+import unicodedata
 from dataclasses import dataclass
 from typing import Any
 
@@ -18,9 +23,20 @@ import httpx
 import openai
 
 from ..models import ModelEndpoint
+from .key_env import key_env_allowed, key_env_rule
 
-ERROR_BODY_LIMIT = 500
+EXCERPT_LIMIT = 200
+# How much of a foreign text is read to make its excerpt.
+SUMMARY_SOURCE_LIMIT = 8192
+# An echo of this many characters of the key, or more, is taken out of error text.
+KEY_RUN_MIN = 6
+REDACTED = "[redacted]"
 RETRY_AFTER_CAP_SECONDS = 120.0
+
+# Credentials that may ride along in an answer even when they are not this endpoint's key.
+_CREDENTIAL = re.compile(r"(?i)\b(bearer|basic|token)\s+[^\s\"',;]+|\bsk-[A-Za-z0-9_-]{8,}")
+# Markup, script and style blocks, and a tag cut off at the end.
+_TAG = re.compile(r"(?is)<(script|style)\b.*?</\1\s*>|<[^>]*>|<[^>]*$")
 
 
 @dataclass
@@ -49,16 +65,65 @@ class CallError(Exception):
         return f"{self.kind}: {self.detail}"
 
 
+def _endpoint_key(endpoint: ModelEndpoint) -> str | None:
+    """The endpoint's key, read only from an allowed variable."""
+    name = endpoint.api_key_env
+    if not name or not key_env_allowed(name):
+        return None
+    return os.environ.get(name) or None
+
+
 def _api_key(endpoint: ModelEndpoint) -> str:
-    return (os.environ.get(endpoint.api_key_env) if endpoint.api_key_env else None) or "not-needed"
+    # A row saved before the allow-list (or through the ORM) may name any variable: its value
+    # is never sent anywhere.
+    if not key_env_allowed(endpoint.api_key_env):
+        raise CallError(
+            "client_error",
+            f"the endpoint's key variable is not allowed (it must match {key_env_rule()}); "
+            "no call was made",
+        )
+    return _endpoint_key(endpoint) or "not-needed"
 
 
-def _redact(text: str, endpoint: ModelEndpoint) -> str:
-    """Truncate an upstream message and make sure the key can never ride along in it."""
-    key = os.environ.get(endpoint.api_key_env) if endpoint.api_key_env else None
-    if key and len(key) >= 4:
-        text = text.replace(key, "[redacted]")
-    return text[:ERROR_BODY_LIMIT]
+def _redact_key(text: str, key: str | None) -> str:
+    """``text`` without the key: every run of ``KEY_RUN_MIN`` or more of its characters (any
+    case) is replaced, so a prefix or a part of the key is taken out as well as the whole."""
+    if not key:
+        return text
+    if len(key) < KEY_RUN_MIN:
+        return text.replace(key, REDACTED) if len(key) >= 4 else text
+    # Lower-cased character by character, so positions in `folded` are positions in `text`.
+    folded = "".join(c.lower() if len(c.lower()) == 1 else c for c in text)
+    key = key.lower()
+    runs = {key[i : i + KEY_RUN_MIN] for i in range(len(key) - KEY_RUN_MIN + 1)}
+    covered = [False] * len(text)
+    for i in range(len(text) - KEY_RUN_MIN + 1):
+        if folded[i : i + KEY_RUN_MIN] in runs:
+            covered[i : i + KEY_RUN_MIN] = [True] * KEY_RUN_MIN
+    parts: list[str] = []
+    for i, char in enumerate(text):
+        if not covered[i]:
+            parts.append(char)
+        elif i == 0 or not covered[i - 1]:
+            parts.append(REDACTED)
+    return "".join(parts)
+
+
+def _summary(text: str, endpoint: ModelEndpoint) -> str:
+    """Foreign text made safe to store and show: no markup, no control or invisible
+    characters, one line, the key and other credentials taken out, at most ``EXCERPT_LIMIT``
+    characters."""
+    key = _endpoint_key(endpoint)
+    # Only the start matters: the excerpt is short.
+    text = _TAG.sub(" ", text[:SUMMARY_SOURCE_LIMIT])
+    # Invisible characters go before the key is looked for: they could split an echo of it.
+    text = "".join(
+        " " if unicodedata.category(c) in ("Cc", "Zl", "Zp") else c
+        for c in text
+        if unicodedata.category(c) != "Cf"
+    )
+    text = _CREDENTIAL.sub(REDACTED, _redact_key(" ".join(text.split()), key))
+    return text if len(text) <= EXCERPT_LIMIT else text[: EXCERPT_LIMIT - 1] + "…"
 
 
 _clients: dict[tuple[str, str, float, int], openai.OpenAI] = {}
@@ -154,11 +219,31 @@ def _retry_after(error: openai.APIStatusError) -> float | None:
 
 
 def _status_detail(error: openai.APIStatusError, endpoint: ModelEndpoint) -> str:
+    """``HTTP <status>: <excerpt>``, the excerpt being the answer's error message (or its
+    start) through :func:`_summary`. ``error.message`` is not used: openai puts the whole
+    body in it."""
     try:
         body = error.response.text
-    except Exception:  # noqa: BLE001 - the body is informative only
+    except Exception:  # noqa: BLE001 - the body is informative only (may be unread)
         body = ""
-    return _redact(f"HTTP {error.status_code}: {body or error.message}", endpoint)
+    excerpt = _summary(_error_message(body), endpoint)
+    return f"HTTP {error.status_code}: {excerpt}" if excerpt else f"HTTP {error.status_code}"
+
+
+def _error_message(body: str) -> str:
+    """The message of an error answer in OpenAI's shape (or a similar one), else the body."""
+    try:
+        data = json.loads(body)
+    except ValueError:
+        return body
+    for _ in range(3):
+        if not isinstance(data, dict):
+            break
+        for field in ("error", "message", "detail"):
+            if isinstance(data.get(field), str):
+                return str(data[field])
+        data = data.get("error")
+    return body
 
 
 @dataclass
@@ -206,9 +291,9 @@ def chat_send(
     except openai.APITimeoutError:
         raise CallError("timeout", f"no answer within {endpoint.timeout_seconds:g} s") from None
     except openai.APIConnectionError as error:
-        raise CallError("connection", _redact(f"connection failed: {error}", endpoint)) from None
+        raise CallError("connection", _summary(f"connection failed: {error}", endpoint)) from None
     except (openai.APIResponseValidationError, ValueError) as error:
-        raise CallError("malformed", _redact(f"unreadable answer: {error}", endpoint)) from None
+        raise CallError("malformed", _summary(f"unreadable answer: {error}", endpoint)) from None
     return Answer(raw=raw, latency_ms=int((time.monotonic() - started) * 1000))
 
 
@@ -217,7 +302,7 @@ def chat_parse(answer: Answer, endpoint: ModelEndpoint) -> Completion:
     try:
         response = answer.raw.parse()
     except (openai.APIResponseValidationError, ValueError) as error:
-        raise CallError("malformed", _redact(f"unreadable answer: {error}", endpoint)) from None
+        raise CallError("malformed", _summary(f"unreadable answer: {error}", endpoint)) from None
     return _completion_of(response, endpoint, answer.latency_ms)
 
 
@@ -265,6 +350,6 @@ def endpoint_list_models(endpoint: ModelEndpoint) -> list[str]:
     except openai.APITimeoutError:
         raise CallError("timeout", f"no answer within {endpoint.timeout_seconds:g} s") from None
     except openai.APIConnectionError as error:
-        raise CallError("connection", _redact(f"connection failed: {error}", endpoint)) from None
+        raise CallError("connection", _summary(f"connection failed: {error}", endpoint)) from None
     except (openai.APIResponseValidationError, ValueError) as error:
-        raise CallError("malformed", _redact(f"unreadable answer: {error}", endpoint)) from None
+        raise CallError("malformed", _summary(f"unreadable answer: {error}", endpoint)) from None

@@ -8,17 +8,14 @@ from django.core.exceptions import ValidationError
 
 from ..models import ModelEndpoint
 from .client import endpoint_list_models
+from .key_env import key_env_problem
 
 
 def _check_env_name(api_key_env: str) -> str:
     name = api_key_env.strip()
-    if name and not name.isidentifier():
-        raise ValidationError(
-            {
-                "api_key_env": "Give the NAME of the environment variable that holds the key "
-                "(letters, digits, underscores), never the key itself."
-            }
-        )
+    problem = key_env_problem(name)
+    if problem is not None:
+        raise ValidationError({"api_key_env": problem})
     return name
 
 

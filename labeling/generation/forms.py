@@ -7,6 +7,7 @@ from typing import Any
 from django import forms
 
 from ..models import ModelEndpoint
+from .key_env import key_env_problem
 from .styles import BUILT_IN
 
 
@@ -25,6 +26,13 @@ class EndpointForm(forms.ModelForm):
             "concurrency_limit",
         )
         labels = {"api_key_env": "Name of the environment variable holding the API key"}
+
+    def clean_api_key_env(self) -> str:
+        name = (self.cleaned_data.get("api_key_env") or "").strip()
+        problem = key_env_problem(name)
+        if problem is not None:
+            raise forms.ValidationError(problem)
+        return name
 
 
 class RunForm(forms.Form):

@@ -7,6 +7,7 @@ from typing import Any
 from rest_framework import serializers
 
 from ..models import GenerationRun, ModelEndpoint
+from .key_env import key_env_problem
 
 
 class EndpointSerializer(serializers.ModelSerializer):
@@ -23,6 +24,13 @@ class EndpointSerializer(serializers.ModelSerializer):
             "created_at",
         )
         read_only_fields = ("id", "created_at")
+
+    def validate_api_key_env(self, value: str) -> str:
+        name = value.strip()
+        problem = key_env_problem(name)
+        if problem is not None:
+            raise serializers.ValidationError(problem)
+        return name
 
 
 class StyleSerializer(serializers.Serializer):

@@ -21,13 +21,13 @@ def test_campaign_and_endpoint_commands(policy_version, capsys):
         "local",
         base_url="http://127.0.0.1:1/v1",
         model="m",
-        api_key_env="LOCAL_KEY",
+        api_key_env="GRAYLAB_ENDPOINT_LOCAL_KEY",
         concurrency=3,
         timeout=5,
     )
     endpoint = ModelEndpoint.objects.get(name="local")
     assert (endpoint.api_key_env, endpoint.concurrency_limit, endpoint.timeout_seconds) == (
-        "LOCAL_KEY",
+        "GRAYLAB_ENDPOINT_LOCAL_KEY",
         3,
         5,
     )

@@ -126,9 +126,12 @@ def test_api_key_never_leaves_the_environment(
     campaign, client_for, celery_worker, offline_server, monkeypatch, caplog
 ):
     caplog.set_level(logging.DEBUG)
-    monkeypatch.setenv("GRAYLAB_TEST_KEY", SECRET)
+    monkeypatch.setenv("GRAYLAB_ENDPOINT_TEST_KEY", SECRET)
     endpoint = endpoints.endpoint_create(
-        name="keyed", base_url=offline_server.base_url, model="m", api_key_env="GRAYLAB_TEST_KEY"
+        name="keyed",
+        base_url=offline_server.base_url,
+        model="m",
+        api_key_env="GRAYLAB_ENDPOINT_TEST_KEY",
     )
     offline_server.configure(rate_500=0.5, seed=2)
     monkeypatch.setattr(executor, "BACKOFF_BASE_SECONDS", 0.02)
@@ -168,7 +171,7 @@ def test_api_key_never_leaves_the_environment(
     ]
     for body in bodies:
         assert SECRET.encode() not in body
-    assert b"GRAYLAB_TEST_KEY" in bodies[0]
+    assert b"GRAYLAB_ENDPOINT_TEST_KEY" in bodies[0]
     assert SECRET not in caplog.text
 
 
