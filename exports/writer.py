@@ -18,7 +18,7 @@ from typing import IO, Any
 
 import orjson
 
-from labeling.quality.csvsafe import neutralise_cell
+from presentation.csvsafe import neutralise_cell
 
 _SEGMENT = re.compile(r"[^a-z0-9_-]+")
 DATA_FOLDER = "data"

@@ -14,6 +14,7 @@ from django.views.decorators.http import require_http_methods, require_POST
 from accounts.permissions import role_required
 from labeling.models import Pair, Prompt, Review
 from policy.rubric import CANONICAL_SIDES, PREFERENCE_FIELD, SIDE_FIELDS, side_field
+from presentation.csvsafe import rows_to_csv
 from presentation.htmx import HtmxHttpRequest
 
 from . import dashboards as dashboard_module
@@ -26,7 +27,6 @@ from .agreement import (
     reduce_ratings,
 )
 from .bias import length_bias, position_bias
-from .csvsafe import rows_to_csv
 from .forms import GoldAnswerForm, PromptCorrectionForm, ReviewForm
 from .gold import gold_accuracy_by_annotator, pair_gold_clear, pair_gold_set
 from .review import pair_for_review, prompt_correct, review_queue, review_record
