@@ -20,7 +20,7 @@ from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
 from rest_framework import generics, status
 from rest_framework.exceptions import PermissionDenied, ValidationError
-from rest_framework.parsers import FormParser, JSONParser, MultiPartParser
+from rest_framework.parsers import FormParser, MultiPartParser
 from rest_framework.permissions import BasePermission
 from rest_framework.renderers import BaseRenderer, JSONRenderer
 from rest_framework.request import Request
@@ -30,6 +30,7 @@ from rest_framework.views import APIView
 from accounts.permissions import role_permission
 from accounts.roles import ALL_ROLES, Role
 from presentation.api_errors import Conflict
+from presentation.parsers import JSONParser
 
 from . import selectors, services
 from .document import FORMATS, PolicyError, dump_document, guess_format, parse_document

@@ -15,6 +15,9 @@ from collections.abc import Iterable, Mapping
 from typing import Any
 
 import yaml
+from django.conf import settings
+
+from presentation.nesting import json_too_deep, yaml_too_deep
 
 from .models import NAME_MAX_LENGTH, PATH_MAX_LENGTH, SLUG_MAX_LENGTH
 from .rubric import LEVEL_KEYS, SEVERITY_LEVELS, Severity
@@ -429,9 +432,17 @@ def guess_format(filename: str) -> str | None:
 
 
 def parse_document(content: bytes | str, file_format: str) -> Any:
-    """Parse file content as JSON or YAML; raise ``PolicyError`` naming the line on failure."""
+    """Parse file content as JSON or YAML; raise ``PolicyError`` naming the line on failure.
+
+    Content over the request body limit, or nested deeper than ``JSON_MAX_DEPTH``, is refused
+    before parsing (the parsers recurse once per level).
+    """
     if file_format not in FORMATS:
         raise PolicyError.single("format", f"unknown format {file_format!r}; use json or yaml")
+    # The request body limit also bounds a document uploaded as a file or read by a command.
+    limit = settings.DATA_UPLOAD_MAX_MEMORY_SIZE
+    if limit is not None and len(content) > limit:
+        raise PolicyError.single("file", f"is larger than {limit} bytes")
     if isinstance(content, bytes):
         try:
             content = content.decode("utf-8-sig")
@@ -439,7 +450,11 @@ def parse_document(content: bytes | str, file_format: str) -> Any:
             raise PolicyError.single("file", f"is not UTF-8 text (byte {error.start})") from error
     if not content.strip():
         raise PolicyError.single("file", "is empty")
+    depth = settings.JSON_MAX_DEPTH
     if file_format == "json":
+        too_deep = json_too_deep(content.encode("utf-8", "surrogatepass"), depth)
+        if too_deep:
+            raise PolicyError.single("file", too_deep.message("JSON"))
         try:
             return json.loads(content)
         except json.JSONDecodeError as error:
@@ -447,6 +462,9 @@ def parse_document(content: bytes | str, file_format: str) -> Any:
                 "file", f"malformed JSON at line {error.lineno}, column {error.colno}: {error.msg}"
             ) from error
     try:
+        too_deep = yaml_too_deep(content, depth)
+        if too_deep:
+            raise PolicyError.single("file", too_deep.message("YAML"))
         return yaml.safe_load(content)
     except yaml.YAMLError as error:
         mark = getattr(error, "problem_mark", None)

@@ -3,7 +3,9 @@
 Bad input answers ``{"field": ["reason", ...]}`` (400); every other error answers
 ``{"detail": "…"}`` with its status. Views raise and let this handler answer: DRF's
 exceptions, Django's ``ValidationError``, ``PermissionDenied`` and ``Http404``, and domain
-errors that name their bad fields (:class:`FieldErrors`). Anything else is a server error.
+errors that name their bad fields (:class:`FieldErrors`). A body over the size limit
+(Django's ``RequestDataTooBig``) answers 413; a database outage (``OperationalError``/
+``InterfaceError``) answers 503 with ``Retry-After``. Anything else is a server error.
 """
 
 from __future__ import annotations
@@ -11,11 +13,15 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any, Protocol, runtime_checkable
 
+from django.core.exceptions import RequestDataTooBig
 from django.core.exceptions import ValidationError as DjangoValidationError
 from rest_framework import exceptions, status
 from rest_framework.response import Response
 from rest_framework.serializers import as_serializer_error
 from rest_framework.views import exception_handler
+
+from .limits import PayloadTooLarge, too_large_message
+from .outage import DATABASE_ERRORS, DATABASE_UNAVAILABLE, RETRY_AFTER_SECONDS, log_database_error
 
 
 @runtime_checkable
@@ -36,8 +42,22 @@ class Conflict(exceptions.APIException):
     default_code = "conflict"
 
 
+class DatabaseUnavailable(exceptions.APIException):
+    """The database cannot be reached (503); ``wait`` becomes the ``Retry-After`` header."""
+
+    status_code = status.HTTP_503_SERVICE_UNAVAILABLE
+    default_detail = DATABASE_UNAVAILABLE
+    default_code = "database_unavailable"
+    wait = RETRY_AFTER_SECONDS
+
+
 def _as_api_exception(exc: Exception) -> Exception:
     """The DRF exception that stands for ``exc`` (DRF's own handler maps 404 and 403)."""
+    if isinstance(exc, DATABASE_ERRORS):
+        log_database_error(exc)
+        return DatabaseUnavailable()
+    if isinstance(exc, RequestDataTooBig):
+        return PayloadTooLarge(too_large_message())
     if isinstance(exc, DjangoValidationError):
         if hasattr(exc, "error_dict"):
             return exceptions.ValidationError(as_serializer_error(exc))
