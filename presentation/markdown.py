@@ -1,14 +1,21 @@
-"""Markdown for untrusted text: rubric, guidance, prompts, completions.
+"""Markdown for policy text written by admins: rubric, guidance, campaign instructions.
 
 ``render_markdown`` escapes raw HTML at the markdown stage (it is shown as text, never parsed),
 then sanitises the generated HTML with nh3 using a small allow-list as a second line of
-defence. Links keep only http, https and mailto; images only same-site relative sources;
-no attribute beyond the few listed survives (no ``on*``, ``style``, ``class``, ``id`` or
-``hx-*``). Templates still wrap the result in an element with ``hx-disable``.
+defence. No image survives: an image loads when the page opens, so its source is a request
+made on the reader's behalf, and a same-site one can hit a page that acts on GET. Links keep
+only absolute http, https and mailto targets (relative and protocol-relative ones lose their
+``href``) and open with ``rel="noopener noreferrer nofollow"``. No attribute beyond the few
+listed survives (no ``on*``, ``style``, ``class``, ``id`` or ``hx-*``). Templates still wrap
+the result in an element with ``hx-disable``.
+
+Prompts and model output never come here: ``presentation.untrusted_text`` renders them with
+no link, image or attribute at all (``{% load untrusted_text %}``).
 """
 
 from __future__ import annotations
 
+import re
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -21,14 +28,13 @@ MAX_INPUT_LENGTH = 200_000
 ALLOWED_TAGS = frozenset(
     {
         "a", "abbr", "b", "blockquote", "br", "code", "del", "em", "h1", "h2", "h3", "h4",
-        "h5", "h6", "hr", "i", "img", "li", "ol", "p", "pre", "s", "strong", "sub", "sup",
+        "h5", "h6", "hr", "i", "li", "ol", "p", "pre", "s", "strong", "sub", "sup",
         "table", "tbody", "td", "th", "thead", "tr", "ul",
     }
 )  # fmt: skip
 ALLOWED_ATTRIBUTES: dict[str, set[str]] = {
     "a": {"href", "title"},
     "abbr": {"title"},
-    "img": {"src", "alt", "title"},
     "td": {"align"},
     "th": {"align"},
     "ol": {"start"},
@@ -46,12 +52,36 @@ class EscapeRawHtml(Extension):
         md.inlinePatterns.deregister("html")
 
 
+# What a browser ignores in a URL before resolving it: tabs and newlines anywhere, and
+# spaces and control characters at either end.
+_URL_IGNORED_INSIDE = re.compile(r"[\t\n\r]")
+_URL_IGNORED_AT_ENDS = "".join(chr(code) for code in range(0x21))
+
+
+def link_allowed(href: str) -> bool:
+    """Whether a policy link may keep ``href``: an absolute http(s) URL naming a host, or mailto.
+
+    Anything a browser would resolve against the page is refused: relative paths,
+    protocol-relative ``//host`` and scheme-relative ``https:/path`` (same-scheme URLs without
+    ``//`` resolve on the current site), and backslashes (read as ``/``).
+    """
+    url = _URL_IGNORED_INSIDE.sub("", href).strip(_URL_IGNORED_AT_ENDS)
+    if "\\" in url:
+        return False
+    lowered = url.lower()
+    if lowered.startswith("mailto:"):
+        return True
+    if not lowered.startswith(("http://", "https://")):
+        return False
+    try:
+        return bool(urlsplit(url).hostname)
+    except ValueError:  # a malformed host or port
+        return False
+
+
 def _attribute_filter(tag: str, attribute: str, value: str) -> str | None:
-    if tag == "img" and attribute == "src":
-        # Only same-site images: an off-site image would leak the reader's address.
-        parts = urlsplit(value)
-        if parts.scheme or parts.netloc or value.startswith("//") or "\\" in value:
-            return None
+    if tag == "a" and attribute == "href" and not link_allowed(value):
+        return None
     if tag in {"td", "th"} and attribute == "align" and value not in {"left", "right", "center"}:
         return None
     return value

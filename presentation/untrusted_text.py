@@ -5,6 +5,9 @@ app's renderer (raw HTML escaped at the markdown stage, then nh3 with the policy
 and then through a second, stricter allow-list here: no links, no images, no attributes at
 all, so nothing in a candidate can load, navigate or run. Even markup that survived both sits
 in an ``hx-disable`` element under a Content-Security-Policy without inline script.
+Templates use it through ``{% load untrusted_text %}``: ``{{ text|untrusted }}`` and
+``{{ candidate|candidate_html }}`` (``presentation/templatetags/untrusted_text.py``); the
+policy ``|markdown`` filter is for text admins write, never for prompts or model output.
 
 A candidate's HTML is rendered once, when the candidate is stored (``Candidate.html``, by
 the renderer named in ``Candidate.html_renderer``), so the annotator's round trip does not

@@ -1,4 +1,9 @@
-"""``{% load policy_markdown %}`` then ``{{ text|markdown }}``: sanitised markdown."""
+"""``{% load policy_markdown %}`` then ``{{ text|markdown }}``: policy text as sanitised markdown.
+
+For text admins write (taxonomy guidance, rubric, campaign instructions) only: links to
+absolute http(s) and mailto targets, no image. Prompts and model output use
+``{% load untrusted_text %}`` (``|untrusted``, ``|candidate_html``), which keeps neither.
+"""
 
 from __future__ import annotations
 
@@ -14,5 +19,5 @@ register = template.Library()
 
 @register.filter(name="markdown")
 def markdown_filter(text: Any) -> SafeString:
-    """Render untrusted markdown; wrap the output in an element with ``hx-disable``."""
+    """Render policy markdown; wrap the output in an element with ``hx-disable``."""
     return render_markdown(text)
