@@ -47,6 +47,12 @@ def _reference_data(request: pytest.FixtureRequest) -> None:
         ensure_reference_data()
 
 
+@pytest.fixture(autouse=True)
+def _import_problems_dir(tmp_path_factory: pytest.TempPathFactory, settings: Any) -> None:
+    """Failed imports store their full problem list; tests keep those files out of ``var/``."""
+    settings.IMPORT_PROBLEMS_DIR = tmp_path_factory.mktemp("import-problems")
+
+
 def make_user(username: str, *roles: str) -> User:
     user = User.objects.create_user(username=username, password=PASSWORD)
     if roles:

@@ -5,9 +5,12 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
+from django.http import FileResponse
 from django.shortcuts import get_object_or_404
-from drf_spectacular.utils import extend_schema
-from rest_framework import serializers, status
+from django.urls import reverse
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import OpenApiResponse, extend_schema
+from rest_framework import exceptions, serializers, status
 from rest_framework.parsers import FormParser, MultiPartParser
 from rest_framework.request import Request
 from rest_framework.response import Response
@@ -18,14 +21,42 @@ from accounts.roles import Role
 
 from ..models import Campaign
 from .candidates import candidate_import
-from .common import ImportFailed, ImportReport
+from .common import ImportFailed, ImportReport, ImportTooLarge
+from .problem_files import problem_file_store
 from .prompts import prompt_import
 from .serializers import CandidateImportSerializer, PromptImportSerializer
+from .uploads import problem_list_response, upload_limit_install
+
+# Problems listed one by one in a failure's answer (the first, by line); the groups count all.
+PROBLEMS_LISTED = 100
+
+
+class PayloadTooLarge(exceptions.APIException):
+    """The upload, or the file once decompressed, is over its limit (413)."""
+
+    status_code = status.HTTP_413_REQUEST_ENTITY_TOO_LARGE
+    default_detail = "The upload is too large."
+    default_code = "payload_too_large"
+
+
+def failure_body(error: ImportFailed, problems_csv: str | None) -> dict[str, Any]:
+    """A failed import's answer: the documented ``detail`` and ``problems`` (now the first
+    :data:`PROBLEMS_LISTED`), the total, the problems grouped by kind (at most a screenful),
+    how many fall outside those groups, and where to download every one (CSV)."""
+    return {
+        "detail": "Nothing was imported.",
+        "problems": [problem.as_dict() for problem in error.problems[:PROBLEMS_LISTED]],
+        "problem_count": error.total,
+        "problem_groups": [group.as_dict() for group in error.shown_groups],
+        "other_problems": error.not_shown,
+        "problems_csv": problems_csv,
+    }
 
 
 class CampaignImportApi(APIView):
-    """Upload a file into a campaign. 201 with the report, or 400 with every problem (line,
-    field, reason) and nothing stored."""
+    """Upload a file into a campaign. 201 with the report; 400 with the problems (grouped by
+    kind, the first listed by line, every one in a CSV download) and nothing stored; 413 when
+    the upload or the decompressed file is over its limit."""
 
     permission_classes = [role_permission(Role.RESEARCHER, Role.ADMIN)]
     parser_classes = [MultiPartParser, FormParser]
@@ -33,6 +64,16 @@ class CampaignImportApi(APIView):
     run: Callable[..., ImportReport]
     # Validated fields passed on to ``run`` as they are (the file and defaults are common).
     extra_fields: tuple[str, ...] = ()
+
+    def initial(self, request: Request, *args: Any, **kwargs: Any) -> None:
+        # Before authentication: a session's CSRF check is the first to read the body.
+        upload_limit_install(request._request)
+        super().initial(request, *args, **kwargs)
+
+    def handle_exception(self, exc: Exception) -> Response:
+        if isinstance(exc, ImportTooLarge):
+            exc = PayloadTooLarge(str(exc))
+        return super().handle_exception(exc)
 
     def import_file(self, request: Request, slug: str) -> Response:
         campaign = get_object_or_404(Campaign.objects.select_related("policy_version"), slug=slug)
@@ -50,13 +91,18 @@ class CampaignImportApi(APIView):
                 **{field: data[field] for field in self.extra_fields},
             )
         except ImportFailed as error:
-            return Response(
-                {
-                    "detail": "Nothing was imported.",
-                    "problems": [problem.as_dict() for problem in error.problems],
-                },
-                status=status.HTTP_400_BAD_REQUEST,
+            token = problem_file_store(
+                error=error, user_id=request.user.pk, campaign_id=campaign.pk
             )
+            link = (
+                request.build_absolute_uri(
+                    reverse("api-import-problems", args=[campaign.slug, token])
+                )
+                if token
+                else None
+            )
+            # Not raised: the one error handler would flatten ``problems`` into ``detail``.
+            return Response(failure_body(error, link), status=status.HTTP_400_BAD_REQUEST)
         return Response(report.as_dict(), status=status.HTTP_201_CREATED)
 
 
@@ -77,3 +123,20 @@ class CandidateImportApi(CampaignImportApi):
     @extend_schema(request=CandidateImportSerializer, responses=dict)
     def post(self, request: Request, slug: str) -> Response:
         return self.import_file(request, slug)
+
+
+class ImportProblemsApi(APIView):
+    """Every problem of a failed import (CSV: line, field, reason): only for the user who
+    uploaded the file, for a day; the link comes in the failure's ``problems_csv``."""
+
+    permission_classes = [role_permission(Role.RESEARCHER, Role.ADMIN)]
+
+    @extend_schema(
+        responses={
+            (200, "text/csv"): OpenApiResponse(OpenApiTypes.BINARY),
+            404: OpenApiResponse(description="No such list, not yours, or older than a day"),
+        }
+    )
+    def get(self, request: Request, slug: str, token: str) -> FileResponse:
+        campaign = get_object_or_404(Campaign, slug=slug)
+        return problem_list_response(user_id=request.user.pk, campaign=campaign, token=token)

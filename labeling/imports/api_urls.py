@@ -15,4 +15,9 @@ urlpatterns = [
         api.CandidateImportApi.as_view(),
         name="api-candidate-import",
     ),
+    path(
+        "campaigns/<slug:slug>/import-problems/<slug:token>.csv",
+        api.ImportProblemsApi.as_view(),
+        name="api-import-problems",
+    ),
 ]

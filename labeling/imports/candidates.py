@@ -306,10 +306,10 @@ class _BatchWriter:
                 row_prompt[row.line] = by_hash[digest]
                 continue
             if digest not in new_prompts:
-                before = len(log.problems)
+                before = log.count
                 category = self.checker.category(row.category, row.line)
                 intent = self.checker.intent(row.intent, row.line)
-                if len(log.problems) > before or category is None or intent is None:
+                if log.count > before or category is None or intent is None:
                     continue
                 new_prompts[digest] = Prompt(
                     campaign=self.campaign,
@@ -325,7 +325,7 @@ class _BatchWriter:
                     metadata=row.prompt_metadata,
                 )
             row_prompt[row.line] = digest
-        if log.problems:
+        if log.count:
             return  # nothing will be kept: only keep validating
         if new_prompts:
             Prompt.objects.bulk_create(new_prompts.values())
@@ -405,7 +405,8 @@ def candidate_import(
     default_intent: str | None = None,
     mapping: Mapping[str, Any] | None = None,
 ) -> ImportReport:
-    """Import external completions as candidates (and pairs); raises :class:`ImportFailed`."""
+    """Import external completions as candidates (and pairs); raises :class:`ImportFailed`
+    with every bad line, or :class:`ImportTooLarge` when the file passes a size limit."""
     if file_format not in FORMATS:
         raise ImportFailed([Problem(0, "format", f"unknown format {file_format!r}")])
     log = ProblemLog()
@@ -417,7 +418,11 @@ def candidate_import(
         default_intent=default_intent,
     )
     writer = _BatchWriter(campaign, checker, report)
-    stream = open_binary(source)
+    try:
+        stream = open_binary(source, name=filename)
+    except BaseException:
+        log.discard()
+        raise
     try:
         with transaction.atomic():
             rows: Iterator[CandidateRow]
@@ -439,11 +444,12 @@ def candidate_import(
                     batch = []
             if batch:
                 writer.write(batch, log)
-            if not log.problems and report.lines == 0 and not report.reported:
+            if not log.count and report.lines == 0 and not report.reported:
                 log.add(0, "", "the file holds no rows")
             log.raise_if_any()
             writer.finish()
     finally:
+        log.discard()  # the full problem list, unless raise_if_any handed it on
         if isinstance(source, str | Path):
             stream.close()
     report.created = report.candidates_created

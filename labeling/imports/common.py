@@ -2,36 +2,98 @@
 
 Readers never hold the whole file: they yield one record at a time with its line number, and a
 record that cannot be read becomes a :class:`Problem` instead of stopping the read, so the user
-gets every bad line in one report.
+gets every bad line in one report. Memory stays bounded whatever the file: the bytes that come
+out of a file are counted per chunk (:func:`open_binary`), a line is read at most
+``IMPORT_MAX_LINE_BYTES`` at a time (:func:`iter_raw_lines`), and problems are counted by kind
+with only the first ones kept in memory (:class:`ProblemLog`).
 """
 
 from __future__ import annotations
 
+import contextlib
 import csv
+import dataclasses
 import gzip
 import hashlib
 import io
+import logging
+import re
+import tempfile
 import unicodedata
+import zlib
+from collections import deque
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO, Any
 
 import orjson
+from django.conf import settings
 
 from policy.models import PolicyVersion
 from policy.rubric import INTENTS
+from presentation.csvsafe import neutralise_cell
 
 from ..models import Campaign
 
-MAX_LINE_BYTES = 1_000_000
+logger = logging.getLogger(__name__)
+
 MAX_TEXT_CHARS = 100_000
 MAX_EXTERNAL_ID_CHARS = 200
 ROLES = ("system", "user", "assistant")
 GZIP_MAGIC = b"\x1f\x8b"
 NUL_REASON = "contains a NUL character (\\u0000), which cannot be stored"
+NOT_GZIP_REASON = (
+    "not gzip: the file's name ends in .gz but its content is not gzip-compressed (a gzip file "
+    "starts with the bytes 1f 8b); compress it with gzip, or remove .gz from its name"
+)
+# Bytes asked of the underlying file (or the decompressor) at a time: the expanded-size check
+# runs once per chunk, not once per line.
+READ_CHUNK_BYTES = 1 << 18
 
-csv.field_size_limit(MAX_LINE_BYTES)
+# Problems kept in memory per import (the first found); past this every problem also goes to a
+# CSV file, the full list (see ProblemLog).
+PROBLEMS_KEPT = 1000
+# Rows of the full list at most (about 300 MB): a file of tiny bad lines must not become a far
+# larger file of problems. Past it, problems are still counted and grouped.
+FULL_LIST_MAX_ROWS = 5_000_000
+# Kinds of problem counted one by one; problems of any further kind are counted together.
+PROBLEM_GROUPS_KEPT = 100
+# Kinds shown on the import page and in the API answer: at most a screenful.
+PROBLEM_GROUPS_SHOWN = 20
+# Line numbers remembered per kind of problem.
+PROBLEM_GROUP_LINES = 5
+# Reasons whose group key is remembered (a cache: most reasons repeat word for word).
+_PATTERNS_KEPT = 1000
+
+# Other CSV readers in the process keep the field size this module has always given them;
+# iter_csv applies the configured line limit while it reads.
+csv.field_size_limit(1_000_000)
+
+
+def size_text(count: int) -> str:
+    """A byte count for people: ``209715200`` → ``"200 MiB (209,715,200 bytes)"``."""
+    for unit, size in (("GiB", 1024**3), ("MiB", 1024**2), ("KiB", 1024)):
+        if count >= size:
+            return f"{count / size:.4g} {unit} ({count:,} bytes)"
+    return f"{count:,} bytes"
+
+
+class ImportTooLarge(Exception):
+    """A file over one of the import's size limits (the web answers 413).
+
+    Raised as soon as the limit is passed: the rest of the file is never read, the import's
+    transaction is rolled back and nothing is kept. ``setting`` names the variable that sets
+    ``limit``.
+    """
+
+    def __init__(self, what: str, *, limit: int, setting: str) -> None:
+        self.limit = limit
+        self.setting = setting
+        super().__init__(
+            f"{what} is larger than the limit of {size_text(limit)}, set by {setting}; "
+            "nothing was imported."
+        )
 
 
 @dataclass(frozen=True)
@@ -50,12 +112,147 @@ class Problem:
         return {"line": self.line, "field": self.field, "reason": self.reason}
 
 
-class ImportFailed(Exception):
-    """Raised when any line is bad: the import's transaction is rolled back, nothing is kept."""
+# What varies between two problems of one kind: quoted values, and positions in a line.
+_QUOTED = re.compile(r"'[^']*'|\"[^\"]*\"")
+_POSITION = re.compile(r"\b(line|column|char|byte|turn) \d+")
 
-    def __init__(self, problems: list[Problem]) -> None:
-        self.problems = problems
-        super().__init__(f"{len(problems)} bad line(s); nothing was imported")
+
+def reason_pattern(reason: str) -> str:
+    """``reason`` with the parts that vary from line to line masked (quoted values become
+    ``'…'``, positions ``N``), so that one kind of problem makes one group."""
+    return _POSITION.sub(r"\1 N", _QUOTED.sub("'…'", reason))
+
+
+@dataclass(slots=True)
+class ProblemGroup:
+    """One kind of problem: a field and a reason, how many lines have it, the first of them.
+
+    ``reason`` is the reason itself while every line gives the same one, else its pattern
+    (see :func:`reason_pattern`).
+    """
+
+    field: str
+    reason: str
+    count: int = 0
+    lines: list[int] = dataclasses.field(default_factory=list)
+
+    @property
+    def first_lines(self) -> list[int]:
+        return sorted(self.lines)
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "field": self.field,
+            "reason": self.reason,
+            "count": self.count,
+            "first_lines": self.first_lines,
+        }
+
+
+class ProblemGroups:
+    """Counts problems by kind (field, reason pattern) in bounded memory."""
+
+    def __init__(self) -> None:
+        self.by_kind: dict[tuple[str, str], ProblemGroup] = {}
+        # Problems of kinds beyond PROBLEM_GROUPS_KEPT, counted together.
+        self.ungrouped = 0
+        self._patterns: dict[str, str] = {}
+
+    def add(self, line: int, field_name: str, reason: str) -> None:
+        pattern = self._patterns.get(reason)
+        if pattern is None:
+            pattern = reason_pattern(reason)
+            if len(self._patterns) < _PATTERNS_KEPT:
+                self._patterns[reason] = pattern
+        group = self.by_kind.get((field_name, pattern))
+        if group is None:
+            if len(self.by_kind) >= PROBLEM_GROUPS_KEPT:
+                self.ungrouped += 1
+                return
+            group = self.by_kind[(field_name, pattern)] = ProblemGroup(field_name, reason)
+        elif group.reason != reason:
+            group.reason = pattern
+        group.count += 1
+        if len(group.lines) < PROBLEM_GROUP_LINES:
+            group.lines.append(line)
+
+    def largest(self, limit: int = PROBLEM_GROUPS_SHOWN) -> list[ProblemGroup]:
+        """The ``limit`` largest groups, the largest first (then by their first line)."""
+        groups = sorted(self.by_kind.values(), key=lambda g: (-g.count, min(g.lines, default=0)))
+        return groups[:limit]
+
+
+def _csv_row(problem: Problem) -> tuple[int, str, str]:
+    """A problem as a CSV row, its reason kept from being read as a spreadsheet formula."""
+    return problem.line, problem.field, neutralise_cell(problem.reason)
+
+
+PROBLEMS_CSV_HEADER = ("line", "field", "reason")
+
+
+class ImportFailed(Exception):
+    """Raised when any line is bad: the import's transaction is rolled back, nothing is kept.
+
+    ``problems`` holds the first problems found (every one when there are few), sorted by line;
+    ``total`` counts them all and ``groups`` by kind. When they did not all fit in
+    ``problems``, ``full_list`` is a CSV file (line, field, reason) holding every one, which the
+    catcher owns: it keeps it (``problem_files.problem_file_store``) or calls :meth:`discard`.
+    """
+
+    def __init__(
+        self,
+        problems: list[Problem],
+        *,
+        total: int | None = None,
+        groups: ProblemGroups | None = None,
+        full_list: Path | None = None,
+    ) -> None:
+        self.problems = sorted(problems, key=lambda p: (p.line, p.field))
+        self.total = len(problems) if total is None else total
+        if groups is None:
+            groups = ProblemGroups()
+            for problem in problems:
+                groups.add(problem.line, problem.field, problem.reason)
+        self.groups = groups
+        self.full_list = full_list
+        super().__init__(f"{self.total} bad line(s); nothing was imported")
+
+    @property
+    def shown_groups(self) -> list[ProblemGroup]:
+        """The largest kinds of problem, at most a screenful."""
+        return self.groups.largest(PROBLEM_GROUPS_SHOWN)
+
+    @property
+    def not_shown(self) -> int:
+        """Problems outside :attr:`shown_groups`."""
+        return self.total - sum(group.count for group in self.shown_groups)
+
+    def all_problems(self) -> Iterator[Problem]:
+        """Every problem, streamed from the full list when there is one (else the ones kept,
+        and a last line counting any others)."""
+        if self.full_list is None:
+            yield from self.problems
+            if self.total > len(self.problems):
+                unlisted = self.total - len(self.problems)
+                yield Problem(0, "", f"and {unlisted} more problem(s), not listed")
+            return
+        with self.full_list.open(newline="", encoding="utf-8") as handle:
+            rows = csv.reader(handle)
+            next(rows, None)
+            for line, field_name, reason in rows:
+                yield Problem(int(line), field_name, reason)
+
+    def write_csv(self, handle: IO[str]) -> None:
+        """Write :meth:`all_problems` as CSV (line, field, reason)."""
+        writer = csv.writer(handle)
+        writer.writerow(PROBLEMS_CSV_HEADER)
+        writer.writerows(_csv_row(problem) for problem in self.all_problems())
+
+    def discard(self) -> None:
+        """Remove the full list, if any (for callers that do not keep it)."""
+        if self.full_list is not None:
+            self.full_list.unlink(missing_ok=True)
+            self.full_list = None
 
 
 @dataclass
@@ -85,61 +282,208 @@ class ImportReport:
 
 
 class ProblemLog:
-    """Collects problems as the file streams by."""
+    """Collects the problems of one import as the file streams by, in bounded memory.
+
+    Keeps the first ``PROBLEMS_KEPT`` problems and counts all of them by kind
+    (:class:`ProblemGroups`). Past ``PROBLEMS_KEPT``, every problem is also written to a CSV
+    file under ``settings.IMPORT_PROBLEMS_DIR`` as it comes, the full list that
+    :meth:`raise_if_any` hands to :class:`ImportFailed`. An import that does not raise that
+    error calls :meth:`discard` (it is safe to call either way).
+    """
 
     def __init__(self) -> None:
-        self.problems: list[Problem] = []
+        self.count = 0
+        self.kept: list[Problem] = []
+        self.groups = ProblemGroups()
+        self._file: IO[str] | None = None
+        self._writer: Any = None
+        self._path: Path | None = None
+        self._full_list_failed = False
 
     def add(self, line: int, field_name: str, reason: str) -> None:
-        self.problems.append(Problem(line, field_name, reason))
+        self.count += 1
+        problem = Problem(line, field_name, reason)
+        if len(self.kept) < PROBLEMS_KEPT:
+            self.kept.append(problem)
+        elif self.count <= FULL_LIST_MAX_ROWS and not self._full_list_failed:
+            self._write(problem)
+        self.groups.add(line, field_name, reason)
+
+    def _write(self, problem: Problem) -> None:
+        try:
+            if self._writer is None:
+                self._open_full_list()
+            self._writer.writerow(_csv_row(problem))
+        except OSError:
+            # A full disk costs the download, not the report: counts and groups go on.
+            logger.warning("cannot write the full problem list of an import", exc_info=True)
+            self.discard()
+            self._full_list_failed = True
+
+    def _open_full_list(self) -> None:
+        folder = Path(settings.IMPORT_PROBLEMS_DIR)
+        folder.mkdir(parents=True, exist_ok=True)
+        # A dot name: never served (tokens have none), swept like the others when left behind.
+        self._file = tempfile.NamedTemporaryFile(  # noqa: SIM115 - closed by raise_if_any/discard
+            "w", newline="", encoding="utf-8", dir=folder, prefix=".partial-", delete=False
+        )
+        self._path = Path(self._file.name)
+        self._writer = csv.writer(self._file)
+        self._writer.writerow(PROBLEMS_CSV_HEADER)
+        self._writer.writerows(_csv_row(problem) for problem in self.kept)
 
     def raise_if_any(self) -> None:
-        if self.problems:
-            raise ImportFailed(sorted(self.problems, key=lambda p: (p.line, p.field)))
+        """Raise :class:`ImportFailed` with what was collected, if anything was."""
+        if not self.count:
+            return
+        full_list = None
+        if self._file is not None:
+            try:
+                if self.count > FULL_LIST_MAX_ROWS:
+                    unlisted = self.count - FULL_LIST_MAX_ROWS
+                    note = f"and {unlisted} more problem(s), not listed: the list stops at"
+                    self._writer.writerow((0, "", f"{note} {FULL_LIST_MAX_ROWS}"))
+                self._file.close()
+            except OSError:
+                logger.warning("cannot write the full problem list of an import", exc_info=True)
+                self.discard()
+            else:
+                full_list, self._file, self._writer, self._path = self._path, None, None, None
+        raise ImportFailed(self.kept, total=self.count, groups=self.groups, full_list=full_list)
+
+    def discard(self) -> None:
+        """Close and remove the full list if this log still owns one."""
+        file, path = self._file, self._path
+        self._file, self._writer, self._path = None, None, None
+        # Called in ``finally`` blocks: an error here must not hide the one being raised.
+        with contextlib.suppress(OSError):
+            if file is not None:
+                file.close()
+        with contextlib.suppress(OSError):
+            if path is not None:
+                path.unlink(missing_ok=True)
 
 
-def open_binary(source: str | Path | IO[bytes]) -> IO[bytes]:
-    """A binary stream of the file's bytes, transparently gunzipped (detected by magic bytes)."""
+class _CountingReader(io.RawIOBase):
+    """Reads from ``inner`` and stops with :class:`ImportTooLarge` once more than ``limit``
+    bytes came out of it: one check per chunk, so the limit costs nothing per line.
+
+    For a gzip stream, decompression errors become one readable ``OSError``.
+    """
+
+    def __init__(
+        self, inner: Any, *, limit: int, compressed: bool, closing: tuple[Any, ...]
+    ) -> None:
+        super().__init__()
+        # One step of the decompressor at a time where the stream offers it (``readinto1``),
+        # so the lines before a damaged part of a gzip file still come out and are counted.
+        self._read = getattr(inner, "readinto1", None) or inner.readinto
+        self._left = limit
+        self._limit = limit
+        self._compressed = compressed
+        self._closing = closing
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, buffer: Any) -> int:
+        # The views are released on the way out, raising or not: ``buffer`` belongs to the
+        # BufferedReader above and must not be reachable after this call (from a traceback).
+        # One byte past the limit is asked for, so that a file of exactly the limit passes.
+        with (
+            memoryview(buffer) as whole,
+            whole.cast("B") as view,
+            view[: self._left + 1] as target,
+        ):
+            try:
+                count = self._read(target) or 0
+            except (OSError, EOFError, zlib.error) as error:
+                if not self._compressed:
+                    raise
+                raise OSError(f"not gzip, or a damaged gzip file: {error}") from error
+        self._left -= count
+        if self._left < 0:
+            what = "The file, once decompressed," if self._compressed else "The file"
+            raise ImportTooLarge(what, limit=self._limit, setting="IMPORT_MAX_EXPANDED_BYTES")
+        return count
+
+    def close(self) -> None:
+        if not self.closed:
+            for stream in self._closing:
+                stream.close()
+        super().close()
+
+
+def open_binary(source: str | Path | IO[bytes], *, name: str = "") -> IO[bytes]:
+    """A binary stream of the file's bytes, gunzipped when it starts with the gzip signature.
+
+    The stream raises :class:`ImportTooLarge` as soon as more than
+    ``settings.IMPORT_MAX_EXPANDED_BYTES`` came out of it (counted per chunk as they are read or
+    decompressed), so a small file that decompresses without end stops at the limit and its
+    rest is never read. A file whose ``name`` (a path's own name by default) ends in ``.gz``
+    but that is not gzip is refused with :class:`ImportFailed`. Closing the stream closes a
+    file opened here, never a stream passed in.
+    """
+    owned = isinstance(source, str | Path)
+    if owned and not name:
+        name = str(source)
     stream: Any = (
-        open(source, "rb")  # noqa: SIM115 - the caller closes it
+        open(source, "rb", buffering=0)  # noqa: SIM115 - closed with the returned stream
         if isinstance(source, str | Path)
         else source
     )
-    if getattr(stream, "seekable", lambda: False)():
-        head = stream.read(2)
-        stream.seek(0)
-    else:
-        stream = io.BufferedReader(stream)
-        head = stream.peek(2)[:2]
-    if head == GZIP_MAGIC:
-        return gzip.GzipFile(fileobj=stream, mode="rb")  # type: ignore[return-value]
-    return stream
+    try:
+        if getattr(stream, "seekable", lambda: False)():
+            head = stream.read(2)
+            stream.seek(0)
+        else:
+            stream = io.BufferedReader(stream)
+            head = stream.peek(2)[:2]
+        compressed = head == GZIP_MAGIC
+        if not compressed and name.lower().endswith(".gz"):
+            raise ImportFailed([Problem(0, "", NOT_GZIP_REASON)])
+    except BaseException:
+        if owned:
+            stream.close()
+        raise
+    inner: Any = gzip.GzipFile(fileobj=stream, mode="rb") if compressed else stream
+    closing = (inner, stream) if owned else ((inner,) if compressed else ())
+    counted = _CountingReader(
+        inner,
+        limit=settings.IMPORT_MAX_EXPANDED_BYTES,
+        compressed=compressed,
+        closing=closing,
+    )
+    return io.BufferedReader(counted, buffer_size=READ_CHUNK_BYTES)
 
 
 def iter_raw_lines(stream: IO[bytes], log: ProblemLog) -> Iterator[tuple[int, bytes | None]]:
     """(line number, bytes) for each physical line; ``None`` for a line too long to keep.
 
-    Reads at most ``MAX_LINE_BYTES`` at a time, so one enormous line cannot exhaust memory. A
-    UTF-8 byte order mark at the start of the file is dropped.
+    Reads at most ``settings.IMPORT_MAX_LINE_BYTES`` at a time, so one enormous line cannot
+    exhaust memory; such a line is reported (naming the limit) and skipped. A UTF-8 byte order
+    mark at the start of the file is dropped.
     """
+    limit = settings.IMPORT_MAX_LINE_BYTES
+    too_long = f"longer than the line limit of {size_text(limit)}, set by IMPORT_MAX_LINE_BYTES"
     number = 0
     readline = stream.readline
     while True:
         try:
-            raw = readline(MAX_LINE_BYTES + 1)
-        except (OSError, EOFError) as error:  # a truncated or corrupt gzip stream
+            raw = readline(limit + 1)
+        except (OSError, EOFError, zlib.error) as error:  # a truncated or corrupt gzip stream
             log.add(number + 1, "", f"the file cannot be read: {error}")
             return
         if not raw:
             return
         number += 1
-        if len(raw) > MAX_LINE_BYTES and not raw.endswith(b"\n"):
+        if len(raw) > limit and not raw.endswith(b"\n"):
             # Skip the rest of this huge line without keeping it.
             while True:
-                rest = readline(MAX_LINE_BYTES)
+                rest = readline(limit)
                 if not rest or rest.endswith(b"\n"):
                     break
-            log.add(number, "", f"line longer than {MAX_LINE_BYTES} bytes")
+            log.add(number, "", too_long)
             yield number, None
             continue
         if number == 1 and raw.startswith(b"\xef\xbb\xbf"):
@@ -199,15 +543,31 @@ def iter_jsonl(stream: IO[bytes], log: ProblemLog) -> Iterator[tuple[int, dict[s
 
 
 def iter_csv(stream: IO[bytes], log: ProblemLog) -> Iterator[tuple[int, dict[str, str], list[str]]]:
-    """(first line number, row as dict, header) for each CSV record; bad records go to ``log``."""
-    bad_lines: set[int] = set()
+    """(first line number, row as dict, header) for each CSV record; bad records go to ``log``.
+
+    A field is bounded like a line (``IMPORT_MAX_LINE_BYTES``), as a quoted field may span
+    lines; the csv module's limit is process-wide, so it is set for the read and put back after.
+    """
+    previous_limit = csv.field_size_limit(settings.IMPORT_MAX_LINE_BYTES)
+    try:
+        yield from _csv_records(stream, log)
+    finally:
+        csv.field_size_limit(previous_limit)
+
+
+def _csv_records(
+    stream: IO[bytes], log: ProblemLog
+) -> Iterator[tuple[int, dict[str, str], list[str]]]:
+    # Unreadable lines not yet behind the current record, in order: a file of bad lines costs
+    # one look per record, not one per bad line so far.
+    bad_lines: deque[int] = deque()
     state = {"line": 0}
 
     def text_lines() -> Iterator[str]:
         for number, text in iter_lines(stream, log):
             state["line"] = number
             if text is None:
-                bad_lines.add(number)
+                bad_lines.append(number)
                 yield "\n"
             else:
                 yield text
@@ -226,7 +586,9 @@ def iter_csv(stream: IO[bytes], log: ProblemLog) -> Iterator[tuple[int, dict[str
             continue
         start, end = previous_end + 1, reader.line_num
         previous_end = end
-        if any(start <= n <= end for n in bad_lines):
+        while bad_lines and bad_lines[0] < start:
+            bad_lines.popleft()
+        if bad_lines and bad_lines[0] <= end:
             continue
         if not record or all(not cell.strip() for cell in record):
             continue

@@ -540,7 +540,8 @@ def prompt_import(
     default_intent: str | None = None,
     mapping: Mapping[str, Any] | None = None,
 ) -> ImportReport:
-    """Import prompts into ``campaign``; raises :class:`ImportFailed` with every bad line."""
+    """Import prompts into ``campaign``; raises :class:`ImportFailed` with every bad line, or
+    :class:`ImportTooLarge` when the file passes a size limit (nothing is imported then)."""
     if not file_format:
         file_format = guess_format(filename or str(source))
     if file_format not in FORMATS:
@@ -553,7 +554,11 @@ def prompt_import(
         default_category=default_category,
         default_intent=default_intent,
     )
-    stream = open_binary(source)
+    try:
+        stream = open_binary(source, name=filename)
+    except BaseException:
+        log.discard()
+        raise
     try:
         with _cycle_collector_paused(), transaction.atomic():
             if file_format == "jsonl":
@@ -563,7 +568,7 @@ def prompt_import(
             else:
                 rows = _rows_xstest(stream, checker, XstestMapping.from_dict(mapping))
             _PromptWriter(campaign, log, report).run(rows)
-            if not log.problems and report.lines == 0:
+            if not log.count and report.lines == 0:
                 log.add(0, "", "the file holds no rows")
             log.raise_if_any()
     except (IntegrityError, psycopg.IntegrityError) as error:
@@ -571,6 +576,7 @@ def prompt_import(
         # campaign at the same time, say): the unique constraints stopped it.
         raise ImportFailed([Problem(0, "", _CONCURRENT_CHANGE)]) from error
     finally:
+        log.discard()  # the full problem list, unless raise_if_any handed it on
         if isinstance(source, str | Path):
             stream.close()
     return report

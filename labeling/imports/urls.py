@@ -17,4 +17,9 @@ urlpatterns = [
         {"kind": "candidates"},
         name="campaign_import_candidates",
     ),
+    path(
+        "campaigns/<slug:slug>/import/problems/<slug:token>.csv",
+        views.campaign_import_problems,
+        name="campaign_import_problems",
+    ),
 ]

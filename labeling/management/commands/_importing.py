@@ -6,7 +6,7 @@ from typing import Any
 
 from django.core.management.base import CommandError
 
-from labeling.imports.common import ImportFailed, ImportReport
+from labeling.imports.common import ImportFailed, ImportReport, ImportTooLarge
 from labeling.imports.prompts import load_mapping_file
 from labeling.models import Campaign
 
@@ -19,9 +19,14 @@ def campaign_or_fail(slug: str) -> Campaign:
 
 
 def fail_with_problems(command: Any, error: ImportFailed) -> None:
-    for problem in error.problems:
-        command.stderr.write(str(problem))
-    raise CommandError(f"{len(error.problems)} problem(s); nothing was imported.")
+    """Every problem to stderr, one a line (streamed from the full list when there is one),
+    then the count; the full list is not kept (stderr is the list)."""
+    try:
+        for problem in error.all_problems():
+            command.stderr.write(str(problem))
+    finally:
+        error.discard()
+    raise CommandError(f"{error.total} problem(s); nothing was imported.")
 
 
 def print_report(command: Any, report: ImportReport, noun: str) -> None:
@@ -42,6 +47,8 @@ def run_import(
     """Run ``importer`` for the command's FILE, --campaign and --mapping options.
 
     Every bad line goes to stderr and the command exits non-zero; nothing is imported then.
+    A file over the expanded-size limit stops the command at the limit, naming its setting
+    (the upload-size limit is the web's only).
     """
     campaign = campaign_or_fail(options["campaign"])
     try:
@@ -59,6 +66,8 @@ def run_import(
     except ImportFailed as error:
         fail_with_problems(command, error)
         return
+    except ImportTooLarge as error:
+        raise CommandError(str(error)) from error
     except OSError as error:
         raise CommandError(f"cannot read {options['file']}: {error.strerror}") from error
     print_report(command, report, noun)
