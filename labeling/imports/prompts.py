@@ -23,10 +23,12 @@ from typing import IO, Any
 import orjson
 import psycopg
 import yaml
+from django.conf import settings
 from django.db import IntegrityError, connection, transaction
 from django.utils import timezone
 
 from policy.rubric import Intent
+from presentation.nesting import yaml_too_deep
 
 from ..database import is_postgresql
 from ..models import Campaign, Prompt
@@ -107,9 +109,16 @@ class XstestMapping:
 
 
 def load_mapping_file(path: str | Path) -> dict[str, Any]:
-    """Read a JSON or YAML mapping file."""
+    """Read a JSON or YAML mapping file (nested no deeper than ``JSON_MAX_DEPTH``: the YAML
+    loader recurses once per level)."""
     text = Path(path).read_text(encoding="utf-8")
-    data = yaml.safe_load(text)
+    try:
+        too_deep = yaml_too_deep(text, settings.JSON_MAX_DEPTH)
+        if too_deep:
+            raise ImportFailed([Problem(too_deep.line, "mapping", too_deep.message("YAML"))])
+        data = yaml.safe_load(text)
+    except yaml.YAMLError as error:
+        raise ImportFailed([Problem(0, "mapping", f"not JSON or YAML: {error}")]) from error
     if not isinstance(data, dict):
         raise ImportFailed([Problem(0, "mapping", "the mapping file must hold an object")])
     return data
