@@ -15,6 +15,8 @@ from rest_framework.views import APIView
 
 from accounts.permissions import role_permission
 from accounts.roles import Role
+from labeling.broker import BrokerUnavailable
+from presentation.api_errors import ServiceUnavailable
 
 from . import selectors, services
 from .models import Export
@@ -36,7 +38,10 @@ class ExportListApi(generics.ListAPIView):
     def post(self, request: Request) -> Response:
         incoming = ExportRequestSerializer(data=request.data)
         incoming.is_valid(raise_exception=True)
-        export = services.export_create(user=request.user, data=incoming.spec_data())
+        try:
+            export = services.export_create(user=request.user, data=incoming.spec_data())
+        except BrokerUnavailable as error:
+            raise ServiceUnavailable(error.message) from error
         return Response(ExportSerializer(export).data, status=status.HTTP_201_CREATED)
 
 

@@ -15,6 +15,7 @@ from django.core.exceptions import ValidationError
 from django.db import DEFAULT_DB_ALIAS, connection, connections, transaction
 from django.utils import timezone
 
+from labeling.broker import BROKER_ERRORS, QUICK_RETRY, BrokerUnavailable
 from labeling.database import is_postgresql
 from labeling.models import Campaign
 from policy.models import PolicyVersion
@@ -68,22 +69,32 @@ def _validated_spec(data: dict[str, Any]) -> ExportSpec:
 def export_create(*, user: Any, data: dict[str, Any], enqueue: bool = True) -> Export:
     """Freeze a selection and its settings as a queued export; enqueue it after commit.
 
-    Raises ValidationError (per field) on bad input; nothing is created then.
+    Raises ValidationError (per field) on bad input, and BrokerUnavailable when the broker
+    cannot take the job (the row is removed again); nothing is created then.
     """
     spec = _validated_spec(data)
-    with transaction.atomic():
-        export = Export.objects.create(
-            created_by=user if user is not None and user.is_authenticated else None,
-            format=spec.format,
-            archive_format=spec.archive_format,
-            spec=spec.to_dict(),
-            policy_version=export_policy_version(spec),
-        )
-        export.pairs_total = export_pair_count(spec, as_of=export.created_at)
-        export.save(update_fields=["pairs_total"])
-        if enqueue:
-            export_id = str(export.id)
-            transaction.on_commit(lambda: run_export.delay(export_id))
+    created: list[Export] = []
+    try:
+        with transaction.atomic():
+            export = Export.objects.create(
+                created_by=user if user is not None and user.is_authenticated else None,
+                format=spec.format,
+                archive_format=spec.archive_format,
+                spec=spec.to_dict(),
+                policy_version=export_policy_version(spec),
+            )
+            created.append(export)
+            export.pairs_total = export_pair_count(spec, as_of=export.created_at)
+            export.save(update_fields=["pairs_total"])
+            if enqueue:
+                export_id = str(export.id)
+                # Not robust: a publish error leaves the commit (below) and the row is removed.
+                transaction.on_commit(
+                    lambda: run_export.apply_async(args=(export_id,), retry_policy=QUICK_RETRY)
+                )
+    except BROKER_ERRORS as error:
+        Export.objects.filter(pk__in=[done.pk for done in created]).delete()
+        raise BrokerUnavailable() from error
     return export
 
 

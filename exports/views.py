@@ -10,6 +10,7 @@ from django.views.decorators.vary import vary_on_headers
 
 from accounts.permissions import role_required
 from accounts.roles import Role
+from labeling.broker import BrokerUnavailable
 from presentation.htmx import HtmxHttpRequest
 
 from . import selectors, services
@@ -31,14 +32,18 @@ def export_list(request: HttpRequest) -> HttpResponse:
 def export_new(request: HttpRequest) -> HttpResponse:
     """The new-export form; a valid POST creates the export and goes to its page."""
     form = ExportForm(request.POST or None, initial=_initial(request))
+    status = 200
     if request.method == "POST" and form.is_valid():
         try:
             export = services.export_create(user=request.user, data=form.spec_data())
         except ValidationError as error:
             form.add_spec_errors(getattr(error, "message_dict", {"__all__": error.messages}))
+        except BrokerUnavailable as error:
+            form.add_error(None, error.message)
+            status = 503
         else:
             return redirect("exports:detail", export_id=export.id)
-    return render(request, "exports/new.html", {"form": form})
+    return render(request, "exports/new.html", {"form": form}, status=status)
 
 
 def _initial(request: HttpRequest) -> dict[str, object]:

@@ -51,6 +51,15 @@ class DatabaseUnavailable(exceptions.APIException):
     wait = RETRY_AFTER_SECONDS
 
 
+class ServiceUnavailable(exceptions.APIException):
+    """A service the request needs (e.g. the task broker) is down (503), with ``Retry-After``."""
+
+    status_code = status.HTTP_503_SERVICE_UNAVAILABLE
+    default_detail = "A service this request needs is unavailable. Try again shortly."
+    default_code = "service_unavailable"
+    wait = RETRY_AFTER_SECONDS
+
+
 def _as_api_exception(exc: Exception) -> Exception:
     """The DRF exception that stands for ``exc`` (DRF's own handler maps 404 and 403)."""
     if isinstance(exc, DATABASE_ERRORS):

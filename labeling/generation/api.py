@@ -12,7 +12,9 @@ from rest_framework.views import APIView
 
 from accounts.permissions import role_permission
 from accounts.roles import Role
+from presentation.api_errors import ServiceUnavailable
 
+from ..broker import BrokerUnavailable
 from ..models import Campaign, GenerationRun, ModelEndpoint
 from . import endpoints, runs
 from . import selectors as generation_selectors
@@ -78,17 +80,20 @@ class RunListApi(APIView):
             styles = [style_resolve(s["name"], s.get("system_prompt", "")) for s in data["styles"]]
         except ValueError as error:
             raise ValidationError({"styles": [str(error)]}) from error
-        run = runs.run_create(
-            campaign=campaign,
-            endpoints=chosen,
-            styles=styles,
-            samples_per_prompt=data["samples_per_prompt"],
-            temperature=data["temperature"],
-            max_tokens=data["max_tokens"],
-            seed=data["seed"],
-            prompt_limit=data.get("prompt_limit"),
-            created_by=request.user,  # type: ignore[arg-type]
-        )
+        try:
+            run = runs.run_create(
+                campaign=campaign,
+                endpoints=chosen,
+                styles=styles,
+                samples_per_prompt=data["samples_per_prompt"],
+                temperature=data["temperature"],
+                max_tokens=data["max_tokens"],
+                seed=data["seed"],
+                prompt_limit=data.get("prompt_limit"),
+                created_by=request.user,  # type: ignore[arg-type]
+            )
+        except BrokerUnavailable as error:
+            raise ServiceUnavailable(error.message) from error
         return Response(RunSerializer(run).data, status=status.HTTP_201_CREATED)
 
 

@@ -20,6 +20,7 @@ from django.db import connection, transaction
 from django.db.models import F, Max, Q
 from django.utils import timezone
 
+from ..broker import BROKER_ERRORS, QUICK_RETRY, BrokerUnavailable
 from ..models import Campaign, GenerationRun, GenerationTask, ModelEndpoint, Prompt
 from .dispatch import PLAN_BATCH, enqueue_claimable, enqueue_rows
 from .endpoints import lease_seconds
@@ -47,7 +48,6 @@ def _check_styles(styles: Sequence[Style]) -> list[dict[str, str]]:
     return [{"name": s["name"].strip(), "system_prompt": s["system_prompt"]} for s in styles]
 
 
-@transaction.atomic
 def run_create(
     *,
     campaign: Campaign,
@@ -60,7 +60,10 @@ def run_create(
     prompt_limit: int | None = None,
     created_by: AbstractBaseUser | None = None,
 ) -> GenerationRun:
-    """Create a run; once the transaction commits, a worker plans its candidates and fans out."""
+    """Create a run; once the transaction commits, a worker plans its candidates and fans out.
+
+    Raises :class:`BrokerUnavailable` when the plan cannot be enqueued; the run is removed then.
+    """
     endpoint_list = list(endpoints)
     if not endpoint_list:
         raise ValidationError({"endpoints": "Choose at least one model endpoint."})
@@ -74,20 +77,43 @@ def run_create(
         raise ValidationError({"prompt_limit": "must be at least 1"})
     if campaign.status == Campaign.Status.CLOSED:
         raise ValidationError("The campaign is closed.")
-    run = GenerationRun.objects.create(
-        campaign=campaign,
-        styles=_check_styles(styles),
-        samples_per_prompt=samples_per_prompt,
-        temperature=temperature,
-        max_tokens=max_tokens,
-        seed=seed,
-        prompt_limit=prompt_limit,
-        created_by=created_by if created_by is not None and created_by.pk else None,  # type: ignore[misc]
-    )
-    run.endpoints.set(endpoint_list)
-    transaction.on_commit(lambda: enqueue_plan(run.pk))
-    transaction.on_commit(lambda: enqueue_watch(run.pk))
+    checked_styles = _check_styles(styles)
+    created: list[GenerationRun] = []
+    try:
+        with transaction.atomic():
+            run = GenerationRun.objects.create(
+                campaign=campaign,
+                styles=checked_styles,
+                samples_per_prompt=samples_per_prompt,
+                temperature=temperature,
+                max_tokens=max_tokens,
+                seed=seed,
+                prompt_limit=prompt_limit,
+                created_by=created_by if created_by is not None and created_by.pk else None,  # type: ignore[misc]
+            )
+            created.append(run)
+            run.endpoints.set(endpoint_list)
+            # One hook: if the broker refuses the plan, no watch is sent either. Not robust, so
+            # a publish error leaves the commit (below) and the run is removed.
+            transaction.on_commit(lambda: _enqueue_new_run(run.pk))
+    except BROKER_ERRORS as error:
+        for done in created:
+            _run_remove(done)
+        raise BrokerUnavailable() from error
     return run
+
+
+def _enqueue_new_run(run_id: int) -> None:
+    enqueue_plan(run_id, retry_policy=QUICK_RETRY)
+    enqueue_watch(run_id, retry_policy=QUICK_RETRY)
+
+
+def _run_remove(run: GenerationRun) -> None:
+    """Remove a run that never reached the broker: its endpoints link and any planned rows."""
+    with transaction.atomic():
+        GenerationTask.objects.filter(run_id=run.pk).delete()
+        run.endpoints.clear()
+        GenerationRun.objects.filter(pk=run.pk).delete()
 
 
 def active_run_ids() -> list[int]:
@@ -106,8 +132,14 @@ def run_is_active(*, run_id: int) -> bool:
 
 
 def run_plan(*, run_id: int) -> int:
-    """Plan a queued run's candidates (idempotent) and send them to the workers. Returns planned."""
-    run = GenerationRun.objects.get(pk=run_id)
+    """Plan a queued run's candidates (idempotent) and send them to the workers. Returns planned.
+
+    A run that no longer exists plans nothing: ``run_create`` removes a run whose messages the
+    broker refused, and a plan message sent before the refusal may still arrive.
+    """
+    run = GenerationRun.objects.filter(pk=run_id).first()
+    if run is None:
+        return 0
     if run.status != GenerationRun.Status.QUEUED:
         return run.planned
     endpoints = list(run.endpoints.all())

@@ -76,8 +76,11 @@ def watch_run(run_id: int) -> None:
         enqueue_watch(run_id)
 
 
-def enqueue_watch(run_id: int, countdown: float = WATCH_SECONDS) -> None:
-    watch_run.apply_async(args=(run_id,), countdown=countdown)
+def enqueue_watch(
+    run_id: int, countdown: float = WATCH_SECONDS, retry_policy: dict[str, Any] | None = None
+) -> None:
+    options: dict[str, Any] = {"retry_policy": retry_policy} if retry_policy else {}
+    watch_run.apply_async(args=(run_id,), countdown=countdown, **options)
 
 
 @worker_ready.connect
@@ -93,8 +96,9 @@ def _watch_active_runs(**kwargs: Any) -> None:
         logging.getLogger(__name__).warning("could not start run watches", exc_info=True)
 
 
-def enqueue_plan(run_id: int) -> None:
-    plan_run.apply_async(args=(run_id,))
+def enqueue_plan(run_id: int, retry_policy: dict[str, Any] | None = None) -> None:
+    options: dict[str, Any] = {"retry_policy": retry_policy} if retry_policy else {}
+    plan_run.apply_async(args=(run_id,), **options)
 
 
 def enqueue_batches(batches: Iterable[list[int]], countdown: float | None = None) -> int:

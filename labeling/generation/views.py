@@ -12,6 +12,7 @@ from accounts.permissions import role_required
 from accounts.roles import Role, has_role
 from presentation.htmx import HtmxHttpRequest
 
+from ..broker import BrokerUnavailable
 from ..models import Campaign, GenerationRun, ModelEndpoint
 from . import endpoints, runs
 from . import selectors as generation_selectors
@@ -76,6 +77,7 @@ def endpoint_test(request: HttpRequest, pk: int) -> HttpResponse:
 def run_create(request: HttpRequest, slug: str) -> HttpResponse:
     campaign = get_object_or_404(Campaign, slug=slug)
     form = RunForm(request.POST or None)
+    status = 200
     if request.method == "POST" and form.is_valid():
         data = form.cleaned_data
         try:
@@ -92,10 +94,16 @@ def run_create(request: HttpRequest, slug: str) -> HttpResponse:
             )
         except ValidationError as error:
             form.add_error(None, error)
+        except BrokerUnavailable as error:
+            form.add_error(None, error.message)
+            status = 503
         else:
             return redirect("labeling:run_detail", pk=run.pk)
     return render(
-        request, "labeling/generation/run_form.html", {"form": form, "campaign": campaign}
+        request,
+        "labeling/generation/run_form.html",
+        {"form": form, "campaign": campaign},
+        status=status,
     )
 
 

@@ -1,0 +1,169 @@
+"""A job created while the broker is down is refused (503) and leaves nothing behind.
+
+Real brokers only: the test starts its own ``redis-server`` on a spare port, points Celery at
+it, kills it, and starts it again. The shared Redis is never touched.
+"""
+
+from __future__ import annotations
+
+import shutil
+import socket
+import subprocess
+import time
+from collections.abc import Callable, Iterator
+from typing import Any
+
+import pytest
+from django.test import Client
+from django.urls import reverse
+
+from config.celery import app
+from exports.models import Export
+from labeling.broker import BROKER_UNAVAILABLE
+from labeling.generation import endpoints
+from labeling.models import Campaign, GenerationRun, GenerationTask
+from policy.models import PolicyVersion
+
+pytestmark = pytest.mark.skipif(shutil.which("redis-server") is None, reason="needs redis-server")
+
+
+def _spare_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
+class OwnRedis:
+    """A redis-server of the test's own, on its own port, that the test may stop and start."""
+
+    def __init__(self, port: int) -> None:
+        self.port = port
+        self.url = f"redis://127.0.0.1:{port}/0"
+        self.process: subprocess.Popen[bytes] | None = None
+
+    def start(self) -> None:
+        self.process = subprocess.Popen(
+            [
+                *("redis-server", "--port", str(self.port), "--bind", "127.0.0.1"),
+                *("--save", "", "--appendonly", "no", "--daemonize", "no"),
+            ],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
+        deadline = time.monotonic() + 10
+        while time.monotonic() < deadline:
+            try:
+                with socket.create_connection(("127.0.0.1", self.port), timeout=0.2) as sock:
+                    sock.sendall(b"PING\r\n")
+                    if sock.recv(16).startswith(b"+PONG"):
+                        return
+            except OSError:
+                time.sleep(0.05)
+        pytest.fail("own redis-server did not start")
+
+    def stop(self) -> None:
+        if self.process is not None:
+            self.process.kill()
+            self.process.wait(timeout=10)
+            self.process = None
+
+
+def _point_celery_at(url: str) -> None:
+    """Make the app publish to ``url``: forget its connection and producer pools (kombu keeps
+    each URL's pool in a registry shared by the process, so none is closed here: the shared
+    broker's pool must still work for the tests after this one)."""
+    app.conf.broker_url = app.conf.broker_write_url = app.conf.broker_read_url = url
+    app._pool = None
+    app.amqp._producer_pool = None
+
+
+@pytest.fixture
+def own_redis() -> Iterator[OwnRedis]:
+    server = OwnRedis(_spare_port())
+    server.start()
+    shared = app.conf.broker_write_url
+    _point_celery_at(server.url)
+    try:
+        yield server
+    finally:
+        server.stop()
+        _point_celery_at(shared)
+
+
+@pytest.fixture
+def campaign(transactional_db: None) -> Campaign:
+    policy = PolicyVersion.objects.order_by("number").first()
+    return Campaign.objects.create(name="Broker", slug="broker", policy_version=policy)
+
+
+def _create_export(client: Client) -> Any:
+    return client.post(
+        "/api/v1/exports/",
+        {"format": "trl-preference", "campaigns": ["broker"]},
+        content_type="application/json",
+    )
+
+
+def _create_run(client: Client) -> Any:
+    return client.post(
+        "/api/v1/generation-runs/",
+        {
+            "campaign": "broker",
+            "endpoints": ["offline"],
+            "styles": [{"name": "refusal-style"}],
+        },
+        content_type="application/json",
+    )
+
+
+def _assert_refused(response: Any) -> None:
+    assert response.status_code == 503, response.content
+    assert response["Content-Type"].startswith("application/json")
+    assert response.json() == {"detail": BROKER_UNAVAILABLE}
+    assert int(response["Retry-After"]) > 0
+
+
+def test_jobs_refused_while_broker_down_then_created(
+    transactional_db: None,
+    own_redis: OwnRedis,
+    campaign: Campaign,
+    client_for: Callable[[str], Client],
+) -> None:
+    endpoint = endpoints.endpoint_create(
+        name="offline", base_url="http://127.0.0.1:9/v1", model="m"
+    )
+    rita = client_for("rita")
+
+    own_redis.stop()
+    started = time.monotonic()
+    _assert_refused(_create_export(rita))
+    _assert_refused(_create_run(rita))
+    assert time.monotonic() - started < 10
+    assert not Export.objects.exists()
+    assert not GenerationRun.objects.exists()
+    assert not GenerationRun.endpoints.through.objects.exists()
+    assert not GenerationTask.objects.exists()
+
+    # The pages say so on the form, with a 503 and nothing created.
+    page = rita.post(
+        reverse("labeling:run_create", kwargs={"slug": "broker"}),
+        {
+            "endpoints": [str(endpoint.pk)],
+            "styles": ["refusal-style"],
+            "samples_per_prompt": 1,
+            "temperature": 0.7,
+            "max_tokens": 64,
+            "seed": 0,
+        },
+    )
+    assert page.status_code == 503, page.content[:2000]
+    assert "The task broker is unavailable" in page.content.decode()
+    assert not GenerationRun.objects.exists()
+
+    own_redis.start()
+    export = _create_export(rita)
+    assert export.status_code == 201, export.content
+    run = _create_run(rita)
+    assert run.status_code == 201, run.content
+    assert Export.objects.get().status == Export.Status.QUEUED
+    assert GenerationRun.objects.get().endpoints.count() == 1
