@@ -7,6 +7,8 @@ import os
 from celery import Celery
 from kombu import Queue
 
+from .sweeper import JobSweep
+
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings")
 
 app = Celery("graylab")
@@ -14,6 +16,8 @@ app.config_from_object("django.conf:settings", namespace="CELERY")
 app.conf.task_queues = [Queue(name) for name in ("default", "generation", "exports")]
 # Each feature folder with Celery tasks keeps them in its own tasks.py.
 app.autodiscover_tasks(["labeling.generation", "labeling.quality", "exports"])
+# Every worker sweeps the job tables in a thread of its own (see config/sweeper.py).
+app.steps["worker"].add(JobSweep)
 
 
 @app.task(name="graylab.ping", ignore_result=False)

@@ -74,6 +74,10 @@ try:
     IMPORT_MAX_UPLOAD_BYTES = env.int("IMPORT_MAX_UPLOAD_BYTES", 200 * 1024**2)
     IMPORT_MAX_EXPANDED_BYTES = env.int("IMPORT_MAX_EXPANDED_BYTES", 1024**3)
     IMPORT_MAX_LINE_BYTES = env.int("IMPORT_MAX_LINE_BYTES", 1024**2)
+    # Every worker sweeps the job tables this often (config/sweeper.py; 0 turns it off), and an
+    # export whose worker has not reported for EXPORT_LEASE_SECONDS is run again elsewhere.
+    GRAYLAB_SWEEP_SECONDS = env.float("GRAYLAB_SWEEP_SECONDS", 10.0)
+    EXPORT_LEASE_SECONDS = env.float("EXPORT_LEASE_SECONDS", 120.0)
     # Sign-in limits, shared by the log-in page, the admin log-in and the API token: at most
     # this many attempts per account and per client address within the window.
     SIGN_IN_ATTEMPTS_PER_WINDOW = env.int("SIGN_IN_ATTEMPTS_PER_WINDOW", 10)
@@ -361,6 +365,10 @@ CELERY_RESULT_EXPIRES = 3600
 CELERY_TASK_IGNORE_RESULT = True
 CELERY_TASK_TIME_LIMIT = env.int("CELERY_TASK_TIME_LIMIT", 3600)
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
+# A worker outlives any broker outage: it reconnects for as long as it takes (Celery's default
+# gives up, and the worker exits, after 100 attempts). What the broker lost, the sweep resends.
+CELERY_BROKER_CONNECTION_RETRY = True
+CELERY_BROKER_CONNECTION_MAX_RETRIES = None
 CELERY_WORKER_HIJACK_ROOT_LOGGER = False
 if USES_EMBEDDED_BROKER:
     _broker_dir = VAR_DIR / "broker"
@@ -374,7 +382,14 @@ if USES_EMBEDDED_BROKER:
         "store_processed": False,
     }
 else:
-    CELERY_BROKER_TRANSPORT_OPTIONS = {"visibility_timeout": 3600}
+    # Socket timeouts and a periodic health check make a worker notice a dead broker connection
+    # within seconds instead of waiting on it.
+    CELERY_BROKER_TRANSPORT_OPTIONS = {
+        "visibility_timeout": 3600,
+        "socket_timeout": 30,
+        "socket_connect_timeout": 5,
+        "health_check_interval": 10,
+    }
 
 LOGGING = {
     "version": 1,

@@ -59,6 +59,11 @@ class Export(models.Model):
     created_at = models.DateTimeField(auto_now_add=True)
     started_at = models.DateTimeField(null=True, blank=True)
     finished_at = models.DateTimeField(null=True, blank=True)
+    heartbeat_at = models.DateTimeField(
+        null=True,
+        blank=True,
+        help_text="when the worker running it last reported, or a sweep last sent it again",
+    )
 
     class Meta:
         ordering = ("-created_at",)

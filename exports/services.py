@@ -6,6 +6,7 @@ import logging
 import os
 import shutil
 import uuid
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -13,6 +14,7 @@ import orjson
 from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.db import DEFAULT_DB_ALIAS, connection, connections, transaction
+from django.db.models import Q
 from django.utils import timezone
 
 from labeling.broker import BROKER_ERRORS, QUICK_RETRY, BrokerUnavailable
@@ -123,19 +125,72 @@ def export_preview(*, data: dict[str, Any]) -> dict[str, Any]:
     }
 
 
+def _lease() -> timedelta:
+    return timedelta(seconds=settings.EXPORT_LEASE_SECONDS)
+
+
+def _lease_expired(now: datetime) -> Q:
+    """A running export whose worker has not reported within the lease: that worker is gone."""
+    return Q(status=Export.Status.RUNNING) & (
+        Q(heartbeat_at__isnull=True) | Q(heartbeat_at__lt=now - _lease())
+    )
+
+
 def _claim(export_id: uuid.UUID) -> bool:
-    # Conditional UPDATE: a second delivery of a finished export's task changes nothing. A
-    # redelivery after a dead worker (status still running) runs again from the start.
+    """Take the export for this delivery (conditional UPDATE).
+
+    A queued export is taken; a running one only once its worker has stopped reporting (it
+    died), and then it runs again from the start. Any other delivery (a finished export, or a
+    second message while a live worker runs it) changes nothing.
+    """
+    now = timezone.now()
     return bool(
-        Export.objects.filter(
-            pk=export_id, status__in=[Export.Status.QUEUED, Export.Status.RUNNING]
-        ).update(
+        Export.objects.filter(pk=export_id)
+        .filter(Q(status=Export.Status.QUEUED) | _lease_expired(now))
+        .update(
             status=Export.Status.RUNNING,
-            started_at=timezone.now(),
+            started_at=now,
+            heartbeat_at=now,
             pairs_done=0,
             error="",
         )
     )
+
+
+def exports_recover() -> dict[str, int]:
+    """The sweep: send again every export whose message is lost.
+
+    Every worker runs it every few seconds (config/sweeper.py). A queued export not taken
+    within the lease lost its message (the broker restarted, or no worker ran while it did); a
+    running one whose worker stopped reporting lost its worker and goes back to queued. The
+    conditional update of ``heartbeat_at`` lets one sweep send it, however many workers sweep;
+    a publish that fails (the broker still down) leaves it for a later sweep.
+    """
+    now = timezone.now()
+    stale_queued = Q(status=Export.Status.QUEUED) & (
+        Q(heartbeat_at__lt=now - _lease())
+        | Q(heartbeat_at__isnull=True, created_at__lt=now - _lease())
+    )
+    figures = {"resent": 0, "requeued": 0}
+    for export_id, status in Export.objects.filter(stale_queued | _lease_expired(now)).values_list(
+        "pk", "status"
+    ):
+        took = (
+            Export.objects.filter(pk=export_id)
+            .filter(stale_queued | _lease_expired(now))
+            .update(status=Export.Status.QUEUED, heartbeat_at=now, pairs_done=0)
+        )
+        if not took:
+            continue  # another sweep sent it a moment ago
+        if status == Export.Status.RUNNING:
+            figures["requeued"] += 1
+        try:
+            run_export.apply_async(args=(str(export_id),), retry_policy=QUICK_RETRY)
+        except BROKER_ERRORS:
+            logger.warning("export %s: the broker is down; a later sweep sends it", export_id)
+            continue
+        figures["resent"] += 1
+    return figures
 
 
 def _progress_connection() -> Any:
@@ -177,9 +232,14 @@ def export_run(*, export_id: uuid.UUID | str) -> Export:
 
         def progress(done: int) -> None:
             with progress_connection.cursor() as cursor:
+                # The heartbeat says the worker is alive (see exports_recover).
                 cursor.execute(
-                    f"UPDATE {table} SET pairs_done = %s WHERE id = %s",  # noqa: S608
-                    [min(done, total), export.pk],
+                    f"UPDATE {table} SET pairs_done = %s, heartbeat_at = %s WHERE id = %s",  # noqa: S608
+                    [
+                        min(done, total),
+                        progress_connection.ops.adapt_datetimefield_value(timezone.now()),
+                        export.pk,
+                    ],
                 )
 
         temporary.mkdir()

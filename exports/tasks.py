@@ -15,3 +15,12 @@ def run_export(export_id: str) -> str:
 
     export = services.export_run(export_id=export_id)
     return str(export.status)
+
+
+@shared_task(name="exports.recover", ignore_result=True)
+def recover() -> dict[str, int]:
+    """Sweep: send again the exports whose message or worker is lost. Every worker runs it
+    in-process every few seconds (config/sweeper.py)."""
+    from . import services
+
+    return services.exports_recover()

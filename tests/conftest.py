@@ -19,11 +19,14 @@ from typing import Any
 import pytest
 from django.conf import settings
 from django.contrib.auth.models import Group, User
-from django.test import Client
+from django.test import Client, override_settings
 
 ROOT = Path(__file__).resolve().parent.parent
 SHARED_DATA = ROOT.parent / "shared" / "data"
 PASSWORD = "correct-horse-battery-staple"
+
+# Fixtures of services a test owns and may kill: own_redis, private_postgres.
+pytest_plugins = ["tests.own_services"]
 
 
 def ensure_reference_data() -> None:
@@ -103,20 +106,27 @@ def _purge_broker() -> None:
 
 @pytest.fixture
 def celery_worker(transactional_db: None) -> Iterator[Any]:
-    """A real Celery worker, in this process, consuming every queue from the real broker."""
+    """A real Celery worker, in this process, consuming every queue from the real broker.
+
+    Its job sweep is off: a sweep thread in the test's own process would act on the test's rows
+    at moments the test does not choose. The sweep is tested with worker processes
+    (:func:`worker_process`), as it runs in production."""
     from celery.contrib.testing.worker import start_worker
 
     from config.celery import app
 
     _purge_broker()
-    with start_worker(
-        app,
-        pool="threads",
-        concurrency=4,
-        queues=["default", "generation", "exports"],
-        perform_ping_check=False,
-        shutdown_timeout=30,
-    ) as worker:
+    with (
+        override_settings(GRAYLAB_SWEEP_SECONDS=0),
+        start_worker(
+            app,
+            pool="threads",
+            concurrency=4,
+            queues=["default", "generation", "exports"],
+            perform_ping_check=False,
+            shutdown_timeout=30,
+        ) as worker,
+    ):
         yield worker
 
 
@@ -132,10 +142,17 @@ def test_database_url() -> str:
 class WorkerProcess:
     """A Celery worker in its own process, so a test can kill it with SIGKILL."""
 
-    def __init__(self, queues: str = "default,generation,exports", concurrency: int = 4) -> None:
-        env = dict(os.environ)
-        env["DATABASE_URL"] = test_database_url()
-        env["CELERY_BROKER_URL"] = settings.CELERY_BROKER_URL
+    def __init__(
+        self,
+        queues: str = "default,generation,exports",
+        concurrency: int = 4,
+        env: dict[str, str] | None = None,
+    ) -> None:
+        """``env`` adds to (or overrides) the environment: another broker, a shorter sweep."""
+        environment = dict(os.environ)
+        environment["DATABASE_URL"] = test_database_url()
+        environment["CELERY_BROKER_URL"] = settings.CELERY_BROKER_URL
+        environment.update(env or {})
         self.process = subprocess.Popen(
             [
                 sys.executable,
@@ -159,9 +176,12 @@ class WorkerProcess:
                 f"test-{time.monotonic_ns()}@%h",
             ],
             cwd=ROOT,
-            env=env,
+            env=environment,
             start_new_session=True,
         )
+
+    def alive(self) -> bool:
+        return self.process.poll() is None
 
     def kill(self) -> None:
         """SIGKILL: the worker dies at once, leaving unacknowledged work behind."""

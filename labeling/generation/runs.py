@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import hashlib
 from collections.abc import Iterable, Sequence
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 from django.contrib.auth.models import AbstractBaseUser
@@ -25,7 +25,7 @@ from ..models import Campaign, GenerationRun, GenerationTask, ModelEndpoint, Pro
 from .dispatch import PLAN_BATCH, enqueue_claimable, enqueue_rows
 from .endpoints import lease_seconds
 from .styles import Style
-from .tasks import enqueue_plan, enqueue_watch
+from .tasks import enqueue_plan
 
 
 def planned_key(
@@ -93,19 +93,13 @@ def run_create(
             )
             created.append(run)
             run.endpoints.set(endpoint_list)
-            # One hook: if the broker refuses the plan, no watch is sent either. Not robust, so
-            # a publish error leaves the commit (below) and the run is removed.
-            transaction.on_commit(lambda: _enqueue_new_run(run.pk))
+            # Not robust, so a publish error leaves the commit (below) and the run is removed.
+            transaction.on_commit(lambda: enqueue_plan(run.pk, retry_policy=QUICK_RETRY))
     except BROKER_ERRORS as error:
         for done in created:
             _run_remove(done)
         raise BrokerUnavailable() from error
     return run
-
-
-def _enqueue_new_run(run_id: int) -> None:
-    enqueue_plan(run_id, retry_policy=QUICK_RETRY)
-    enqueue_watch(run_id, retry_policy=QUICK_RETRY)
 
 
 def _run_remove(run: GenerationRun) -> None:
@@ -267,7 +261,6 @@ def run_resume(*, run: GenerationRun) -> GenerationRun:
                 status=GenerationRun.Status.QUEUED, finished_at=None
             )
             transaction.on_commit(lambda: enqueue_plan(run.pk))
-            transaction.on_commit(lambda: enqueue_watch(run.pk))
             run.refresh_from_db()
             return run
         failed = GenerationTask.objects.filter(run=run, status=GenerationTask.Status.FAILED)
@@ -285,21 +278,26 @@ def run_resume(*, run: GenerationRun) -> GenerationRun:
         )
         transaction.on_commit(lambda: enqueue_claimable(run_id=run.pk))
         transaction.on_commit(lambda: run_finalise(run_id=run.pk))
-        transaction.on_commit(lambda: enqueue_watch(run.pk))
     run.refresh_from_db()
     return run
 
 
 def run_recover(*, run_id: int | None = None, stall_seconds: float | None = None) -> dict[str, int]:
-    """The sweeper: send again work a dead worker took with it, and finalise finished runs.
+    """The sweep: send again the work the broker or a dead worker lost; finalise finished runs.
+
+    Every worker runs it every few seconds (config/sweeper.py), so nobody presses a button:
 
     - a running row whose lease expired was claimed by a worker that died (or hung past its
       timeout): back to pending, sent again;
     - pending rows of a run that has made no progress for ``stall_seconds`` (default: one
-      lease) may have had their message lost with a worker: sent again (a duplicate message
-      is harmless: the claim lets only one through);
-    - a queued run that was never planned is planned;
+      lease) may have lost their messages (a broker restarted without persistence, a message
+      held unacknowledged by a worker that lost its connection): sent again. A duplicate
+      message is harmless (the claim lets one delivery through);
+    - a queued run not planned within ``stall_seconds`` lost its plan message: sent again;
     - a running run with nothing left open is finalised.
+
+    A run's stalled work is sent again at most once per ``stall_seconds``, however many workers
+    sweep: the conditional update of ``swept_at`` lets one sweep through.
     """
     now = timezone.now()
     runs = GenerationRun.objects.filter(
@@ -312,9 +310,9 @@ def run_recover(*, run_id: int | None = None, stall_seconds: float | None = None
         figures["runs"] += 1
         endpoints = list(run.endpoints.all())
         lease = max((lease_seconds(e) for e in endpoints), default=30.0)
-        stall = lease if stall_seconds is None else stall_seconds
+        stall = timedelta(seconds=lease if stall_seconds is None else stall_seconds)
         if run.status == GenerationRun.Status.QUEUED:
-            if run.created_at < now - timedelta(seconds=stall):
+            if run.created_at < now - stall and _sweep_claimed(run, now, stall):
                 enqueue_plan(run.pk)
                 figures["planned"] += 1
             continue
@@ -337,7 +335,8 @@ def run_recover(*, run_id: int | None = None, stall_seconds: float | None = None
         last_change = GenerationTask.objects.filter(run=run).aggregate(last=Max("updated_at"))[
             "last"
         ]
-        if last_change is None or last_change < now - timedelta(seconds=stall):
+        stalled = last_change is None or last_change < now - stall
+        if stalled and _sweep_claimed(run, now, stall):
             stale = (
                 GenerationTask.objects.filter(run=run, status=GenerationTask.Status.PENDING)
                 .filter(Q(available_at__isnull=True) | Q(available_at__lte=now))
@@ -349,3 +348,13 @@ def run_recover(*, run_id: int | None = None, stall_seconds: float | None = None
         if run_finalise(run_id=run.pk) != GenerationRun.Status.RUNNING:
             figures["finalised"] += 1
     return figures
+
+
+def _sweep_claimed(run: GenerationRun, now: datetime, stall: timedelta) -> bool:
+    """Whether this sweep is the one to send the run's stalled work again (conditional UPDATE:
+    one sweep per stall period, whichever worker runs it)."""
+    return bool(
+        GenerationRun.objects.filter(pk=run.pk)
+        .filter(Q(swept_at__isnull=True) | Q(swept_at__lt=now - stall))
+        .update(swept_at=now)
+    )

@@ -10,7 +10,7 @@ from collections.abc import Iterable
 from typing import Any
 
 from celery import shared_task
-from celery.signals import worker_init, worker_process_init, worker_ready
+from celery.signals import worker_init, worker_process_init
 
 from .client import warm_up
 
@@ -52,48 +52,11 @@ def execute_one(planned_id: int) -> str:
 
 @shared_task(name="labeling.generation.recover", ignore_result=True)
 def recover(run_id: int | None = None) -> dict[str, int]:
-    """Sweep: re-send lost work and finalise finished runs."""
+    """Sweep: re-send lost work and finalise finished runs. Every worker runs it in-process
+    every few seconds (config/sweeper.py); the Recover button sends it as a message."""
     from .runs import run_recover
 
     return run_recover(run_id=run_id)
-
-
-# How often an active run sweeps itself (see :func:`watch_run`).
-WATCH_SECONDS = 10.0
-
-
-@shared_task(name="labeling.generation.watch", ignore_result=True)
-def watch_run(run_id: int) -> None:
-    """A run's own sweeper, while it is queued or running: every few seconds, send again the
-    work a dead worker took with it (once its lease has run out) and finalise the run when
-    nothing is left. So a run never stays "running" once its work is done or lost, without
-    anyone pressing Recover. Another watch of the same run is harmless (the sweep is
-    idempotent); the chain ends with the run."""
-    from .runs import run_is_active, run_recover
-
-    run_recover(run_id=run_id)
-    if run_is_active(run_id=run_id):
-        enqueue_watch(run_id)
-
-
-def enqueue_watch(
-    run_id: int, countdown: float = WATCH_SECONDS, retry_policy: dict[str, Any] | None = None
-) -> None:
-    options: dict[str, Any] = {"retry_policy": retry_policy} if retry_policy else {}
-    watch_run.apply_async(args=(run_id,), countdown=countdown, **options)
-
-
-@worker_ready.connect
-def _watch_active_runs(**kwargs: Any) -> None:
-    """A worker that starts (perhaps in place of one that died holding a run's next watch)
-    starts a watch for every active run."""
-    from .runs import active_run_ids
-
-    try:
-        for run_id in active_run_ids():
-            enqueue_watch(run_id, countdown=0)
-    except Exception:  # the database or broker not up yet: the runs' own watches go on
-        logging.getLogger(__name__).warning("could not start run watches", exc_info=True)
 
 
 def enqueue_plan(run_id: int, retry_policy: dict[str, Any] | None = None) -> None:

@@ -59,6 +59,9 @@ class GenerationRun(models.Model):
     created_at = models.DateTimeField(auto_now_add=True)
     started_at = models.DateTimeField(null=True, blank=True)
     finished_at = models.DateTimeField(null=True, blank=True)
+    swept_at = models.DateTimeField(
+        null=True, blank=True, help_text="when a sweep last sent this run's stalled work again"
+    )
 
     class Meta:
         ordering = ("-created_at",)

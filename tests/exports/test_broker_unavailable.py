@@ -6,9 +6,6 @@ it, kills it, and starts it again. The shared Redis is never touched.
 
 from __future__ import annotations
 
-import shutil
-import socket
-import subprocess
 import time
 from collections.abc import Callable, Iterator
 from typing import Any
@@ -23,71 +20,20 @@ from labeling.broker import BROKER_UNAVAILABLE
 from labeling.generation import endpoints
 from labeling.models import Campaign, GenerationRun, GenerationTask
 from policy.models import PolicyVersion
+from tests.own_services import HAVE_REDIS_SERVER, OwnRedis, point_celery_at
 
-pytestmark = pytest.mark.skipif(shutil.which("redis-server") is None, reason="needs redis-server")
-
-
-def _spare_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
-
-
-class OwnRedis:
-    """A redis-server of the test's own, on its own port, that the test may stop and start."""
-
-    def __init__(self, port: int) -> None:
-        self.port = port
-        self.url = f"redis://127.0.0.1:{port}/0"
-        self.process: subprocess.Popen[bytes] | None = None
-
-    def start(self) -> None:
-        self.process = subprocess.Popen(
-            [
-                *("redis-server", "--port", str(self.port), "--bind", "127.0.0.1"),
-                *("--save", "", "--appendonly", "no", "--daemonize", "no"),
-            ],
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.DEVNULL,
-        )
-        deadline = time.monotonic() + 10
-        while time.monotonic() < deadline:
-            try:
-                with socket.create_connection(("127.0.0.1", self.port), timeout=0.2) as sock:
-                    sock.sendall(b"PING\r\n")
-                    if sock.recv(16).startswith(b"+PONG"):
-                        return
-            except OSError:
-                time.sleep(0.05)
-        pytest.fail("own redis-server did not start")
-
-    def stop(self) -> None:
-        if self.process is not None:
-            self.process.kill()
-            self.process.wait(timeout=10)
-            self.process = None
-
-
-def _point_celery_at(url: str) -> None:
-    """Make the app publish to ``url``: forget its connection and producer pools (kombu keeps
-    each URL's pool in a registry shared by the process, so none is closed here: the shared
-    broker's pool must still work for the tests after this one)."""
-    app.conf.broker_url = app.conf.broker_write_url = app.conf.broker_read_url = url
-    app._pool = None
-    app.amqp._producer_pool = None
+pytestmark = pytest.mark.skipif(not HAVE_REDIS_SERVER, reason="needs redis-server")
 
 
 @pytest.fixture
-def own_redis() -> Iterator[OwnRedis]:
-    server = OwnRedis(_spare_port())
-    server.start()
+def own_broker(own_redis: OwnRedis) -> Iterator[OwnRedis]:
+    """The test's own Redis, and the app publishing to it."""
     shared = app.conf.broker_write_url
-    _point_celery_at(server.url)
+    point_celery_at(own_redis.url)
     try:
-        yield server
+        yield own_redis
     finally:
-        server.stop()
-        _point_celery_at(shared)
+        point_celery_at(shared)
 
 
 @pytest.fixture
@@ -125,7 +71,7 @@ def _assert_refused(response: Any) -> None:
 
 def test_jobs_refused_while_broker_down_then_created(
     transactional_db: None,
-    own_redis: OwnRedis,
+    own_broker: OwnRedis,
     campaign: Campaign,
     client_for: Callable[[str], Client],
 ) -> None:
@@ -134,7 +80,7 @@ def test_jobs_refused_while_broker_down_then_created(
     )
     rita = client_for("rita")
 
-    own_redis.stop()
+    own_broker.stop()
     started = time.monotonic()
     _assert_refused(_create_export(rita))
     _assert_refused(_create_run(rita))
@@ -160,7 +106,7 @@ def test_jobs_refused_while_broker_down_then_created(
     assert "The task broker is unavailable" in page.content.decode()
     assert not GenerationRun.objects.exists()
 
-    own_redis.start()
+    own_broker.start()
     export = _create_export(rita)
     assert export.status_code == 201, export.content
     run = _create_run(rita)

@@ -1,6 +1,7 @@
 """Run the whole app on the embedded default: web server, Celery worker, offline model server.
 
-Ctrl-C stops all three.
+The command supervises the three: one that exits is started again (a worker outlives broker
+outages by itself; this covers a crash). Ctrl-C stops all three.
 """
 
 from __future__ import annotations
@@ -19,6 +20,9 @@ from django.core.management import call_command
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
 from config.demo import demo_users
+
+# A process that exits more often than this within a minute is broken, not unlucky: stop.
+RESTARTS_PER_MINUTE = 5
 
 
 class Command(BaseCommand):
@@ -61,6 +65,11 @@ class Command(BaseCommand):
                 "8",
                 "--hostname",
                 "demo@%h",
+                # Gossip, mingle and event heartbeats serve monitoring this app does not use, and
+                # their restart after a broker outage is where workers have crashed.
+                "--without-gossip",
+                "--without-mingle",
+                "--without-heartbeat",
             ],
             "web": [
                 python,
@@ -93,6 +102,7 @@ class Command(BaseCommand):
                 processes["demo data"] = subprocess.Popen(
                     [python, "manage.py", "demo_seed", "--finish"]
                 )
+            restarts: dict[str, list[float]] = {}
             while True:
                 for name, process in list(processes.items()):
                     if process.poll() is None:
@@ -101,7 +111,14 @@ class Command(BaseCommand):
                         del processes[name]
                         self.stdout.write(f"Demo data ready. Open http://{host}:{port}/")
                         continue
-                    raise CommandError(f"The {name} stopped (exit code {process.returncode}).")
+                    recent = [t for t in restarts.get(name, []) if t > time.monotonic() - 60]
+                    if name not in commands or len(recent) >= RESTARTS_PER_MINUTE:
+                        raise CommandError(f"The {name} stopped (exit code {process.returncode}).")
+                    self.stderr.write(
+                        f"The {name} stopped (exit code {process.returncode}); starting it again."
+                    )
+                    restarts[name] = [*recent, time.monotonic()]
+                    processes[name] = subprocess.Popen(commands[name])
                 time.sleep(1)
         except KeyboardInterrupt:
             self.stdout.write("\nStopping…")
