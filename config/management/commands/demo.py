@@ -25,6 +25,10 @@ from config.demo import demo_users
 RESTARTS_PER_MINUTE = 5
 
 
+def _interrupt(signum: int, frame: Any) -> None:
+    raise KeyboardInterrupt
+
+
 class Command(BaseCommand):
     help = "Seed demo data and run the web server, a Celery worker and the offline model server."
 
@@ -34,6 +38,9 @@ class Command(BaseCommand):
         parser.add_argument("--no-seed", action="store_true", help="skip loading demo data")
 
     def handle(self, *args: Any, **options: Any) -> None:
+        # SIGTERM stops the demo as Ctrl-C does, through the ``finally`` below that stops the
+        # three processes (Python's default would exit at once and leave them on their ports).
+        signal.signal(signal.SIGTERM, _interrupt)
         host, port = options["host"], options["port"]
         model_port = settings.OFFLINE_MODEL_SERVER_PORT
         python = sys.executable
@@ -123,6 +130,9 @@ class Command(BaseCommand):
         except KeyboardInterrupt:
             self.stdout.write("\nStopping…")
         finally:
+            # A second Ctrl-C or SIGTERM must not cut the stopping short.
+            signal.signal(signal.SIGINT, signal.SIG_IGN)
+            signal.signal(signal.SIGTERM, signal.SIG_IGN)
             for process in processes.values():
                 if process.poll() is None:
                     process.send_signal(signal.SIGTERM)
