@@ -309,7 +309,9 @@ class _ProgressReporter:
                         )
                 except DatabaseError:
                     # A missed beat is harmless; many missed beats hand the job to another run.
+                    # Closed, so that the next beat connects again (the database restarted?).
                     logger.warning("cannot write the progress of import job %s", self.job_id)
+                    connection.close()
         finally:
             connection.close()
 
@@ -374,6 +376,16 @@ def import_job_run(*, job_id: uuid.UUID | str) -> ImportJob | None:
             problems_token=token or "",
             error="Nothing was imported.",
         )
+    except FileNotFoundError:
+        # Web and workers must share IMPORT_UPLOADS_DIR (GRAYLAB_DATA_DIR); say so, not a path.
+        logger.exception("import job %s: its upload is not in IMPORT_UPLOADS_DIR", key)
+        _finish(
+            key,
+            attempt,
+            status=ImportJob.Status.FAILED,
+            error="The uploaded file is not where this worker looks for it (IMPORT_UPLOADS_DIR); "
+            "nothing was imported. Upload it again.",
+        )
     except ImportTooLarge as error:
         _finish(
             key,
@@ -402,7 +414,9 @@ def _finish(job_id: uuid.UUID, attempt: int, *, status: str, **fields: Any) -> b
     """End the job as ``status`` if it is still this run's; remove its upload after commit.
 
     Whether it was (a conditional UPDATE on ``attempt``)."""
-    upload_name = ImportJob.objects.values_list("upload_name", flat=True).get(pk=job_id)
+    upload_name = ImportJob.objects.filter(pk=job_id).values_list("upload_name", flat=True).first()
+    if upload_name is None:
+        return False  # removed meanwhile, with its campaign
     now = timezone.now()
     finished = ImportJob.objects.filter(
         pk=job_id, attempt=attempt, status=ImportJob.Status.RUNNING
