@@ -75,6 +75,9 @@ LEASE_SECONDS = 60.0
 # A queued job whose message is older than this may have lost it: it is sent again (a second
 # message is harmless, the claim lets one through).
 QUEUED_STALL_SECONDS = 60.0
+# Runs a job gets: a file that stops its worker every time (killed for memory, or over
+# CELERY_TASK_TIME_LIMIT) fails after this many instead of being sent again for ever.
+MAX_ATTEMPTS = 3
 # Problems listed one by one in a failure (the first, by line); the groups count all.
 PROBLEMS_LISTED = 100
 ERROR_MAX_CHARS = 2000
@@ -433,7 +436,8 @@ def import_jobs_recover(
     """The sweep for import jobs; idempotent, so any number of sweepers may call it.
 
     - a running job whose heartbeat is older than the lease lost its worker (killed, or hung):
-      back to queued and sent again (its rows were never committed: nothing is imported twice);
+      back to queued and sent again (its rows were never committed: nothing is imported twice),
+      or failed once it has had :data:`MAX_ATTEMPTS` runs;
     - a queued job whose last message is older than the stall may have lost it (the broker
       restarted, say): sent again; the claim lets only one message through.
 
@@ -443,11 +447,19 @@ def import_jobs_recover(
     now = timezone.now()
     stall = timedelta(seconds=QUEUED_STALL_SECONDS if stall_seconds is None else stall_seconds)
     lease = timedelta(seconds=LEASE_SECONDS if lease_seconds is None else lease_seconds)
-    figures = {"expired": 0, "resent": 0, "unsent": 0}
+    figures = {"expired": 0, "resent": 0, "unsent": 0, "failed": 0}
     expired = ImportJob.objects.filter(
         status=ImportJob.Status.RUNNING, heartbeat_at__lt=now - lease
-    ).values_list("pk", flat=True)
-    for job_id in list(expired):
+    ).values_list("pk", "attempt")
+    for job_id, attempt in list(expired):
+        if attempt >= MAX_ATTEMPTS:
+            reason = (
+                f"The worker stopped {attempt} times while importing this file (killed, or over "
+                "CELERY_TASK_TIME_LIMIT); nothing was imported."
+            )
+            if _finish(job_id, attempt, status=ImportJob.Status.FAILED, error=reason):
+                figures["failed"] += 1
+            continue
         taken = ImportJob.objects.filter(
             pk=job_id, status=ImportJob.Status.RUNNING, heartbeat_at__lt=now - lease
         ).update(status=ImportJob.Status.QUEUED, enqueued_at=now)

@@ -280,7 +280,7 @@ def test_recover_sends_again_a_job_whose_message_was_lost(
     # Not stale yet: the sweep leaves it alone; past the stall it is sent once more.
     assert jobs.import_jobs_recover()["resent"] == 0
     ImportJob.objects.filter(pk=job.pk).update(enqueued_at=timezone.now() - timedelta(minutes=5))
-    assert jobs.import_jobs_recover() == {"expired": 0, "resent": 1, "unsent": 0}
+    assert jobs.import_jobs_recover() == {"expired": 0, "resent": 1, "unsent": 0, "failed": 0}
     assert jobs.import_jobs_recover()["resent"] == 0  # idempotent: sent once per stall
     wait_until(lambda: ImportJob.objects.get(pk=job.pk).is_finished, timeout=60)
     job.refresh_from_db()
@@ -311,6 +311,26 @@ def test_recover_runs_again_a_job_whose_worker_died(
     job.refresh_from_db()
     assert (job.status, job.attempt) == ("succeeded", 2)
     assert Prompt.objects.filter(campaign=campaign).count() == 300
+
+
+def test_a_job_that_stops_its_worker_every_time_fails_in_the_end(campaign, personas, settings):
+    settings.IMPORT_JOB_THRESHOLD_BYTES = 0
+    job = jobs.import_job_create(
+        campaign=campaign,
+        kind="prompts",
+        upload=_upload(_prompt_lines(10)),
+        options=jobs.ImportOptions(),
+        user=personas["rita"],
+    )
+    stopped = timezone.now() - timedelta(minutes=5)
+    ImportJob.objects.filter(pk=job.pk).update(
+        status="running", attempt=jobs.MAX_ATTEMPTS, heartbeat_at=stopped
+    )
+    assert jobs.import_jobs_recover()["failed"] == 1
+    job.refresh_from_db()
+    assert job.status == "failed"
+    assert "The worker stopped 3 times while importing this file" in job.error
+    assert job.upload_name == ""
 
 
 @pytest.mark.django_db(transaction=True)
