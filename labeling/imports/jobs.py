@@ -25,6 +25,7 @@ from __future__ import annotations
 import logging
 import os
 import threading
+import time
 import uuid
 from collections.abc import Callable
 from dataclasses import asdict, dataclass
@@ -78,6 +79,9 @@ QUEUED_STALL_SECONDS = 60.0
 # Runs a job gets: a file that stops its worker every time (killed for memory, or over
 # CELERY_TASK_TIME_LIMIT) fails after this many instead of being sent again for ever.
 MAX_ATTEMPTS = 3
+# Stored uploads that no unfinished job names (their job was removed with its campaign, or the
+# request that stored one died before its job was created) are removed after this long.
+ORPHAN_UPLOAD_AGE = timedelta(days=1)
 # Problems listed one by one in a failure (the first, by line); the groups count all.
 PROBLEMS_LISTED = 100
 ERROR_MAX_CHARS = 2000
@@ -442,7 +446,8 @@ def import_jobs_recover(
       restarted, say): sent again; the claim lets only one message through.
 
     A job is re-sent by at most one sweeper (a conditional UPDATE of ``enqueued_at`` decides).
-    A broker that is down leaves the job as it is, for the next sweep. Returns counts.
+    A broker that is down leaves the job as it is, for the next sweep. Stored uploads that no
+    unfinished job names are removed after :data:`ORPHAN_UPLOAD_AGE`. Returns counts.
     """
     now = timezone.now()
     stall = timedelta(seconds=QUEUED_STALL_SECONDS if stall_seconds is None else stall_seconds)
@@ -478,7 +483,36 @@ def import_jobs_recover(
         if taken:
             figures["resent"] += 1
             figures["unsent"] += not _send(job_id)
+    figures["orphans_removed"] = _orphan_uploads_remove()
     return figures
+
+
+def _orphan_uploads_remove() -> int:
+    folder = _uploads_folder()
+    if not folder.is_dir():
+        return 0
+    cutoff = time.time() - ORPHAN_UPLOAD_AGE.total_seconds()
+    old = {path.name: path for path in folder.iterdir() if _modified(path) < cutoff}
+    if not old:
+        return 0
+    kept = set(
+        ImportJob.objects.filter(
+            status__in=(ImportJob.Status.QUEUED, ImportJob.Status.RUNNING)
+        ).values_list("upload_name", flat=True)
+    )
+    removed = 0
+    for name, path in old.items():
+        if name not in kept:
+            path.unlink(missing_ok=True)
+            removed += 1
+    return removed
+
+
+def _modified(path: Path) -> float:
+    try:
+        return path.stat().st_mtime
+    except OSError:  # removed meanwhile by another sweep
+        return time.time()
 
 
 def _send(job_id: uuid.UUID) -> bool:

@@ -9,6 +9,7 @@ import csv
 import gzip
 import io
 import json
+import os
 import time
 from datetime import timedelta
 from pathlib import Path
@@ -280,7 +281,8 @@ def test_recover_sends_again_a_job_whose_message_was_lost(
     # Not stale yet: the sweep leaves it alone; past the stall it is sent once more.
     assert jobs.import_jobs_recover()["resent"] == 0
     ImportJob.objects.filter(pk=job.pk).update(enqueued_at=timezone.now() - timedelta(minutes=5))
-    assert jobs.import_jobs_recover() == {"expired": 0, "resent": 1, "unsent": 0, "failed": 0}
+    figures = jobs.import_jobs_recover()
+    assert (figures["expired"], figures["resent"], figures["unsent"]) == (0, 1, 0)
     assert jobs.import_jobs_recover()["resent"] == 0  # idempotent: sent once per stall
     wait_until(lambda: ImportJob.objects.get(pk=job.pk).is_finished, timeout=60)
     job.refresh_from_db()
@@ -331,6 +333,25 @@ def test_a_job_that_stops_its_worker_every_time_fails_in_the_end(campaign, perso
     assert job.status == "failed"
     assert "The worker stopped 3 times while importing this file" in job.error
     assert job.upload_name == ""
+
+
+def test_the_sweep_removes_old_uploads_no_unfinished_job_names(campaign, personas, settings):
+    settings.IMPORT_JOB_THRESHOLD_BYTES = 0
+    job = jobs.import_job_create(
+        campaign=campaign,
+        kind="prompts",
+        upload=_upload(_prompt_lines(10)),
+        options=jobs.ImportOptions(),
+        user=personas["rita"],
+    )
+    folder = Path(settings.IMPORT_UPLOADS_DIR)
+    orphan = folder / "left-behind"
+    orphan.write_bytes(b"{}")
+    two_days_ago = time.time() - 2 * 86400
+    for path in (orphan, folder / job.upload_name):
+        os.utime(path, (two_days_ago, two_days_ago))
+    assert jobs.import_jobs_recover()["orphans_removed"] == 1
+    assert _stored_uploads(settings) == [folder / job.upload_name]  # a queued job still needs it
 
 
 @pytest.mark.django_db(transaction=True)
