@@ -78,6 +78,9 @@ try:
     # export whose worker has not reported for EXPORT_LEASE_SECONDS is run again elsewhere.
     GRAYLAB_SWEEP_SECONDS = env.float("GRAYLAB_SWEEP_SECONDS", 10.0)
     EXPORT_LEASE_SECONDS = env.float("EXPORT_LEASE_SECONDS", 120.0)
+    # Uploads larger than this (once decompressed) import as a job on a worker; smaller ones
+    # import inside the request. 0: every upload is a job.
+    IMPORT_JOB_THRESHOLD_BYTES = env.int("IMPORT_JOB_THRESHOLD_BYTES", 1024**2)
     # Sign-in limits, shared by the log-in page, the admin log-in and the API token: at most
     # this many attempts per account and per client address within the window.
     SIGN_IN_ATTEMPTS_PER_WINDOW = env.int("SIGN_IN_ATTEMPTS_PER_WINDOW", 10)
@@ -130,6 +133,8 @@ for _pattern in ENDPOINT_API_KEY_ENV_ALLOWED:
 for _name in ("IMPORT_MAX_UPLOAD_BYTES", "IMPORT_MAX_EXPANDED_BYTES", "IMPORT_MAX_LINE_BYTES"):
     if globals()[_name] <= 0:
         raise _fail(_name, "must be a positive number of bytes")
+if IMPORT_JOB_THRESHOLD_BYTES < 0:
+    raise _fail("IMPORT_JOB_THRESHOLD_BYTES", "must be 0 or a positive number of bytes")
 if IMPORT_MAX_LINE_BYTES > IMPORT_MAX_EXPANDED_BYTES:
     raise _fail("IMPORT_MAX_LINE_BYTES", "must not be larger than IMPORT_MAX_EXPANDED_BYTES")
 
@@ -269,6 +274,8 @@ MEDIA_ROOT = GRAYLAB_DATA_DIR / "uploads"
 EXPORTS_DIR = GRAYLAB_DATA_DIR / "exports"
 # Full problem lists of failed imports (CSV), one folder per user, kept for a day.
 IMPORT_PROBLEMS_DIR = GRAYLAB_DATA_DIR / "import-problems"
+# Uploads waiting for (or being read by) an import job; each is removed when its job ends.
+IMPORT_UPLOADS_DIR = GRAYLAB_DATA_DIR / "import-uploads"
 FILE_UPLOAD_MAX_MEMORY_SIZE = 2_621_440
 DATA_UPLOAD_MAX_MEMORY_SIZE = REQUEST_BODY_MAX_BYTES
 
@@ -338,6 +345,7 @@ SPECTACULAR_SETTINGS = {
         "GenerationRunStatusEnum": "labeling.models.generation.GenerationRun.Status",
         "GenerationTaskStatusEnum": "labeling.models.generation.GenerationTask.Status",
         "ExportStatusEnum": "exports.models.Export.Status",
+        "ImportJobStatusEnum": "labeling.models.imports.ImportJob.Status",
     },
 }
 
@@ -356,6 +364,7 @@ CELERY_TASK_QUEUES_NAMES = ("default", "generation", "exports")
 CELERY_TASK_ROUTES = {
     "labeling.generation.*": {"queue": "generation"},
     "exports.*": {"queue": "exports"},
+    "labeling.imports.*": {"queue": "default"},
 }
 # Results are only kept where a caller waits for them (health probes, tests, ``--wait``).
 CELERY_RESULT_BACKEND = (

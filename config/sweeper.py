@@ -30,6 +30,7 @@ logger = logging.getLogger(__name__)
 SWEEP_TASKS = (
     "labeling.generation.recover",
     "exports.recover",
+    "labeling.imports.recover",
 )
 
 

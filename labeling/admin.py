@@ -2,7 +2,16 @@
 
 from django.contrib import admin
 
-from .models import Campaign, Candidate, GenerationRun, GenerationTask, ModelEndpoint, Pair, Prompt
+from .models import (
+    Campaign,
+    Candidate,
+    GenerationRun,
+    GenerationTask,
+    ImportJob,
+    ModelEndpoint,
+    Pair,
+    Prompt,
+)
 
 
 @admin.register(Campaign)
@@ -34,6 +43,13 @@ class GenerationTaskAdmin(admin.ModelAdmin):
     list_display = ("id", "run", "status", "attempts", "error_kind")
     list_filter = ("status", "error_kind")
     raw_id_fields = ("run", "prompt")
+
+
+@admin.register(ImportJob)
+class ImportJobAdmin(admin.ModelAdmin):
+    list_display = ("id", "campaign", "kind", "status", "lines_read", "imported", "created_at")
+    list_filter = ("status", "kind")
+    readonly_fields = [field.name for field in ImportJob._meta.fields]
 
 
 @admin.register(Candidate)

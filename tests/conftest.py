@@ -56,6 +56,12 @@ def _import_problems_dir(tmp_path_factory: pytest.TempPathFactory, settings: Any
     settings.IMPORT_PROBLEMS_DIR = tmp_path_factory.mktemp("import-problems")
 
 
+@pytest.fixture(autouse=True)
+def _import_uploads_dir(tmp_path_factory: pytest.TempPathFactory, settings: Any) -> None:
+    """Import jobs store their uploads; tests keep those files out of ``var/``."""
+    settings.IMPORT_UPLOADS_DIR = tmp_path_factory.mktemp("import-uploads")
+
+
 def make_user(username: str, *roles: str) -> User:
     user = User.objects.create_user(username=username, password=PASSWORD)
     if roles:

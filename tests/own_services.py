@@ -93,6 +93,17 @@ def own_redis() -> Iterator[OwnRedis]:
         server.stop()
 
 
+@pytest.fixture
+def own_broker(own_redis: OwnRedis) -> Iterator[OwnRedis]:
+    """The test's own Redis, and this process's app publishing to it."""
+    shared = app.conf.broker_write_url
+    point_celery_at(own_redis.url)
+    try:
+        yield own_redis
+    finally:
+        point_celery_at(shared)
+
+
 BIN_DIRS = sorted(glob.glob("/usr/lib/postgresql/*/bin"), key=lambda d: int(d.split("/")[-2]))
 BIN = Path(BIN_DIRS[-1]) if BIN_DIRS else None
 HAVE_SERVER = BIN is not None and (BIN / "initdb").exists() and (BIN / "pg_ctl").exists()

@@ -1,8 +1,8 @@
-"""The import API of a campaign: one flow for prompts and candidates, all or nothing."""
+"""The import API of a campaign: one flow for prompts and candidates, all or nothing; a big
+file answers 202 with an import job to poll."""
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from typing import Any
 
 from django.http import FileResponse
@@ -18,17 +18,16 @@ from rest_framework.views import APIView
 
 from accounts.permissions import role_permission
 from accounts.roles import Role
+from presentation.api_errors import ServiceUnavailable
 
-from ..models import Campaign
-from .candidates import candidate_import
-from .common import ImportFailed, ImportReport, ImportTooLarge
+from ..broker import BrokerUnavailable
+from ..models import Campaign, ImportJob
+from .common import ImportFailed, ImportTooLarge
+from .jobs import PROBLEMS_LISTED, ImportOptions, import_upload
 from .problem_files import problem_file_store
-from .prompts import prompt_import
-from .serializers import CandidateImportSerializer, PromptImportSerializer
+from .selectors import import_job_for_user
+from .serializers import CandidateImportSerializer, ImportJobSerializer, PromptImportSerializer
 from .uploads import problem_list_response, upload_limit_install
-
-# Problems listed one by one in a failure's answer (the first, by line); the groups count all.
-PROBLEMS_LISTED = 100
 
 
 class PayloadTooLarge(exceptions.APIException):
@@ -56,14 +55,14 @@ def failure_body(error: ImportFailed, problems_csv: str | None) -> dict[str, Any
 class CampaignImportApi(APIView):
     """Upload a file into a campaign. 201 with the report; 400 with the problems (grouped by
     kind, the first listed by line, every one in a CSV download) and nothing stored; 413 when
-    the upload or the decompressed file is over its limit."""
+    the upload or the decompressed file is over its limit. A file over
+    ``IMPORT_JOB_THRESHOLD_BYTES`` answers 202 with an import job (``Location``: its URL) to
+    poll; 503 when the broker cannot take it (nothing is created)."""
 
     permission_classes = [role_permission(Role.RESEARCHER, Role.ADMIN)]
     parser_classes = [MultiPartParser, FormParser]
     input_serializer: type[serializers.Serializer]
-    run: Callable[..., ImportReport]
-    # Validated fields passed on to ``run`` as they are (the file and defaults are common).
-    extra_fields: tuple[str, ...] = ()
+    kind: str
 
     def initial(self, request: Request, *args: Any, **kwargs: Any) -> None:
         # Before authentication: a session's CSRF check is the first to read the body.
@@ -80,16 +79,22 @@ class CampaignImportApi(APIView):
         serializer = self.input_serializer(data=request.data)
         serializer.is_valid(raise_exception=True)
         data: dict[str, Any] = serializer.validated_data
+        options = ImportOptions(
+            file_format=data.get("format", ""),
+            default_category=data.get("default_category"),
+            default_intent=data.get("default_intent"),
+            source_name=data.get("source_name", ""),
+        )
         try:
-            report = self.run(
+            outcome = import_upload(
                 campaign=campaign,
-                source=data["file"],
-                file_format=data.get("format", ""),
-                filename=data["file"].name,
-                default_category=data.get("default_category"),
-                default_intent=data.get("default_intent"),
-                **{field: data[field] for field in self.extra_fields},
+                kind=self.kind,
+                upload=data["file"],
+                options=options,
+                user=request.user,
             )
+        except BrokerUnavailable as error:
+            raise ServiceUnavailable(error.message) from error
         except ImportFailed as error:
             token = problem_file_store(
                 error=error, user_id=request.user.pk, campaign_id=campaign.pk
@@ -103,26 +108,49 @@ class CampaignImportApi(APIView):
             )
             # Not raised: the one error handler would flatten ``problems`` into ``detail``.
             return Response(failure_body(error, link), status=status.HTTP_400_BAD_REQUEST)
-        return Response(report.as_dict(), status=status.HTTP_201_CREATED)
+        if isinstance(outcome, ImportJob):
+            body = ImportJobSerializer(outcome, context={"request": request}).data
+            return Response(
+                body, status=status.HTTP_202_ACCEPTED, headers={"Location": body["url"]}
+            )
+        return Response(outcome.as_dict(), status=status.HTTP_201_CREATED)
+
+
+IMPORT_RESPONSES = {
+    201: OpenApiResponse(OpenApiTypes.OBJECT, description="Imported: the report"),
+    202: OpenApiResponse(ImportJobSerializer, description="A big file: the job to poll"),
+    400: OpenApiResponse(OpenApiTypes.OBJECT, description="Nothing imported: the problems"),
+}
 
 
 class PromptImportApi(CampaignImportApi):
     input_serializer = PromptImportSerializer
-    run = staticmethod(prompt_import)
+    kind = ImportJob.Kind.PROMPTS
 
-    @extend_schema(request=PromptImportSerializer, responses=dict)
+    @extend_schema(request=PromptImportSerializer, responses=IMPORT_RESPONSES)
     def post(self, request: Request, slug: str) -> Response:
         return self.import_file(request, slug)
 
 
 class CandidateImportApi(CampaignImportApi):
     input_serializer = CandidateImportSerializer
-    run = staticmethod(candidate_import)
-    extra_fields = ("source_name",)
+    kind = ImportJob.Kind.CANDIDATES
 
-    @extend_schema(request=CandidateImportSerializer, responses=dict)
+    @extend_schema(request=CandidateImportSerializer, responses=IMPORT_RESPONSES)
     def post(self, request: Request, slug: str) -> Response:
         return self.import_file(request, slug)
+
+
+class ImportJobApi(APIView):
+    """An import job: its status and progress while it runs (lines read, rows ready, problems
+    so far), then its result: the report, or the problems as a failed import answers them."""
+
+    permission_classes = [role_permission(Role.RESEARCHER, Role.ADMIN)]
+
+    @extend_schema(responses={200: ImportJobSerializer})
+    def get(self, request: Request, job_id: str) -> Response:
+        job = import_job_for_user(request.user, job_id)
+        return Response(ImportJobSerializer(job, context={"request": request}).data)
 
 
 class ImportProblemsApi(APIView):

@@ -15,6 +15,7 @@ urlpatterns = [
         api.CandidateImportApi.as_view(),
         name="api-candidate-import",
     ),
+    path("import-jobs/<uuid:job_id>/", api.ImportJobApi.as_view(), name="api-import-job"),
     path(
         "campaigns/<slug:slug>/import-problems/<slug:token>.csv",
         api.ImportProblemsApi.as_view(),

@@ -27,6 +27,7 @@ from .common import (
     MAX_TEXT_CHARS,
     NUL_REASON,
     ImportFailed,
+    ImportProgress,
     ImportReport,
     Problem,
     ProblemLog,
@@ -363,6 +364,7 @@ class _BatchWriter:
             candidate.html, candidate.html_renderer = stored_html(candidate.text)
         Candidate.objects.bulk_create(fresh)
         self.report.candidates_created += len(fresh)
+        self.report.created += len(fresh)  # so far; set again from the total at the end
         self.report.candidate_duplicates += len(existing)
 
     def finish(self) -> None:
@@ -404,13 +406,20 @@ def candidate_import(
     default_category: str | None = None,
     default_intent: str | None = None,
     mapping: Mapping[str, Any] | None = None,
+    progress: ImportProgress | None = None,
+    request_limit: int | None = None,
 ) -> ImportReport:
     """Import external completions as candidates (and pairs); raises :class:`ImportFailed`
-    with every bad line, or :class:`ImportTooLarge` when the file passes a size limit."""
+    with every bad line, or :class:`ImportTooLarge` when the file passes a size limit.
+
+    ``progress`` and ``request_limit`` as for :func:`~.prompts.prompt_import`.
+    """
     if file_format not in FORMATS:
         raise ImportFailed([Problem(0, "format", f"unknown format {file_format!r}")])
     log = ProblemLog()
     report = ImportReport()
+    if progress is not None:
+        progress.follow(log, report)
     checker = RowChecker(
         campaign=campaign,
         log=log,
@@ -419,7 +428,7 @@ def candidate_import(
     )
     writer = _BatchWriter(campaign, checker, report)
     try:
-        stream = open_binary(source, name=filename)
+        stream = open_binary(source, name=filename, request_limit=request_limit)
     except BaseException:
         log.discard()
         raise

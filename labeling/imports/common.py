@@ -79,6 +79,15 @@ def size_text(count: int) -> str:
     return f"{count:,} bytes"
 
 
+class TooLargeForRequest(Exception):
+    """The file, once decompressed, is larger than what a web request imports itself
+    (``IMPORT_JOB_THRESHOLD_BYTES``): it is imported by a job instead.
+
+    Raised as soon as the bound is passed, like :class:`ImportTooLarge`, so a request never
+    reads more than the bound; the import's transaction is rolled back and nothing is kept.
+    """
+
+
 class ImportTooLarge(Exception):
     """A file over one of the import's size limits (the web answers 413).
 
@@ -281,8 +290,39 @@ class ImportReport:
         }
 
 
+class ImportProgress:
+    """How far a running import has got: lines read, rows ready to import, problems so far.
+
+    The import hands over its problem log and report as it starts (:meth:`follow`), and a job's
+    reporter thread reads the counts while the file streams by: plain integer reads, so the
+    import pays nothing for being watched.
+    """
+
+    def __init__(self) -> None:
+        self._log: ProblemLog | None = None
+        self._report: ImportReport | None = None
+
+    def follow(self, log: ProblemLog, report: ImportReport) -> None:
+        self._log, self._report = log, report
+
+    @property
+    def lines_read(self) -> int:
+        return self._log.lines_read if self._log is not None else 0
+
+    @property
+    def imported(self) -> int:
+        """Rows written so far inside the import's transaction (kept only if every line is
+        good)."""
+        return self._report.created if self._report is not None else 0
+
+    @property
+    def problems(self) -> int:
+        return self._log.count if self._log is not None else 0
+
+
 class ProblemLog:
-    """Collects the problems of one import as the file streams by, in bounded memory.
+    """Collects the problems of one import as the file streams by, in bounded memory, and
+    counts how far the file has been read (``lines_read``, the progress a job reports).
 
     Keeps the first ``PROBLEMS_KEPT`` problems and counts all of them by kind
     (:class:`ProblemGroups`). Past ``PROBLEMS_KEPT``, every problem is also written to a CSV
@@ -293,6 +333,7 @@ class ProblemLog:
 
     def __init__(self) -> None:
         self.count = 0
+        self.lines_read = 0
         self.kept: list[Problem] = []
         self.groups = ProblemGroups()
         self._file: IO[str] | None = None
@@ -372,13 +413,23 @@ class _CountingReader(io.RawIOBase):
     """
 
     def __init__(
-        self, inner: Any, *, limit: int, compressed: bool, closing: tuple[Any, ...]
+        self,
+        inner: Any,
+        *,
+        limit: int,
+        request_limit: int | None,
+        compressed: bool,
+        closing: tuple[Any, ...],
     ) -> None:
         super().__init__()
         # One step of the decompressor at a time where the stream offers it (``readinto1``),
         # so the lines before a damaged part of a gzip file still come out and are counted.
         self._read = getattr(inner, "readinto1", None) or inner.readinto
-        self._left = limit
+        # A request's own bound, when it is the tighter one, stops the read first.
+        if request_limit is not None and request_limit >= limit:
+            request_limit = None
+        self._request_limit = request_limit
+        self._left = limit if request_limit is None else request_limit
         self._limit = limit
         self._compressed = compressed
         self._closing = closing
@@ -403,6 +454,8 @@ class _CountingReader(io.RawIOBase):
                 raise OSError(f"not gzip, or a damaged gzip file: {error}") from error
         self._left -= count
         if self._left < 0:
+            if self._request_limit is not None:
+                raise TooLargeForRequest()
             what = "The file, once decompressed," if self._compressed else "The file"
             raise ImportTooLarge(what, limit=self._limit, setting="IMPORT_MAX_EXPANDED_BYTES")
         return count
@@ -414,15 +467,19 @@ class _CountingReader(io.RawIOBase):
         super().close()
 
 
-def open_binary(source: str | Path | IO[bytes], *, name: str = "") -> IO[bytes]:
+def open_binary(
+    source: str | Path | IO[bytes], *, name: str = "", request_limit: int | None = None
+) -> IO[bytes]:
     """A binary stream of the file's bytes, gunzipped when it starts with the gzip signature.
 
     The stream raises :class:`ImportTooLarge` as soon as more than
     ``settings.IMPORT_MAX_EXPANDED_BYTES`` came out of it (counted per chunk as they are read or
     decompressed), so a small file that decompresses without end stops at the limit and its
-    rest is never read. A file whose ``name`` (a path's own name by default) ends in ``.gz``
-    but that is not gzip is refused with :class:`ImportFailed`. Closing the stream closes a
-    file opened here, never a stream passed in.
+    rest is never read. With ``request_limit`` under that limit, it raises
+    :class:`TooLargeForRequest` past ``request_limit`` bytes instead. A file whose ``name`` (a
+    path's own name by default) ends in ``.gz`` but that is not gzip is refused with
+    :class:`ImportFailed`. Closing the stream closes a file opened here, never a stream passed
+    in.
     """
     owned = isinstance(source, str | Path)
     if owned and not name:
@@ -451,6 +508,7 @@ def open_binary(source: str | Path | IO[bytes], *, name: str = "") -> IO[bytes]:
     counted = _CountingReader(
         inner,
         limit=settings.IMPORT_MAX_EXPANDED_BYTES,
+        request_limit=request_limit,
         compressed=compressed,
         closing=closing,
     )
@@ -477,6 +535,7 @@ def iter_raw_lines(stream: IO[bytes], log: ProblemLog) -> Iterator[tuple[int, by
         if not raw:
             return
         number += 1
+        log.lines_read = number
         if len(raw) > limit and not raw.endswith(b"\n"):
             # Skip the rest of this huge line without keeping it.
             while True:

@@ -37,6 +37,7 @@ from .common import (
     MAX_TEXT_CHARS,
     NUL_REASON,
     ImportFailed,
+    ImportProgress,
     ImportReport,
     Problem,
     ProblemLog,
@@ -548,15 +549,23 @@ def prompt_import(
     default_category: str | None = None,
     default_intent: str | None = None,
     mapping: Mapping[str, Any] | None = None,
+    progress: ImportProgress | None = None,
+    request_limit: int | None = None,
 ) -> ImportReport:
     """Import prompts into ``campaign``; raises :class:`ImportFailed` with every bad line, or
-    :class:`ImportTooLarge` when the file passes a size limit (nothing is imported then)."""
+    :class:`ImportTooLarge` when the file passes a size limit (nothing is imported then).
+
+    ``progress`` follows the import as it runs (for a job). ``request_limit`` bounds the bytes a
+    web request reads: past it :class:`TooLargeForRequest` is raised and nothing is kept.
+    """
     if not file_format:
         file_format = guess_format(filename or str(source))
     if file_format not in FORMATS:
         raise ImportFailed([Problem(0, "format", f"unknown format {file_format!r}")])
     log = ProblemLog()
     report = ImportReport()
+    if progress is not None:
+        progress.follow(log, report)
     checker = RowChecker(
         campaign=campaign,
         log=log,
@@ -564,7 +573,7 @@ def prompt_import(
         default_intent=default_intent,
     )
     try:
-        stream = open_binary(source, name=filename)
+        stream = open_binary(source, name=filename, request_limit=request_limit)
     except BaseException:
         log.discard()
         raise

@@ -18,6 +18,11 @@ urlpatterns = [
         name="campaign_import_candidates",
     ),
     path(
+        "campaigns/<slug:slug>/import/jobs/<uuid:job_id>/",
+        views.import_job_detail,
+        name="import_job_detail",
+    ),
+    path(
         "campaigns/<slug:slug>/import/problems/<slug:token>.csv",
         views.campaign_import_problems,
         name="campaign_import_problems",

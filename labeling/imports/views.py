@@ -1,4 +1,5 @@
-"""The import page of a campaign, one view for prompts and candidates."""
+"""The import page of a campaign, one view for prompts and candidates, and the page of an
+import job (its progress polled with htmx, then its result)."""
 
 from __future__ import annotations
 
@@ -11,16 +12,19 @@ from django.http import FileResponse, HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
 from django.views.decorators.csrf import csrf_exempt, csrf_protect
+from django.views.decorators.vary import vary_on_headers
 
 from accounts.permissions import role_required
 from accounts.roles import Role
+from presentation.htmx import HtmxHttpRequest
 
-from ..models import Campaign
-from .candidates import candidate_import
+from ..broker import BrokerUnavailable
+from ..models import Campaign, ImportJob
 from .common import ImportFailed, ImportReport, ImportTooLarge
 from .forms import CandidateImportForm, PromptImportForm
+from .jobs import ImportOptions, import_upload
 from .problem_files import problem_file_store
-from .prompts import prompt_import
+from .selectors import import_job_for_user
 from .uploads import problem_list_response, upload_limit_install
 
 
@@ -29,25 +33,18 @@ class ImportKind:
     """What differs between importing prompts and importing candidates."""
 
     form: type[forms.Form]
-    run: Callable[..., ImportReport]
-    # Form fields passed on to ``run`` as they are (the file and defaults are common to both).
-    extra_fields: tuple[str, ...]
     summary: Callable[[ImportReport], str]
 
 
 KINDS: dict[str, ImportKind] = {
     "prompts": ImportKind(
         form=PromptImportForm,
-        run=prompt_import,
-        extra_fields=(),
         summary=lambda report: (
             f"Imported {report.created} prompt(s); skipped {report.duplicates} duplicate(s)."
         ),
     ),
     "candidates": ImportKind(
         form=CandidateImportForm,
-        run=candidate_import,
-        extra_fields=("source_name",),
         summary=lambda report: (
             f"Imported {report.created} candidate(s), {report.pairs_created} pair(s); "
             f"skipped {report.duplicates} duplicate(s); "
@@ -62,7 +59,8 @@ KINDS: dict[str, ImportKind] = {
 def campaign_import(request: HttpRequest, slug: str, kind: str) -> HttpResponse:
     """GET: the import form. POST: import the file, all or nothing; on failure the page shows
     the problems grouped by kind (count, first lines) with the full list as a CSV download, and
-    nothing is stored. A file over a size limit answers 413 naming the limit and its setting."""
+    nothing is stored. A file over a size limit answers 413 naming the limit and its setting.
+    A file over ``IMPORT_JOB_THRESHOLD_BYTES`` becomes a job: the answer is its page."""
     campaign = get_object_or_404(Campaign.objects.select_related("policy_version"), slug=slug)
     try:
         upload_limit_install(request)
@@ -83,19 +81,26 @@ def _import_page(request: HttpRequest, campaign: Campaign, kind: str) -> HttpRes
     form = importer.form(request.POST or None, request.FILES or None)
     failure: ImportFailed | None = None
     download = ""
+    status = 200
     if request.method == "POST" and form.is_valid():
         data = form.cleaned_data
-        upload = data["file"]
+        options = ImportOptions(
+            file_format=data["format"],
+            default_category=data["default_category"] or None,
+            default_intent=data["default_intent"] or None,
+            source_name=data.get("source_name", ""),
+        )
         try:
-            report = importer.run(
+            outcome = import_upload(
                 campaign=campaign,
-                source=upload,
-                file_format=data["format"],
-                filename=upload.name,
-                default_category=data["default_category"] or None,
-                default_intent=data["default_intent"] or None,
-                **{field: data[field] for field in importer.extra_fields},
+                kind=kind,
+                upload=data["file"],
+                options=options,
+                user=request.user,
             )
+        except BrokerUnavailable as error:
+            form.add_error(None, error.message)
+            status = 503
         except ImportFailed as error:
             failure = error
             token = problem_file_store(
@@ -104,8 +109,12 @@ def _import_page(request: HttpRequest, campaign: Campaign, kind: str) -> HttpRes
             if token:
                 download = reverse("labeling:campaign_import_problems", args=[campaign.slug, token])
         else:
-            messages.success(request, importer.summary(report))
+            if isinstance(outcome, ImportJob):
+                return redirect("labeling:import_job_detail", slug=campaign.slug, job_id=outcome.id)
+            messages.success(request, importer.summary(outcome))
             return redirect("labeling:campaign_detail", slug=campaign.slug)
+    if status == 200 and (failure or form.errors):
+        status = 400
     return render(
         request,
         "labeling/campaigns/import.html",
@@ -116,8 +125,25 @@ def _import_page(request: HttpRequest, campaign: Campaign, kind: str) -> HttpRes
             "failure": failure,
             "download": download,
         },
-        status=400 if failure or form.errors else 200,
+        status=status,
     )
+
+
+@role_required(Role.RESEARCHER, Role.ADMIN)
+@vary_on_headers("HX-Request")
+def import_job_detail(request: HtmxHttpRequest, slug: str, job_id: str) -> HttpResponse:
+    """An import job's progress (polled with htmx while it runs) and then its result: the
+    counts, or the problems grouped by kind with the full list as a CSV download."""
+    job = import_job_for_user(request.user, job_id, campaign_slug=slug)
+    download = ""
+    if job.problems_token and job.created_by_id == request.user.pk:
+        download = reverse("labeling:campaign_import_problems", args=[slug, job.problems_token])
+    template = (
+        "labeling/campaigns/import_job.html#status"
+        if request.htmx
+        else "labeling/campaigns/import_job.html"
+    )
+    return render(request, template, {"job": job, "download": download})
 
 
 @role_required(Role.RESEARCHER, Role.ADMIN)

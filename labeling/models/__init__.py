@@ -4,6 +4,7 @@ from .annotation import Assignment, Judgment, JudgmentRevision, Skip
 from .campaigns import Campaign, Prompt, PromptChange
 from .candidates import Candidate, Pair
 from .generation import GenerationRun, GenerationTask, ModelEndpoint
+from .imports import ImportJob
 from .quality import DashboardSnapshot, Review
 
 __all__ = [
@@ -13,6 +14,7 @@ __all__ = [
     "DashboardSnapshot",
     "GenerationRun",
     "GenerationTask",
+    "ImportJob",
     "Judgment",
     "JudgmentRevision",
     "ModelEndpoint",

@@ -7,7 +7,6 @@ afterwards finds the export with its sweep and runs it. The others check the swe
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
@@ -19,23 +18,12 @@ from config.celery import app
 from exports import services
 from exports.models import Export
 from tests.conftest import wait_until
-from tests.own_services import HAVE_REDIS_SERVER, OwnRedis, point_celery_at
+from tests.own_services import HAVE_REDIS_SERVER, OwnRedis
 
 pytestmark = pytest.mark.skipif(not HAVE_REDIS_SERVER, reason="needs redis-server")
 
 
-@pytest.fixture
-def broker(own_redis: OwnRedis) -> Iterator[OwnRedis]:
-    """The test's own Redis, and this process publishing to it."""
-    shared = app.conf.broker_write_url
-    point_celery_at(own_redis.url)
-    try:
-        yield own_redis
-    finally:
-        point_celery_at(shared)
-
-
-def _queued_messages(broker: OwnRedis) -> int:
+def _queued_messages() -> int:
     with app.connection_for_write() as connection:
         return int(connection.default_channel.client.llen("exports"))
 
@@ -44,7 +32,7 @@ def _queued_messages(broker: OwnRedis) -> int:
 def test_export_queued_while_broker_restarts_runs_once_a_worker_starts(
     hand: dict[str, Any],
     client_for: Any,
-    broker: OwnRedis,
+    own_broker: OwnRedis,
     worker_process: Any,
     tmp_path: Path,
 ) -> None:
@@ -56,17 +44,17 @@ def test_export_queued_while_broker_restarts_runs_once_a_worker_starts(
     )
     assert response.status_code == 201, response.content
     export_id = response.json()["id"]
-    assert _queued_messages(broker) == 1
+    assert _queued_messages() == 1
 
-    broker.stop()
-    broker.start()
-    assert _queued_messages(broker) == 0, "the restart should have lost the message"
+    own_broker.stop()
+    own_broker.start()
+    assert _queued_messages() == 0, "the restart should have lost the message"
 
     data = tmp_path / "worker-data"
     worker = worker_process(
         queues="default,generation,exports",
         env={
-            "CELERY_BROKER_URL": broker.url,
+            "CELERY_BROKER_URL": own_broker.url,
             "GRAYLAB_SWEEP_SECONDS": "1",
             "EXPORT_LEASE_SECONDS": "2",
             "GRAYLAB_DATA_DIR": str(data),
@@ -81,7 +69,7 @@ def test_export_queued_while_broker_restarts_runs_once_a_worker_starts(
 
 
 def test_sweep_sends_a_stale_export_once_however_many_sweeps(
-    hand: dict[str, Any], personas: Any, broker: OwnRedis, settings: Any
+    hand: dict[str, Any], personas: Any, own_broker: OwnRedis, settings: Any
 ) -> None:
     settings.EXPORT_LEASE_SECONDS = 30
     old = timezone.now() - timedelta(seconds=60)
@@ -105,7 +93,7 @@ def test_sweep_sends_a_stale_export_once_however_many_sweeps(
     assert services.exports_recover() == {"resent": 2, "requeued": 1}
     # A second sweep (another worker, a moment later) leaves them alone.
     assert services.exports_recover() == {"resent": 0, "requeued": 0}
-    assert _queued_messages(broker) == 2
+    assert _queued_messages() == 2
     dead.refresh_from_db()
     assert dead.status == Export.Status.QUEUED and dead.pairs_done == 0
     fresh.refresh_from_db()

@@ -7,33 +7,21 @@ it, kills it, and starts it again. The shared Redis is never touched.
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from typing import Any
 
 import pytest
 from django.test import Client
 from django.urls import reverse
 
-from config.celery import app
 from exports.models import Export
 from labeling.broker import BROKER_UNAVAILABLE
 from labeling.generation import endpoints
 from labeling.models import Campaign, GenerationRun, GenerationTask
 from policy.models import PolicyVersion
-from tests.own_services import HAVE_REDIS_SERVER, OwnRedis, point_celery_at
+from tests.own_services import HAVE_REDIS_SERVER, OwnRedis
 
 pytestmark = pytest.mark.skipif(not HAVE_REDIS_SERVER, reason="needs redis-server")
-
-
-@pytest.fixture
-def own_broker(own_redis: OwnRedis) -> Iterator[OwnRedis]:
-    """The test's own Redis, and the app publishing to it."""
-    shared = app.conf.broker_write_url
-    point_celery_at(own_redis.url)
-    try:
-        yield own_redis
-    finally:
-        point_celery_at(shared)
 
 
 @pytest.fixture

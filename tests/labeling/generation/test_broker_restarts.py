@@ -9,11 +9,9 @@ messages were lost and send it again: the run completes, every candidate exactly
 from __future__ import annotations
 
 import time
-from collections.abc import Iterator
 
 import pytest
 
-from config.celery import app
 from labeling.generation import runs
 from labeling.models import Candidate, GenerationRun
 from tests.conftest import wait_until
@@ -23,7 +21,7 @@ from tests.labeling.generation.test_generation import (
     _endpoint,
     _prompts,
 )
-from tests.own_services import HAVE_REDIS_SERVER, OwnRedis, point_celery_at
+from tests.own_services import HAVE_REDIS_SERVER, OwnRedis
 
 pytestmark = [
     pytest.mark.worker,
@@ -34,17 +32,6 @@ pytestmark = [
 SWEEP_SECONDS = "1"
 
 
-@pytest.fixture
-def broker(own_redis: OwnRedis) -> Iterator[OwnRedis]:
-    """The test's own Redis, and this process publishing to it."""
-    shared = app.conf.broker_write_url
-    point_celery_at(own_redis.url)
-    try:
-        yield own_redis
-    finally:
-        point_celery_at(shared)
-
-
 def _restart(broker: OwnRedis, down_seconds: float) -> None:
     broker.stop()
     time.sleep(down_seconds)
@@ -53,7 +40,7 @@ def _restart(broker: OwnRedis, down_seconds: float) -> None:
 
 @pytest.mark.timeout(300)
 def test_run_finishes_through_broker_restarts_without_recover(
-    campaign, broker, worker_process, offline_server
+    campaign, own_broker, worker_process, offline_server
 ):
     offline_server.configure(latency_ms=250)
     _prompts(campaign, 40)
@@ -62,7 +49,7 @@ def test_run_finishes_through_broker_restarts_without_recover(
     worker = worker_process(
         queues="default,generation,exports",
         concurrency=4,
-        env={"CELERY_BROKER_URL": broker.url, "GRAYLAB_SWEEP_SECONDS": SWEEP_SECONDS},
+        env={"CELERY_BROKER_URL": own_broker.url, "GRAYLAB_SWEEP_SECONDS": SWEEP_SECONDS},
     )
     run = runs.run_create(campaign=campaign, endpoints=[endpoint], styles=STYLES)
     planned = 80
@@ -72,7 +59,7 @@ def test_run_finishes_through_broker_restarts_without_recover(
 
     for threshold in (8, 30, 50):
         wait_until(lambda: progress() >= threshold, timeout=90, interval=0.2)  # noqa: B023
-        _restart(broker, down_seconds=2.0)
+        _restart(own_broker, down_seconds=2.0)
         assert worker.alive(), "the worker exited on a broker restart"
     assert progress() < planned, "the run finished before the last restart: nothing was tested"
 
