@@ -492,7 +492,8 @@ class Annotator:
         self.assignment: str | None = None
 
     async def start(self) -> None:
-        async with self.http.get(
+        """Claim the first pair as the page does once it has loaded (an htmx POST)."""
+        async with self.http.post(
             f"{self.base}/campaigns/{self.slug}/annotate/",
             headers=self.headers,
             allow_redirects=False,
