@@ -14,7 +14,7 @@ from labeling.annotation import selectors, services
 from labeling.models import Assignment, Candidate, Judgment, JudgmentRevision, Pair
 from presentation.untrusted_text import RENDERER, render_untrusted
 
-from .conftest import build_pairs, form_fields, payload
+from .conftest import build_pairs, form_fields, pairs_locked_elsewhere, payload
 
 HTMX = {"HTTP_HX_REQUEST": "true"}
 
@@ -343,3 +343,15 @@ def test_pair_page_of_a_campaign_with_nothing_left_says_so_after_the_claim(campa
     # Without script the POST answers the page itself (a redirect would offer the claim again).
     page = client.post(url)
     assert page.status_code == 200 and "No more pairs for you here." in page.content.decode()
+
+
+@pytest.mark.django_db(transaction=True)
+def test_claim_while_every_pair_left_stays_locked_says_busy_and_tries_again(campaign, client_for):
+    pairs = build_pairs(campaign, 1)
+    client = client_for("anna")
+    with pairs_locked_elsewhere([pairs[0].pk]):
+        html = client.post(annotate_url(campaign), **HTMX).content.decode()
+    assert "being taken by someone else" in html and "No more pairs" not in html
+    assert 'id="claim-form"' in html and 'hx-trigger="load delay:1s, submit"' in html
+    assert 'data-assignment="' not in html
+    assert 'data-assignment="' in client.post(annotate_url(campaign), **HTMX).content.decode()
