@@ -55,7 +55,7 @@ def _claimable_pairs(
     )
     return (
         Pair.objects.select_related("prompt", "candidate_a", "candidate_b")
-        .filter(prompt__campaign=campaign, is_gold__in=gold, judgment_count__lt=k)
+        .filter(campaign=campaign, is_gold__in=gold, judgment_count__lt=k)
         .exclude(Exists(Judgment.objects.filter(pair=OuterRef("pk"), annotator=annotator)))
         .exclude(Exists(Skip.objects.filter(pair=OuterRef("pk"), annotator=annotator)))
         .alias(taken=Coalesce(Subquery(taken_slots), Value(0)))
