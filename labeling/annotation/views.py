@@ -328,11 +328,11 @@ def annotate(request: HtmxHttpRequest, campaign: Campaign) -> HttpResponse:
     nothing in it yet, whose form claims one (htmx posts it as soon as the page loads; without
     script it is a button). Only that POST claims, so a link or an image pointing at this
     page, on another page, never takes work in the viewer's name (and it carries no CSRF
-    token). A POST without htmx answers a redirect to the GET once it holds a pair."""
+    token). A POST without htmx answers as every form of the page does (``_after_post``)."""
     if request.method == "POST":
         claim = services.assignment_claim(campaign=campaign, annotator=_user(request))
-        if claim.assignment is not None and not request.htmx:
-            return redirect("labeling:annotate", slug=campaign.slug)
+        if not request.htmx:
+            return _after_post(request, campaign, claim, notice="")
         return _render_pair(request, _pair_context(request, campaign, claim))
     if campaign.status != Campaign.Status.OPEN:
         claim = services.ClaimResult(None, "closed")
@@ -347,12 +347,12 @@ def _next(request: HtmxHttpRequest, campaign: Campaign, notice: str) -> HttpResp
     then shown by a redirect to the page."""
     claim = services.assignment_claim(campaign=campaign, annotator=_user(request))
     if not request.htmx:
-        return _after_post(request, campaign, claim, notice)
+        return _after_post(request, campaign, claim, notice=notice)
     return _render_pair(request, _pair_context(request, campaign, claim, notice=notice))
 
 
 def _after_post(
-    request: HtmxHttpRequest, campaign: Campaign, claim: services.ClaimResult, notice: str
+    request: HtmxHttpRequest, campaign: Campaign, claim: services.ClaimResult, *, notice: str
 ) -> HttpResponse:
     """The answer to a form posted without htmx: a redirect to the page, which shows the pair
     the claim leased; when there is none, the page saying why (a redirect would show only the
@@ -411,7 +411,7 @@ def submit(request: HtmxHttpRequest, campaign: Campaign, assignment_id: int) -> 
     notice = f"{notice} Judgment #{judgment.pk}."
     if not request.htmx:
         claim = services.assignment_claim(campaign=campaign, annotator=_user(request))
-        return _after_post(request, campaign, claim, notice)
+        return _after_post(request, campaign, claim, notice=notice)
     return _render_pair(request, _pair_context(request, campaign, claim, notice=notice))
 
 
