@@ -140,8 +140,10 @@ def assignment_claim(
             return settled
         if time.monotonic() + wait > deadline:
             return ClaimResult(None, "busy")
-        # Randomised, so claims that collided do not collide again in step.
-        time.sleep(wait * (0.5 + (rng or random).random() / 2))
+        # Randomised, so claims that collided do not collide again in step (from the module's
+        # generator: ``rng`` draws only the gold mix, which stays the same with or without
+        # retries).
+        time.sleep(wait * random.uniform(0.5, 1.0))
         wait = min(wait * 2, CLAIM_LONGEST_WAIT_SECONDS)
 
 
