@@ -17,8 +17,12 @@ starts gunicorn on loopback against that database, and measures over HTTP:
     minimal view under the same load: both warmed up, then ``--rounds`` alternations of the
     two (``--seconds`` in all for each), so a drift of the machine's speed falls on both.
 
+Many campaigns (``--campaigns 50 --pairs-per-campaign 20000``): the same seed in each of
+that many campaigns, the same measurements on the last one seeded (its pairs come last in id
+order). The other campaigns' candidates are one distinct line each: nobody is served them.
+
 Small mode (``--small``, run by the test suite so the benchmark never rots) uses the current
-database and a few hundred pairs.
+database and a few hundred pairs (``--small --campaigns 3``: 100 pairs in each).
 
 The last line printed is the summary::
 
@@ -65,6 +69,9 @@ K = 5
 EXISTING_PATTERN = (0, 3, 4, 4, 4)
 SEED_ANNOTATORS = 200
 ASSIGNMENT_RE = re.compile(r'data-assignment="(\d+)"')
+# The page's claim form: in an answer without a pair, the claim said "busy" (asked again).
+CLAIM_FORM = 'id="claim-form"'
+BUSY_ATTEMPTS = 30
 
 
 def _compliant_side(side: str, mode: str) -> dict[str, str]:
@@ -236,11 +243,23 @@ def _candidate_text(answers: list[tuple[str, str]], index: int, side: int) -> tu
     return text, html, RENDERER
 
 
-def seed(campaign: Any, pairs: int) -> int:
+def _short_candidate_text(
+    answers: list[tuple[str, str]], index: int, side: int
+) -> tuple[str, str, int]:
+    """A distinct one-line candidate, for the campaigns that are only there to be passed over
+    (``--campaigns``): nobody is served them, so they need no real completion."""
+    from presentation.untrusted_text import RENDERER
+
+    text = f"Other campaign pair {index}, side {side}."
+    return text, f"<p>{text}</p>", RENDERER
+
+
+def seed(campaign: Any, pairs: int, *, real_texts: bool = True) -> int:
     """COPY ``pairs`` pairs (one prompt and two candidates each) and their earlier judgments.
 
     Texts are real and distinct: XSTest prompts and GPT-4 completions (see ``_texts``), each
-    candidate with the HTML stored for it as generation and imports store it."""
+    candidate with the HTML stored for it as generation and imports store it. With
+    ``real_texts`` off the candidates are one distinct line each (campaigns nobody is served)."""
     from labeling.models import Assignment, Candidate, Judgment, Pair, Prompt
 
     annotators = _users("bench-seed-", SEED_ANNOTATORS, None)
@@ -249,6 +268,7 @@ def seed(campaign: Any, pairs: int) -> int:
     pair_id, assignment_id, judgment_id = _next_id(Pair), _next_id(Assignment), _next_id(Judgment)
     version = campaign.policy_version_id
     questions, answers = _texts()
+    candidate_text = _candidate_text if real_texts else _short_candidate_text
 
     def prompts() -> Iterator[tuple[Any, ...]]:
         for index in range(pairs):
@@ -271,7 +291,7 @@ def seed(campaign: Any, pairs: int) -> int:
         for index in range(pairs):
             for side in (0, 1):
                 number = 2 * index + side
-                text, html, renderer = _candidate_text(answers, index, side)
+                text, html, renderer = candidate_text(answers, index, side)
                 yield (
                     candidate_id + number, prompt_id + index, text, html, renderer,
                     f"bench-model-{side}", f"bench-{campaign.pk}-{index}-{side}", "{}", now,
@@ -296,15 +316,15 @@ def seed(campaign: Any, pairs: int) -> int:
     def pair_rows() -> Iterator[tuple[Any, ...]]:
         for index in range(pairs):
             yield (
-                pair_id + index, prompt_id + index, candidate_id + 2 * index,
+                pair_id + index, prompt_id + index, campaign.pk, candidate_id + 2 * index,
                 candidate_id + 2 * index + 1, False,
                 EXISTING_PATTERN[index % len(EXISTING_PATTERN)], now,
             )  # fmt: skip
 
     _copy(
         Pair,
-        ["id", "prompt_id", "candidate_a_id", "candidate_b_id", "is_gold", "judgment_count",
-         "created_at"],
+        ["id", "prompt_id", "campaign_id", "candidate_a_id", "candidate_b_id", "is_gold",
+         "judgment_count", "created_at"],
         pair_rows(),
     )  # fmt: skip
     slots = [
@@ -353,7 +373,7 @@ def seed(campaign: Any, pairs: int) -> int:
     return len(slots)
 
 
-def prepare(pairs: int, slug: str) -> tuple[Any, int]:
+def prepare(pairs: int, slug: str, *, real_texts: bool = True) -> tuple[Any, int]:
     """The benchmark campaign with ``pairs`` pairs (seeded once, reused while sizes match)."""
     from labeling.models import Assignment, Candidate, Judgment, Pair
     from presentation.untrusted_text import RENDERER
@@ -367,7 +387,7 @@ def prepare(pairs: int, slug: str) -> tuple[Any, int]:
     if have != pairs or stale:
         if have:
             campaign.prompts.all().delete()
-        seed(campaign, pairs)
+        seed(campaign, pairs, real_texts=real_texts)
     # Earlier benchmark runs' annotators leave work behind: clear it so each run starts equal.
     bench_users = "bench-annotator-"
     old = Judgment.objects.filter(
@@ -391,6 +411,19 @@ def prepare(pairs: int, slug: str) -> tuple[Any, int]:
             Pair.objects.filter(pk=pair_id).update(judgment_count=counts.get(pair_id, 0))
     judgments = Judgment.objects.filter(pair__prompt__campaign=campaign).count()
     return campaign, judgments
+
+
+def prepare_many(campaigns: int, pairs: int, slug: str) -> tuple[Any, int]:
+    """``campaigns`` campaigns of ``pairs`` pairs each (``--campaigns``); the measured one, with
+    real texts, is seeded last, so its pairs come last in id order: a claim that walked one
+    order of every campaign's pairs would pass all the others' first. The judgments counted
+    are those of every campaign."""
+    total = 0
+    for number in range(campaigns - 1):
+        _other, judgments = prepare(pairs, f"{slug}-{number:02d}", real_texts=False)
+        total += judgments
+    campaign, judgments = prepare(pairs, f"{slug}-{campaigns - 1:02d}")
+    return campaign, total + judgments
 
 
 def sessions(user_ids: list[int]) -> list[str]:
@@ -490,19 +523,28 @@ class Annotator:
             "Referer": base + "/",
         }
         self.assignment: str | None = None
+        self.busy = 0  # answers "busy" (every pair left locked by others), asked again
 
     async def start(self) -> None:
-        async with self.http.get(
-            f"{self.base}/campaigns/{self.slug}/annotate/",
-            headers=self.headers,
-            allow_redirects=False,
-        ) as response:
-            body = await response.text()
-            if response.status != 200:
-                raise RuntimeError(f"annotate page answered {response.status}: {body[:300]}")
-        self.assignment = _assignment(body)
-        if self.assignment is None:
-            raise RuntimeError("the annotate page offered no pair")
+        """Claim the first pair as the page does once it has loaded (an htmx POST), and as it
+        does when the claim says every pair left is locked by others: again a second later."""
+        for _attempt in range(BUSY_ATTEMPTS):
+            async with self.http.post(
+                f"{self.base}/campaigns/{self.slug}/annotate/",
+                headers=self.headers,
+                allow_redirects=False,
+            ) as response:
+                body = await response.text()
+                if response.status != 200:
+                    raise RuntimeError(f"annotate page answered {response.status}: {body[:300]}")
+            self.assignment = _assignment(body)
+            if self.assignment is not None:
+                return
+            if CLAIM_FORM not in body:
+                break
+            self.busy += 1
+            await asyncio.sleep(1)
+        raise RuntimeError("the annotate page offered no pair")
 
     async def round_trip(self) -> bool:
         """Submit the current pair; the answer carries the next one. False when done."""
@@ -516,6 +558,9 @@ class Annotator:
             if response.status != 200 or "Saved." not in body:
                 raise RuntimeError(f"submit answered {response.status}: {body[:300]}")
         self.assignment = _assignment(body)
+        if self.assignment is None and CLAIM_FORM in body:
+            self.busy += 1
+            await self.start()
         return self.assignment is not None
 
     async def ping(self) -> None:
@@ -537,7 +582,9 @@ def _percentile(values: list[float], fraction: float) -> float:
     return ordered[min(len(ordered) - 1, round(fraction * (len(ordered) - 1)))]
 
 
-async def _alone(base: str, slug: str, session: str, count: int) -> tuple[list[float], list[float]]:
+async def _alone(
+    base: str, slug: str, session: str, count: int
+) -> tuple[list[float], list[float], int]:
     import aiohttp
 
     connector = aiohttp.TCPConnector(limit=1)
@@ -555,14 +602,14 @@ async def _alone(base: str, slug: str, session: str, count: int) -> tuple[list[f
             if not await annotator.round_trip():
                 break
             trips.append((time.perf_counter() - started) * 1000)
-        return trips, floor
+        return trips, floor, annotator.busy
 
 
 async def _saturate(
     base: str, slug: str, session_keys: list[str], seconds: float, *, floor: bool
-) -> tuple[int, float]:
+) -> tuple[int, float, int]:
     """Every annotator at once, each sending its next request as soon as the last one is
-    answered, for ``seconds``: (requests answered, seconds taken)."""
+    answered, for ``seconds``: (requests answered, seconds taken, "busy" answers)."""
     import aiohttp
 
     connector = aiohttp.TCPConnector(limit=len(session_keys))
@@ -584,7 +631,8 @@ async def _saturate(
 
         started = time.perf_counter()
         await asyncio.gather(*(run(annotator) for annotator in annotators))
-        return done, time.perf_counter() - started
+        taken = time.perf_counter() - started
+        return done, taken, sum(annotator.busy for annotator in annotators)
 
 
 def _saturation(
@@ -600,12 +648,14 @@ def _saturation(
         asyncio.run(_saturate(base, slug, session_keys, warm, floor=floor))
     totals = {True: [0, 0.0], False: [0, 0.0]}
     ratios = []
+    busy = 0
     for _ in range(rounds):
         rates = {}
         for floor in (True, False):
-            done, taken = asyncio.run(
+            done, taken, busy_answers = asyncio.run(
                 _saturate(base, slug, session_keys, seconds / rounds, floor=floor)
             )
+            busy += busy_answers
             totals[floor][0] += done
             totals[floor][1] += taken
             rates[floor] = done / taken
@@ -617,6 +667,7 @@ def _saturation(
         "floor_per_second": floor_rate,
         "ratio": trip_rate / floor_rate if floor_rate else 0.0,
         "round_ratios": [round(ratio, 3) for ratio in ratios],
+        "busy_answers": busy,
     }
 
 
@@ -629,21 +680,27 @@ def run(
     rounds: int,
     workers: int,
     slug: str,
+    campaigns: int = 1,
 ) -> dict[str, Any]:
-    """Seed (or reuse), start gunicorn, measure; returns the figures."""
-    campaign, judgments = prepare(pairs, slug)
+    """Seed (or reuse), start gunicorn, measure; returns the figures. ``pairs`` is per
+    campaign; with ``campaigns`` above one the last of them is measured."""
+    if campaigns > 1:
+        campaign, judgments = prepare_many(campaigns, pairs, slug)
+    else:
+        campaign, judgments = prepare(pairs, slug)
     annotator_ids = _users("bench-annotator-", concurrency + 1, "annotator")
     keys = sessions(annotator_ids)
     from django.conf import settings
 
     server = Gunicorn(_database_url(), workers, settings.SECRET_KEY)
     try:
-        trips, floor = asyncio.run(_alone(server.url, campaign.slug, keys[0], requests))
+        trips, floor, busy_alone = asyncio.run(_alone(server.url, campaign.slug, keys[0], requests))
         saturation = _saturation(server.url, campaign.slug, keys[1:], seconds, rounds)
     finally:
         server.stop()
     return {
-        "pairs": pairs,
+        "campaigns": campaigns,
+        "pairs": pairs * campaigns,
         "judgments": judgments,
         "alone": {
             "n": len(trips),
@@ -657,6 +714,7 @@ def run(
             "p99": _percentile(floor, 0.99),
         },
         **saturation,
+        "busy_answers_alone": busy_alone,
         "concurrency": concurrency,
         "workers": workers,
     }
@@ -664,14 +722,17 @@ def run(
 
 def summary(figures: dict[str, Any]) -> str:
     alone, floor = figures["alone"], figures["floor_alone"]
+    campaigns = figures.get("campaigns", 1)
     return (
-        f"annotate: pairs={figures['pairs']} judgments={figures['judgments']} "
+        f"annotate: {f'campaigns={campaigns} ' if campaigns > 1 else ''}"
+        f"pairs={figures['pairs']} judgments={figures['judgments']} "
         f"alone n={alone['n']} p50={alone['p50']:.1f}ms p95={alone['p95']:.1f}ms "
         f"p99={alone['p99']:.1f}ms (floor p50={floor['p50']:.1f}ms p95={floor['p95']:.1f}ms, "
         f"p95/floor={alone['p95'] / floor['p95']:.2f}) target p95≤25ms | "
         f"saturated c={figures['concurrency']} {figures['saturated_per_second']:.0f}/s vs "
         f"floor {figures['floor_per_second']:.0f}/s ratio={figures['ratio']:.2f} "
-        f"(rounds {', '.join(f'{r:.2f}' for r in figures['round_ratios'])}) target≥0.5"
+        f"(rounds {', '.join(f'{r:.2f}' for r in figures['round_ratios'])}) target≥0.5 | "
+        f"busy answers {figures['busy_answers_alone']} alone, {figures['busy_answers']} saturated"
     )
 
 
@@ -680,6 +741,15 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--small", action="store_true", help="a quick run in the current DB")
     parser.add_argument("--database-url", default=None, help="default: graylab_bench (full)")
     parser.add_argument("--pairs", type=int, default=None)
+    parser.add_argument(
+        "--campaigns",
+        type=int,
+        default=1,
+        help="seed this many campaigns and measure the last (the claim among many campaigns)",
+    )
+    parser.add_argument(
+        "--pairs-per-campaign", type=int, default=None, help="with --campaigns (default 20000)"
+    )
     parser.add_argument("--requests", type=int, default=None, help="round trips alone")
     parser.add_argument("--concurrency", type=int, default=None)
     parser.add_argument("--seconds", type=float, default=None, help="saturated, per side")
@@ -697,8 +767,13 @@ def main(argv: list[str] | None = None) -> int:
 
         call_command("migrate", verbosity=0, interactive=False)
     small = args.small
+    if args.campaigns > 1:
+        pairs = args.pairs_per_campaign or (100 if small else 20_000)
+    else:
+        pairs = args.pairs or (300 if small else 200_000)
     figures = run(
-        pairs=args.pairs or (300 if small else 200_000),
+        pairs=pairs,
+        campaigns=args.campaigns,
         requests=args.requests or (20 if small else 400),
         concurrency=args.concurrency or (4 if small else 16),
         seconds=args.seconds or (2.0 if small else 15.0),

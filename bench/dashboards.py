@@ -255,7 +255,16 @@ def seed_copy(campaign: Any, judgments: int, seed: int = 1) -> int:
         for first in range(len(ids)):
             for second in range(first + 1, len(ids)):
                 pair_rows.append(
-                    (pair_id, pid, ids[first][0], ids[second][0], False, JUDGMENTS_PER_PAIR, start)
+                    (
+                        pair_id,
+                        pid,
+                        campaign.pk,
+                        ids[first][0],
+                        ids[second][0],
+                        False,
+                        JUDGMENTS_PER_PAIR,
+                        start,
+                    )
                 )
                 pair_styles.append((pair_id, (ids[first][1], ids[second][1])))
                 pair_id += 1
@@ -318,6 +327,7 @@ def seed_copy(campaign: Any, judgments: int, seed: int = 1) -> int:
         [
             "id",
             "prompt_id",
+            "campaign_id",
             "candidate_a_id",
             "candidate_b_id",
             "is_gold",

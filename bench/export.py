@@ -224,7 +224,9 @@ def seed(*, judgments: list[int], seed_value: int = 7) -> dict[str, Any]:
                         "idempotency_key": f"bench-{ident}",
                     }
 
-        def pair_rows(start: int = first_prompt, count: int = prompts) -> Iterator[dict]:
+        def pair_rows(
+            start: int = first_prompt, count: int = prompts, campaign_id: int = campaign.pk
+        ) -> Iterator[dict]:
             for offset in range(count):
                 number = start + offset + 1
                 base = (number - 1) * 3
@@ -232,6 +234,7 @@ def seed(*, judgments: list[int], seed_value: int = 7) -> dict[str, Any]:
                     yield {
                         "id": (number - 1) * PAIRS_PER_PROMPT + index + 1,
                         "prompt_id": number,
+                        "campaign_id": campaign_id,
                         "candidate_a_id": base + a,
                         "candidate_b_id": base + b,
                         "judgment_count": JUDGMENTS_PER_PAIR,

@@ -46,7 +46,14 @@ def pairs_build_for_prompt(*, prompt_id: int) -> list[Pair]:
             first
         ) == _side_key(second):
             continue
-        new.append(Pair(prompt_id=prompt_id, candidate_a_id=first.id, candidate_b_id=second.id))
+        new.append(
+            Pair(
+                prompt_id=prompt_id,
+                campaign_id=campaign.pk,
+                candidate_a_id=first.id,
+                candidate_b_id=second.id,
+            )
+        )
         if len(new) >= room:
             break
     if new:
@@ -111,7 +118,12 @@ def pairs_build_bulk(*, prompt_ids: list[int], chunk: int = 500) -> int:
             ):
                 existing.setdefault(prompt_id, set()).add((first, second))
             new = [
-                Pair(prompt_id=prompt.pk, candidate_a_id=first, candidate_b_id=second)
+                Pair(
+                    prompt_id=prompt.pk,
+                    campaign_id=prompt.campaign_id,
+                    candidate_a_id=first,
+                    candidate_b_id=second,
+                )
                 for prompt in prompts
                 for first, second in _plan_pairs(
                     prompt.campaign, by_prompt.get(prompt.pk, []), existing.get(prompt.pk, set())

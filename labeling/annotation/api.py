@@ -28,6 +28,8 @@ from .serializers import (
 from .validation import JudgmentInvalid, time_on_task_clean
 
 CanAnnotate = role_permission(Role.ANNOTATOR, Role.REVIEWER, Role.ADMIN)
+BUSY_DETAIL = "Every pair left is being claimed by others at this moment; try again shortly."
+BUSY_RETRY_AFTER_SECONDS = 1
 
 
 def claim_payload(assignment: Assignment) -> dict[str, Any]:
@@ -80,17 +82,28 @@ class AssignmentClaimApi(APIView):
         responses={
             200: ClaimSerializer,
             204: OpenApiResponse(description="no work for you in this campaign right now"),
+            503: OpenApiResponse(
+                description="work remains but every pair left stayed locked by other "
+                "requests while the claim retried: try again after Retry-After"
+            ),
         },
         summary="Claim the next pair to judge",
         description=(
             "Leases one pair of the campaign to the caller. While that lease lives, the same "
             "pair comes back. 204 when nothing is left for the caller (or their daily cap is "
-            "reached)."
+            "reached); 503 with Retry-After when pairs remain but stayed locked by other "
+            "claims for the claim's whole patience (about two seconds)."
         ),
     )
     def post(self, request: Request, slug: str) -> Response:
         campaign = selectors.campaign_for_annotation(request.user, slug)
         claim = services.assignment_claim(campaign=campaign, annotator=_user(request))
+        if claim.reason == "busy":
+            return Response(
+                {"detail": BUSY_DETAIL},
+                status=status.HTTP_503_SERVICE_UNAVAILABLE,
+                headers={"Retry-After": str(BUSY_RETRY_AFTER_SECONDS)},
+            )
         if claim.assignment is None:
             return Response(status=status.HTTP_204_NO_CONTENT)
         claim.assignment.campaign = campaign

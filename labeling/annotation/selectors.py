@@ -18,6 +18,7 @@ from django.db.models import Count, OuterRef, Q, QuerySet, Subquery, Sum, Value
 from django.db.models.functions import Coalesce
 from django.http import Http404
 from django.template.loader import render_to_string
+from django.utils import timezone
 from django.utils.safestring import SafeString, mark_safe
 
 from accounts.roles import Role, has_role, remember_roles
@@ -132,6 +133,26 @@ def assignment_for_annotator(user: User, assignment_id: int) -> Assignment:
     )
     if assignment is None:
         raise Http404("No such assignment.")
+    return assignment
+
+
+def live_assignment_for_annotator(user: User, campaign: Campaign) -> Assignment | None:
+    """The caller's live lease in ``campaign`` (open and not run out), with its pair, or None.
+    A read only: the pair page shows it on GET; a new lease is taken by a POST."""
+    assignment = (
+        Assignment.objects.select_related("pair__prompt", "pair__candidate_a", "pair__candidate_b")
+        .filter(
+            campaign=campaign,
+            annotator=user,
+            completed_at__isnull=True,
+            expires_at__gt=timezone.now(),
+        )
+        .order_by("id")
+        .first()
+    )
+    if assignment is not None:
+        assignment.campaign = campaign
+        assignment.pair.prompt.campaign = campaign
     return assignment
 
 

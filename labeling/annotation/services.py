@@ -9,6 +9,7 @@ keeps its slot for ever, so live leases plus judgments never exceed ``k``.
 from __future__ import annotations
 
 import random
+import time
 from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any
@@ -23,15 +24,21 @@ from policy import rubric
 from policy.rubric import Flag
 from presentation.untrusted_text import RENDERER, stored_html
 
-from .claim import ClaimPath, claim_path
+from .claim import ClaimPath, Outcome, claim_path, claimable_pair_exists
 from .claim.side_order import left_is_a_for
 from .validation import CleanJudgment, JudgmentInvalid, judgment_clean
 
 DRAFT_KEYS = (*rubric.SHOWN_JUDGMENT_FIELDS, rubric.TIME_ON_TASK_FIELD)
 MAX_DRAFT_VALUE = 5000
 MAX_SKIP_REASON = rubric.SKIP_REASON_MAX_LENGTH
-# A claim that loses a race for a slot asks again (each attempt is a fresh snapshot).
-CLAIM_ATTEMPTS = 5
+# A claim that finds nothing free while work remains (it lost a race for a slot, or every
+# claimable pair is locked for a moment by another request's claim or submit) asks again,
+# each attempt a fresh snapshot, after a short randomised wait that doubles, for at most
+# CLAIM_PATIENCE_SECONDS in all; only then does it answer "busy". Locks on pairs last one
+# statement, so a few milliseconds usually suffice.
+CLAIM_PATIENCE_SECONDS = 2.0
+CLAIM_FIRST_WAIT_SECONDS = 0.002
+CLAIM_LONGEST_WAIT_SECONDS = 0.1
 JUDGMENT_VALUE_FIELDS = rubric.JUDGMENT_VALUE_COLUMNS
 
 
@@ -65,7 +72,9 @@ class SkipInvalid(AnnotationError):
 
 @dataclass(frozen=True)
 class ClaimResult:
-    """The pair to work on, or why there is none (``"done"``, ``"daily_cap"``, ``"closed"``)."""
+    """The pair to work on, or why there is none: ``"done"`` (nothing claimable is left for
+    the annotator), ``"busy"`` (work remains but stayed locked by other requests for the
+    whole patience: ask again), ``"daily_cap"``, ``"closed"``."""
 
     assignment: Assignment | None
     reason: str = "ok"
@@ -92,7 +101,11 @@ def _gold_first(campaign: Campaign, rng: random.Random | None) -> bool:
 
 
 def assignment_claim(
-    *, campaign: Campaign, annotator: User, rng: random.Random | None = None
+    *,
+    campaign: Campaign,
+    annotator: User,
+    rng: random.Random | None = None,
+    patience_seconds: float = CLAIM_PATIENCE_SECONDS,
 ) -> ClaimResult:
     """Give ``annotator`` one pair of ``campaign`` to judge, leased for the campaign's lease.
 
@@ -100,11 +113,18 @@ def assignment_claim(
     Pairs closest to completion come first, then the oldest; gold pairs are mixed in at the
     campaign's ``gold_rate``; a daily cap stops the day's work. On PostgreSQL one SQL
     statement (see ``claim.postgres``), so a fixed number of queries whatever the data size.
+
+    The claim skips pairs other requests hold locked, so finding nothing does not mean
+    nothing is left: it answers "done" only when a read without locks finds no pair the
+    annotator may take; otherwise it asks again (see ``CLAIM_PATIENCE_SECONDS``) and, if the
+    work stays locked all that time, answers "busy".
     """
     if not _campaign_is_open(campaign):
         return ClaimResult(None, "closed")
     claims = _claims()
-    for _attempt in range(CLAIM_ATTEMPTS):
+    deadline = time.monotonic() + patience_seconds
+    wait = CLAIM_FIRST_WAIT_SECONDS
+    while True:
         try:
             outcome = claims.claim(
                 campaign=campaign,
@@ -114,11 +134,29 @@ def assignment_claim(
             )
         except IntegrityError:
             # Two tabs of one annotator raced for the same pair; the loser simply asks again.
-            continue
-        if outcome.reason != "race":
-            return ClaimResult(outcome.assignment, outcome.reason)
-        # A concurrent claim took the slot this statement's snapshot saw free: ask again.
-    return ClaimResult(None, "done")
+            outcome = Outcome(None, "race")
+        settled = _settled(outcome, campaign=campaign, annotator=annotator)
+        if settled is not None:
+            return settled
+        if time.monotonic() + wait > deadline:
+            return ClaimResult(None, "busy")
+        # Randomised, so claims that collided do not collide again in step (from the module's
+        # generator: ``rng`` draws only the gold mix, which stays the same with or without
+        # retries).
+        time.sleep(wait * random.uniform(0.5, 1.0))
+        wait = min(wait * 2, CLAIM_LONGEST_WAIT_SECONDS)
+
+
+def _settled(outcome: Outcome, *, campaign: Campaign, annotator: User) -> ClaimResult | None:
+    """What a claim answers for ``outcome``, or None when it should ask again: it lost a
+    race for a slot, or found nothing while a pair it may take exists, locked by others."""
+    if outcome.reason == "race":
+        return None
+    if outcome.reason == "done" and claimable_pair_exists(
+        campaign=campaign, annotator=annotator, now=timezone.now()
+    ):
+        return None
+    return ClaimResult(outcome.assignment, outcome.reason)
 
 
 def _locked_assignment(*, assignment_id: int, annotator: User) -> Assignment:
@@ -217,18 +255,29 @@ def judgment_submit_and_claim_next(
             data=data,
             time_on_task_ms=time_on_task_ms,
         )
-        return judgment, created, _claim_after_submit(campaign, annotator, rng)
+        # One attempt inside the submit's transaction: waiting here would hold the submit's
+        # locks (its pair among them) while other claims wait for them to go.
+        claim = _claim_after_submit(campaign, annotator, rng, patience_seconds=0)
+    if claim.reason == "busy":
+        claim = _claim_after_submit(campaign, annotator, rng)
+    return judgment, created, claim
 
 
 def _claim_after_submit(
-    campaign: Campaign, annotator: User, rng: random.Random | None
+    campaign: Campaign,
+    annotator: User,
+    rng: random.Random | None,
+    *,
+    patience_seconds: float = CLAIM_PATIENCE_SECONDS,
 ) -> ClaimResult:
     """The claim after a submit when it is not part of the submit's statement (after a lost
     race for a slot, or on the ordinary path). Serialised per annotator and campaign, so the
     two requests of a double click, whichever path each takes, show the same next pair."""
     with transaction.atomic():
         _claims().serialise_claims(campaign=campaign, annotator=annotator)
-        return assignment_claim(campaign=campaign, annotator=annotator, rng=rng)
+        return assignment_claim(
+            campaign=campaign, annotator=annotator, rng=rng, patience_seconds=patience_seconds
+        )
 
 
 def _submit_and_claim_in_one_query(
@@ -266,9 +315,11 @@ def _submit_and_claim_in_one_query(
     if submitted is None:
         return None
     judgment, outcome = submitted
-    if outcome.reason == "race":
+    settled = _settled(outcome, campaign=campaign, annotator=annotator)
+    if settled is None:
+        # The judgment is committed; the next pair was taken or locked by others: ask again.
         return judgment, True, _claim_after_submit(campaign, annotator, rng)
-    return judgment, True, ClaimResult(outcome.assignment, outcome.reason)
+    return judgment, True, settled
 
 
 def _clean_flags(flags: Any) -> list[str]:

@@ -182,6 +182,12 @@ def my_work_url() -> str:
 
 
 @lru_cache(maxsize=256)
+def annotate_url(slug: str) -> str:
+    """The pair page of a campaign: GET shows it, POST claims a pair."""
+    return reverse("labeling:annotate", args=(slug,))
+
+
+@lru_cache(maxsize=256)
 def _assignment_url_patterns(slug: str) -> dict[str, tuple[str, str]]:
     """Each per-assignment URL of a campaign, reversed once and split around the id."""
     patterns = {}
@@ -232,6 +238,9 @@ def _pair_context(
         "campaign": campaign,
         "notice": notice,
         "reason": claim.reason,
+        "claim_url": annotate_url(campaign.slug),
+        # Nothing held yet, or the last claim found every pair left locked: the claim form.
+        "claim_form": claim.assignment is None and claim.reason in ("unclaimed", "busy"),
         "shortcut_help_html": shortcut_help_html(),
         "skip_choices_html": skip_choices_html(),
         "my_work_url": my_work_url(),
@@ -313,17 +322,43 @@ def campaign_view(view: Callable[..., HttpResponse]) -> Callable[..., HttpRespon
 
 
 @campaign_view
+@require_http_methods(["GET", "POST"])
 def annotate(request: HtmxHttpRequest, campaign: Campaign) -> HttpResponse:
-    """The pair page: the annotator's current pair, or a newly claimed one."""
-    claim = services.assignment_claim(campaign=campaign, annotator=_user(request))
+    """The pair page. GET only reads: it shows the pair the annotator holds, or the page with
+    nothing in it yet, whose form claims one (htmx posts it as soon as the page loads; without
+    script it is a button). Only that POST claims, so a link or an image pointing at this
+    page, on another page, never takes work in the viewer's name (and it carries no CSRF
+    token). A POST without htmx answers as every form of the page does (``_after_post``)."""
+    if request.method == "POST":
+        claim = services.assignment_claim(campaign=campaign, annotator=_user(request))
+        if not request.htmx:
+            return _after_post(request, campaign, claim, notice="")
+        return _render_pair(request, _pair_context(request, campaign, claim))
+    if campaign.status != Campaign.Status.OPEN:
+        claim = services.ClaimResult(None, "closed")
+    else:
+        held = selectors.live_assignment_for_annotator(_user(request), campaign)
+        claim = services.ClaimResult(held, "ok" if held else "unclaimed")
     return _render_pair(request, _pair_context(request, campaign, claim))
 
 
 def _next(request: HtmxHttpRequest, campaign: Campaign, notice: str) -> HttpResponse:
-    """After a submit or skip: the next pair, in the same response (htmx) or by redirect."""
-    if not request.htmx:
-        return redirect("labeling:annotate", slug=campaign.slug)
+    """After a submit or skip: the next pair, in the same response (htmx), or claimed and
+    then shown by a redirect to the page."""
     claim = services.assignment_claim(campaign=campaign, annotator=_user(request))
+    if not request.htmx:
+        return _after_post(request, campaign, claim, notice=notice)
+    return _render_pair(request, _pair_context(request, campaign, claim, notice=notice))
+
+
+def _after_post(
+    request: HtmxHttpRequest, campaign: Campaign, claim: services.ClaimResult, *, notice: str
+) -> HttpResponse:
+    """The answer to a form posted without htmx: a redirect to the page, which shows the pair
+    the claim leased; when there is none, the page saying why (a redirect would show only the
+    claim form again)."""
+    if claim.assignment is not None:
+        return redirect("labeling:annotate", slug=campaign.slug)
     return _render_pair(request, _pair_context(request, campaign, claim, notice=notice))
 
 
@@ -375,7 +410,8 @@ def submit(request: HtmxHttpRequest, campaign: Campaign, assignment_id: int) -> 
     notice = "Saved." if created else "Already saved (nothing duplicated)."
     notice = f"{notice} Judgment #{judgment.pk}."
     if not request.htmx:
-        return redirect("labeling:annotate", slug=campaign.slug)
+        claim = services.assignment_claim(campaign=campaign, annotator=_user(request))
+        return _after_post(request, campaign, claim, notice=notice)
     return _render_pair(request, _pair_context(request, campaign, claim, notice=notice))
 
 

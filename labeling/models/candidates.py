@@ -72,6 +72,12 @@ class Pair(models.Model):
     """Two candidates of one prompt, stored in canonical order (candidate_a.id < candidate_b.id)."""
 
     prompt = models.ForeignKey("labeling.Prompt", on_delete=models.CASCADE, related_name="pairs")
+    # The prompt's campaign, kept on the pair so that the claim's walk (this campaign's pairs,
+    # closest to completion first) reads one index: pair_claim_order. A prompt never changes
+    # campaign. No index of its own: pair_claim_order leads with it.
+    campaign = models.ForeignKey(
+        "labeling.Campaign", on_delete=models.CASCADE, related_name="+", db_index=False
+    )
     # No index of its own: pair_unique leads with it.
     candidate_a = models.ForeignKey(
         Candidate, on_delete=models.CASCADE, related_name="+", db_index=False
@@ -87,6 +93,13 @@ class Pair(models.Model):
 
     class Meta:
         ordering = ("id",)
+        indexes = [
+            # The claim's WHERE (campaign, kind) and ORDER BY (closest to completion, then
+            # oldest): it reads this campaign's pairs in order and stops at the first free one.
+            models.Index(
+                fields=("campaign", "is_gold", "-judgment_count", "id"), name="pair_claim_order"
+            )
+        ]
         constraints = [
             models.UniqueConstraint(fields=("candidate_a", "candidate_b"), name="pair_unique"),
             models.CheckConstraint(
@@ -94,3 +107,9 @@ class Pair(models.Model):
                 name="pair_canonical_order",
             ),
         ]
+
+    def save(self, *args: Any, **kwargs: Any) -> None:
+        """Take ``campaign`` from the prompt when it is not set (bulk writers set it)."""
+        if self.campaign_id is None:
+            self.campaign_id = self.prompt.campaign_id
+        super().save(*args, **kwargs)

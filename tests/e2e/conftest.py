@@ -32,11 +32,12 @@ def browser() -> Iterator[Any]:
             browser.close()
 
 
-def signed_in_page(browser: Any, live_server: Any, user: Any) -> Any:
-    """A page whose browser context carries ``user``'s session cookie."""
+def signed_in_page(browser: Any, live_server: Any, user: Any, **context_options: Any) -> Any:
+    """A page whose browser context carries ``user``'s session cookie (``context_options``
+    go to the context, e.g. ``java_script_enabled=False``)."""
     client = Client()
     client.force_login(user)
-    context = browser.new_context(base_url=live_server.url)
+    context = browser.new_context(base_url=live_server.url, **context_options)
     context.add_cookies(
         [
             {
@@ -49,3 +50,13 @@ def signed_in_page(browser: Any, live_server: Any, user: Any) -> Any:
     page = context.new_page()
     page.set_default_timeout(30_000)
     return page
+
+
+PAIR_SHOWN = "#annotate-root[data-assignment] #judgment-form"
+
+
+def open_pair_page(page: Any, slug: str) -> None:
+    """Open a campaign's pair page and wait for the pair: the GET claims nothing, the page
+    claims with an htmx POST once it has loaded."""
+    page.goto(f"/campaigns/{slug}/annotate/")
+    page.locator(PAIR_SHOWN).wait_for()

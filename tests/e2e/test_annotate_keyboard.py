@@ -10,7 +10,7 @@ from django.urls import get_resolver
 
 from labeling.models import Assignment, Judgment
 from policy.models import PolicyVersion
-from tests.e2e.conftest import signed_in_page
+from tests.e2e.conftest import open_pair_page, signed_in_page
 from tests.labeling.annotation.factories import build_pairs, ensure_roles
 
 pytestmark = pytest.mark.e2e
@@ -62,7 +62,7 @@ def test_rate_pairs_with_the_keyboard_only(browser, live_server, annotation_camp
     page.on(
         "console", lambda message: message.type == "error" and console_errors.append(message.text)
     )
-    page.goto(f"/campaigns/{annotation_campaign.slug}/annotate/")
+    open_pair_page(page, annotation_campaign.slug)
     first = current_assignment(page)
     assert first
     assert focus_is_in_the_pair_page(page)

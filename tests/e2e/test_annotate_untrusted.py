@@ -9,7 +9,7 @@ import pytest
 from django.urls import get_resolver
 
 from policy.models import PolicyVersion
-from tests.e2e.conftest import signed_in_page
+from tests.e2e.conftest import open_pair_page, signed_in_page
 from tests.labeling.annotation.factories import build_pairs, ensure_roles
 
 pytestmark = pytest.mark.e2e
@@ -73,7 +73,7 @@ def test_hostile_candidate_renders_inert(browser, live_server, hostile_campaign,
     page.on("request", lambda request: requested.append(request.url))
     dialogs: list[str] = []
     page.on("dialog", lambda dialog: (dialogs.append(dialog.message), dialog.dismiss()))
-    page.goto(f"/campaigns/{hostile_campaign.slug}/annotate/")
+    open_pair_page(page, hostile_campaign.slug)
     page.wait_for_timeout(1500)  # give any "load" trigger or onerror time to fire
     page.screenshot(path="/tmp/annotate_untrusted.png", full_page=True)
 

@@ -4,7 +4,8 @@ Two implementations keep the same rules and invariants: ``postgres`` (prepared s
 claim or a submit + claim in one query; what production runs) and ``orm`` (portable ORM
 queries: the SQLite demo). Both answer an :class:`~.outcome.Outcome` and lease with the side
 order of :func:`~.side_order.left_is_a_for`. The annotation services reach them only through
-:func:`claim_path`.
+:func:`claim_path`, and ask :func:`~.orm.claimable_pair_exists` (a read without locks) before
+they answer "done" for a claim that found nothing.
 """
 
 from __future__ import annotations
@@ -15,7 +16,7 @@ from typing import Any, Protocol
 from labeling.database import is_postgresql
 from labeling.models import Campaign, Judgment
 
-from .orm import OrmPath
+from .orm import OrmPath, claimable_pair_exists
 from .outcome import Outcome
 from .postgres import PostgresPath
 
@@ -70,4 +71,4 @@ def claim_path(*, orm: bool = False) -> ClaimPath:
     return POSTGRES if is_postgresql() and not orm else ORM
 
 
-__all__ = ["ORM", "POSTGRES", "ClaimPath", "Outcome", "claim_path"]
+__all__ = ["ORM", "POSTGRES", "ClaimPath", "Outcome", "claim_path", "claimable_pair_exists"]

@@ -38,7 +38,11 @@ def _live_assignment(*, campaign: Campaign, annotator: Any, now: datetime) -> As
     )
 
 
-def _next_pair(*, campaign: Campaign, annotator: Any, now: datetime, gold: bool) -> Pair | None:
+def _claimable_pairs(
+    *, campaign: Campaign, annotator: Any, now: datetime, gold: tuple[bool, ...]
+) -> Any:
+    """The pairs (gold, ordinary, or both: ``gold`` lists the kinds) that ``annotator`` may
+    take a slot of at ``now``, closest to completion first, then the oldest."""
     k = campaign.judgments_per_pair
     # A slot is taken by a judgment (completed assignment) or a lease that has not run out.
     taken_slots = (
@@ -51,15 +55,30 @@ def _next_pair(*, campaign: Campaign, annotator: Any, now: datetime, gold: bool)
     )
     return (
         Pair.objects.select_related("prompt", "candidate_a", "candidate_b")
-        .filter(prompt__campaign=campaign, is_gold=gold, judgment_count__lt=k)
+        .filter(campaign=campaign, is_gold__in=gold, judgment_count__lt=k)
         .exclude(Exists(Judgment.objects.filter(pair=OuterRef("pk"), annotator=annotator)))
         .exclude(Exists(Skip.objects.filter(pair=OuterRef("pk"), annotator=annotator)))
         .alias(taken=Coalesce(Subquery(taken_slots), Value(0)))
         .filter(taken__lt=k)
         .order_by("-judgment_count", "id")
+    )
+
+
+def _next_pair(*, campaign: Campaign, annotator: Any, now: datetime, gold: bool) -> Pair | None:
+    return (
+        _claimable_pairs(campaign=campaign, annotator=annotator, now=now, gold=(gold,))
         .select_for_update(skip_locked=True, of=("self",))
         .first()
     )
+
+
+def claimable_pair_exists(*, campaign: Campaign, annotator: Any, now: datetime) -> bool:
+    """Whether any pair of ``campaign`` has a slot ``annotator`` may take at ``now``, locked or
+    not: a plain read that waits for no lock and skips none. Either path's claim picks with
+    SKIP LOCKED, so when it finds nothing this tells "done" (nothing left) from "busy" (what
+    is left is locked by other requests for a moment). Gold counts only where it is served."""
+    kinds = (False, True) if campaign.gold_rate > 0 else (False,)
+    return _claimable_pairs(campaign=campaign, annotator=annotator, now=now, gold=kinds).exists()
 
 
 def _take_slot(

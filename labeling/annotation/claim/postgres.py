@@ -139,12 +139,13 @@ capped AS MATERIALIZED (
       AND j.created_at >= %(day_start)s
 ),"""
 
-# Pairs closest to completion first, then the oldest (index labeling_pair_claim_order).
+# The campaign's pairs of one kind, closest to completion first, then the oldest: the order
+# of index pair_claim_order, which leads with (campaign, is_gold), so the walk starts at this
+# campaign's first candidate and stops at the first free one.
 _PICK_CTE = """
 {name} AS MATERIALIZED (
     SELECT p.id FROM labeling_pair p
-    JOIN labeling_prompt pr ON pr.id = p.prompt_id
-    WHERE pr.campaign_id = %(campaign)s AND p.is_gold = %({gold})s
+    WHERE p.campaign_id = %(campaign)s AND p.is_gold = %({gold})s
       AND p.judgment_count < %(k)s
       AND NOT EXISTS (
           SELECT 1 FROM labeling_judgment j WHERE j.pair_id = p.id AND j.annotator_id = %(me)s

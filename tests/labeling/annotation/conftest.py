@@ -7,11 +7,14 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from typing import Any
 
+import psycopg
 import pytest
 from django.contrib.auth.models import Group, User
+from django.db import connection
 
 from labeling.models import Pair
 
@@ -53,3 +56,22 @@ def make_annotators(db: None) -> Callable[..., list[User]]:
 @pytest.fixture
 def judge_payload() -> Callable[..., dict[str, Any]]:
     return payload
+
+
+@contextmanager
+def pairs_locked_elsewhere(pair_ids: list[int]) -> Iterator[None]:
+    """Hold ``pair_ids`` locked from another database session (as a concurrent claim or
+    submit does for a moment) until the block ends. Needs a transactional test, whose rows
+    that other session can see."""
+    settings = connection.settings_dict
+    with psycopg.connect(
+        host=settings["HOST"] or "127.0.0.1",
+        port=settings["PORT"] or 5432,
+        user=settings["USER"] or "postgres",
+        password=settings["PASSWORD"] or None,
+        dbname=settings["NAME"],
+    ) as other:
+        other.execute(
+            "SELECT id FROM labeling_pair WHERE id = ANY(%s) FOR NO KEY UPDATE", [pair_ids]
+        )
+        yield

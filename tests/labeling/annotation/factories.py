@@ -57,6 +57,7 @@ def build_pairs(
     return Pair.objects.bulk_create(
         Pair(
             prompt=prompts[index],
+            campaign=campaign,
             candidate_a=candidates[2 * index],
             candidate_b=candidates[2 * index + 1],
             is_gold=index < gold,

@@ -8,9 +8,9 @@ from django.test.utils import CaptureQueriesContext
 from rest_framework.authtoken.models import Token
 from rest_framework.test import APIClient
 
-from labeling.models import Judgment, Pair
+from labeling.models import Assignment, Judgment, Pair
 
-from .conftest import build_pairs, payload
+from .conftest import build_pairs, pairs_locked_elsewhere, payload
 
 
 @pytest.fixture
@@ -191,3 +191,28 @@ def test_hostile_values_answer_400_not_500(campaign_with_pairs, api_for):
     assert client.get("/api/v1/judgments/?campaign=x%00y").status_code == 200
     huge = client.post("/api/v1/assignments/99999999999999999999/judgment/", body, format="json")
     assert huge.status_code == 404
+
+
+def test_api_claim_is_post_only(campaign_with_pairs, api_for):
+    client = api_for("anna")
+    url = f"/api/v1/campaigns/{campaign_with_pairs.slug}/claim/"
+    assert client.get(url).status_code == 405
+    assert client.head(url).status_code == 405
+    client.options(url)  # describes the endpoint, takes nothing
+    assert not Assignment.objects.exists()
+    assert claim(client, campaign_with_pairs).status_code == 200
+    assert Assignment.objects.count() == 1
+
+
+@pytest.mark.django_db(transaction=True)
+def test_api_claim_while_every_pair_left_stays_locked_is_503_not_204(campaign, api_for):
+    """Work remains but other sessions hold it locked for longer than the claim's patience:
+    "try again" (503 with Retry-After), never "no work left" (204)."""
+    pairs = build_pairs(campaign, 2)
+    client = api_for("anna")
+    with pairs_locked_elsewhere([pair.pk for pair in pairs]):
+        response = claim(client, campaign)
+        assert response.status_code == 503, response.content
+        assert response["Retry-After"] == "1" and "try again" in response.json()["detail"]
+        assert not Assignment.objects.exists()
+    assert claim(client, campaign).status_code == 200

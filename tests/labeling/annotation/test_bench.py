@@ -17,3 +17,14 @@ def test_bench_annotate_small_runs_and_prints_a_summary(capsys):
     summary = lines[-1]
     assert summary.startswith("annotate: pairs=300 judgments=900 ")
     assert "alone n=8 " in summary and "ratio=" in summary and "floor" in summary
+
+
+@pytest.mark.django_db(transaction=True)
+def test_bench_annotate_small_with_many_campaigns_measures_the_last(capsys):
+    from bench import annotate
+
+    ensure_roles()
+    assert annotate.main(["--small", "--campaigns", "3", "--requests", "4", "--seconds", "1"]) == 0
+    summary = capsys.readouterr().out.strip().splitlines()[-1]
+    assert summary.startswith("annotate: campaigns=3 pairs=300 judgments=900 ")
+    assert "alone n=4 " in summary and "busy answers" in summary

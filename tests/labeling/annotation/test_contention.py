@@ -144,3 +144,105 @@ def test_contention_gives_every_pair_exactly_k_judgments(policy_version, make_an
         assert pair.judgment_count == K
         assert Assignment.objects.filter(pair=pair).count() == K
     assert not Assignment.objects.filter(completed_at__isnull=True).exists()
+
+
+STORM_ANNOTATORS = 12
+STORM_PAIRS = 6
+
+# Pairs ``annotator`` may still take a slot of: fewer than k slots held (judged or leased),
+# none of them by this annotator. Written here in SQL of its own, apart from the code tested.
+CLAIMABLE_SQL = """
+SELECT count(*) FROM labeling_pair p
+JOIN labeling_prompt pr ON pr.id = p.prompt_id
+WHERE pr.campaign_id = %s
+  AND (SELECT count(*) FROM labeling_assignment a
+       WHERE a.pair_id = p.id AND (a.completed_at IS NOT NULL OR a.expires_at > now())) < %s
+  AND NOT EXISTS (SELECT 1 FROM labeling_assignment a
+                  WHERE a.pair_id = p.id AND a.annotator_id = %s)
+  AND NOT EXISTS (SELECT 1 FROM labeling_judgment j
+                  WHERE j.pair_id = p.id AND j.annotator_id = %s)
+"""
+
+
+def _claimable_now(campaign, user) -> int:
+    with connection.cursor() as cursor:
+        k = campaign.judgments_per_pair
+        cursor.execute(CLAIMABLE_SQL, [campaign.pk, k, user.pk, user.pk])
+        return int(cursor.fetchone()[0])
+
+
+def _storm_annotator(campaign, user, *, barrier, answers, errors):
+    """Claim, then submit-and-claim-next (the page's round trip) until the claim says "done";
+    each "done" is checked at once against the rows: the claimable work of an annotator only
+    shrinks here (no skips, no lease runs out), so any left now was there at the answer."""
+    rng = random.Random(user.pk)
+    try:
+        barrier.wait(timeout=30)
+        claim = services.assignment_claim(campaign=campaign, annotator=user, rng=rng)
+        while claim.assignment is not None:
+            _judgment, _created, claim = services.judgment_submit_and_claim_next(
+                assignment_id=claim.assignment.pk,
+                annotator=user,
+                campaign=campaign,
+                data=payload(preference=rng.choice([-1, 0, 1]), rationale="compared both"),
+                rng=rng,
+            )
+            if claim.assignment is not None:
+                answers.append(("ok", user.pk, 0))
+        answers.append((claim.reason, user.pk, _claimable_now(campaign, user)))
+    except Exception as error:  # noqa: BLE001 - reported to the main thread
+        errors.append(repr(error))
+    finally:
+        connection.close()
+
+
+@pytest.mark.django_db(transaction=True)
+@pytest.mark.parametrize("k", [1, 2, 3])
+@pytest.mark.parametrize("one_statement", [True, False], ids=["statement", "portable"])
+def test_claim_storm_never_answers_done_while_work_remains(
+    policy_version, make_annotators, monkeypatch, k, one_statement
+):
+    """Many annotators on their own connections at once over a campaign with few pairs left:
+    every claim that SKIP LOCKED left empty-handed while pairs were only locked for a
+    moment must ask again, never answer "done"; no pair gets more than k slots."""
+    from labeling.campaigns.services import campaign_create
+
+    if not one_statement:
+        monkeypatch.setattr(services, "one_statement_round_trip", lambda: False)
+    campaign = campaign_create(
+        name="Storm", slug=f"storm-{k}", policy_version=policy_version,
+        judgments_per_pair=k, open_now=True,
+    )  # fmt: skip
+    build_pairs(campaign, STORM_PAIRS)
+    users = make_annotators(STORM_ANNOTATORS, prefix=f"storm{k}-")
+    barrier = threading.Barrier(len(users))
+    answers: list[tuple[str, int, int]] = []
+    errors: list[str] = []
+    threads = [
+        threading.Thread(
+            target=_storm_annotator,
+            args=(campaign, user),
+            kwargs={"barrier": barrier, "answers": answers, "errors": errors},
+        )
+        for user in users
+    ]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=120)
+    assert not any(thread.is_alive() for thread in threads)
+    assert errors == []
+    finals = [answer for answer in answers if answer[0] != "ok"]
+    assert len(finals) == STORM_ANNOTATORS
+    false_done = [answer for answer in finals if answer[0] == "done" and answer[2] > 0]
+    assert false_done == [], false_done
+    # The work is finished: every final answer is "done" (none gave up "busy" either), and
+    # every pair holds exactly k judgments and k slots.
+    assert {answer[0] for answer in finals} == {"done"}, finals
+    per_pair = dict(
+        Pair.objects.filter(prompt__campaign=campaign).values_list("pk", "judgment_count")
+    )
+    assert set(per_pair.values()) == {k}, per_pair
+    slots = Counter(Assignment.objects.filter(campaign=campaign).values_list("pair", flat=True))
+    assert set(slots.values()) == {k}, slots
+    assert Judgment.objects.filter(pair__prompt__campaign=campaign).count() == STORM_PAIRS * k

@@ -14,7 +14,7 @@ from labeling.annotation import selectors, services
 from labeling.models import Assignment, Candidate, Judgment, JudgmentRevision, Pair
 from presentation.untrusted_text import RENDERER, render_untrusted
 
-from .conftest import build_pairs, form_fields, payload
+from .conftest import build_pairs, form_fields, pairs_locked_elsewhere, payload
 
 HTMX = {"HTTP_HX_REQUEST": "true"}
 
@@ -30,7 +30,9 @@ def current_assignment(user):
 def test_pair_page_shows_the_pair_in_the_annotators_order(
     campaign_with_pairs, client_for, personas
 ):
-    response = client_for("anna").get(annotate_url(campaign_with_pairs))
+    client = client_for("anna")
+    client.post(annotate_url(campaign_with_pairs))
+    response = client.get(annotate_url(campaign_with_pairs))
     assert response.status_code == 200
     assignment = current_assignment(personas["anna"])
     pair = assignment.pair
@@ -51,7 +53,7 @@ def test_pair_page_shows_the_pair_in_the_annotators_order(
 
 def test_htmx_submit_saves_and_returns_the_next_pair(campaign_with_pairs, client_for, personas):
     client = client_for("anna")
-    client.get(annotate_url(campaign_with_pairs))
+    client.post(annotate_url(campaign_with_pairs))
     first = current_assignment(personas["anna"])
     url = reverse("labeling:annotate_submit", args=(campaign_with_pairs.slug, first.pk))
     fields = {**form_fields(payload()), "time_on_task_ms": "4321"}
@@ -76,7 +78,7 @@ def test_invalid_submit_shows_each_message_and_keeps_the_values(
     campaign_with_pairs, client_for, personas
 ):
     client = client_for("anna")
-    client.get(annotate_url(campaign_with_pairs))
+    client.post(annotate_url(campaign_with_pairs))
     assignment = current_assignment(personas["anna"])
     fields = form_fields(payload(preference=2))
     fields["left_helpfulness"] = "9"
@@ -96,7 +98,7 @@ def test_invalid_submit_shows_each_message_and_keeps_the_values(
 
 def test_non_htmx_submit_redirects_to_the_next_pair(campaign_with_pairs, client_for, personas):
     client = client_for("anna")
-    client.get(annotate_url(campaign_with_pairs))
+    client.post(annotate_url(campaign_with_pairs))
     assignment = current_assignment(personas["anna"])
     response = client.post(
         reverse("labeling:annotate_submit", args=(campaign_with_pairs.slug, assignment.pk)),
@@ -107,7 +109,7 @@ def test_non_htmx_submit_redirects_to_the_next_pair(campaign_with_pairs, client_
 
 def test_autosave_survives_a_reload(campaign_with_pairs, client_for, personas):
     client = client_for("anna")
-    client.get(annotate_url(campaign_with_pairs))
+    client.post(annotate_url(campaign_with_pairs))
     assignment = current_assignment(personas["anna"])
     draft_url = reverse("labeling:annotate_draft", args=(campaign_with_pairs.slug, assignment.pk))
     response = client.post(
@@ -131,7 +133,7 @@ def test_autosave_survives_a_reload(campaign_with_pairs, client_for, personas):
 
 def test_skip_with_reason_serves_another_pair(campaign_with_pairs, client_for, personas):
     client = client_for("anna")
-    client.get(annotate_url(campaign_with_pairs))
+    client.post(annotate_url(campaign_with_pairs))
     assignment = current_assignment(personas["anna"])
     url = reverse("labeling:annotate_skip", args=(campaign_with_pairs.slug, assignment.pk))
     response = client.post(url, {"reason": "", "reason_detail": ""}, **HTMX)
@@ -148,7 +150,7 @@ def test_my_work_lists_campaigns_progress_and_my_judgments_only(
 ):
     for name in ("anna", "ben"):
         client = client_for(name)
-        client.get(annotate_url(campaign_with_pairs))
+        client.post(annotate_url(campaign_with_pairs))
         assignment = current_assignment(personas[name])
         client.post(
             reverse("labeling:annotate_submit", args=(campaign_with_pairs.slug, assignment.pk)),
@@ -165,7 +167,7 @@ def test_my_work_lists_campaigns_progress_and_my_judgments_only(
 
 def test_edit_page_keeps_history_and_refuses_others(campaign_with_pairs, client_for, personas):
     client = client_for("anna")
-    client.get(annotate_url(campaign_with_pairs))
+    client.post(annotate_url(campaign_with_pairs))
     assignment = current_assignment(personas["anna"])
     client.post(
         reverse("labeling:annotate_submit", args=(campaign_with_pairs.slug, assignment.pk)),
@@ -206,9 +208,9 @@ def test_roles(campaign_with_pairs, client_for, personas):
 
 
 def _count_round_trip(client, campaign, user):
-    """Queries of one claim (page load) and one submit + next pair (htmx)."""
+    """Queries of one claim (the page's POST once loaded) and one submit + next pair (htmx)."""
     with CaptureQueriesContext(connection) as claim_queries:
-        client.get(annotate_url(campaign))
+        client.post(annotate_url(campaign), **HTMX)
     assignment = current_assignment(user)
     url = reverse("labeling:annotate_submit", args=(campaign.slug, assignment.pk))
     with CaptureQueriesContext(connection) as submit_queries:
@@ -243,12 +245,12 @@ def test_claim_and_submit_take_a_fixed_number_of_queries(
                 b_helpfulness=1, preference=0, left_is_a=True,
             )  # fmt: skip
         Pair.objects.filter(pk=pair.pk).update(judgment_count=1 + index % 2)
-    # A fresh annotator, so the page load claims (rather than finds a live lease).
+    # A fresh annotator, so the claim takes a new lease (rather than finds a live one).
     large = _count_round_trip(client_for("ben"), campaign, personas["ben"])
     assert small == large, (small, large)
     # Session and user (as for any signed-in page), the caller's roles with the campaign and
     # their membership (one query: selectors.campaign_for_annotation), and one query that
-    # claims (page load) or submits and claims (htmx round trip, two prepared statements in
+    # claims (the page's POST) or submits and claims (htmx round trip, two prepared statements in
     # one query string): see labeling/annotation/claim/postgres.py.
     assert small == (4, 4), small
 
@@ -267,7 +269,7 @@ def test_pages_show_the_stored_html_of_this_renderer(
         html_renderer=RENDERER,
     )
     client = client_for("anna")
-    html = client.get(annotate_url(campaign_with_pairs)).content.decode()
+    html = client.post(annotate_url(campaign_with_pairs), **HTMX).content.decode()
     first = current_assignment(personas["anna"])
     for candidate in (first.pair.candidate_a, first.pair.candidate_b):
         assert f"<p>stored {candidate.pk}</p>" in html
@@ -278,3 +280,78 @@ def test_pages_show_the_stored_html_of_this_renderer(
     assert second.pk != first.pk
     for candidate in (second.pair.candidate_a, second.pair.candidate_b):
         assert "stored" not in html and render_untrusted(candidate.text) in html
+
+
+def test_opening_the_pair_page_claims_nothing_and_its_post_claims(
+    campaign_with_pairs, client_for, personas
+):
+    """A GET only reads: an ``<img src>`` or a link to the page elsewhere takes no work in
+    the viewer's name. The page claims through a POST (htmx on load, a button without it)."""
+    anna = personas["anna"]
+    client = client_for("anna")
+    url = annotate_url(campaign_with_pairs)
+    before = Assignment.objects.count()
+    page = client.get(url)
+    assert page.status_code == 200
+    assert Assignment.objects.count() == before
+    html = page.content.decode()
+    assert 'id="claim-form"' in html and f'hx-post="{url}"' in html
+    assert 'hx-trigger="load, submit"' in html and 'name="csrfmiddlewaretoken"' in html
+    assert "data-assignment" not in html
+    claimed = client.post(url, **HTMX)
+    assert claimed.status_code == 200
+    assert Assignment.objects.count() == before + 1
+    assignment = current_assignment(anna)
+    assert f'data-assignment="{assignment.pk}"' in claimed.content.decode()
+    # Opening the page again shows the pair held, and still takes nothing more.
+    again = client.get(url).content.decode()
+    assert f'data-assignment="{assignment.pk}"' in again and 'id="claim-form"' not in again
+    assert Assignment.objects.count() == before + 1
+
+
+def test_claim_without_htmx_redirects_to_the_page_holding_the_pair(
+    campaign_with_pairs, client_for, personas
+):
+    client = client_for("anna")
+    url = annotate_url(campaign_with_pairs)
+    response = client.post(url)
+    assert response.status_code == 302 and response["Location"] == url
+    assignment = current_assignment(personas["anna"])
+    assert f'data-assignment="{assignment.pk}"' in client.get(url).content.decode()
+
+
+def test_claim_needs_the_csrf_token(campaign_with_pairs, personas):
+    from django.test import Client
+
+    client = Client(enforce_csrf_checks=True)
+    client.force_login(personas["anna"])
+    url = annotate_url(campaign_with_pairs)
+    html = client.get(url).content.decode()
+    assert client.post(url, **HTMX).status_code == 403
+    assert not Assignment.objects.exists()
+    token = html.split('name="csrfmiddlewaretoken" value="', 1)[1].split('"', 1)[0]
+    response = client.post(url, {"csrfmiddlewaretoken": token}, **HTMX)
+    assert response.status_code == 200 and Assignment.objects.count() == 1
+
+
+def test_pair_page_of_a_campaign_with_nothing_left_says_so_after_the_claim(campaign, client_for):
+    client = client_for("anna")
+    url = annotate_url(campaign)
+    assert 'id="claim-form"' in client.get(url).content.decode()
+    html = client.post(url, **HTMX).content.decode()
+    assert "No more pairs for you here." in html and 'id="claim-form"' not in html
+    # Without script the POST answers the page itself (a redirect would offer the claim again).
+    page = client.post(url)
+    assert page.status_code == 200 and "No more pairs for you here." in page.content.decode()
+
+
+@pytest.mark.django_db(transaction=True)
+def test_claim_while_every_pair_left_stays_locked_says_busy_and_tries_again(campaign, client_for):
+    pairs = build_pairs(campaign, 1)
+    client = client_for("anna")
+    with pairs_locked_elsewhere([pairs[0].pk]):
+        html = client.post(annotate_url(campaign), **HTMX).content.decode()
+    assert "being taken by someone else" in html and "No more pairs" not in html
+    assert 'id="claim-form"' in html and 'hx-trigger="load delay:1s, submit"' in html
+    assert 'data-assignment="' not in html
+    assert 'data-assignment="' in client.post(annotate_url(campaign), **HTMX).content.decode()
