@@ -10,7 +10,7 @@ FILL_CAMPAIGN = (
 
 class Migration(migrations.Migration):
     dependencies = [
-        ("labeling", "0008_drop_covered_indexes"),
+        ("labeling", "0010_import_jobs"),
     ]
 
     # The claim filters by campaign and orders by (judgment_count DESC, id). The index of
