@@ -288,3 +288,62 @@ def rationale_required(
         mapping=mapping,
     )
     return preference_disagrees(preference=preference, margin=margin)
+
+
+# --- grader answers --------------------------------------------------------------------------
+
+GRADE_RATIONALE_MAX_LENGTH = 1000
+"""The longest rationale a grader's answer may carry, in characters."""
+CANDIDATE_GRADE_FIELDS: tuple[str, ...] = (
+    RESPONSE_MODE_FIELD,
+    SEVERITY_FIELD,
+    HELPFULNESS_FIELD,
+    RATIONALE_FIELD,
+)
+"""The fields of a grader's answer about one candidate."""
+PAIR_GRADE_FIELDS: tuple[str, ...] = (PREFERENCE_FIELD, RATIONALE_FIELD)
+"""The fields of a grader's answer about a pair (negative preference: the first response shown
+is better)."""
+CANDIDATE_GRADE_SCHEMA_NAME = "graylab_candidate_grade"
+"""The name of the JSON schema a grader's candidate answer is requested with."""
+PAIR_GRADE_SCHEMA_NAME = "graylab_pair_grade"
+"""The name of the JSON schema a grader's pair answer is requested with."""
+
+
+def candidate_grade_schema() -> dict[str, object]:
+    """The JSON schema of a grader's answer about one candidate (OpenAI ``response_format``)."""
+    return {
+        "type": "object",
+        "properties": {
+            RESPONSE_MODE_FIELD: {"type": "string", "enum": list(RESPONSE_MODES)},
+            SEVERITY_FIELD: {"type": "string", "enum": list(SEVERITY_LEVELS)},
+            HELPFULNESS_FIELD: {"type": "integer", "enum": list(HELPFULNESS_GRADES)},
+            RATIONALE_FIELD: {"type": "string", "maxLength": GRADE_RATIONALE_MAX_LENGTH},
+        },
+        "required": list(CANDIDATE_GRADE_FIELDS),
+        "additionalProperties": False,
+    }
+
+
+def pair_grade_schema() -> dict[str, object]:
+    """The JSON schema of a grader's answer about a pair: which of the two responses shown is
+    better, −2 (the first much better) … +2 (the second much better)."""
+    return {
+        "type": "object",
+        "properties": {
+            PREFERENCE_FIELD: {"type": "integer", "enum": list(PREFERENCE_VALUES)},
+            RATIONALE_FIELD: {"type": "string", "maxLength": GRADE_RATIONALE_MAX_LENGTH},
+        },
+        "required": list(PAIR_GRADE_FIELDS),
+        "additionalProperties": False,
+    }
+
+
+def grade_response_format(kind: str) -> dict[str, object]:
+    """The ``response_format`` of a grading request, ``kind`` being ``candidate`` or ``pair``."""
+    name, schema = (
+        (CANDIDATE_GRADE_SCHEMA_NAME, candidate_grade_schema())
+        if kind == "candidate"
+        else (PAIR_GRADE_SCHEMA_NAME, pair_grade_schema())
+    )
+    return {"type": "json_schema", "json_schema": {"name": name, "schema": schema, "strict": True}}
