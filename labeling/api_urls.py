@@ -6,6 +6,7 @@ urlpatterns = [
     path("", include("labeling.campaigns.api_urls")),
     path("", include("labeling.imports.api_urls")),
     path("", include("labeling.generation.api_urls")),
+    path("", include("labeling.grading.api_urls")),
     path("", include("labeling.annotation.api_urls")),
     path("", include("labeling.quality.api_urls")),
 ]

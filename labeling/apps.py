@@ -14,6 +14,7 @@ class LabelingConfig(AppConfig):
         NavigationEntry(
             "Dashboards", "labeling:dashboards", (Role.RESEARCHER, Role.REVIEWER, Role.ADMIN), 40
         ),
+        NavigationEntry("Graders", "labeling:grader_list", (Role.RESEARCHER, Role.ADMIN), 45),
         NavigationEntry("Model endpoints", "labeling:endpoint_list", (Role.ADMIN,), 60),
     )
     start_pages = {

@@ -7,6 +7,7 @@ urlpatterns = [
     path("", include("labeling.campaigns.urls")),
     path("", include("labeling.imports.urls")),
     path("", include("labeling.generation.urls")),
+    path("", include("labeling.grading.urls")),
     path("", include("labeling.annotation.urls")),
     path("", include("labeling.quality.urls")),
 ]

@@ -56,6 +56,7 @@ class CallError(Exception):
     kind: str  # rate_limited · server_error · timeout · connection · malformed · client_error
     detail: str
     retry_after: float | None = None
+    status: int | None = None  # the HTTP status of an answered call
 
     @property
     def retryable(self) -> bool:
@@ -261,25 +262,39 @@ def chat_send(
     temperature: float,
     max_tokens: int,
     seed: int,
+    model: str | None = None,
+    choices: int = 1,
+    response_format: dict[str, Any] | None = None,
 ) -> Answer:
     """Send one chat completion and read the answer; raises :class:`CallError`.
 
+    ``model`` defaults to the endpoint's; ``choices`` (the API's ``n``) and
+    ``response_format`` are sent only when asked for, so plain requests stay as they were.
     Parsing is left to :func:`chat_parse`, so a caller holding one of the endpoint's
     concurrency slots can give it back as soon as the answer is in.
     """
     client = client_for(endpoint)
+    extra: dict[str, Any] = {}
+    if choices != 1:
+        extra["n"] = choices
+    if response_format is not None:
+        extra["response_format"] = response_format
     started = time.monotonic()
     try:
         raw = client.chat.completions.with_raw_response.create(
-            model=endpoint.model,
+            model=model or endpoint.model,
             messages=messages,  # type: ignore[arg-type]
             temperature=temperature,
             max_tokens=max_tokens,
             seed=seed,
+            **extra,
         )
     except openai.RateLimitError as error:
         raise CallError(
-            "rate_limited", _status_detail(error, endpoint), _retry_after(error)
+            "rate_limited",
+            _status_detail(error, endpoint),
+            _retry_after(error),
+            error.status_code,
         ) from None
     except openai.APIStatusError as error:
         kind = (
@@ -287,7 +302,7 @@ def chat_send(
             if error.status_code >= 500 or error.status_code == 408
             else "client_error"
         )
-        raise CallError(kind, _status_detail(error, endpoint)) from None
+        raise CallError(kind, _status_detail(error, endpoint), status=error.status_code) from None
     except openai.APITimeoutError:
         raise CallError("timeout", f"no answer within {endpoint.timeout_seconds:g} s") from None
     except openai.APIConnectionError as error:
@@ -304,6 +319,42 @@ def chat_parse(answer: Answer, endpoint: ModelEndpoint) -> Completion:
     except (openai.APIResponseValidationError, ValueError) as error:
         raise CallError("malformed", _summary(f"unreadable answer: {error}", endpoint)) from None
     return _completion_of(response, endpoint, answer.latency_ms)
+
+
+@dataclass
+class Choices:
+    """Every choice of one answer (``n`` > 1): their texts as received, possibly empty."""
+
+    texts: list[str]
+    model: str
+    prompt_tokens: int | None
+    completion_tokens: int | None
+    latency_ms: int
+
+
+def chat_parse_choices(answer: Answer, endpoint: ModelEndpoint) -> Choices:
+    """Every choice's text in an answer; raises :class:`CallError` (``malformed``) when the
+    answer is unreadable or has no choices. A choice without text is kept as ``""``: whether
+    that is acceptable is the caller's to say."""
+    try:
+        response = answer.raw.parse()
+    except (openai.APIResponseValidationError, ValueError) as error:
+        raise CallError("malformed", _summary(f"unreadable answer: {error}", endpoint)) from None
+    choices = getattr(response, "choices", None)
+    if not choices:
+        raise CallError("malformed", "the answer has no choices")
+    texts = []
+    for choice in choices:
+        text = getattr(getattr(choice, "message", None), "content", None)
+        texts.append(text if isinstance(text, str) else "")
+    usage = getattr(response, "usage", None)
+    return Choices(
+        texts=texts,
+        model=str(getattr(response, "model", "") or endpoint.model)[:200],
+        prompt_tokens=getattr(usage, "prompt_tokens", None),
+        completion_tokens=getattr(usage, "completion_tokens", None),
+        latency_ms=answer.latency_ms,
+    )
 
 
 def chat_complete(

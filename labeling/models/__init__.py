@@ -4,6 +4,7 @@ from .annotation import Assignment, Judgment, JudgmentRevision, Skip
 from .campaigns import Campaign, Prompt, PromptChange
 from .candidates import Candidate, Pair
 from .generation import GenerationRun, GenerationTask, ModelEndpoint
+from .grading import Grade, Grader, GraderVersion
 from .imports import ImportJob
 from .quality import DashboardSnapshot, Review
 
@@ -14,6 +15,9 @@ __all__ = [
     "DashboardSnapshot",
     "GenerationRun",
     "GenerationTask",
+    "Grade",
+    "Grader",
+    "GraderVersion",
     "ImportJob",
     "Judgment",
     "JudgmentRevision",

@@ -1,0 +1,1 @@
+"""Graders: a model endpoint applying a pinned policy version through a prompt template."""

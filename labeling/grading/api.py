@@ -1,0 +1,174 @@
+"""REST API of graders (researchers and admins): list, create, read, edit, versions, preview."""
+
+from __future__ import annotations
+
+from dataclasses import asdict
+from typing import Any
+
+from drf_spectacular.utils import extend_schema
+from rest_framework import status
+from rest_framework.exceptions import ValidationError
+from rest_framework.request import Request
+from rest_framework.response import Response
+from rest_framework.views import APIView
+
+from accounts.permissions import role_permission
+from accounts.roles import Role, has_role
+from policy.models import PolicyVersion
+from policy.selectors import latest_version
+
+from ..models import ModelEndpoint
+from . import selectors as grading_selectors
+from . import services
+from .preview import Preview, grader_preview
+from .serializers import (
+    GraderCreateSerializer,
+    GraderSerializer,
+    GraderUpdateResultSerializer,
+    GraderUpdateSerializer,
+    GraderVersionSerializer,
+    PreviewRequestSerializer,
+    PreviewSerializer,
+)
+
+Research = role_permission(Role.RESEARCHER, Role.ADMIN)
+
+
+def _endpoint(name: str) -> ModelEndpoint:
+    endpoint = ModelEndpoint.objects.filter(name=name).first()
+    if endpoint is None:
+        raise ValidationError({"endpoint": [f"No endpoint is named {name!r}."]})
+    return endpoint
+
+
+def _policy_version(number: int) -> PolicyVersion:
+    version = PolicyVersion.objects.filter(number=number).first()
+    if version is None:
+        raise ValidationError({"policy_version": [f"No policy version {number} is published."]})
+    return version
+
+
+def _settings(data: dict[str, Any]) -> dict[str, Any]:
+    """Service arguments from validated input: names and numbers become rows."""
+    settings = {key: value for key, value in data.items() if key not in ("name",)}
+    if "endpoint" in settings:
+        settings["endpoint"] = _endpoint(settings["endpoint"])
+    if "policy_version" in settings:
+        settings["policy_version"] = _policy_version(settings["policy_version"])
+    return settings
+
+
+def preview_data(preview: Preview, *, show_call_detail: bool) -> dict[str, Any]:
+    """A preview as JSON; what the endpoint answered on a failed call is for admins only."""
+    return {
+        "kind": preview.kind,
+        "item_id": preview.item_id,
+        "version": preview.version.number,
+        "orders": [
+            {
+                "order": shown.order,
+                "prompt": shown.prompt,
+                "samples": [
+                    {
+                        "raw": sample.raw,
+                        "values": sample.values,
+                        "error": sample.error.as_dict() if sample.error else None,
+                    }
+                    for sample in shown.samples
+                ],
+                "grade": asdict(shown.grade) if shown.grade else None,
+                "call_error": (shown.call_error if show_call_detail else shown.call_error_kind),
+                "notes": shown.notes,
+                "prompt_tokens": shown.prompt_tokens,
+                "completion_tokens": shown.completion_tokens,
+                "latency_ms": shown.latency_ms,
+            }
+            for shown in preview.orders
+        ],
+    }
+
+
+class GraderListApi(APIView):
+    permission_classes = [Research]
+
+    @extend_schema(responses=GraderSerializer(many=True))
+    def get(self, request: Request) -> Response:
+        graders = grading_selectors.grader_list()
+        return Response(GraderSerializer(graders, many=True).data)
+
+    @extend_schema(request=GraderCreateSerializer, responses={201: GraderSerializer})
+    def post(self, request: Request) -> Response:
+        serializer = GraderCreateSerializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        data = dict(serializer.validated_data)
+        settings = _settings(data)
+        if "policy_version" not in settings:
+            settings["policy_version"] = latest_version()
+        version = services.grader_create(name=data["name"], created_by=request.user, **settings)
+        return Response(
+            GraderSerializer(version.grader, context={"current_version": version}).data,
+            status=status.HTTP_201_CREATED,
+        )
+
+
+class GraderDetailApi(APIView):
+    permission_classes = [Research]
+
+    @extend_schema(responses=GraderSerializer)
+    def get(self, request: Request, name: str) -> Response:
+        return Response(GraderSerializer(grading_selectors.grader_get(name=name)).data)
+
+    @extend_schema(
+        request=GraderUpdateSerializer,
+        responses=GraderUpdateResultSerializer,
+        description="Change a grader. The current version changes in place while it has "
+        "graded nothing; once it has grades the changes become the next version "
+        "(is_new_version).",
+    )
+    def patch(self, request: Request, name: str) -> Response:
+        grader = grading_selectors.grader_get(name=name)
+        serializer = GraderUpdateSerializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        update = services.grader_update(
+            grader=grader, changes=_settings(dict(serializer.validated_data)), user=request.user
+        )
+        context = {"current_version": update.version, "is_new_version": update.is_new_version}
+        return Response(GraderUpdateResultSerializer(grader, context=context).data)
+
+
+class GraderVersionListApi(APIView):
+    permission_classes = [Research]
+
+    @extend_schema(responses=GraderVersionSerializer(many=True))
+    def get(self, request: Request, name: str) -> Response:
+        grader = grading_selectors.grader_get(name=name)
+        versions = grading_selectors.grader_versions(grader=grader)
+        return Response(GraderVersionSerializer(versions, many=True).data)
+
+
+class GraderPreviewApi(APIView):
+    permission_classes = [Research]
+
+    @extend_schema(
+        request=PreviewRequestSerializer,
+        responses=PreviewSerializer,
+        description="Grade one candidate, or one pair in both orders, now; nothing is stored.",
+    )
+    def post(self, request: Request, name: str) -> Response:
+        grader = grading_selectors.grader_get(name=name)
+        serializer = PreviewRequestSerializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        data = serializer.validated_data
+        version = (
+            grading_selectors.grader_version_get(grader=grader, number=data["version"])
+            if "version" in data
+            else grading_selectors.grader_current_version(grader=grader)
+        )
+        if "candidate" in data:
+            candidate = grading_selectors.candidate_for_grading(candidate_id=data["candidate"])
+            preview = grader_preview(version, candidate=candidate)
+        else:
+            pair = grading_selectors.pair_for_grading(pair_id=data["pair"])
+            preview = grader_preview(version, pair=pair)
+        show_detail = has_role(request.user, Role.ADMIN)
+        return Response(preview_data(preview, show_call_detail=show_detail))

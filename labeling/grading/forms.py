@@ -1,0 +1,105 @@
+"""Forms of graders: create or edit one, and pick an item to preview."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django import forms
+
+from policy.models import PolicyVersion
+
+from ..models import Campaign, GraderVersion, ModelEndpoint
+from ..models.grading import GRADER_SAMPLES_MAX
+from .services import MAX_TOKENS_MAX
+from .templates import CANDIDATE, DEFAULT_TEMPLATES, PAIR, template_problems
+
+
+class PolicyVersionChoiceField(forms.ModelChoiceField):
+    def label_from_instance(self, obj: Any) -> str:
+        return f"Version {obj.number}"
+
+
+class GraderForm(forms.Form):
+    """A grader's settings; on edit the name stays (it is how scripts name the grader)."""
+
+    name = forms.SlugField(max_length=80, help_text="letters, digits, - and _")
+    description = forms.CharField(required=False, widget=forms.Textarea(attrs={"rows": 2}))
+    endpoint = forms.ModelChoiceField(queryset=ModelEndpoint.objects.order_by("name"))
+    model = forms.CharField(
+        max_length=200, required=False, help_text="blank: the endpoint's own model"
+    )
+    policy_version = PolicyVersionChoiceField(queryset=PolicyVersion.objects.order_by("-number"))
+    temperature = forms.FloatField(min_value=0, max_value=2, initial=0.0)
+    samples = forms.IntegerField(
+        min_value=1,
+        max_value=GRADER_SAMPLES_MAX,
+        initial=1,
+        help_text="answers per item; their agreement is the grade's confidence",
+    )
+    max_tokens = forms.IntegerField(min_value=1, max_value=MAX_TOKENS_MAX, initial=512)
+    seed = forms.IntegerField(initial=0)
+    candidate_template = forms.CharField(
+        widget=forms.Textarea(attrs={"rows": 16, "spellcheck": "false"}),
+        initial=DEFAULT_TEMPLATES[CANDIDATE],
+        strip=False,
+    )
+    pair_template = forms.CharField(
+        widget=forms.Textarea(attrs={"rows": 16, "spellcheck": "false"}),
+        initial=DEFAULT_TEMPLATES[PAIR],
+        strip=False,
+    )
+
+    def __init__(self, *args: Any, version: GraderVersion | None = None, **kwargs: Any) -> None:
+        if version is not None:
+            kwargs.setdefault(
+                "initial",
+                {
+                    "name": version.grader.name,
+                    "description": version.grader.description,
+                    "endpoint": version.endpoint,
+                    "model": version.model,
+                    "policy_version": version.policy_version,
+                    "temperature": version.temperature,
+                    "samples": version.samples,
+                    "max_tokens": version.max_tokens,
+                    "seed": version.seed,
+                    "candidate_template": version.candidate_template,
+                    "pair_template": version.pair_template,
+                },
+            )
+        super().__init__(*args, **kwargs)
+        if version is not None:
+            self.fields["name"].disabled = True
+        else:
+            self.fields["policy_version"].initial = PolicyVersion.objects.order_by(
+                "-number"
+            ).first()
+
+    def clean_candidate_template(self) -> str:
+        return self._template("candidate_template", CANDIDATE)
+
+    def clean_pair_template(self) -> str:
+        return self._template("pair_template", PAIR)
+
+    def _template(self, field_name: str, kind: str) -> str:
+        text = str(self.cleaned_data.get(field_name) or "")
+        problems = template_problems(text, kind)
+        if problems:
+            raise forms.ValidationError(problems)
+        return text
+
+
+class PreviewForm(forms.Form):
+    """One item to preview: a candidate or a pair, by id, with the grader version to use."""
+
+    kind = forms.ChoiceField(choices=[(CANDIDATE, "Candidate"), (PAIR, "Pair (both orders)")])
+    item_id = forms.IntegerField(min_value=1, label="Id")
+    version = forms.IntegerField(min_value=1, required=False, help_text="blank: the newest")
+
+
+class PreviewCampaignForm(forms.Form):
+    """The campaign whose first candidates and pairs are offered to pick from."""
+
+    campaign = forms.ModelChoiceField(
+        queryset=Campaign.objects.order_by("name"), to_field_name="slug", required=False
+    )

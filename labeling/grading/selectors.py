@@ -1,0 +1,72 @@
+"""Reads of graders: lists, the one fetch by name, versions, and items to preview."""
+
+from __future__ import annotations
+
+from django.db.models import Count, Max, QuerySet
+from django.shortcuts import get_object_or_404
+
+from ..models import Campaign, Candidate, Grader, GraderVersion, Pair
+
+PREVIEW_CHOICES = 10
+"""How many candidates and pairs the preview offers to pick from."""
+
+
+def grader_list() -> QuerySet[Grader]:
+    """Every grader with its number of versions and its newest version number."""
+    return Grader.objects.annotate(
+        version_count=Count("versions"), current_number=Max("versions__number")
+    ).order_by("name")
+
+
+def grader_get(*, name: str) -> Grader:
+    """One grader by name (404 when there is none)."""
+    return get_object_or_404(Grader, name=name)
+
+
+def grader_versions(*, grader: Grader) -> QuerySet[GraderVersion]:
+    """The grader's versions, newest first, each with its number of grades."""
+    return (
+        grader.versions.select_related("endpoint", "policy_version", "created_by")
+        .annotate(grade_count=Count("grades"))
+        .order_by("-number")
+    )
+
+
+def grader_current_version(*, grader: Grader) -> GraderVersion:
+    """The grader's newest version (what an edit starts from and a preview uses)."""
+    return grader_versions(grader=grader).first() or _missing(grader)
+
+
+def grader_version_get(*, grader: Grader, number: int) -> GraderVersion:
+    """One version by number (404 when there is none)."""
+    return get_object_or_404(grader_versions(grader=grader), number=number)
+
+
+def _missing(grader: Grader) -> GraderVersion:
+    raise GraderVersion.DoesNotExist(f"grader {grader.name} has no version")
+
+
+def candidate_for_grading(*, candidate_id: int) -> Candidate:
+    """A candidate with its prompt (404 when there is none)."""
+    return get_object_or_404(Candidate.objects.select_related("prompt"), pk=candidate_id)
+
+
+def pair_for_grading(*, pair_id: int) -> Pair:
+    """A pair with its prompt and both candidates (404 when there is none)."""
+    return get_object_or_404(
+        Pair.objects.select_related("prompt", "candidate_a", "candidate_b"), pk=pair_id
+    )
+
+
+def preview_candidates(*, campaign: Campaign) -> QuerySet[Candidate]:
+    """The campaign's first candidates, to pick one to preview."""
+    return Candidate.objects.filter(prompt__campaign=campaign).select_related("prompt")[
+        :PREVIEW_CHOICES
+    ]
+
+
+def preview_pairs(*, campaign: Campaign) -> QuerySet[Pair]:
+    """The campaign's first pairs, to pick one to preview."""
+    return Pair.objects.filter(campaign=campaign).select_related(
+        "prompt", "candidate_a", "candidate_b"
+    )[:PREVIEW_CHOICES]

@@ -1,0 +1,151 @@
+"""API shapes of graders, their versions and previews."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from rest_framework import serializers
+
+from ..models import Grader, GraderVersion
+from ..models.grading import GRADER_SAMPLES_MAX
+from .services import MAX_TOKENS_MAX
+from .templates import CANDIDATE, PAIR, template_problems
+
+
+class GraderVersionSerializer(serializers.ModelSerializer):
+    endpoint: Any = serializers.SlugRelatedField(slug_field="name", read_only=True)
+    policy_version = serializers.IntegerField(source="policy_version.number", read_only=True)
+    created_by: Any = serializers.SlugRelatedField(slug_field="username", read_only=True)
+    grade_count = serializers.SerializerMethodField()
+
+    class Meta:
+        model = GraderVersion
+        fields = (
+            "number",
+            "endpoint",
+            "model",
+            "temperature",
+            "samples",
+            "max_tokens",
+            "seed",
+            "candidate_template",
+            "pair_template",
+            "policy_version",
+            "grade_count",
+            "created_by",
+            "created_at",
+        )
+        read_only_fields = fields
+
+    def get_grade_count(self, version: GraderVersion) -> int:
+        count = getattr(version, "grade_count", None)
+        return int(count) if count is not None else version.grades.count()
+
+
+class GraderSerializer(serializers.ModelSerializer):
+    created_by: Any = serializers.SlugRelatedField(slug_field="username", read_only=True)
+    current_version = serializers.SerializerMethodField()
+
+    class Meta:
+        model = Grader
+        fields: tuple[str, ...] = (
+            "name",
+            "description",
+            "created_by",
+            "created_at",
+            "current_version",
+        )
+        read_only_fields: tuple[str, ...] = fields
+
+    def get_current_version(self, grader: Grader) -> dict[str, Any]:
+        version = self.context.get("current_version")
+        if version is None:
+            version = grader.versions.order_by("-number").first()
+        return dict(GraderVersionSerializer(version).data)
+
+
+class _VersionSettingsSerializer(serializers.Serializer):
+    endpoint = serializers.CharField(help_text="the endpoint's name")
+    model = serializers.CharField(max_length=200, required=False, allow_blank=True)
+    policy_version = serializers.IntegerField(min_value=1, required=False)
+    temperature = serializers.FloatField(min_value=0, max_value=2, required=False)
+    samples = serializers.IntegerField(min_value=1, max_value=GRADER_SAMPLES_MAX, required=False)
+    max_tokens = serializers.IntegerField(min_value=1, max_value=MAX_TOKENS_MAX, required=False)
+    seed = serializers.IntegerField(required=False)
+    candidate_template = serializers.CharField(required=False, trim_whitespace=False)
+    pair_template = serializers.CharField(required=False, trim_whitespace=False)
+    description = serializers.CharField(required=False, allow_blank=True)
+
+    def validate_candidate_template(self, value: str) -> str:
+        return _checked(value, CANDIDATE)
+
+    def validate_pair_template(self, value: str) -> str:
+        return _checked(value, PAIR)
+
+
+def _checked(text: str, kind: str) -> str:
+    problems = template_problems(text, kind)
+    if problems:
+        raise serializers.ValidationError(problems)
+    return text
+
+
+class GraderCreateSerializer(_VersionSettingsSerializer):
+    name = serializers.SlugField(max_length=80)
+
+
+class GraderUpdateSerializer(_VersionSettingsSerializer):
+    endpoint = serializers.CharField(required=False, help_text="the endpoint's name")
+
+
+class GraderUpdateResultSerializer(GraderSerializer):
+    is_new_version = serializers.SerializerMethodField()
+
+    class Meta(GraderSerializer.Meta):
+        fields = (*GraderSerializer.Meta.fields, "is_new_version")
+        read_only_fields = fields
+
+    def get_is_new_version(self, grader: Grader) -> bool:
+        return bool(self.context.get("is_new_version"))
+
+
+class PreviewRequestSerializer(serializers.Serializer):
+    candidate = serializers.IntegerField(min_value=1, required=False)
+    pair = serializers.IntegerField(min_value=1, required=False)
+    version = serializers.IntegerField(
+        min_value=1, required=False, help_text="the version number; default the newest"
+    )
+
+    def validate(self, attrs: dict[str, Any]) -> dict[str, Any]:
+        if ("candidate" in attrs) == ("pair" in attrs):
+            raise serializers.ValidationError(
+                {"candidate": ["Give exactly one of candidate and pair."]}
+            )
+        return attrs
+
+
+class SamplePreviewSerializer(serializers.Serializer):
+    raw = serializers.CharField()
+    values = serializers.DictField(allow_null=True)
+    error = serializers.DictField(allow_null=True, help_text="{field: [reason]}")
+
+
+class OrderPreviewSerializer(serializers.Serializer):
+    order = serializers.CharField(help_text='"" for a candidate; "ab" or "ba" for a pair')
+    prompt = serializers.CharField()
+    samples = SamplePreviewSerializer(many=True)
+    grade = serializers.DictField(
+        allow_null=True, help_text="values, field_confidence, confidence, rationale, samples"
+    )
+    call_error = serializers.CharField(allow_blank=True)
+    notes = serializers.ListField(child=serializers.CharField())
+    prompt_tokens = serializers.IntegerField(allow_null=True)
+    completion_tokens = serializers.IntegerField(allow_null=True)
+    latency_ms = serializers.IntegerField(allow_null=True)
+
+
+class PreviewSerializer(serializers.Serializer):
+    kind = serializers.CharField()
+    item_id = serializers.IntegerField()
+    version = serializers.IntegerField()
+    orders = OrderPreviewSerializer(many=True)

@@ -1,0 +1,13 @@
+"""Pages of graders (under the ``labeling`` namespace)."""
+
+from django.urls import path
+
+from . import views
+
+urlpatterns = [
+    path("graders/", views.grader_list, name="grader_list"),
+    path("graders/new/", views.grader_create, name="grader_create"),
+    path("graders/<slug:name>/", views.grader_detail, name="grader_detail"),
+    path("graders/<slug:name>/preview/", views.grader_preview_page, name="grader_preview"),
+    path("graders/<slug:name>/preview/run/", views.grader_preview_run, name="grader_preview_run"),
+]

@@ -1,0 +1,150 @@
+"""Pages of graders (researchers and admins): list, create, edit with version history, preview."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.contrib import messages
+from django.core.exceptions import ValidationError
+from django.http import HttpRequest, HttpResponse
+from django.shortcuts import redirect, render
+from django.views.decorators.http import require_POST
+
+from accounts.permissions import role_required
+from accounts.roles import Role
+from presentation.htmx import HtmxHttpRequest
+
+from . import selectors as grading_selectors
+from . import services
+from .forms import GraderForm, PreviewCampaignForm, PreviewForm
+from .preview import grader_preview
+from .templates import CANDIDATE, GradingItemError
+
+RESEARCH = (Role.RESEARCHER, Role.ADMIN)
+
+
+def _settings(data: dict[str, Any]) -> dict[str, Any]:
+    """The version settings of a valid form (a blank model means the endpoint's)."""
+    settings = {name: data[name] for name in services.VERSION_FIELDS if name in data}
+    settings["model"] = (data.get("model") or "").strip() or data["endpoint"].model
+    return settings
+
+
+@role_required(*RESEARCH)
+def grader_list(request: HttpRequest) -> HttpResponse:
+    return render(
+        request, "labeling/grading/graders.html", {"graders": grading_selectors.grader_list()}
+    )
+
+
+@role_required(*RESEARCH)
+def grader_create(request: HttpRequest) -> HttpResponse:
+    form = GraderForm(request.POST or None)
+    if request.method == "POST" and form.is_valid():
+        data = form.cleaned_data
+        try:
+            version = services.grader_create(
+                name=data["name"],
+                description=data["description"],
+                created_by=request.user,
+                **_settings(data),
+            )
+        except ValidationError as error:
+            form.add_error(None, error)
+        else:
+            messages.success(request, f"Grader {version.grader.name} created (version 1).")
+            return redirect("labeling:grader_detail", name=version.grader.name)
+    return render(request, "labeling/grading/grader_form.html", {"form": form})
+
+
+@role_required(*RESEARCH)
+def grader_detail(request: HttpRequest, name: str) -> HttpResponse:
+    """The grader's settings as an editable form, and its versions."""
+    grader = grading_selectors.grader_get(name=name)
+    current = grading_selectors.grader_current_version(grader=grader)
+    form = GraderForm(request.POST or None, version=current)
+    if request.method == "POST" and form.is_valid():
+        data = form.cleaned_data
+        try:
+            update = services.grader_update(
+                grader=grader,
+                changes={"description": data["description"], **_settings(data)},
+                user=request.user,
+            )
+        except ValidationError as error:
+            form.add_error(None, error)
+        else:
+            if update.is_new_version:
+                messages.success(
+                    request,
+                    f"Saved as version {update.version.number}: version {current.number} has "
+                    "graded items, so it stays as it was.",
+                )
+            else:
+                messages.success(request, f"Version {update.version.number} saved.")
+            return redirect("labeling:grader_detail", name=grader.name)
+    return render(
+        request,
+        "labeling/grading/grader_detail.html",
+        {
+            "grader": grader,
+            "current": current,
+            "form": form,
+            "versions": grading_selectors.grader_versions(grader=grader),
+        },
+    )
+
+
+@role_required(*RESEARCH)
+def grader_preview_page(request: HttpRequest, name: str) -> HttpResponse:
+    """Pick an item (from a campaign's first candidates and pairs, or by id) to preview."""
+    grader = grading_selectors.grader_get(name=name)
+    campaign_form = PreviewCampaignForm(request.GET or None)
+    campaign = campaign_form.cleaned_data["campaign"] if campaign_form.is_valid() else None
+    context: dict[str, Any] = {
+        "grader": grader,
+        "current": grading_selectors.grader_current_version(grader=grader),
+        "campaign_form": campaign_form,
+        "campaign": campaign,
+        "form": PreviewForm(initial={"kind": CANDIDATE}),
+    }
+    if campaign is not None:
+        context["candidates"] = grading_selectors.preview_candidates(campaign=campaign)
+        context["pairs"] = grading_selectors.preview_pairs(campaign=campaign)
+    return render(request, "labeling/grading/preview.html", context)
+
+
+@require_POST
+@role_required(*RESEARCH)
+def grader_preview_run(request: HtmxHttpRequest, name: str) -> HttpResponse:
+    """Grade the chosen item now and show the prompt, the raw answers and the grade."""
+    grader = grading_selectors.grader_get(name=name)
+    form = PreviewForm(request.POST)
+    context: dict[str, Any] = {"grader": grader, "form": form}
+    status = 200
+    if form.is_valid():
+        data = form.cleaned_data
+        version = (
+            grading_selectors.grader_version_get(grader=grader, number=data["version"])
+            if data["version"]
+            else grading_selectors.grader_current_version(grader=grader)
+        )
+        try:
+            if data["kind"] == CANDIDATE:
+                item = grading_selectors.candidate_for_grading(candidate_id=data["item_id"])
+                context["preview"] = grader_preview(version, candidate=item)
+            else:
+                pair = grading_selectors.pair_for_grading(pair_id=data["item_id"])
+                context["preview"] = grader_preview(version, pair=pair)
+        except GradingItemError as error:
+            context["item_error"] = error.message
+            status = 400
+    else:
+        status = 400
+    template = "labeling/grading/preview.html"
+    if request.htmx:
+        template += "#preview_result"
+    else:
+        context["current"] = grading_selectors.grader_current_version(grader=grader)
+        context["campaign_form"] = PreviewCampaignForm()
+    return render(request, template, context, status=status)

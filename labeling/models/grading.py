@@ -1,0 +1,204 @@
+"""Graders (a model applying the written policy), their frozen versions, and their grades.
+
+Grades are kept apart from human judgments, so AI labels are never mixed into human ones by
+accident; every grade names the exact grader version (prompt, model, sampling, policy) that
+produced it.
+"""
+
+from __future__ import annotations
+
+from django.conf import settings
+from django.db import models
+
+from policy.rubric import (
+    HELPFULNESS_MAX,
+    HELPFULNESS_MIN,
+    PREFERENCE_MAX,
+    PREFERENCE_MIN,
+    ResponseMode,
+    Severity,
+)
+
+GRADER_SAMPLES_MAX = 16
+"""The most samples per item a grader version asks for (self-consistency)."""
+
+
+class Grader(models.Model):
+    """A named grader; what it does lives in its versions, the newest being the current one."""
+
+    name = models.SlugField(max_length=80, unique=True)
+    description = models.TextField(blank=True)
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ("name",)
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class GraderVersion(models.Model):
+    """One exact grader: endpoint and model, sampling, prompt templates and pinned policy.
+
+    A version that has graded anything is frozen (an edit makes the next version), so a grade's
+    version names exactly what produced it.
+    """
+
+    grader = models.ForeignKey(Grader, on_delete=models.CASCADE, related_name="versions")
+    number = models.PositiveIntegerField()
+    endpoint = models.ForeignKey(
+        "labeling.ModelEndpoint", on_delete=models.PROTECT, related_name="grader_versions"
+    )
+    model = models.CharField(max_length=200, help_text="the model name sent to the endpoint")
+    temperature = models.FloatField(default=0.0)
+    samples = models.PositiveSmallIntegerField(
+        default=1, help_text="answers asked per item; their agreement is the confidence"
+    )
+    max_tokens = models.PositiveIntegerField(default=512)
+    seed = models.BigIntegerField(default=0)
+    candidate_template = models.TextField(help_text="the prompt for grading one candidate")
+    pair_template = models.TextField(help_text="the prompt for grading a pair")
+    policy_version = models.ForeignKey("policy.PolicyVersion", on_delete=models.PROTECT)
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ("grader", "-number")
+        constraints = [
+            models.UniqueConstraint(fields=("grader", "number"), name="grader_version_unique"),
+            models.CheckConstraint(
+                condition=models.Q(samples__gte=1, samples__lte=GRADER_SAMPLES_MAX),
+                name="grader_version_samples_range",
+            ),
+            models.CheckConstraint(
+                condition=models.Q(temperature__gte=0, temperature__lte=2),
+                name="grader_version_temperature_range",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.grader.name} v{self.number}"
+
+    @property
+    def is_frozen(self) -> bool:
+        """Whether this version has graded anything (and so may never change)."""
+        return self.grades.exists()
+
+
+class Grade(models.Model):
+    """A grader version's combined answer about one candidate, or one pair in one order.
+
+    Pair preferences are stored in canonical order (negative: candidate A better), whatever
+    order was shown; ``order`` says which was shown first, so the two orders of a pair can be
+    compared for position consistency.
+    """
+
+    class Kind(models.TextChoices):
+        CANDIDATE = "candidate", "Candidate"
+        PAIR = "pair", "Pair"
+
+    class Order(models.TextChoices):
+        AB = "ab", "A shown first"
+        BA = "ba", "B shown first"
+
+    grader_version = models.ForeignKey(
+        GraderVersion, on_delete=models.PROTECT, related_name="grades"
+    )
+    kind = models.CharField(max_length=10, choices=Kind.choices)
+    candidate = models.ForeignKey(
+        "labeling.Candidate",
+        null=True,
+        blank=True,
+        on_delete=models.CASCADE,
+        related_name="grades",
+    )
+    pair = models.ForeignKey(
+        "labeling.Pair", null=True, blank=True, on_delete=models.CASCADE, related_name="grades"
+    )
+    order = models.CharField(
+        max_length=2, choices=Order.choices, blank=True, help_text="pairs only: the order shown"
+    )
+    response_mode = models.CharField(
+        max_length=30, choices=ResponseMode.choices, null=True, blank=True
+    )
+    severity = models.CharField(max_length=12, choices=Severity.choices, null=True, blank=True)
+    helpfulness = models.PositiveSmallIntegerField(null=True, blank=True)
+    preference = models.SmallIntegerField(
+        null=True, blank=True, help_text="canonical: -2 A much better .. +2 B much better"
+    )
+    confidence = models.FloatField(
+        help_text="share of samples agreeing with the grade on every rated field"
+    )
+    field_confidence = models.JSONField(
+        default=dict, blank=True, help_text="field -> share of samples agreeing on it"
+    )
+    samples = models.PositiveSmallIntegerField(default=1)
+    rationale = models.TextField(blank=True)
+    raw_answers = models.JSONField(default=list, help_text="each sample's answer as received")
+    prompt_tokens = models.PositiveIntegerField(null=True, blank=True)
+    completion_tokens = models.PositiveIntegerField(null=True, blank=True)
+    latency_ms = models.PositiveIntegerField(null=True, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ("id",)
+        constraints = [
+            models.CheckConstraint(
+                condition=(
+                    models.Q(
+                        kind="candidate",
+                        candidate__isnull=False,
+                        pair__isnull=True,
+                        order="",
+                        response_mode__isnull=False,
+                        severity__isnull=False,
+                        helpfulness__isnull=False,
+                        preference__isnull=True,
+                    )
+                    | models.Q(
+                        kind="pair",
+                        candidate__isnull=True,
+                        pair__isnull=False,
+                        order__in=("ab", "ba"),
+                        response_mode__isnull=True,
+                        severity__isnull=True,
+                        helpfulness__isnull=True,
+                        preference__isnull=False,
+                    )
+                ),
+                name="grade_kind_fields",
+            ),
+            models.CheckConstraint(
+                condition=models.Q(helpfulness__isnull=True)
+                | models.Q(helpfulness__gte=HELPFULNESS_MIN, helpfulness__lte=HELPFULNESS_MAX),
+                name="grade_helpfulness_range",
+            ),
+            models.CheckConstraint(
+                condition=models.Q(preference__isnull=True)
+                | models.Q(preference__gte=PREFERENCE_MIN, preference__lte=PREFERENCE_MAX),
+                name="grade_preference_range",
+            ),
+            models.CheckConstraint(
+                condition=models.Q(confidence__gte=0, confidence__lte=1),
+                name="grade_confidence_range",
+            ),
+            models.UniqueConstraint(
+                fields=("grader_version", "candidate"),
+                condition=models.Q(kind="candidate"),
+                name="grade_unique_candidate",
+            ),
+            models.UniqueConstraint(
+                fields=("grader_version", "pair", "order"),
+                condition=models.Q(kind="pair"),
+                name="grade_unique_pair_order",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        item = f"candidate {self.candidate_id}" if self.candidate_id else f"pair {self.pair_id}"
+        return f"grade of {item} by grader version {self.grader_version_id}"
