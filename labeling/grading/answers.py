@@ -173,7 +173,8 @@ def majority(field: str, values: Sequence[Hashable]) -> tuple[Any, float]:
 @dataclass(frozen=True)
 class CombinedGrade:
     """The grade of several samples: the majority value per rated field, the share of samples
-    agreeing with each, and the share agreeing on all of them (``confidence``)."""
+    agreeing with each (``field_confidence``), and the lowest of those shares
+    (``confidence``: the grade is only as sure as its least agreed field)."""
 
     values: dict[str, Any]
     field_confidence: dict[str, float]
@@ -183,19 +184,19 @@ class CombinedGrade:
 
 
 def samples_combine(kind: str, grades: Sequence[Mapping[str, Any]]) -> CombinedGrade:
-    """One grade from the parsed samples of one item (at least one)."""
+    """One grade from the parsed samples of one item (at least one). The rationale is that of
+    the sample agreeing with the grade on the most fields (the first of them)."""
     if not grades:
         raise ValueError("no samples to combine")
     values: dict[str, Any] = {}
     field_confidence: dict[str, float] = {}
     for field in RATED_FIELDS[kind]:
         values[field], field_confidence[field] = majority(field, [grade[field] for grade in grades])
-    agreeing = [grade for grade in grades if all(grade[field] == values[field] for field in values)]
-    rationale = (agreeing[0] if agreeing else grades[0])[RATIONALE_FIELD]
+    closest = max(grades, key=lambda grade: sum(grade[field] == values[field] for field in values))
     return CombinedGrade(
         values=values,
         field_confidence=field_confidence,
-        confidence=len(agreeing) / len(grades),
-        rationale=rationale,
+        confidence=min(field_confidence.values()),
+        rationale=closest[RATIONALE_FIELD],
         samples=len(grades),
     )

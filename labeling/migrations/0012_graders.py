@@ -175,7 +175,7 @@ class Migration(migrations.Migration):
                 (
                     "confidence",
                     models.FloatField(
-                        help_text="share of samples agreeing with the grade on every rated field"
+                        help_text="the lowest share of samples agreeing with the grade on one rated field"
                     ),
                 ),
                 (

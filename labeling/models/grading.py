@@ -132,7 +132,7 @@ class Grade(models.Model):
         null=True, blank=True, help_text="canonical: -2 A much better .. +2 B much better"
     )
     confidence = models.FloatField(
-        help_text="share of samples agreeing with the grade on every rated field"
+        help_text="the lowest share of samples agreeing with the grade on one rated field"
     )
     field_confidence = models.JSONField(
         default=dict, blank=True, help_text="field -> share of samples agreeing on it"

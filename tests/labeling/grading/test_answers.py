@@ -92,8 +92,8 @@ def test_samples_combine_to_the_majority_with_its_share() -> None:
     # helpfulness 3 and 2 are tied two against two: the less helpful wins.
     assert grade.values["helpfulness"] == 2
     assert grade.field_confidence == {"response_mode": 1.0, "severity": 0.75, "helpfulness": 0.5}
-    # Agreeing on every rated field: only "Fourth." (negligible, 2).
-    assert grade.confidence == 0.25
+    # As sure as the least agreed field; the rationale of the sample closest to the grade.
+    assert grade.confidence == 0.5
     assert grade.rationale == "Fourth."
     assert grade.samples == 4
 

@@ -60,9 +60,7 @@ def test_a_version_with_a_grade_is_frozen_and_an_edit_makes_version_2(
 
 def test_an_edit_that_changes_nothing_makes_no_version(grader_version, campaign_with_pairs):
     add_grade(grader_version, Candidate.objects.first())
-    update = grader_update(
-        grader=grader_version.grader, changes={"temperature": 0.7, "samples": 3}
-    )
+    update = grader_update(grader=grader_version.grader, changes={"temperature": 0.7, "samples": 3})
     assert (update.is_new_version, GraderVersion.objects.count()) == (False, 1)
 
 
