@@ -1,13 +1,15 @@
-"""Grader versions: edited in place until they grade, frozen after; the command."""
+"""Grader versions: edited in place until they grade, frozen after; grade storage; the
+command."""
 
 from __future__ import annotations
 
 import pytest
 from django.core.management import CommandError, call_command
+from django.db import IntegrityError, transaction
 
 from labeling.grading.services import grader_update
 from labeling.grading.templates import DEFAULT_CANDIDATE_TEMPLATE, DEFAULT_PAIR_TEMPLATE
-from labeling.models import Candidate, Grader, GraderVersion
+from labeling.models import Candidate, Grade, Grader, GraderVersion, Pair
 from policy.models import PolicyVersion
 from tests.labeling.grading.conftest import add_grade
 
@@ -107,3 +109,36 @@ def test_grader_create_command_refuses_bad_input(grading_endpoint, tmp_path) -> 
     with pytest.raises(CommandError, match="samples: must be between 1 and 16"):
         call_command("grader_create", "bad", "--endpoint", "offline", "--samples", "17")
     assert not Grader.objects.exists()
+
+
+def test_grade_rows_hold_exactly_their_kinds_fields(grader_version, campaign_with_pairs) -> None:
+    candidate = Candidate.objects.first()
+    pair = Pair.objects.first()
+    add_grade(grader_version, candidate)
+    common = {"grader_version": grader_version, "confidence": 1.0, "raw_answers": ["{}"]}
+    pair_grade = {**common, "kind": "pair", "pair": pair, "preference": -1}
+    Grade.objects.create(**pair_grade, order="ab")
+    Grade.objects.create(**pair_grade, order="ba")
+    refused = [
+        # a second grade of the same candidate by the same version
+        {**common, "kind": "candidate", "candidate": candidate, "response_mode": "other",
+         "severity": "none", "helpfulness": 1},
+        # the same pair in the same order again
+        {**pair_grade, "order": "ab"},
+        # a pair grade without its order, or with a candidate's fields
+        {**pair_grade, "order": ""},
+        {**pair_grade, "order": "ba", "severity": "low"},
+        # a candidate grade naming a pair too, or missing a rated field
+        {**common, "kind": "candidate", "candidate": candidate, "pair": pair,
+         "response_mode": "other", "severity": "none", "helpfulness": 1},
+        {**common, "kind": "candidate", "candidate": Candidate.objects.last(),
+         "response_mode": "other", "severity": "none"},
+        # values outside the rubric's scales
+        {**pair_grade, "pair": Pair.objects.last(), "order": "ab", "preference": 3},
+        {**common, "kind": "candidate", "candidate": Candidate.objects.last(),
+         "response_mode": "other", "severity": "none", "helpfulness": 1, "confidence": 1.5},
+    ]  # fmt: skip
+    for values in refused:
+        with pytest.raises(IntegrityError), transaction.atomic():
+            Grade.objects.create(**values)
+    assert Grade.objects.count() == 3
