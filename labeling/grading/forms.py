@@ -10,7 +10,7 @@ from policy.models import PolicyVersion
 
 from ..models import Campaign, GraderVersion, ModelEndpoint
 from ..models.grading import GRADER_SAMPLES_MAX
-from .services import MAX_TOKENS_MAX
+from .services import MAX_TOKENS_MAX, SEED_MAX, SEED_MIN
 from .templates import CANDIDATE, DEFAULT_TEMPLATES, PAIR, template_problems
 
 
@@ -37,7 +37,7 @@ class GraderForm(forms.Form):
         help_text="answers per item; their agreement is the grade's confidence",
     )
     max_tokens = forms.IntegerField(min_value=1, max_value=MAX_TOKENS_MAX, initial=512)
-    seed = forms.IntegerField(initial=0)
+    seed = forms.IntegerField(initial=0, min_value=SEED_MIN, max_value=SEED_MAX)
     candidate_template = forms.CharField(
         widget=forms.Textarea(attrs={"rows": 16, "spellcheck": "false"}),
         initial=DEFAULT_TEMPLATES[CANDIDATE],
@@ -93,8 +93,10 @@ class PreviewForm(forms.Form):
     """One item to preview: a candidate or a pair, by id, with the grader version to use."""
 
     kind = forms.ChoiceField(choices=[(CANDIDATE, "Candidate"), (PAIR, "Pair (both orders)")])
-    item_id = forms.IntegerField(min_value=1, label="Id")
-    version = forms.IntegerField(min_value=1, required=False, help_text="blank: the newest")
+    item_id = forms.IntegerField(min_value=1, max_value=2**63 - 1, label="Id")
+    version = forms.IntegerField(
+        min_value=1, max_value=2**31 - 1, required=False, help_text="blank: the newest"
+    )
 
 
 class PreviewCampaignForm(forms.Form):

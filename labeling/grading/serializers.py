@@ -8,8 +8,12 @@ from rest_framework import serializers
 
 from ..models import Grader, GraderVersion
 from ..models.grading import GRADER_SAMPLES_MAX
-from .services import MAX_TOKENS_MAX
+from .services import MAX_TOKENS_MAX, SEED_MAX, SEED_MIN
 from .templates import CANDIDATE, PAIR, template_problems
+
+# Database bounds: a larger number would be a database error, not a 400.
+ID_MAX = 2**63 - 1
+NUMBER_MAX = 2**31 - 1
 
 
 class GraderVersionSerializer(serializers.ModelSerializer):
@@ -67,11 +71,11 @@ class GraderSerializer(serializers.ModelSerializer):
 class _VersionSettingsSerializer(serializers.Serializer):
     endpoint = serializers.CharField(help_text="the endpoint's name")
     model = serializers.CharField(max_length=200, required=False, allow_blank=True)
-    policy_version = serializers.IntegerField(min_value=1, required=False)
+    policy_version = serializers.IntegerField(min_value=1, max_value=NUMBER_MAX, required=False)
     temperature = serializers.FloatField(min_value=0, max_value=2, required=False)
     samples = serializers.IntegerField(min_value=1, max_value=GRADER_SAMPLES_MAX, required=False)
     max_tokens = serializers.IntegerField(min_value=1, max_value=MAX_TOKENS_MAX, required=False)
-    seed = serializers.IntegerField(required=False)
+    seed = serializers.IntegerField(min_value=SEED_MIN, max_value=SEED_MAX, required=False)
     candidate_template = serializers.CharField(required=False, trim_whitespace=False)
     pair_template = serializers.CharField(required=False, trim_whitespace=False)
     description = serializers.CharField(required=False, allow_blank=True)
@@ -110,10 +114,13 @@ class GraderUpdateResultSerializer(GraderSerializer):
 
 
 class PreviewRequestSerializer(serializers.Serializer):
-    candidate = serializers.IntegerField(min_value=1, required=False)
-    pair = serializers.IntegerField(min_value=1, required=False)
+    candidate = serializers.IntegerField(min_value=1, max_value=ID_MAX, required=False)
+    pair = serializers.IntegerField(min_value=1, max_value=ID_MAX, required=False)
     version = serializers.IntegerField(
-        min_value=1, required=False, help_text="the version number; default the newest"
+        min_value=1,
+        max_value=NUMBER_MAX,
+        required=False,
+        help_text="the version number; default the newest",
     )
 
     def validate(self, attrs: dict[str, Any]) -> dict[str, Any]:

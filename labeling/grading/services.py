@@ -28,6 +28,8 @@ VERSION_FIELDS: tuple[str, ...] = (
 )
 """What a grader version pins: changing any of them after grading makes a new version."""
 MAX_TOKENS_MAX = 32_768
+SEED_MIN, SEED_MAX = -(2**63), 2**63 - 1
+"""A seed is stored as a 64-bit integer."""
 
 User = AbstractBaseUser | AnonymousUser | None
 
@@ -49,6 +51,8 @@ def _version_check(version: GraderVersion) -> None:
         problems["temperature"] = ["must be between 0 and 2"]
     if not 1 <= version.max_tokens <= MAX_TOKENS_MAX:
         problems["max_tokens"] = [f"must be between 1 and {MAX_TOKENS_MAX}"]
+    if not SEED_MIN <= version.seed <= SEED_MAX:
+        problems["seed"] = [f"must be between {SEED_MIN} and {SEED_MAX}"]
     if not version.model.strip():
         problems["model"] = ["name the model to ask"]
     if problems:

@@ -7,6 +7,7 @@ from django.urls import reverse
 
 from labeling.grading.templates import DEFAULT_CANDIDATE_TEMPLATE, DEFAULT_PAIR_TEMPLATE
 from labeling.models import Candidate, Grade, Grader, GraderVersion, Pair
+from policy.models import PolicyVersion
 from tests.labeling.grading.conftest import add_grade
 
 
@@ -188,3 +189,43 @@ def test_api_preview(grader_version, campaign_with_pairs, client_for) -> None:
     )
     assert missing.status_code == 404
     assert not Grade.objects.exists()
+
+
+def test_preview_of_an_item_whose_category_the_policy_lacks_says_so(
+    grader_version, campaign_with_pairs, client_for
+) -> None:
+    snapshot = grader_version.policy_version.snapshot
+    narrow = PolicyVersion.objects.create(
+        number=PolicyVersion.objects.order_by("-number").first().number + 1,
+        notes="no chemistry",
+        snapshot={
+            **snapshot,
+            "categories": [
+                entry
+                for entry in snapshot["categories"]
+                if not entry["path"].startswith("chemistry")
+            ],
+        },
+    )
+    rita = client_for("rita")
+    answer = rita.patch(
+        "/api/v1/graders/safety-judge/",
+        {"policy_version": narrow.number},
+        content_type="application/json",
+    )
+    assert answer.json()["current_version"]["policy_version"] == narrow.number
+    candidate = Candidate.objects.get(prompt__external_id="p3", source="model-a")
+    expected = (
+        f"candidate {candidate.pk}: category 'chemistry/dual-use' is not in policy version "
+        f"{narrow.number}, the version this grader applies."
+    )
+    api = rita.post(
+        "/api/v1/graders/safety-judge/preview/", {"candidate": candidate.pk}, "application/json"
+    )
+    assert (api.status_code, api.json()) == (400, {"item": [expected]})
+    page = rita.post(
+        reverse("labeling:grader_preview_run", args=["safety-judge"]),
+        {"kind": "candidate", "item_id": candidate.pk},
+    )
+    assert page.status_code == 400
+    assert expected.replace("'", "&#x27;") in page.content.decode()
