@@ -33,17 +33,14 @@ def grader_versions(*, grader: Grader) -> QuerySet[GraderVersion]:
 
 
 def grader_current_version(*, grader: Grader) -> GraderVersion:
-    """The grader's newest version (what an edit starts from and a preview uses)."""
-    return grader_versions(grader=grader).first() or _missing(grader)
+    """The grader's newest version (what an edit starts from and a preview uses); every
+    grader has one, made with it."""
+    return grader_versions(grader=grader)[0]
 
 
 def grader_version_get(*, grader: Grader, number: int) -> GraderVersion:
     """One version by number (404 when there is none)."""
     return get_object_or_404(grader_versions(grader=grader), number=number)
-
-
-def _missing(grader: Grader) -> GraderVersion:
-    raise GraderVersion.DoesNotExist(f"grader {grader.name} has no version")
 
 
 def candidate_for_grading(*, candidate_id: int) -> Candidate:
