@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import asdict
 from typing import Any
 
+from django.shortcuts import get_object_or_404
 from drf_spectacular.utils import extend_schema
 from rest_framework import status
 from rest_framework.exceptions import ValidationError
@@ -93,7 +94,7 @@ class GraderListApi(APIView):
 
     @extend_schema(responses=GraderSerializer(many=True))
     def get(self, request: Request) -> Response:
-        graders = grading_selectors.grader_list()
+        graders = grading_selectors.grader_list_with_versions()
         return Response(GraderSerializer(graders, many=True).data)
 
     @extend_schema(request=GraderCreateSerializer, responses={201: GraderSerializer})
@@ -116,7 +117,8 @@ class GraderDetailApi(APIView):
 
     @extend_schema(responses=GraderSerializer)
     def get(self, request: Request, name: str) -> Response:
-        return Response(GraderSerializer(grading_selectors.grader_get(name=name)).data)
+        grader = get_object_or_404(grading_selectors.grader_list_with_versions(), name=name)
+        return Response(GraderSerializer(grader).data)
 
     @extend_schema(
         request=GraderUpdateSerializer,

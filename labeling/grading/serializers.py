@@ -64,7 +64,8 @@ class GraderSerializer(serializers.ModelSerializer):
     def get_current_version(self, grader: Grader) -> dict[str, Any]:
         version = self.context.get("current_version")
         if version is None:
-            version = grader.versions.order_by("-number").first()
+            # Prefetched newest first by grader_list_with_versions, else one query.
+            version = max(grader.versions.all(), key=lambda each: each.number)
         return dict(GraderVersionSerializer(version).data)
 
 

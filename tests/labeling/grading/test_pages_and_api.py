@@ -5,6 +5,7 @@ from __future__ import annotations
 import pytest
 from django.urls import reverse
 
+from labeling.grading.services import grader_create
 from labeling.grading.templates import DEFAULT_CANDIDATE_TEMPLATE, DEFAULT_PAIR_TEMPLATE
 from labeling.models import Candidate, Grade, Grader, GraderVersion, Pair
 from policy.models import PolicyVersion
@@ -229,3 +230,27 @@ def test_preview_of_an_item_whose_category_the_policy_lacks_says_so(
     )
     assert page.status_code == 400
     assert expected.replace("'", "&#x27;") in page.content.decode()
+
+
+def test_grader_lists_query_counts(
+    grader_version, campaign_with_pairs, client_for, django_assert_num_queries
+) -> None:
+    for index in range(5):
+        grader_create(
+            name=f"judge-{index}",
+            endpoint=grader_version.endpoint,
+            policy_version=grader_version.policy_version,
+        )
+    add_grade(grader_version, Candidate.objects.first())
+    rita = client_for("rita")
+    # Expect 4 queries for the page: the session, the user, the user's roles, the graders
+    # with their version counts.
+    with django_assert_num_queries(4):
+        page = rita.get(reverse("labeling:grader_list"))
+    assert page.status_code == 200 and len(page.context["graders"]) == 6
+    # Expect 5 for the API: the session, the user, the user's roles, the graders, and their
+    # versions with grade counts.
+    with django_assert_num_queries(5):
+        listing = rita.get("/api/v1/graders/").json()
+    judge = next(grader for grader in listing if grader["name"] == "safety-judge")
+    assert judge["current_version"]["grade_count"] == 1
