@@ -16,6 +16,8 @@ from typing import Any
 from policy.rubric import grade_response_format
 
 from ..generation.client import CallError, Choices, chat_parse_choices, chat_send
+from ..generation.endpoints import lease_seconds
+from ..generation.semaphore import SemaphoreTimeout, endpoint_slot
 
 FORMAT_PARAMETER = "response_format"
 
@@ -45,17 +47,32 @@ def _add(total: int | None, more: int | None) -> int | None:
 
 
 def _call(version: Any, prompt: str, *, choices: int, seed: int, schema: Any) -> Choices:
-    answer = chat_send(
-        version.endpoint,
-        messages=[{"role": "user", "content": prompt}],
-        model=version.model,
-        temperature=version.temperature,
-        max_tokens=version.max_tokens,
-        seed=seed,
-        choices=choices,
-        response_format=schema,
-    )
-    return chat_parse_choices(answer, version.endpoint)
+    endpoint = version.endpoint
+    try:
+        # A grading call counts against the endpoint's limit like a generation call: one slot
+        # of its cluster-wide semaphore, given back as soon as the answer is in.
+        with endpoint_slot(
+            endpoint.pk,
+            endpoint.concurrency_limit,
+            lease_seconds=lease_seconds(endpoint),
+            wait_seconds=endpoint.timeout_seconds,
+        ):
+            answer = chat_send(
+                endpoint,
+                messages=[{"role": "user", "content": prompt}],
+                model=version.model,
+                temperature=version.temperature,
+                max_tokens=version.max_tokens,
+                seed=seed,
+                choices=choices,
+                response_format=schema,
+            )
+    except SemaphoreTimeout:
+        raise CallError(
+            "timeout",
+            f"every slot of the endpoint stayed busy for {endpoint.timeout_seconds:g} s",
+        ) from None
+    return chat_parse_choices(answer, endpoint)
 
 
 def sample_answers(version: Any, prompt: str, kind: str) -> SampleAnswers:

@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 
 from labeling.generation.endpoints import endpoint_create
+from labeling.generation.semaphore import endpoint_slot
 from labeling.grading.preview import grader_preview
 from labeling.grading.services import grader_update
 from labeling.grading.templates import grading_prompt
@@ -113,3 +114,24 @@ def test_a_failed_call_is_part_of_the_preview(grader_version, campaign_with_pair
     assert shown.call_error_kind == "connection"
     assert shown.samples == [] and shown.grade is None
     assert json.dumps(shown.prompt)  # the filled prompt is still shown
+
+
+def test_a_preview_waits_for_a_slot_of_the_endpoints_limit(
+    grader_version, campaign_with_pairs, offline_server
+) -> None:
+    busy = endpoint_create(
+        name="busy",
+        base_url=offline_server.base_url,
+        model="graylab-offline",
+        timeout_seconds=1.0,
+        concurrency_limit=1,
+    )
+    grader_update(grader=grader_version.grader, changes={"endpoint": busy})
+    version = grader_version.grader.versions.get()
+    candidate = Candidate.objects.select_related("prompt").first()
+    with endpoint_slot(busy.pk, 1, lease_seconds=30, wait_seconds=1):
+        [held] = grader_preview(version, candidate=candidate).orders
+    assert (held.call_error_kind, held.samples) == ("timeout", [])
+    assert "every slot of the endpoint stayed busy" in held.call_error
+    [free] = grader_preview(version, candidate=candidate).orders
+    assert free.call_error == "" and len(free.samples) == 3
