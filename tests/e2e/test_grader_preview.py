@@ -8,7 +8,8 @@ from collections.abc import Iterator
 from typing import Any
 
 import pytest
-from django.contrib.auth.models import User
+from django.conf import settings
+from django.test import Client
 
 from labeling.campaigns.services import campaign_create
 from labeling.generation.endpoints import endpoint_create
@@ -18,15 +19,18 @@ from labeling.models import Campaign, Candidate
 from offline_model.server import OfflineModelServer
 from policy.selectors import latest_version
 from tests.conftest import make_user
-from tests.e2e.conftest import signed_in_page
 from tests.labeling.conftest import CAMPAIGN_PROMPTS, jsonl_bytes
 
 pytestmark = pytest.mark.e2e
 
 
 @pytest.fixture
-def researcher(transactional_db: None) -> User:
-    return make_user("rita", "researcher")
+def researcher_session(transactional_db: None) -> str:
+    """A signed-in researcher's session key, made before the browser starts: every database
+    call of this test happens in fixtures, none while Playwright's event loop runs."""
+    client = Client()
+    client.force_login(make_user("rita", "researcher"))
+    return client.cookies[settings.SESSION_COOKIE_NAME].value
 
 
 @pytest.fixture
@@ -67,7 +71,7 @@ def first_candidate_id(campaign_with_candidates: Campaign) -> int:
 
 def test_create_a_grader_then_preview_a_candidate(
     live_server: Any,
-    researcher: User,
+    researcher_session: str,
     campaign_with_candidates: Campaign,
     first_candidate_id: int,
     offline_endpoint: Any,
@@ -75,7 +79,18 @@ def test_create_a_grader_then_preview_a_candidate(
 ) -> None:
     # The server's first request imports every URL module: done here, not inside a timeout.
     urllib.request.urlopen(live_server.url + "/accounts/login/", timeout=120).close()
-    page = signed_in_page(browser, live_server, researcher)
+    context = browser.new_context(base_url=live_server.url)
+    context.add_cookies(
+        [
+            {
+                "name": settings.SESSION_COOKIE_NAME,
+                "value": researcher_session,
+                "url": live_server.url,
+            }
+        ]
+    )
+    page = context.new_page()
+    page.set_default_timeout(30_000)
     problems: list[str] = []
     page.on("pageerror", lambda error: problems.append(str(error)))
     page.on(
@@ -91,9 +106,8 @@ def test_create_a_grader_then_preview_a_candidate(
     page.get_by_role("button", name="Create").click()
     page.locator("#grader-versions").wait_for()
     assert "Grader browser-judge" in page.locator("h1").inner_text()
-    # The history shows version 1 with its 2 samples. (No ORM call here: made while
-    # Playwright's event loop runs, it would open a connection the test database never sees
-    # closed.)
+    # The history shows version 1 with its 2 samples (read from the page, not the database:
+    # see researcher_session).
     assert page.locator("#grader-versions tbody tr").count() == 1
     cells = page.locator("#grader-versions tbody tr td").all_inner_texts()
     assert (cells[0], cells[5]) == ("1", "2")
