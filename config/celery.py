@@ -13,7 +13,7 @@ app = Celery("graylab")
 app.config_from_object("django.conf:settings", namespace="CELERY")
 app.conf.task_queues = [Queue(name) for name in ("default", "generation", "exports")]
 # Each feature folder with Celery tasks keeps them in its own tasks.py.
-app.autodiscover_tasks(["labeling.generation", "labeling.quality", "exports"])
+app.autodiscover_tasks(["labeling.generation", "exports"])
 
 
 @app.task(name="graylab.ping", ignore_result=False)

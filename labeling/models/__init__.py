@@ -4,13 +4,24 @@ from .annotation import Assignment, Judgment, JudgmentRevision, Skip
 from .campaigns import Campaign, Prompt, PromptChange
 from .candidates import Candidate, Pair
 from .generation import GenerationRun, GenerationTask, ModelEndpoint
-from .quality import DashboardSnapshot, Review
+from .quality import (
+    DashboardAnnotatorHour,
+    DashboardAnnotatorTotal,
+    DashboardRatingCount,
+    DashboardTimeOnTask,
+    DashboardTimeOnTaskSecond,
+    Review,
+)
 
 __all__ = [
     "Assignment",
     "Campaign",
     "Candidate",
-    "DashboardSnapshot",
+    "DashboardAnnotatorHour",
+    "DashboardAnnotatorTotal",
+    "DashboardRatingCount",
+    "DashboardTimeOnTask",
+    "DashboardTimeOnTaskSecond",
     "GenerationRun",
     "GenerationTask",
     "Judgment",
