@@ -277,8 +277,7 @@ def annotators_aggregated(*, campaign: Campaign) -> pd.DataFrame:
     table["peer_same_direction"] = totals["peer_same_direction"] / couples.where(couples > 0)
     table["peer_same_severity"] = totals["peer_same_severity"] / couples.where(couples > 0)
     decided = totals["decided"]
-    table["left_win_share"] = (totals["left_wins"] / decided.where(decided > 0)).astype(object)
-    table["left_win_share"] = table["left_win_share"].where(decided > 0, None)
+    table["left_win_share"] = totals["left_wins"] / decided.where(decided > 0)
     return table.reset_index(drop=True)[ANNOTATOR_COLUMNS]
 
 

@@ -9,7 +9,7 @@ from django.core.exceptions import ValidationError
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
-from django.views.decorators.http import require_http_methods, require_POST
+from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
 from accounts.permissions import role_required
 from labeling.models import Pair, Prompt, Review
@@ -200,6 +200,7 @@ def prompt_correct_view(request: HttpRequest, prompt_id: int) -> HttpResponse:
 
 
 @role_required(*QUALITY_ROLES)
+@require_GET
 def dashboards_view(request: HtmxHttpRequest) -> HttpResponse:
     """One dashboard of a campaign: tables, charts and CSV links, computed now."""
     campaign = campaign_for_quality(request.user, request.GET.get("campaign"))
