@@ -16,6 +16,10 @@ seeds (once; reused while the size matches) a campaign with ~333k pairs and 3 ju
   pandas, the path SQLite takes), against a bare ``SELECT count(*)`` of the campaign's
   judgments: what the pre-aggregates save.
 
+* **write** — one judgment inserted (one statement, rolled back) with the triggers that keep
+  the pre-aggregates current and with them disabled (PostgreSQL only): what live dashboards
+  cost each judgment.
+
 Seeding loads the judgments with one ``COPY``, so the triggers add the million judgments to
 the pre-aggregates in one statement.
 
@@ -23,7 +27,7 @@ Small mode (``--small``, run by the test suite so the benchmark never rots) seed
 judgments through the ORM in the current database and runs the same code once.
 
 The last line printed is the summary: ``dashboards: judgments=… safety=…s modes=…s
-annotators=…s max=…s target≤1.0s home=…s max/home=… scan: safety=…s …``.
+annotators=…s max=…s target≤1.0s home=…s max/home=… scan: safety=…s … write: …ms vs …ms``.
 """
 
 from __future__ import annotations
@@ -493,6 +497,48 @@ def measure_pages(campaign: Any, repeat: int) -> dict[str, list[float]]:
     return timings
 
 
+def measure_write(campaign: Any, count: int) -> dict[str, list[float]]:
+    """Seconds per judgment insert (one statement, rolled back) with the pre-aggregate
+    triggers and with them disabled: what keeping the dashboards current costs a write."""
+    from django.contrib.auth.models import User
+    from django.db import connection, transaction
+
+    from labeling.models import Judgment, Pair
+
+    probe, _ = User.objects.get_or_create(username="bench-write-probe")
+    pairs = list(
+        Pair.objects.filter(prompt__campaign=campaign)
+        .order_by("id")
+        .values_list("id", flat=True)[: 2 * count]
+    )
+    rng = random.Random(2)
+    timings: dict[str, list[float]] = {"triggers": [], "none": []}
+    # All with the triggers first: disabling them changes the table, which makes PostgreSQL
+    # plan the trigger functions again on their next call.
+    for index, pair_id in enumerate(pairs):
+        kind = "triggers" if index < len(pairs) // 2 else "none"
+        with transaction.atomic():
+            if kind == "none":
+                with connection.cursor() as cursor:
+                    # Deferred foreign-key checks still pending (small mode runs inside the
+                    # test's transaction) would make PostgreSQL refuse the ALTER TABLE.
+                    cursor.execute("SET CONSTRAINTS ALL IMMEDIATE")
+                    cursor.execute(f"ALTER TABLE {Judgment._meta.db_table} DISABLE TRIGGER USER")
+            values = _judgment_values(rng, (STYLES[0], STYLES[1]))
+            started = time.perf_counter()
+            Judgment.objects.create(
+                pair_id=pair_id,
+                annotator=probe,
+                policy_version_id=campaign.policy_version_id,
+                left_is_a=True,
+                time_on_task_ms=5000,
+                **values,
+            )
+            timings[kind].append(time.perf_counter() - started)
+            transaction.set_rollback(True)
+    return timings
+
+
 def _report(title: str, timings: dict[str, list[float]]) -> dict[str, float]:
     medians = {name: statistics.median(values) for name, values in timings.items()}
     print(title)
@@ -564,6 +610,16 @@ def main(argv: list[str] | None = None) -> int:
     pages = _report(
         "page answers (figures computed in the request):", measure_pages(campaign, repeat)
     )
+    from labeling.database import is_postgresql
+
+    write = (
+        _report(
+            "one judgment written (rolled back), with the triggers and without:",
+            measure_write(campaign, 20 if args.small else 200),
+        )
+        if is_postgresql()
+        else {"triggers": float("nan"), "none": float("nan")}
+    )
     names = [name for name in pages if name != "home"]
     slowest = max(pages[name] for name in names)
     floor = pages["home"] or 1e-9
@@ -574,6 +630,7 @@ def main(argv: list[str] | None = None) -> int:
         + " scan: "
         + " ".join(f"{name}={scan[name]:.2f}s" for name in names)
         + f" count(*)={scan['floor']:.3f}s"
+        + f" write: {write['triggers'] * 1000:.2f}ms vs {write['none'] * 1000:.2f}ms"
     )
     return 0 if args.small or slowest <= 1.0 else 1
 
