@@ -32,6 +32,7 @@ from collections import defaultdict
 from typing import Any
 
 import pandas as pd
+from django.contrib.auth import get_user_model
 from django.db import connection
 
 from labeling.models import (
@@ -436,7 +437,7 @@ SELECT t.annotator_id, u.username, {", ".join(f"t.{c}" for c in _TOTAL_COLUMNS)}
         WHERE h.campaign_id = t.campaign_id AND h.annotator_id = t.annotator_id
           AND h.judgments > 0) AS active_hours
 FROM {TOTAL_TABLE} t
-JOIN auth_user u ON u.id = t.annotator_id
+JOIN {get_user_model()._meta.db_table} u ON u.id = t.annotator_id
 WHERE t.campaign_id = %s AND t.judgments > 0
 ORDER BY u.username""",
             [campaign.pk],
