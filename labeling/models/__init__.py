@@ -5,13 +5,24 @@ from .campaigns import Campaign, Prompt, PromptChange
 from .candidates import Candidate, Pair
 from .generation import GenerationRun, GenerationTask, ModelEndpoint
 from .imports import ImportJob
-from .quality import DashboardSnapshot, Review
+from .quality import (
+    DashboardAnnotatorHour,
+    DashboardAnnotatorTotal,
+    DashboardRatingCount,
+    DashboardTimeOnTask,
+    DashboardTimeOnTaskSecond,
+    Review,
+)
 
 __all__ = [
     "Assignment",
     "Campaign",
     "Candidate",
-    "DashboardSnapshot",
+    "DashboardAnnotatorHour",
+    "DashboardAnnotatorTotal",
+    "DashboardRatingCount",
+    "DashboardTimeOnTask",
+    "DashboardTimeOnTaskSecond",
     "GenerationRun",
     "GenerationTask",
     "ImportJob",
