@@ -130,7 +130,7 @@ def tagged_block(text: str, tag: str) -> str | None:
     closings = list(closing.finditer(text))
     if closings:
         end = closings[-1]
-        openings = [match for match in opening.finditer(text, 0, end.start())]
+        openings = list(opening.finditer(text, 0, end.start()))
         if openings:
             return text[openings[-1].end() : end.start()].strip()
     openings = list(opening.finditer(text))
