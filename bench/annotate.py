@@ -544,7 +544,8 @@ class Annotator:
                 break
             self.busy += 1
             await asyncio.sleep(1)
-        raise RuntimeError("the annotate page offered no pair")
+        said = " ".join(re.sub(r"<[^>]+>", " ", body).split())[:400]
+        raise RuntimeError(f"the annotate page offered no pair; it said: {said}")
 
     async def round_trip(self) -> bool:
         """Submit the current pair; the answer carries the next one. False when done."""

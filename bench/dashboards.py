@@ -8,17 +8,26 @@ Full mode (the figure for the notes)::
 seeds (once; reused while the size matches) a campaign with ~333k pairs and 3 judgments each by
 50 annotators using PostgreSQL ``COPY``, then times ``--repeat`` times:
 
-* **page answers** — each dashboard page as a signed-in researcher gets it (read from the
-  dashboard's snapshot, rendered with its charts' data); the floor beside it is the home page,
-  a minimal signed-in view. This is the figure the ≤ 1 s target is about;
-* **compute** — each dashboard's computation (SQL GROUP BYs plus pandas), which the worker
-  runs to refresh a snapshot, against a bare ``SELECT count(*)`` of the campaign's judgments.
+* **page answers** — each dashboard page as a signed-in researcher gets it: its figures
+  computed in the request from the pre-aggregates the judgment writes keep current, rendered
+  with its charts' data; the floor beside it is the home page, a minimal signed-in view. This
+  is the figure the ≤ 1 s target is about;
+* **scan** — the same figures computed from a scan of the judgments (SQL GROUP BYs plus
+  pandas, the path SQLite takes), against a bare ``SELECT count(*)`` of the campaign's
+  judgments: what the pre-aggregates save.
+
+* **write** — one judgment inserted (one statement, rolled back) with the triggers that keep
+  the pre-aggregates current and with them disabled (PostgreSQL only): what live dashboards
+  cost each judgment.
+
+Seeding loads the judgments with one ``COPY``, so the triggers add the million judgments to
+the pre-aggregates in one statement.
 
 Small mode (``--small``, run by the test suite so the benchmark never rots) seeds a few hundred
 judgments through the ORM in the current database and runs the same code once.
 
 The last line printed is the summary: ``dashboards: judgments=… safety=…s modes=…s
-annotators=…s max=…s target≤1.0s home=…s max/home=… compute: safety=…s …``.
+annotators=…s max=…s target≤1.0s home=…s max/home=… scan: safety=…s … write: …ms vs …ms``.
 """
 
 from __future__ import annotations
@@ -432,12 +441,26 @@ def _judgment_count(campaign: Any) -> int:
     return Judgment.objects.filter(pair__prompt__campaign=campaign).count()
 
 
-def measure_compute(campaign: Any, repeat: int, *, fresh_connections: bool) -> dict[str, list]:
-    """Seconds per computation of each dashboard (what the worker does), and the floor."""
+def _scan(campaign: Any, slug: str) -> None:
+    """One dashboard's tables computed from a scan of the judgments."""
+    from labeling.quality import dashboards
+
+    dashboard = dashboards.DASHBOARD_BY_SLUG[slug]
+    if not dashboard.needs_ratings:
+        dashboards.annotators_scanned(campaign=campaign)
+        return
+    frame = dashboards.rating_frame(dashboards.rating_counts_scanned(campaign=campaign))
+    mapping = campaign.policy_version.severity_to_safety
+    for name, _ in dashboard.tables:
+        dashboards.TABLE_FUNCTIONS[name](frame, campaign=campaign, severity_to_safety=mapping)
+
+
+def measure_scan(campaign: Any, repeat: int, *, fresh_connections: bool) -> dict[str, list]:
+    """Seconds per computation of each dashboard from a scan of the judgments, and the
+    floor."""
     from django.db import connection
 
     from labeling.quality.dashboards import DASHBOARDS
-    from labeling.quality.snapshots import snapshot_data
 
     timings: dict[str, list[float]] = {dashboard.slug: [] for dashboard in DASHBOARDS}
     timings["floor"] = []
@@ -447,30 +470,27 @@ def measure_compute(campaign: Any, repeat: int, *, fresh_connections: bool) -> d
         timings["floor"].append(time.perf_counter() - started)
         for dashboard in DASHBOARDS:
             if fresh_connections:
-                connection.close()  # a new connection, as a worker's next task could get
+                connection.close()  # a new connection, as the next request could get
             started = time.perf_counter()
-            snapshot_data(campaign=campaign, dashboard=dashboard.slug)
+            _scan(campaign, dashboard.slug)
             timings[dashboard.slug].append(time.perf_counter() - started)
     return timings
 
 
 def measure_pages(campaign: Any, repeat: int) -> dict[str, list[float]]:
-    """Seconds per answer of each dashboard page (signed in, from its snapshot), and of the
-    home page as the floor (a minimal signed-in view)."""
+    """Seconds per answer of each dashboard page (signed in, figures computed in the request),
+    and of the home page as the floor (a minimal signed-in view)."""
     from django.contrib.auth.models import Group, User
     from django.test import Client
     from django.urls import reverse
 
     from labeling.quality.dashboards import DASHBOARDS
-    from labeling.quality.snapshots import dashboard_snapshot_refresh
 
     user, _ = User.objects.get_or_create(username="bench-researcher")
     group, _ = Group.objects.get_or_create(name="researcher")
     user.groups.add(group)
     client = Client()
     client.force_login(user)
-    for dashboard in DASHBOARDS:
-        dashboard_snapshot_refresh(campaign_id=campaign.pk, dashboard=dashboard.slug)
     timings: dict[str, list[float]] = {dashboard.slug: [] for dashboard in DASHBOARDS}
     timings["home"] = []
     url = reverse("labeling:dashboards")
@@ -485,6 +505,61 @@ def measure_pages(campaign: Any, repeat: int) -> dict[str, list[float]]:
             timings[dashboard.slug].append(time.perf_counter() - started)
             assert response.status_code == 200 and b"Figures as of" in response.content
     return timings
+
+
+def measure_write(campaign: Any, count: int) -> dict[str, list[float]]:
+    """Seconds per judgment insert (one statement, rolled back) with the pre-aggregate
+    triggers and with them disabled: what keeping the dashboards current costs a write."""
+    from django.contrib.auth.models import User
+    from django.db import connection, transaction
+
+    from labeling.models import Judgment, Pair
+
+    probe, _ = User.objects.get_or_create(username="bench-write-probe")
+    pairs = list(
+        Pair.objects.filter(prompt__campaign=campaign)
+        .order_by("id")
+        .values_list("id", flat=True)[: 2 * count]
+    )
+    rng = random.Random(2)
+    timings: dict[str, list[float]] = {"triggers": [], "none": []}
+    # All with the triggers first: disabling them changes the table, which makes PostgreSQL
+    # plan the trigger functions again on their next call.
+    for index, pair_id in enumerate(pairs):
+        kind = "triggers" if index < len(pairs) // 2 else "none"
+        with transaction.atomic():
+            if kind == "none":
+                with connection.cursor() as cursor:
+                    # Deferred foreign-key checks still pending (small mode runs inside the
+                    # test's transaction) would make PostgreSQL refuse the ALTER TABLE.
+                    cursor.execute("SET CONSTRAINTS ALL IMMEDIATE")
+                    cursor.execute(f"ALTER TABLE {Judgment._meta.db_table} DISABLE TRIGGER USER")
+            values = _judgment_values(rng, (STYLES[0], STYLES[1]))
+            started = time.perf_counter()
+            Judgment.objects.create(
+                pair_id=pair_id,
+                annotator=probe,
+                policy_version_id=campaign.policy_version_id,
+                left_is_a=True,
+                time_on_task_ms=5000,
+                **values,
+            )
+            timings[kind].append(time.perf_counter() - started)
+            transaction.set_rollback(True)
+    return timings
+
+
+def _report_write(title: str, timings: dict[str, list[float]]) -> dict[str, float]:
+    """Median and 95th percentile of many short timings, in milliseconds."""
+    medians = {name: statistics.median(values) for name, values in timings.items()}
+    print(title)
+    for name, values in timings.items():
+        p95 = sorted(values)[int(len(values) * 0.95)]
+        print(
+            f"  {name:<11} median {medians[name] * 1000:.2f} ms  p95 {p95 * 1000:.2f} ms  "
+            f"max {max(values) * 1000:.2f} ms  of {len(values)}"
+        )
+    return medians
 
 
 def _report(title: str, timings: dict[str, list[float]]) -> dict[str, float]:
@@ -511,7 +586,7 @@ def main(argv: list[str] | None = None) -> int:
     )
     parser.add_argument("--reseed", action="store_true", help="full mode: seed again")
     parser.add_argument(
-        "--pages-only", action="store_true", help="time the page answers only (not the compute)"
+        "--pages-only", action="store_true", help="time the page answers only (not the scan)"
     )
     args = parser.parse_args(argv)
 
@@ -547,15 +622,27 @@ def main(argv: list[str] | None = None) -> int:
             print(f"seeded {seeded} judgments in {time.perf_counter() - started:.1f} s")
         repeat = args.repeat
     judgments = _judgment_count(campaign)
-    compute = (
+    scan = (
         {"safety": float("nan"), "modes": float("nan"), "annotators": float("nan"), "floor": 0.0}
         if args.pages_only
         else _report(
-            "compute (worker, per dashboard):",
-            measure_compute(campaign, repeat, fresh_connections=not args.small),
+            "scan (the figures from the judgments themselves, per dashboard):",
+            measure_scan(campaign, repeat, fresh_connections=not args.small),
         )
     )
-    pages = _report("page answers (from the snapshot):", measure_pages(campaign, repeat))
+    pages = _report(
+        "page answers (figures computed in the request):", measure_pages(campaign, repeat)
+    )
+    from labeling.database import is_postgresql
+
+    write = (
+        _report_write(
+            "one judgment written (rolled back), with the triggers and without:",
+            measure_write(campaign, 20 if args.small else 200),
+        )
+        if is_postgresql()
+        else {"triggers": float("nan"), "none": float("nan")}
+    )
     names = [name for name in pages if name != "home"]
     slowest = max(pages[name] for name in names)
     floor = pages["home"] or 1e-9
@@ -563,9 +650,10 @@ def main(argv: list[str] | None = None) -> int:
         f"dashboards: judgments={judgments} "
         + " ".join(f"{name}={pages[name]:.3f}s" for name in names)
         + f" max={slowest:.3f}s target≤1.0s home={floor:.3f}s max/home={slowest / floor:.1f}"
-        + " compute: "
-        + " ".join(f"{name}={compute[name]:.2f}s" for name in names)
-        + f" count(*)={compute['floor']:.3f}s"
+        + " scan: "
+        + " ".join(f"{name}={scan[name]:.2f}s" for name in names)
+        + f" count(*)={scan['floor']:.3f}s"
+        + f" write: {write['triggers'] * 1000:.2f}ms vs {write['none'] * 1000:.2f}ms"
     )
     return 0 if args.small or slowest <= 1.0 else 1
 

@@ -15,7 +15,7 @@ app = Celery("graylab")
 app.config_from_object("django.conf:settings", namespace="CELERY")
 app.conf.task_queues = [Queue(name) for name in ("default", "generation", "exports")]
 # Each feature folder with Celery tasks keeps them in its own tasks.py.
-app.autodiscover_tasks(["labeling.generation", "labeling.imports", "labeling.quality", "exports"])
+app.autodiscover_tasks(["labeling.generation", "labeling.imports", "exports"])
 # Every worker sweeps the job tables in a thread of its own (see config/sweeper.py).
 app.steps["worker"].add(JobSweep)
 

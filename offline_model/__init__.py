@@ -1,7 +1,8 @@
 """Graylab's offline model server: an OpenAI-compatible offline stand-in, not a real model.
 
-Standalone asyncio code (aiohttp); it never imports Django. See :mod:`.server` for running it
-and :mod:`.responses` for the deterministic text it answers with.
+Standalone asyncio code (aiohttp); it never imports Django. See :mod:`.server` for running it,
+:mod:`.responses` for the deterministic text it answers with and :mod:`.grading` for the grades
+it answers grading requests with.
 """
 
 from offline_model.server import (

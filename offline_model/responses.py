@@ -442,7 +442,11 @@ class SchemaError(ValueError):
 
 
 def generate_json_value(
-    schema: Mapping[str, Any], rng: random.Random, *, words: Sequence[str] = ()
+    schema: Mapping[str, Any],
+    rng: random.Random,
+    *,
+    words: Sequence[str] = (),
+    root: Mapping[str, Any] | None = None,
 ) -> Any:
     """Generate a value that validates against ``schema`` (a practical JSON Schema subset).
 
@@ -450,8 +454,14 @@ def generate_json_value(
     strings (enum, const, minLength, maxLength, a few formats), integers and numbers (minimum,
     maximum, exclusive bounds, multipleOf), booleans, null, type lists, anyOf / oneOf / allOf and
     local ``$ref`` (``#/$defs/…``, ``#/definitions/…``). Deterministic for a given ``rng`` state.
+    ``root`` is the document that local references point into, when ``schema`` is a part of it.
     """
-    return _SchemaGenerator(schema, rng, list(words)).value(schema, 0)
+    return _SchemaGenerator(schema if root is None else root, rng, list(words)).value(schema, 0)
+
+
+def resolve_schema(root: Mapping[str, Any], schema: Mapping[str, Any]) -> Mapping[str, Any]:
+    """``schema`` with its local ``$ref`` followed into ``root`` (raises :class:`SchemaError`)."""
+    return _SchemaGenerator(root, random.Random(0), []).resolve(schema)
 
 
 class _SchemaGenerator:

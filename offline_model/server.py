@@ -5,7 +5,9 @@ asks for (see :mod:`offline_model.responses`), so candidate generation works wit
 network. It is a single asyncio process (aiohttp): latency is ``asyncio.sleep``, so hundreds of
 concurrent requests cost almost nothing on one core. Faults — 429 with ``Retry-After``, 500,
 slow answers and malformed bodies — are injected at set rates, decided per request by a
-``random.Random(seed)`` stream so a run can be replayed.
+``random.Random(seed)`` stream so a run can be replayed. A request whose ``response_format``
+asks for a Graylab grade is answered by the grader stand-in (:mod:`offline_model.grading`),
+wrong on a settable share of items.
 
 Three ways to run it:
 
@@ -34,7 +36,7 @@ from typing import Any, Literal, Self
 
 from aiohttp import web
 
-from offline_model import responses
+from offline_model import grading, responses
 
 MODEL_IDS: tuple[str, ...] = ("graylab-offline", "graylab-offline-small")
 DEFAULT_MODEL = MODEL_IDS[0]
@@ -61,6 +63,11 @@ class ServerOptions:
     ``latency_ms`` applies to every chat-completion answer (faults included); a ``slow`` answer
     additionally waits ``slow_ms`` first. ``retry_after`` is the ``Retry-After`` header value
     (seconds) sent with injected 429s.
+
+    ``grader_error_rate`` is the share of graded items the grader stand-in tends to get wrong
+    (see :mod:`offline_model.grading`); ``seed`` picks which items those are. To imitate weaker
+    servers for tests of a client, ``ignore_response_format`` answers structured-output
+    requests with the JSON inside plain words, and ``ignore_n`` always answers one choice.
     """
 
     latency_ms: float = 0.0
@@ -71,9 +78,12 @@ class ServerOptions:
     rate_malformed: float = 0.0
     slow_ms: float = 30_000.0
     retry_after: float = 1.0
+    grader_error_rate: float = grading.DEFAULT_GRADER_ERROR_RATE
+    ignore_response_format: bool = False
+    ignore_n: bool = False
 
     def __post_init__(self) -> None:
-        for name in ("rate_429", "rate_500", "rate_slow", "rate_malformed"):
+        for name in ("rate_429", "rate_500", "rate_slow", "rate_malformed", "grader_error_rate"):
             rate = getattr(self, name)
             if not (isinstance(rate, int | float) and 0.0 <= rate <= 1.0):
                 raise ValueError(f"{name} must be between 0 and 1, got {rate!r}")
@@ -88,6 +98,9 @@ class ServerOptions:
                 raise ValueError(f"{name} must be a non-negative number, got {value!r}")
         if isinstance(self.seed, bool) or not isinstance(self.seed, int):
             raise ValueError(f"seed must be an integer, got {self.seed!r}")
+        for name in ("ignore_response_format", "ignore_n"):
+            if not isinstance(getattr(self, name), bool):
+                raise ValueError(f"{name} must be true or false, got {getattr(self, name)!r}")
 
     @property
     def total_fault_rate(self) -> float:
@@ -209,6 +222,7 @@ class ChatRequest:
     max_tokens: int | None = None
     response_format: Literal["text", "json_object", "json_schema"] = "text"
     json_schema: dict[str, Any] | None = None
+    json_schema_name: str | None = None
 
 
 def _is_int(value: Any) -> bool:
@@ -277,18 +291,19 @@ def _parse_messages(value: Any) -> list[dict[str, Any]]:
 
 def _parse_response_format(
     value: Any,
-) -> tuple[Literal["text", "json_object", "json_schema"], dict[str, Any] | None]:
+) -> tuple[Literal["text", "json_object", "json_schema"], dict[str, Any] | None, str | None]:
+    """The format's type, its JSON schema and the schema's name (``None`` where absent)."""
     if value is None:
-        return "text", None
+        return "text", None, None
     if not isinstance(value, dict):
         raise RequestError(
             "Invalid type for 'response_format': expected an object.", "response_format"
         )
     kind = value.get("type")
     if kind == "text":
-        return "text", None
+        return "text", None, None
     if kind == "json_object":
-        return "json_object", None
+        return "json_object", None, None
     if kind != "json_schema":
         raise RequestError(
             f"Invalid value for 'response_format.type': {kind!r}. Supported values are: "
@@ -312,14 +327,14 @@ def _parse_response_format(
         )
     schema = spec.get("schema")
     if schema is None:
-        return "json_schema", None
+        return "json_schema", None, name
     if not isinstance(schema, dict):
         raise RequestError(
             "Invalid type for 'response_format.json_schema.schema': expected an object.",
             "response_format.json_schema.schema",
             "invalid_type",
         )
-    return "json_schema", schema
+    return "json_schema", schema, name
 
 
 def parse_chat_request(body: Any) -> ChatRequest:
@@ -357,7 +372,7 @@ def parse_chat_request(body: Any) -> ChatRequest:
     max_tokens = _optional_int(body, "max_tokens", 1, None)
     max_completion_tokens = _optional_int(body, "max_completion_tokens", 1, None)
     limits = [limit for limit in (max_tokens, max_completion_tokens) if limit is not None]
-    kind, schema = _parse_response_format(body.get("response_format"))
+    kind, schema, schema_name = _parse_response_format(body.get("response_format"))
     return ChatRequest(
         model=model,
         messages=messages,
@@ -367,6 +382,7 @@ def parse_chat_request(body: Any) -> ChatRequest:
         max_tokens=min(limits) if limits else None,
         response_format=kind,
         json_schema=schema,
+        json_schema_name=schema_name,
     )
 
 
@@ -375,12 +391,53 @@ def parse_chat_request(body: Any) -> ChatRequest:
 # --------------------------------------------------------------------------------------------
 
 
-def build_completion(request: ChatRequest) -> dict[str, Any]:
+def _structured_content(request: ChatRequest, index: int, options: ServerOptions) -> str:
+    """One choice of a structured-output request: a grade when the schema asks for one (see
+    :mod:`offline_model.grading`), else JSON generated to fit the schema."""
+    kind = (
+        grading.grading_kind(request.json_schema_name, request.json_schema)
+        if request.response_format == "json_schema"
+        else None
+    )
+    if kind is not None:
+        content = grading.grade_json_text(
+            kind,
+            request.messages,
+            request.json_schema,
+            server_seed=options.seed,
+            error_rate=options.grader_error_rate,
+            sample=grading.SampleContext(
+                request.seed, index, model=request.model, temperature=request.temperature
+            ),
+        )
+        return grading.grade_as_plain_text(content) if options.ignore_response_format else content
+    try:
+        content = responses.generate_json_text(
+            request.messages,
+            request.json_schema if request.response_format == "json_schema" else None,
+            request.seed,
+            index,
+            model=request.model,
+            temperature=request.temperature,
+        )
+    except responses.SchemaError as error:
+        raise RequestError(
+            f"Invalid schema for response_format: {error}",
+            "response_format.json_schema.schema",
+            "invalid_json_schema",
+        ) from error
+    if options.ignore_response_format:
+        return f"Here is the JSON you asked for: {content}\n\nLet me know if you need more."
+    return content
+
+
+def build_completion(request: ChatRequest, options: ServerOptions | None = None) -> dict[str, Any]:
     """The full ``chat.completion`` object for a valid request (deterministic)."""
+    options = options or ServerOptions()
     choices: list[dict[str, Any]] = []
     completion_tokens = 0
     prompt_tokens = responses.count_prompt_tokens(request.messages)
-    for index in range(request.n):
+    for index in range(1 if options.ignore_n else request.n):
         if request.response_format == "text":
             text, finish_reason, _, tokens = responses.generate_text(
                 request.messages,
@@ -391,21 +448,7 @@ def build_completion(request: ChatRequest) -> dict[str, Any]:
                 temperature=request.temperature,
             )
         else:
-            try:
-                full = responses.generate_json_text(
-                    request.messages,
-                    request.json_schema if request.response_format == "json_schema" else None,
-                    request.seed,
-                    index,
-                    model=request.model,
-                    temperature=request.temperature,
-                )
-            except responses.SchemaError as error:
-                raise RequestError(
-                    f"Invalid schema for response_format: {error}",
-                    "response_format.json_schema.schema",
-                    "invalid_json_schema",
-                ) from error
+            full = _structured_content(request, index, options)
             # Like a real model, a JSON answer cut by max_tokens is cut mid-document.
             text, finish_reason, _, tokens = responses.finish(full, request.max_tokens, 0)
         completion_tokens += tokens
@@ -515,7 +558,7 @@ async def chat_completions(request: web.Request) -> web.StreamResponse:
                 f"you aren't using your HTTP library correctly.) {error}"
             ) from error
         chat = parse_chat_request(body)
-        payload = build_completion(chat)
+        payload = build_completion(chat, options)
     except RequestError as error:
         return _json_response(
             error_body(error.message, "invalid_request_error", error.param, error.code),
@@ -956,7 +999,24 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         default=1.0,
         help="Retry-After header on 429, in seconds (1)",
     )
-    parser.add_argument("--seed", type=int, default=0, help="seed of the fault stream (0)")
+    parser.add_argument(
+        "--seed", type=int, default=0, help="seed of the fault stream and of hard graded items (0)"
+    )
+    parser.add_argument(
+        "--grader-error-rate",
+        type=_rate,
+        default=grading.DEFAULT_GRADER_ERROR_RATE,
+        help="share of graded items the grader stand-in tends to get wrong "
+        f"({grading.DEFAULT_GRADER_ERROR_RATE:g})",
+    )
+    parser.add_argument(
+        "--ignore-response-format",
+        action="store_true",
+        help="answer structured-output requests with the JSON inside plain words",
+    )
+    parser.add_argument(
+        "--ignore-n", action="store_true", help="always answer one choice, whatever n asks"
+    )
 
 
 def options_from_arguments(arguments: Mapping[str, Any]) -> tuple[str, int, ServerOptions]:
@@ -971,6 +1031,9 @@ def options_from_arguments(arguments: Mapping[str, Any]) -> tuple[str, int, Serv
         rate_malformed=arguments["rate_malformed"],
         slow_ms=arguments["slow_ms"],
         retry_after=arguments["retry_after"],
+        grader_error_rate=arguments.get("grader_error_rate", grading.DEFAULT_GRADER_ERROR_RATE),
+        ignore_response_format=bool(arguments.get("ignore_response_format", False)),
+        ignore_n=bool(arguments.get("ignore_n", False)),
     )
     return str(arguments["host"]), int(arguments["port"]), options
 

@@ -6,13 +6,24 @@ from .candidates import Candidate, Pair
 from .generation import GenerationRun, GenerationTask, ModelEndpoint
 from .grading import Grade, Grader, GraderVersion
 from .imports import ImportJob
-from .quality import DashboardSnapshot, Review
+from .quality import (
+    DashboardAnnotatorHour,
+    DashboardAnnotatorTotal,
+    DashboardRatingCount,
+    DashboardTimeOnTask,
+    DashboardTimeOnTaskSecond,
+    Review,
+)
 
 __all__ = [
     "Assignment",
     "Campaign",
     "Candidate",
-    "DashboardSnapshot",
+    "DashboardAnnotatorHour",
+    "DashboardAnnotatorTotal",
+    "DashboardRatingCount",
+    "DashboardTimeOnTask",
+    "DashboardTimeOnTaskSecond",
     "GenerationRun",
     "GenerationTask",
     "Grade",

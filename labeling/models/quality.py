@@ -24,26 +24,171 @@ class Review(models.Model):
     updated_at = models.DateTimeField(auto_now=True)
 
 
-class DashboardSnapshot(models.Model):
-    """The computed tables and charts of one dashboard of one campaign.
+class DashboardRatingCount(models.Model):
+    """How many side ratings of a campaign fall in one cell of the safety and modes dashboards.
 
-    Dashboards read a million judgments; a worker computes them (task
-    ``labeling.quality.dashboard_refresh``) and pages read this one row, so a page answers in
-    milliseconds whatever the data size, and says how old its figures are.
+    Kept current by PostgreSQL triggers in the transaction of every judgment write (see
+    ``labeling/quality/aggregates.py``), so a dashboard sums a few thousand cells instead of
+    scanning a million judgments. The dimensions are those of the dashboards: the prompt's
+    category and intent, the candidate's style and model (its source when it has none), and the
+    side's response mode, severity and helpfulness.
     """
 
+    # No foreign-key constraint: deleting a campaign deletes its judgments first, and their
+    # triggers write here until the campaign's own row goes, whose trigger removes these rows.
     campaign = models.ForeignKey(
-        "labeling.Campaign", on_delete=models.CASCADE, related_name="dashboard_snapshots"
+        "labeling.Campaign",
+        on_delete=models.DO_NOTHING,
+        related_name="+",
+        db_index=False,
+        db_constraint=False,
     )
-    dashboard = models.CharField(max_length=30)
-    data = models.JSONField(help_text='{"tables": {name: {"columns", "rows"}}, "charts": [...]}')
-    computed_at = models.DateTimeField()
-    duration_ms = models.PositiveIntegerField(default=0)
-    refresh_requested_at = models.DateTimeField(null=True, blank=True)
+    category_path = models.CharField(max_length=255)
+    intent = models.CharField(max_length=10)
+    style = models.CharField(max_length=100)
+    model = models.CharField(max_length=200)
+    response_mode = models.CharField(max_length=30)
+    severity = models.CharField(max_length=12)
+    helpfulness = models.PositiveSmallIntegerField()
+    ratings = models.IntegerField(db_default=0)
 
     class Meta:
         constraints = [
             models.UniqueConstraint(
-                fields=("campaign", "dashboard"), name="dashboard_snapshot_unique"
+                fields=(
+                    "campaign",
+                    "category_path",
+                    "intent",
+                    "style",
+                    "model",
+                    "response_mode",
+                    "severity",
+                    "helpfulness",
+                ),
+                name="dashboard_rating_count_unique",
+            ),
+        ]
+
+
+class DashboardAnnotatorTotal(models.Model):
+    """One annotator's sums in one campaign, for the annotators dashboard.
+
+    Kept current by the same triggers as ``DashboardRatingCount``: judgments, time on task,
+    position bias (left wins among decided judgments), gold judgments and how many passed, and
+    agreement with peers (ordered couples of judgments of the same pair by two annotators).
+    """
+
+    # No foreign-key constraint: deleting a campaign deletes its judgments first, and their
+    # triggers write here until the campaign's own row goes, whose trigger removes these rows.
+    campaign = models.ForeignKey(
+        "labeling.Campaign",
+        on_delete=models.DO_NOTHING,
+        related_name="+",
+        db_index=False,
+        db_constraint=False,
+    )
+    annotator = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="+"
+    )
+    judgments = models.IntegerField(db_default=0)
+    time_on_task_total_ms = models.BigIntegerField(db_default=0)
+    time_on_task_judgments = models.IntegerField(db_default=0)
+    left_wins = models.IntegerField(db_default=0)
+    decided = models.IntegerField(db_default=0)
+    gold_judgments = models.IntegerField(db_default=0)
+    gold_passed = models.IntegerField(db_default=0)
+    peer_couples = models.IntegerField(db_default=0)
+    peer_same_direction = models.IntegerField(db_default=0)
+    peer_same_severity = models.IntegerField(db_default=0)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(
+                fields=("campaign", "annotator"), name="dashboard_annotator_total_unique"
+            ),
+        ]
+
+
+class DashboardAnnotatorHour(models.Model):
+    """How many judgments an annotator made in one campaign within one hour (UTC): the
+    annotators dashboard counts the hours with any as active hours."""
+
+    # No foreign-key constraint: deleting a campaign deletes its judgments first, and their
+    # triggers write here until the campaign's own row goes, whose trigger removes these rows.
+    campaign = models.ForeignKey(
+        "labeling.Campaign",
+        on_delete=models.DO_NOTHING,
+        related_name="+",
+        db_index=False,
+        db_constraint=False,
+    )
+    annotator = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="+"
+    )
+    hour = models.DateTimeField()
+    judgments = models.IntegerField(db_default=0)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(
+                fields=("campaign", "annotator", "hour"), name="dashboard_annotator_hour_unique"
+            ),
+        ]
+
+
+class DashboardTimeOnTask(models.Model):
+    """How many of an annotator's judgments in one campaign took exactly ``time_on_task_ms``.
+
+    With ``DashboardTimeOnTaskSecond`` it gives the exact median time on task without sorting
+    every judgment: the seconds locate the middle, these rows give its exact value.
+    """
+
+    # No foreign-key constraint: deleting a campaign deletes its judgments first, and their
+    # triggers write here until the campaign's own row goes, whose trigger removes these rows.
+    campaign = models.ForeignKey(
+        "labeling.Campaign",
+        on_delete=models.DO_NOTHING,
+        related_name="+",
+        db_index=False,
+        db_constraint=False,
+    )
+    annotator = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="+"
+    )
+    time_on_task_ms = models.PositiveIntegerField()
+    judgments = models.IntegerField(db_default=0)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(
+                fields=("campaign", "annotator", "time_on_task_ms"),
+                name="dashboard_time_on_task_unique",
+            ),
+        ]
+
+
+class DashboardTimeOnTaskSecond(models.Model):
+    """How many of an annotator's judgments in one campaign took ``second`` whole seconds."""
+
+    # No foreign-key constraint: deleting a campaign deletes its judgments first, and their
+    # triggers write here until the campaign's own row goes, whose trigger removes these rows.
+    campaign = models.ForeignKey(
+        "labeling.Campaign",
+        on_delete=models.DO_NOTHING,
+        related_name="+",
+        db_index=False,
+        db_constraint=False,
+    )
+    annotator = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="+"
+    )
+    second = models.PositiveIntegerField()
+    judgments = models.IntegerField(db_default=0)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(
+                fields=("campaign", "annotator", "second"),
+                name="dashboard_time_on_task_second_unique",
             ),
         ]

@@ -28,7 +28,6 @@ from .serializers import (
     GoldInputSerializer,
     ReviewInputSerializer,
 )
-from .snapshots import snapshot_table
 
 
 def _campaign(request: Request, slug: str) -> Any:
@@ -90,7 +89,7 @@ class DashboardTableDetailApi(APIView):
         if table not in dashboard_module.TABLE_FUNCTIONS:
             raise Http404
         campaign = _campaign(request, slug)
-        columns, rows = snapshot_table(campaign=campaign, table=table)
+        columns, rows = dashboard_module.dashboard_table_rows(campaign=campaign, table=table)
         return Response({"table": table, "columns": columns, "rows": rows})
 
 

@@ -1,8 +1,12 @@
 """Dashboards: the safe-completion figures, response modes, rewards and annotators.
 
-The heavy lifting is one GROUP BY in the database per dashboard (a million judgments collapse
-to at most a few thousand rows); pandas then shapes that small frame into tables. Every rating
-of a side counts once: a candidate judged by three annotators contributes three ratings.
+Figures are computed when a page, a CSV download or the API asks, so they are current as of
+the last judgment. On PostgreSQL they come from the pre-aggregates that every judgment write
+keeps current (``aggregates.py``): a few thousand rows per campaign, read in milliseconds at a
+million judgments. Elsewhere (SQLite, the embedded demo) they come from a scan of the
+judgments: one GROUP BY per dashboard. Both give the same figures (a test holds them equal);
+pandas shapes the small result into tables. Every rating of a side counts once: a candidate
+judged by three annotators contributes three ratings.
 
 Figures (per generation style and model, side by side):
 
@@ -16,6 +20,7 @@ Figures (per generation style and model, side by side):
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
@@ -24,13 +29,15 @@ import pandas as pd
 from django.db import connection, transaction
 from django.db.models import Aggregate, Avg, Count, FloatField, Max, Min
 from django.db.models.functions import TruncHour
+from django.utils import timezone
 
 from labeling.database import is_postgresql
 from labeling.models import Campaign, Candidate, Judgment, Pair, Prompt
 from policy.rubric import HELPFULNESS_MAX, HELPFULNESS_MIN, Intent, ResponseMode, Severity
 
+from .aggregates import annotator_totals, median_time_on_task_ms, rating_counts_aggregated
 from .bias import position_bias
-from .gold import gold_accuracy_by_annotator
+from .gold import GOLD_MIN_JUDGMENTS, gold_accuracy_by_annotator
 
 UNSAFE_LEVELS = [level for level in Severity.values if level != Severity.NONE]
 NO_STYLE = "(no style)"
@@ -81,18 +88,30 @@ def _analytics_settings(cursor: Any) -> None:
         cursor.execute("SET LOCAL jit = off")
 
 
-def rating_counts(*, campaign: Campaign) -> pd.DataFrame:
-    """Counts of side ratings per category, intent, style, model, mode, severity, helpfulness."""
+def rating_counts_scanned(*, campaign: Campaign) -> list[tuple[Any, ...]]:
+    """Counts of side ratings per category, intent, style, model, mode, severity and
+    helpfulness, from a scan of the campaign's judgments."""
     sql = _RATINGS_SQL.format(**_tables())
     with transaction.atomic(), connection.cursor() as cursor:
         _analytics_settings(cursor)
         cursor.execute(sql, [campaign.pk])
-        rows = cursor.fetchall()
+        return cursor.fetchall()
+
+
+def rating_frame(rows: list[tuple[Any, ...]]) -> pd.DataFrame:
+    """The rating counts as the frame the safety and modes tables start from."""
     frame = pd.DataFrame(rows, columns=RATING_COLUMNS)
     frame["style"] = frame["style"].replace("", NO_STYLE)
     frame["n"] = frame["n"].astype("int64")
     frame["helpfulness"] = frame["helpfulness"].astype("int64")
     return frame
+
+
+def rating_counts(*, campaign: Campaign) -> pd.DataFrame:
+    """The rating counts of ``campaign``, current as of its last judgment."""
+    if is_postgresql():
+        return rating_frame(rating_counts_aggregated(campaign=campaign))
+    return rating_frame(rating_counts_scanned(campaign=campaign))
 
 
 def _safety_table(frame: pd.DataFrame, by: str) -> pd.DataFrame:
@@ -207,23 +226,64 @@ GROUP BY j1.annotator_id
 """
 
 
+ANNOTATOR_COLUMNS = [
+    "annotator",
+    "judgments",
+    "active_hours",
+    "judgments_per_active_hour",
+    "mean_time_on_task_s",
+    "median_time_on_task_s",
+    "gold_judgments",
+    "gold_accuracy",
+    "gold_flagged",
+    "peer_couples",
+    "peer_same_direction",
+    "peer_same_severity",
+    "left_win_share",
+]
+
+
 def annotators(*, campaign: Campaign, **_: Any) -> pd.DataFrame:
     """Throughput, time on task, gold accuracy, agreement with peers, position bias."""
-    columns = [
-        "annotator",
-        "judgments",
-        "active_hours",
-        "judgments_per_active_hour",
-        "mean_time_on_task_s",
-        "median_time_on_task_s",
-        "gold_judgments",
-        "gold_accuracy",
-        "gold_flagged",
-        "peer_couples",
-        "peer_same_direction",
-        "peer_same_severity",
-        "left_win_share",
-    ]
+    if is_postgresql():
+        return annotators_aggregated(campaign=campaign)
+    return annotators_scanned(campaign=campaign)
+
+
+def annotators_aggregated(*, campaign: Campaign) -> pd.DataFrame:
+    """The annotators table from the pre-aggregates (PostgreSQL)."""
+    totals = annotator_totals(campaign=campaign)
+    if totals.empty:
+        return pd.DataFrame(columns=ANNOTATOR_COLUMNS)
+    medians = pd.Series(median_time_on_task_ms(campaign=campaign), dtype=float)
+    table = pd.DataFrame(index=totals.index)
+    table["annotator"] = totals["username"]
+    table["judgments"] = totals["judgments"].astype("int64")
+    table["active_hours"] = totals["active_hours"].astype("int64")
+    table["judgments_per_active_hour"] = table["judgments"] / table["active_hours"]
+    timed = totals["time_on_task_judgments"]
+    table["mean_time_on_task_s"] = (
+        totals["time_on_task_total_ms"].astype(float) / timed.where(timed > 0)
+    ) / 1000
+    table["median_time_on_task_s"] = medians.reindex(table.index) / 1000
+    gold = totals["gold_judgments"]
+    table["gold_judgments"] = gold.astype("int64")
+    table["gold_accuracy"] = totals["gold_passed"] / gold.where(gold > 0)
+    table["gold_flagged"] = (gold >= GOLD_MIN_JUDGMENTS) & (
+        table["gold_accuracy"] < campaign.gold_accuracy_threshold
+    )
+    couples = totals["peer_couples"]
+    table["peer_couples"] = couples.astype("int64")
+    table["peer_same_direction"] = totals["peer_same_direction"] / couples.where(couples > 0)
+    table["peer_same_severity"] = totals["peer_same_severity"] / couples.where(couples > 0)
+    decided = totals["decided"]
+    table["left_win_share"] = totals["left_wins"] / decided.where(decided > 0)
+    return table.reset_index(drop=True)[ANNOTATOR_COLUMNS]
+
+
+def annotators_scanned(*, campaign: Campaign) -> pd.DataFrame:
+    """The annotators table from a scan of the campaign's judgments."""
+    columns = ANNOTATOR_COLUMNS
     judgments = Judgment.objects.filter(pair__prompt__campaign=campaign)
     aggregates: dict[str, Any] = {
         "judgments": Count("id"),
@@ -341,6 +401,39 @@ def dashboard_tables(*, campaign: Campaign, slug: str) -> dict[str, pd.DataFrame
 def dashboard_table(*, campaign: Campaign, table: str) -> pd.DataFrame:
     """One table by name (for CSV downloads and the API)."""
     return dashboard_tables(campaign=campaign, slug=TABLE_TO_DASHBOARD[table])[table]
+
+
+def dashboard_table_rows(
+    *, campaign: Campaign, table: str
+) -> tuple[list[str], list[dict[str, Any]]]:
+    """One table's columns and JSON-ready rows, computed now (CSV downloads and the API)."""
+    frame = dashboard_table(campaign=campaign, table=table)
+    return list(frame.columns), frame_records(frame)
+
+
+def dashboard_figures(*, campaign: Campaign, dashboard: str) -> dict[str, Any]:
+    """One dashboard computed now: JSON-ready tables (columns and rows), chart specifications,
+    how many judgments the figures cover, when and in how many milliseconds."""
+    started = time.perf_counter()
+    frames = dashboard_tables(campaign=campaign, slug=dashboard)
+    return {
+        "judgments": _judgment_total(dashboard, frames),
+        "tables": {
+            name: {"columns": list(frame.columns), "rows": frame_records(frame)}
+            for name, frame in frames.items()
+        },
+        "charts": dashboard_charts(dashboard, frames),
+        "computed_at": timezone.now(),
+        "duration_ms": int((time.perf_counter() - started) * 1000),
+    }
+
+
+def _judgment_total(dashboard: str, frames: dict[str, pd.DataFrame]) -> int:
+    """How many judgments the figures cover (each judgment rates two sides)."""
+    if dashboard == "annotators":
+        return int(frames["annotators"]["judgments"].sum())
+    first = next(iter(frames.values()))
+    return int(first["ratings"].sum()) // 2 if "ratings" in first else 0
 
 
 def frame_records(frame: pd.DataFrame) -> list[dict[str, Any]]:

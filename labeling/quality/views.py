@@ -9,7 +9,7 @@ from django.core.exceptions import ValidationError
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
-from django.views.decorators.http import require_http_methods, require_POST
+from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
 from accounts.permissions import role_required
 from labeling.models import Pair, Prompt, Review
@@ -37,7 +37,6 @@ from .selectors import (
     campaign_for_quality,
     campaigns_for_quality,
 )
-from .snapshots import dashboard_snapshot_for_page, snapshot_table
 
 PAGE_AGREEMENT_REPS = 200
 # κ on a handful of shared items is noise; the page leaves such annotator pairs out.
@@ -201,33 +200,20 @@ def prompt_correct_view(request: HttpRequest, prompt_id: int) -> HttpResponse:
 
 
 @role_required(*QUALITY_ROLES)
-@require_http_methods(["GET", "POST"])
+@require_GET
 def dashboards_view(request: HtmxHttpRequest) -> HttpResponse:
-    """One dashboard of a campaign: tables, charts and CSV links, read from its snapshot.
-
-    POST asks for a refresh now (the page then shows the figures it has until it is done).
-    """
-    params = request.POST if request.method == "POST" else request.GET
-    campaign = campaign_for_quality(request.user, params.get("campaign"))
-    slug = params.get("view", "safety")
+    """One dashboard of a campaign: tables, charts and CSV links, computed now."""
+    campaign = campaign_for_quality(request.user, request.GET.get("campaign"))
+    slug = request.GET.get("view", "safety")
     if slug not in dashboard_module.DASHBOARD_BY_SLUG:
         raise Http404("No such dashboard.")
     dashboard = dashboard_module.DASHBOARD_BY_SLUG[slug]
-    snapshot = None
-    if campaign is not None:
-        snapshot = dashboard_snapshot_for_page(
-            campaign=campaign, dashboard=slug, force_refresh=request.method == "POST"
-        )
-        if request.method == "POST":
-            return redirect(
-                reverse("labeling:dashboards") + f"?campaign={campaign.slug}&view={slug}"
-            )
+    figures = None
     tables: list[dict[str, Any]] = []
-    charts: list[dict[str, Any]] = []
-    if snapshot is not None:
-        charts = snapshot.data["charts"]
+    if campaign is not None:
+        figures = dashboard_module.dashboard_figures(campaign=campaign, dashboard=slug)
         for name, title in dashboard.tables:
-            entry = snapshot.data["tables"][name]
+            entry = figures["tables"][name]
             tables.append(
                 {
                     "name": name,
@@ -243,9 +229,9 @@ def dashboards_view(request: HtmxHttpRequest) -> HttpResponse:
         "campaigns": campaigns_for_quality(request.user),
         "dashboards": dashboard_module.DASHBOARDS,
         "dashboard": dashboard,
-        "snapshot": snapshot,
+        "figures": figures,
         "tables": tables,
-        "charts": charts,
+        "charts": figures["charts"] if figures else [],
     }
     template = "labeling/quality/dashboards.html"
     if request.htmx:
@@ -261,7 +247,7 @@ def dashboard_csv_view(request: HttpRequest, table: str) -> HttpResponse:
     campaign = campaign_for_quality(request.user, request.GET.get("campaign"))
     if campaign is None:
         raise Http404("No campaign yet.")
-    columns, rows = snapshot_table(campaign=campaign, table=table)
+    columns, rows = dashboard_module.dashboard_table_rows(campaign=campaign, table=table)
     body = rows_to_csv(columns, [[row.get(column) for column in columns] for row in rows])
     response = HttpResponse(body, content_type="text/csv; charset=utf-8")
     response["Content-Disposition"] = f'attachment; filename="{campaign.slug}-{table}.csv"'

@@ -40,7 +40,9 @@ class Command(BaseCommand):
     def handle(self, *args: Any, **options: Any) -> None:
         # SIGTERM stops the demo as Ctrl-C does, through the ``finally`` below that stops the
         # three processes (Python's default would exit at once and leave them on their ports).
+        # Ctrl-C is set explicitly too: a parent that ignores SIGINT passes that on to us.
         signal.signal(signal.SIGTERM, _interrupt)
+        signal.signal(signal.SIGINT, signal.default_int_handler)
         host, port = options["host"], options["port"]
         model_port = settings.OFFLINE_MODEL_SERVER_PORT
         python = sys.executable
