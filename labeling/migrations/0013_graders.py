@@ -7,7 +7,7 @@ from django.db import migrations, models
 
 class Migration(migrations.Migration):
     dependencies = [
-        ("labeling", "0011_claim_campaign_order_index"),
+        ("labeling", "0012_dashboard_live_aggregates"),
         ("policy", "0003_seed_default_policy"),
         migrations.swappable_dependency(settings.AUTH_USER_MODEL),
     ]
