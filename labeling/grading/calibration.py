@@ -1,0 +1,172 @@
+"""Calibration: how far a grader version's labels can be trusted, field by field, against humans.
+
+The humans are every annotator's judgments plus the labels imported with the candidates (XSTest's
+two annotators count as humans), shaped by :func:`labeling.quality.agreement.collect_ratings`.
+For each rubric field and each unit (a candidate for response mode, severity and helpfulness; a
+pair for preference) the humans' **consensus** is their reduced value (the most frequent mode,
+the lower median of an ordered scale: :func:`~labeling.quality.agreement.reduce_ratings`), and
+the grader is compared with it:
+
+* ``alpha``: Krippendorff's α of the two raters "grader" and "humans" (consensus) over the units
+  both rated, at the field's level of measurement, with a seeded bootstrap 95% interval
+  (``ci95``) over those units;
+* ``kappa``: Cohen's κ of the same two raters (unweighted for the response mode, linearly
+  weighted for the ordered scales);
+* ``human_alpha``: α among the human raters themselves over the same units, the ceiling a grader
+  is measured against;
+* ``confusion``: grader value × human consensus counts; ``disagreements``: the units where the
+  two differ, the largest distance on the field's scale first.
+
+A pair graded in both orders has two preferences (both stored in canonical order); the grader's
+value for the pair is their mean truncated toward zero, so an order-inconsistent grader states a
+weaker preference than either order did.
+"""
+
+from __future__ import annotations
+
+import math
+from collections import Counter
+from typing import Any
+
+from labeling.models import Candidate, Grade, GraderVersion, Pair
+from labeling.quality.agreement import (
+    FIELDS,
+    FieldSpec,
+    Ratings,
+    alpha_from_counts,
+    bootstrap_interval,
+    collect_ratings,
+    kappa_value,
+    reduce_ratings,
+    value_counts,
+)
+from policy.rubric import PREFERENCE_FIELD
+
+GRADER = "grader"
+HUMANS = "humans"
+# The disagreeing units listed per field (all of them count in the figures).
+DISAGREEMENTS_LISTED = 100
+
+
+def grader_ratings(version: GraderVersion, *, unit_ids: dict[str, set[int]]) -> dict[str, dict]:
+    """The grader version's value per field and unit, for the units in ``unit_ids`` (candidate
+    ids under ``candidate``, pair ids under ``pair``)."""
+    values: dict[str, dict[int, Any]] = {spec.name: {} for spec in FIELDS}
+    candidate_fields = [spec.name for spec in FIELDS if spec.name != PREFERENCE_FIELD]
+    candidate_grades = Grade.objects.filter(
+        grader_version=version, kind=Grade.Kind.CANDIDATE, candidate_id__in=unit_ids["candidate"]
+    ).values_list("candidate_id", *candidate_fields)
+    for candidate_id, *grade_values in candidate_grades.iterator(chunk_size=5000):
+        for name, value in zip(candidate_fields, grade_values, strict=True):
+            if value is not None:
+                values[name][candidate_id] = value
+    preferences: dict[int, list[int]] = {}
+    pair_grades = Grade.objects.filter(
+        grader_version=version, kind=Grade.Kind.PAIR, pair_id__in=unit_ids["pair"]
+    ).values_list("pair_id", PREFERENCE_FIELD)
+    for pair_id, preference in pair_grades.iterator(chunk_size=5000):
+        if preference is not None:
+            preferences.setdefault(pair_id, []).append(preference)
+    for pair_id, both in preferences.items():
+        values[PREFERENCE_FIELD][pair_id] = math.trunc(sum(both) / len(both))
+    return values
+
+
+def _distance(spec: FieldSpec, first: Any, second: Any) -> int:
+    if spec.level == "nominal":
+        return int(first != second)
+    return abs(spec.domain.index(first) - spec.domain.index(second))
+
+
+def field_calibration(
+    spec: FieldSpec, humans: Ratings, grader: dict[Any, Any], *, reps: int, seed: int
+) -> dict[str, Any]:
+    """The figures of one field (see the module docstring)."""
+    units = sorted(unit for unit in grader if humans.get(unit))
+    consensus = {unit: reduce_ratings(spec, list(humans[unit].values())) for unit in units}
+    paired: Ratings = {unit: {GRADER: grader[unit], HUMANS: consensus[unit]} for unit in units}
+    counts = value_counts(spec, paired)
+    rank = {value: position for position, value in enumerate(spec.domain)}
+    kappa = (
+        kappa_value(
+            [rank[grader[unit]] for unit in units],
+            [rank[consensus[unit]] for unit in units],
+            weights=spec.kappa_weights,
+            scale_size=len(spec.domain),
+        )
+        if len(units) >= 2
+        else None
+    )
+    confusion = Counter((grader[unit], consensus[unit]) for unit in units)
+    disagreeing = sorted(
+        (
+            {
+                "unit": unit,
+                "grader": grader[unit],
+                "humans": consensus[unit],
+                "human_values": sorted((str(v) for v in humans[unit].values()), key=str),
+                "distance": _distance(spec, grader[unit], consensus[unit]),
+            }
+            for unit in units
+            if grader[unit] != consensus[unit]
+        ),
+        key=lambda row: (-row["distance"], row["unit"]),
+    )
+    human_counts = value_counts(spec, {unit: humans[unit] for unit in units})
+    return {
+        "alpha": alpha_from_counts(spec, counts),
+        "kappa": kappa,
+        "ci95": bootstrap_interval(spec, counts, reps=reps, seed=seed),
+        "items": len(units),
+        "human_alpha": alpha_from_counts(spec, human_counts),
+        "agreeing": len(units) - len(disagreeing),
+        "confusion": {
+            "values": [str(value) for value in spec.domain],
+            "counts": [
+                [confusion.get((grader_value, human_value), 0) for human_value in spec.domain]
+                for grader_value in spec.domain
+            ],
+        },
+        "disagreements": disagreeing[:DISAGREEMENTS_LISTED],
+        "disagreement_count": len(disagreeing),
+    }
+
+
+def grader_calibration(
+    *,
+    version: GraderVersion,
+    campaign: Any,
+    category: str | None = None,
+    intent: str | None = None,
+    reps: int = 1000,
+    seed: int = 0,
+) -> dict[str, Any]:
+    """A grader version against the humans of a campaign (optionally one category or intent):
+    one key per rubric field, each with ``alpha``, ``kappa``, ``ci95``, ``items`` and
+    ``human_alpha`` (the ``grader_agreement --json`` shape), plus the confusion matrix and the
+    disagreeing units."""
+    humans = collect_ratings(campaign=campaign, category=category, intent=intent)
+    candidates = Candidate.objects.filter(prompt__campaign=campaign)
+    pairs = Pair.objects.filter(prompt__campaign=campaign)
+    if category:
+        candidates = candidates.filter(prompt__category_path=category)
+        pairs = pairs.filter(prompt__category_path=category)
+    if intent:
+        candidates = candidates.filter(prompt__intent=intent)
+        pairs = pairs.filter(prompt__intent=intent)
+    unit_ids = {
+        "candidate": set(candidates.values_list("id", flat=True)),
+        "pair": set(pairs.values_list("id", flat=True)),
+    }
+    grader = grader_ratings(version, unit_ids=unit_ids)
+    return {
+        spec.name: field_calibration(
+            spec, humans[spec.name], grader[spec.name], reps=reps, seed=seed
+        )
+        for spec in FIELDS
+    }
+
+
+def summary_row(figures: dict[str, Any]) -> dict[str, Any]:
+    """The five figures of one field, as ``grader_agreement --json`` prints them."""
+    return {key: figures[key] for key in ("alpha", "kappa", "ci95", "items", "human_alpha")}
