@@ -6,7 +6,7 @@ from dataclasses import asdict
 from typing import Any
 
 from django.shortcuts import get_object_or_404
-from drf_spectacular.utils import extend_schema
+from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
 from rest_framework import status
 from rest_framework.exceptions import ValidationError
 from rest_framework.request import Request
@@ -16,11 +16,13 @@ from rest_framework.views import APIView
 from accounts.permissions import role_permission
 from accounts.roles import Role, has_role
 from policy.models import PolicyVersion
+from policy.rubric import INTENTS
 from policy.selectors import latest_version
 
+from ..campaigns.selectors import campaign_get
 from ..models import ModelEndpoint
+from . import calibration, services
 from . import selectors as grading_selectors
-from . import services
 from .preview import Preview, grader_preview
 from .serializers import (
     GraderCreateSerializer,
@@ -174,3 +176,49 @@ class GraderPreviewApi(APIView):
             preview = grader_preview(version, pair=pair)
         show_detail = has_role(request.user, Role.ADMIN)
         return Response(preview_data(preview, show_call_detail=show_detail))
+
+
+Calibrating = role_permission(Role.RESEARCHER, Role.REVIEWER, Role.ADMIN)
+
+
+class CampaignCalibrationApi(APIView):
+    permission_classes = [Calibrating]
+
+    @extend_schema(
+        parameters=[
+            OpenApiParameter("grader", str, required=True, description="the grader's name"),
+            OpenApiParameter("version", int, description="default: its latest with grades"),
+            OpenApiParameter("category", str, description="only prompts of this category"),
+            OpenApiParameter("intent", str, description="only prompts of this intent"),
+        ],
+        responses={200: OpenApiResponse(description="one object per rubric field")},
+        summary="A grader version against the campaign's humans",
+        description=(
+            "Per rubric field: Krippendorff's α of the grader and the humans' consensus with a "
+            "seeded bootstrap 95% interval, Cohen's κ, the items both rated, α among the "
+            "humans (`human_alpha`), the confusion matrix and the disagreeing items (the "
+            "largest distance first, at most 100)."
+        ),
+    )
+    def get(self, request: Request, slug: str) -> Response:
+        campaign = campaign_get(slug=slug)
+        grader = grading_selectors.grader_get(name=request.query_params.get("grader", ""))
+        number = request.query_params.get("version")
+        if number is not None and not number.isdigit():
+            raise ValidationError({"version": ["must be a whole number"]})
+        graded = [v for v in calibration.graded_versions(campaign=campaign) if v.grader == grader]
+        version = (
+            grading_selectors.grader_version_get(grader=grader, number=int(number))
+            if number is not None
+            else (graded[-1] if graded else grading_selectors.grader_current_version(grader=grader))
+        )
+        intent = request.query_params.get("intent")
+        if intent is not None and intent not in INTENTS:
+            raise ValidationError({"intent": [f"must be one of {', '.join(INTENTS)}"]})
+        figures = calibration.grader_calibration(
+            version=version,
+            campaign=campaign,
+            category=request.query_params.get("category") or None,
+            intent=intent,
+        )
+        return Response({"grader": grader.name, "version": version.number, "fields": figures})

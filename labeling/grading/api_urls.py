@@ -17,4 +17,9 @@ urlpatterns = [
         api.GraderPreviewApi.as_view(),
         name="api-grader-preview",
     ),
+    path(
+        "campaigns/<slug:slug>/calibration/",
+        api.CampaignCalibrationApi.as_view(),
+        name="api-campaign-calibration",
+    ),
 ]

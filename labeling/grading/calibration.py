@@ -28,6 +28,8 @@ import math
 from collections import Counter
 from typing import Any
 
+from django.db.models import Q
+
 from labeling.models import Candidate, Grade, GraderVersion, Pair
 from labeling.quality.agreement import (
     FIELDS,
@@ -170,3 +172,51 @@ def grader_calibration(
 def summary_row(figures: dict[str, Any]) -> dict[str, Any]:
     """The five figures of one field, as ``grader_agreement --json`` prints them."""
     return {key: figures[key] for key in ("alpha", "kappa", "ci95", "items", "human_alpha")}
+
+
+def graded_versions(*, campaign: Any) -> list[GraderVersion]:
+    """The grader versions with grades of this campaign's items, by grader name and number."""
+    graded = Grade.objects.filter(
+        Q(candidate__prompt__campaign=campaign) | Q(pair__prompt__campaign=campaign)
+    ).values("grader_version")
+    return list(
+        GraderVersion.objects.filter(pk__in=graded)
+        .select_related("grader", "policy_version")
+        .order_by("grader__name", "number")
+    )
+
+
+def breakdown(
+    *, version: GraderVersion, campaign: Any, by: str, values: list[str]
+) -> list[dict[str, Any]]:
+    """α and κ per field for each category (``by="category"``) or intent of ``values``."""
+    rows = []
+    for value in values:
+        figures = grader_calibration(
+            version=version,
+            campaign=campaign,
+            category=value if by == "category" else None,
+            intent=value if by == "intent" else None,
+            reps=0,
+        )
+        rows.append(
+            {by: value, "fields": {name: summary_row(row) for name, row in figures.items()}}
+        )
+    return rows
+
+
+def first_pair_ids(candidate_ids: set[int]) -> dict[int, int]:
+    """Each candidate's first pair (lowest id), the page a disagreeing candidate links to."""
+    first: dict[int, int] = {}
+    rows = (
+        Pair.objects.filter(
+            Q(candidate_a_id__in=candidate_ids) | Q(candidate_b_id__in=candidate_ids)
+        )
+        .order_by("id")
+        .values_list("id", "candidate_a_id", "candidate_b_id")
+    )
+    for pair_id, candidate_a, candidate_b in rows:
+        for candidate_id in (candidate_a, candidate_b):
+            if candidate_id in candidate_ids:
+                first.setdefault(candidate_id, pair_id)
+    return first

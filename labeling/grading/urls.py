@@ -10,4 +10,9 @@ urlpatterns = [
     path("graders/<slug:name>/", views.grader_detail, name="grader_detail"),
     path("graders/<slug:name>/preview/", views.grader_preview_page, name="grader_preview"),
     path("graders/<slug:name>/preview/run/", views.grader_preview_run, name="grader_preview_run"),
+    path(
+        "campaigns/<slug:slug>/calibration/",
+        views.campaign_calibration,
+        name="campaign_calibration",
+    ),
 ]

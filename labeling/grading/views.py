@@ -11,16 +11,24 @@ from django.shortcuts import redirect, render
 from django.views.decorators.http import require_POST
 
 from accounts.permissions import role_required
-from accounts.roles import Role
+from accounts.roles import Role, has_role
+from labeling.campaigns.selectors import campaign_get
+from labeling.quality.agreement import FIELDS
+from labeling.quality.selectors import REVIEW_ROLES
+from policy.rubric import PREFERENCE_FIELD
 from presentation.htmx import HtmxHttpRequest
 
+from . import calibration, services
 from . import selectors as grading_selectors
-from . import services
 from .forms import GraderForm, PreviewCampaignForm, PreviewForm
 from .preview import grader_preview
 from .templates import CANDIDATE, GradingItemError
 
 RESEARCH = (Role.RESEARCHER, Role.ADMIN)
+# Calibration is read by those who decide whether to trust a grader and those who fix labels.
+CALIBRATION_ROLES = (Role.RESEARCHER, Role.REVIEWER, Role.ADMIN)
+FIELD_NAMES = [spec.name for spec in FIELDS]
+FIELD_LABELS = {name: name.replace("_", " ").capitalize() for name in FIELD_NAMES}
 
 
 def _settings(data: dict[str, Any]) -> dict[str, Any]:
@@ -148,3 +156,131 @@ def grader_preview_run(request: HtmxHttpRequest, name: str) -> HttpResponse:
         context["current"] = grading_selectors.grader_current_version(grader=grader)
         context["campaign_form"] = PreviewCampaignForm()
     return render(request, template, context, status=status)
+
+
+# The page's bootstrap resamples: enough for a stable interval, few enough to answer at once.
+PAGE_RESAMPLES = 200
+# Disagreeing items shown per field on the page (the API and the command give up to 100).
+PAGE_DISAGREEMENTS = 20
+
+
+def _figure_cells(figures: dict[str, Any]) -> list[dict[str, Any]]:
+    return [
+        {
+            "alpha": figures[name]["alpha"],
+            "ci95": figures[name]["ci95"],
+            "kappa": figures[name]["kappa"],
+            "items": figures[name]["items"],
+            "human_alpha": figures[name]["human_alpha"],
+        }
+        for name in FIELD_NAMES
+    ]
+
+
+def _disagreements(figures: dict[str, Any]) -> list[dict[str, Any]]:
+    """Each field's first disagreeing items, each with the pair to open (a candidate's first)."""
+    candidate_ids = {
+        row["unit"]
+        for name in FIELD_NAMES
+        if name != PREFERENCE_FIELD
+        for row in figures[name]["disagreements"][:PAGE_DISAGREEMENTS]
+    }
+    first_pairs = calibration.first_pair_ids(candidate_ids)
+    return [
+        {
+            "field": name,
+            "label": FIELD_LABELS[name],
+            "count": figures[name]["disagreement_count"],
+            "rows": [
+                {
+                    **row,
+                    "pair": row["unit"]
+                    if name == PREFERENCE_FIELD
+                    else first_pairs.get(row["unit"]),
+                    "kind": "pair" if name == PREFERENCE_FIELD else "candidate",
+                }
+                for row in figures[name]["disagreements"][:PAGE_DISAGREEMENTS]
+            ],
+        }
+        for name in FIELD_NAMES
+    ]
+
+
+def _confusions(figures: dict[str, Any]) -> list[dict[str, Any]]:
+    return [
+        {
+            "field": name,
+            "label": FIELD_LABELS[name],
+            "values": figures[name]["confusion"]["values"],
+            "rows": list(
+                zip(
+                    figures[name]["confusion"]["values"],
+                    figures[name]["confusion"]["counts"],
+                    strict=True,
+                )
+            ),
+        }
+        for name in FIELD_NAMES
+    ]
+
+
+def _breakdown_rows(rows: list[dict[str, Any]], by: str) -> list[dict[str, Any]]:
+    return [
+        {"label": row[by], "cells": [row["fields"][name] for name in FIELD_NAMES]} for row in rows
+    ]
+
+
+@role_required(*CALIBRATION_ROLES)
+def campaign_calibration(request: HttpRequest, slug: str) -> HttpResponse:
+    """Every grader version that graded this campaign against its humans, side by side; the
+    chosen one's confusion matrices, disagreeing items and figures per category and intent."""
+    campaign = campaign_get(slug=slug)
+    versions = calibration.graded_versions(campaign=campaign)
+    chosen = next(
+        (v for v in versions if f"{v.grader.name}:{v.number}" == request.GET.get("version")),
+        versions[-1] if versions else None,
+    )
+    side_by_side = [
+        (
+            version,
+            calibration.grader_calibration(version=version, campaign=campaign, reps=PAGE_RESAMPLES),
+        )
+        for version in versions
+    ]
+    context: dict[str, Any] = {
+        "campaign": campaign,
+        "fields": list(FIELD_LABELS.values()),
+        "resamples": PAGE_RESAMPLES,
+        "chosen": chosen,
+        "rows": [
+            {
+                "version": version,
+                "key": f"{version.grader.name}:{version.number}",
+                "cells": _figure_cells(figures),
+            }
+            for version, figures in side_by_side
+        ],
+        "can_review": has_role(request.user, *REVIEW_ROLES),
+    }
+    figures = next((f for v, f in side_by_side if v == chosen), None)
+    if chosen is not None and figures is not None:
+        categories = sorted(set(campaign.prompts.values_list("category_path", flat=True)))
+        intents = sorted(set(campaign.prompts.values_list("intent", flat=True)))
+        context |= {
+            "ceiling": _figure_cells(figures),
+            "confusions": _confusions(figures),
+            "disagreements": _disagreements(figures),
+            "by_category": _breakdown_rows(
+                calibration.breakdown(
+                    version=chosen, campaign=campaign, by="category", values=categories
+                ),
+                "category",
+            ),
+            "by_intent": _breakdown_rows(
+                calibration.breakdown(
+                    version=chosen, campaign=campaign, by="intent", values=intents
+                ),
+                "intent",
+            ),
+        }
+    return render(request, "labeling/grading/calibration.html", context)
