@@ -3,7 +3,11 @@ over HTTP to the offline model server's grader stand-in."""
 
 from __future__ import annotations
 
+import io
+import json
+
 import pytest
+from django.core.management import call_command
 
 from labeling.generation import executor as generation_executor
 from labeling.generation.endpoints import endpoint_create
@@ -190,6 +194,28 @@ def test_cancel_and_resume(
     _finish(run)
     assert run.status == "completed" and run.graded == run.planned == CANDIDATES + 2 * PAIRS
     _assert_exactly_once(run)
+
+
+def test_grade_command_waits_and_prints_the_counters_last(
+    campaign_with_pairs, grader_version, celery_worker, offline_server
+):
+    out = io.StringIO()
+    call_command(
+        "grade",
+        "--campaign",
+        campaign_with_pairs.slug,
+        "--grader",
+        "safety-judge",
+        "--pairs",
+        "--limit",
+        "3",
+        "--wait",
+        stdout=out,
+    )
+    last = out.getvalue().strip().splitlines()[-1]
+    run = GradingRun.objects.get()
+    assert json.loads(last) == {"run": run.pk, "planned": 6, "graded": 6, "failed": 0}
+    assert not run.candidates and run.pairs
 
 
 def test_worker_killed_mid_run_the_sweep_finishes_it(
