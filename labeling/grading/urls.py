@@ -10,4 +10,18 @@ urlpatterns = [
     path("graders/<slug:name>/", views.grader_detail, name="grader_detail"),
     path("graders/<slug:name>/preview/", views.grader_preview_page, name="grader_preview"),
     path("graders/<slug:name>/preview/run/", views.grader_preview_run, name="grader_preview_run"),
+    path("graders/<slug:name>/grade/", views.grading_run_create, name="grading_run_create"),
+    path("grading-runs/<int:pk>/", views.grading_run_detail, name="grading_run_detail"),
+    path(
+        "grading-runs/<int:pk>/cancel/",
+        views.grading_run_action,
+        {"action": "cancel"},
+        name="grading_run_cancel",
+    ),
+    path(
+        "grading-runs/<int:pk>/resume/",
+        views.grading_run_action,
+        {"action": "resume"},
+        name="grading_run_resume",
+    ),
 ]
