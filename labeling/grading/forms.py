@@ -107,6 +107,10 @@ class PreviewCampaignForm(forms.Form):
     )
 
 
+LIMIT_MAX = 2**31 - 1
+"""The largest limit the database stores."""
+
+
 class GradingRunForm(forms.Form):
     """Grade a campaign with the grader's current version: its candidates, pairs, or both."""
 
@@ -118,7 +122,10 @@ class GradingRunForm(forms.Form):
         required=False, initial=True, label="Grade each pair (in both orders)"
     )
     limit = forms.IntegerField(
-        required=False, min_value=1, help_text="only the first N candidates and N pairs"
+        required=False,
+        min_value=1,
+        max_value=LIMIT_MAX,
+        help_text="only the first N candidates and N pairs",
     )
 
     def clean(self) -> dict[str, Any]:

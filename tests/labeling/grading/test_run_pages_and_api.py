@@ -73,6 +73,11 @@ def test_a_run_form_that_grades_nothing_is_refused(grader_version, campaign_with
     )
     assert response.status_code == 400
     assert "Grade candidates, pairs, or both." in response.content.decode()
+    too_many = rita.post(
+        reverse("labeling:grading_run_create", args=["safety-judge"]),
+        {"campaign": campaign_with_pairs.slug, "pairs": "on", "limit": str(2**31)},
+    )
+    assert too_many.status_code == 400
     answer = rita.post(
         "/api/v1/grading-runs/",
         {
