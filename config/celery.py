@@ -1,4 +1,6 @@
-"""The Celery application. Workers run ``celery -A config worker -Q default,generation,exports``."""
+"""The Celery application.
+
+Workers run ``celery -A config worker -Q default,generation,grading,exports``."""
 
 from __future__ import annotations
 
@@ -13,9 +15,9 @@ os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings")
 
 app = Celery("graylab")
 app.config_from_object("django.conf:settings", namespace="CELERY")
-app.conf.task_queues = [Queue(name) for name in ("default", "generation", "exports")]
+app.conf.task_queues = [Queue(name) for name in ("default", "generation", "grading", "exports")]
 # Each feature folder with Celery tasks keeps them in its own tasks.py.
-app.autodiscover_tasks(["labeling.generation", "labeling.imports", "exports"])
+app.autodiscover_tasks(["labeling.generation", "labeling.grading", "labeling.imports", "exports"])
 # Every worker sweeps the job tables in a thread of its own (see config/sweeper.py).
 app.steps["worker"].add(JobSweep)
 

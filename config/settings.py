@@ -352,7 +352,7 @@ SPECTACULAR_SETTINGS = {
 CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}}
 
 # Celery: JSON only, late acknowledgement and prefetch 1 so a dead worker's task is redelivered,
-# three queues so long generation work never starves exports or housekeeping.
+# four queues so long generation and grading work never starves exports or housekeeping.
 CELERY_TASK_SERIALIZER = "json"
 CELERY_RESULT_SERIALIZER = "json"
 CELERY_ACCEPT_CONTENT = ["json"]
@@ -360,9 +360,10 @@ CELERY_TASK_ACKS_LATE = True
 CELERY_TASK_REJECT_ON_WORKER_LOST = True
 CELERY_WORKER_PREFETCH_MULTIPLIER = 1
 CELERY_TASK_DEFAULT_QUEUE = "default"
-CELERY_TASK_QUEUES_NAMES = ("default", "generation", "exports")
+CELERY_TASK_QUEUES_NAMES = ("default", "generation", "grading", "exports")
 CELERY_TASK_ROUTES = {
     "labeling.generation.*": {"queue": "generation"},
+    "labeling.grading.*": {"queue": "grading"},
     "exports.*": {"queue": "exports"},
     "labeling.imports.*": {"queue": "default"},
 }

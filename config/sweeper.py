@@ -29,6 +29,7 @@ logger = logging.getLogger(__name__)
 # loads models, which the worker's app registry is not ready for when this module loads.
 SWEEP_TASKS = (
     "labeling.generation.recover",
+    "labeling.grading.recover",
     "exports.recover",
     "labeling.imports.recover",
 )

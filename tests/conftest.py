@@ -104,7 +104,7 @@ def _purge_broker() -> None:
     from config.celery import app
 
     with app.connection_for_write() as connection:
-        for queue in ("default", "generation", "exports"):
+        for queue in ("default", "generation", "grading", "exports"):
             # A queue that was never declared has nothing to purge.
             with contextlib.suppress(Exception):
                 connection.default_channel.queue_purge(queue)
@@ -128,7 +128,7 @@ def celery_worker(transactional_db: None) -> Iterator[Any]:
             app,
             pool="threads",
             concurrency=4,
-            queues=["default", "generation", "exports"],
+            queues=["default", "generation", "grading", "exports"],
             perform_ping_check=False,
             shutdown_timeout=30,
         ) as worker,
@@ -150,7 +150,7 @@ class WorkerProcess:
 
     def __init__(
         self,
-        queues: str = "default,generation,exports",
+        queues: str = "default,generation,grading,exports",
         concurrency: int = 4,
         env: dict[str, str] | None = None,
     ) -> None:

@@ -1,4 +1,5 @@
-"""REST API of graders (researchers and admins): list, create, read, edit, versions, preview."""
+"""REST API of graders (researchers and admins): list, create, read, edit, versions, preview;
+and grading runs: start, list, read with progress, cancel, resume."""
 
 from __future__ import annotations
 
@@ -18,10 +19,12 @@ from accounts.roles import Role, has_role
 from policy.models import PolicyVersion
 from policy.rubric import INTENTS
 from policy.selectors import latest_version
+from presentation.api_errors import ServiceUnavailable
 
+from ..broker import BrokerUnavailable
 from ..campaigns.selectors import campaign_get
-from ..models import ModelEndpoint
-from . import calibration, services
+from ..models import Campaign, Grader, GradingRun, ModelEndpoint
+from . import calibration, runs, services
 from . import selectors as grading_selectors
 from .preview import Preview, grader_preview
 from .serializers import (
@@ -30,6 +33,9 @@ from .serializers import (
     GraderUpdateResultSerializer,
     GraderUpdateSerializer,
     GraderVersionSerializer,
+    GradingRunCreateSerializer,
+    GradingRunDetailSerializer,
+    GradingRunSerializer,
     PreviewRequestSerializer,
     PreviewSerializer,
 )
@@ -222,3 +228,87 @@ class CampaignCalibrationApi(APIView):
             intent=intent,
         )
         return Response({"grader": grader.name, "version": version.number, "fields": figures})
+
+
+def grading_run_data(run: GradingRun) -> dict[str, Any]:
+    """A run with its progress (counts, rate, ETA, errors by kind), as the API answers it."""
+    progress = grading_selectors.grading_run_progress(run=run)
+    data = dict(GradingRunSerializer(run).data)
+    data["progress"] = {
+        key: progress[key]
+        for key in (
+            "finished",
+            "remaining",
+            "percent",
+            "elapsed_seconds",
+            "rate_per_second",
+            "eta_seconds",
+            "by_status",
+        )
+    }
+    data["progress"]["errors_by_kind"] = {
+        row["error_kind"]: row["total"] for row in progress["errors_by_kind"]
+    }
+    return data
+
+
+class GradingRunListApi(APIView):
+    permission_classes = [Research]
+
+    @extend_schema(responses=GradingRunSerializer(many=True))
+    def get(self, request: Request) -> Response:
+        listed = grading_selectors.grading_run_list()[:200]
+        return Response(GradingRunSerializer(listed, many=True).data)
+
+    @extend_schema(
+        request=GradingRunCreateSerializer,
+        responses={201: GradingRunDetailSerializer},
+        description=(
+            "Start a grading run of the grader's current version. Answers 503 (and creates "
+            "nothing) while the task broker is down."
+        ),
+    )
+    def post(self, request: Request) -> Response:
+        serializer = GradingRunCreateSerializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        data = serializer.validated_data
+        campaign = Campaign.objects.filter(slug=data["campaign"]).first()
+        if campaign is None:
+            raise ValidationError({"campaign": [f"No campaign is named {data['campaign']!r}."]})
+        grader = Grader.objects.filter(name=data["grader"]).first()
+        if grader is None:
+            raise ValidationError({"grader": [f"No grader is named {data['grader']!r}."]})
+        try:
+            run = runs.run_create(
+                campaign=campaign,
+                grader_version=grading_selectors.grader_current_version(grader=grader),
+                candidates=data["candidates"],
+                pairs=data["pairs"],
+                limit=data.get("limit"),
+                created_by=request.user,  # type: ignore[arg-type]
+            )
+        except BrokerUnavailable as error:
+            raise ServiceUnavailable(error.message) from error
+        return Response(grading_run_data(run), status=status.HTTP_201_CREATED)
+
+
+class GradingRunDetailApi(APIView):
+    permission_classes = [Research]
+
+    @extend_schema(responses=GradingRunDetailSerializer)
+    def get(self, request: Request, pk: int) -> Response:
+        return Response(grading_run_data(grading_selectors.grading_run_get(run_id=pk)))
+
+
+class GradingRunActionApi(APIView):
+    permission_classes = [Research]
+    action_name = ""
+
+    @extend_schema(request=None, responses=GradingRunDetailSerializer)
+    def post(self, request: Request, pk: int) -> Response:
+        run = get_object_or_404(GradingRun, pk=pk)
+        if self.action_name == "cancel":
+            runs.run_cancel(run=run)
+        else:
+            runs.run_resume(run=run)
+        return Response(grading_run_data(grading_selectors.grading_run_get(run_id=pk)))

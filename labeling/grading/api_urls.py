@@ -22,4 +22,20 @@ urlpatterns = [
         api.CampaignCalibrationApi.as_view(),
         name="api-campaign-calibration",
     ),
+    path("grading-runs/", api.GradingRunListApi.as_view(), name="api-grading-run-list"),
+    path(
+        "grading-runs/<int:pk>/",
+        api.GradingRunDetailApi.as_view(),
+        name="api-grading-run-detail",
+    ),
+    path(
+        "grading-runs/<int:pk>/cancel/",
+        api.GradingRunActionApi.as_view(action_name="cancel"),
+        name="api-grading-run-cancel",
+    ),
+    path(
+        "grading-runs/<int:pk>/resume/",
+        api.GradingRunActionApi.as_view(action_name="resume"),
+        name="api-grading-run-resume",
+    ),
 ]

@@ -1,4 +1,4 @@
-"""Forms of graders: create or edit one, and pick an item to preview."""
+"""Forms of graders: create or edit one, pick an item to preview, start a grading run."""
 
 from __future__ import annotations
 
@@ -105,3 +105,31 @@ class PreviewCampaignForm(forms.Form):
     campaign = forms.ModelChoiceField(
         queryset=Campaign.objects.order_by("name"), to_field_name="slug", required=False
     )
+
+
+LIMIT_MAX = 2**31 - 1
+"""The largest limit the database stores."""
+
+
+class GradingRunForm(forms.Form):
+    """Grade a campaign with the grader's current version: its candidates, pairs, or both."""
+
+    campaign = forms.ModelChoiceField(
+        queryset=Campaign.objects.order_by("name"), to_field_name="slug"
+    )
+    candidates = forms.BooleanField(required=False, initial=True, label="Grade each candidate")
+    pairs = forms.BooleanField(
+        required=False, initial=True, label="Grade each pair (in both orders)"
+    )
+    limit = forms.IntegerField(
+        required=False,
+        min_value=1,
+        max_value=LIMIT_MAX,
+        help_text="only the first N candidates and N pairs",
+    )
+
+    def clean(self) -> dict[str, Any]:
+        data = super().clean() or {}
+        if not (data.get("candidates") or data.get("pairs")):
+            raise forms.ValidationError("Grade candidates, pairs, or both.")
+        return data

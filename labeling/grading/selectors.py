@@ -1,11 +1,15 @@
-"""Reads of graders: lists, the one fetch by name, versions, and items to preview."""
+"""Reads of graders: lists, the one fetch by name, versions, items to preview, and grading
+runs with their progress."""
 
 from __future__ import annotations
 
+from typing import Any
+
 from django.db.models import Count, Max, Prefetch, QuerySet
 from django.shortcuts import get_object_or_404
+from django.utils import timezone
 
-from ..models import Campaign, Candidate, Grader, GraderVersion, Pair
+from ..models import Campaign, Candidate, Grader, GraderVersion, GradingRun, GradingTask, Pair
 
 PREVIEW_CHOICES = 10
 """How many candidates and pairs the preview offers to pick from."""
@@ -82,3 +86,66 @@ def preview_pairs(*, campaign: Campaign) -> QuerySet[Pair]:
     return Pair.objects.filter(campaign=campaign).select_related(
         "prompt", "candidate_a", "candidate_b"
     )[:PREVIEW_CHOICES]
+
+
+def grading_run_list(*, grader: Grader | None = None) -> QuerySet[GradingRun]:
+    """Grading runs, newest first, with what the pages show of their campaign and grader."""
+    runs = GradingRun.objects.select_related("campaign", "grader_version__grader").order_by(
+        "-created_at"
+    )
+    return runs.filter(grader_version__grader=grader) if grader is not None else runs
+
+
+def grading_run_get(*, run_id: int) -> GradingRun:
+    """One grading run (404 when there is none)."""
+    return get_object_or_404(
+        GradingRun.objects.select_related(
+            "campaign", "grader_version__grader", "grader_version__endpoint"
+        ),
+        pk=run_id,
+    )
+
+
+def grading_run_progress(*, run: GradingRun) -> dict[str, Any]:
+    """A run's progress: finished of planned, rate and ETA, open rows by status, errors by
+    kind (of failed rows and of rows waiting to retry), tokens, and the first failures."""
+    by_status = dict(
+        GradingTask.objects.filter(run=run)
+        .order_by()
+        .values_list("status")
+        .annotate(total=Count("pk"))
+        .values_list("status", "total")
+    )
+    errors = list(
+        GradingTask.objects.filter(run=run)
+        .exclude(error_kind="")
+        .exclude(status=GradingTask.Status.DONE)
+        .order_by()
+        .values("error_kind")
+        .annotate(total=Count("pk"))
+        .order_by("-total", "error_kind")
+    )
+    finished = run.graded + run.failed
+    planned = run.planned
+    percent = 100.0 * finished / planned if planned else (100.0 if not run.is_active else 0.0)
+    end = run.finished_at or timezone.now()
+    elapsed = (end - run.started_at).total_seconds() if run.started_at else 0.0
+    rate = finished / elapsed if elapsed > 0 else 0.0
+    remaining = max(planned - finished, 0)
+    eta = remaining / rate if rate > 0 and run.is_active else None
+    failures = list(
+        GradingTask.objects.filter(run=run, status=GradingTask.Status.FAILED).order_by("id")[:50]
+    )
+    return {
+        "by_status": {status: by_status.get(status, 0) for status in GradingTask.Status.values},
+        "finished": finished,
+        "remaining": remaining,
+        "percent": percent,
+        "elapsed_seconds": elapsed,
+        "rate_per_second": rate,
+        "eta_seconds": eta,
+        "errors_by_kind": errors,
+        "prompt_tokens": run.prompt_tokens,
+        "completion_tokens": run.completion_tokens,
+        "failures": failures,
+    }

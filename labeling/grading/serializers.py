@@ -1,4 +1,4 @@
-"""API shapes of graders, their versions and previews."""
+"""API shapes of graders, their versions, previews and grading runs."""
 
 from __future__ import annotations
 
@@ -6,7 +6,7 @@ from typing import Any
 
 from rest_framework import serializers
 
-from ..models import Grader, GraderVersion
+from ..models import Grader, GraderVersion, GradingRun
 from ..models.grading import GRADER_SAMPLES_MAX
 from .services import MAX_TOKENS_MAX, SEED_MAX, SEED_MIN
 from .templates import CANDIDATE, PAIR, template_problems
@@ -157,3 +157,76 @@ class PreviewSerializer(serializers.Serializer):
     item_id = serializers.IntegerField()
     version = serializers.IntegerField()
     orders = OrderPreviewSerializer(many=True)
+
+
+class GradingRunCreateSerializer(serializers.Serializer):
+    """A grading run to start: the grader's current version over a campaign's items."""
+
+    campaign = serializers.SlugField(max_length=80)
+    grader = serializers.SlugField(max_length=80, help_text="the grader's name")
+    candidates = serializers.BooleanField(default=True, help_text="grade each candidate")
+    pairs = serializers.BooleanField(default=True, help_text="grade each pair, in both orders")
+    limit = serializers.IntegerField(
+        required=False,
+        allow_null=True,
+        min_value=1,
+        max_value=NUMBER_MAX,
+        help_text="only the campaign's first N candidates and N pairs",
+    )
+
+    def validate(self, attrs: dict[str, Any]) -> dict[str, Any]:
+        if not (attrs["candidates"] or attrs["pairs"]):
+            raise serializers.ValidationError({"candidates": ["Grade candidates, pairs, or both."]})
+        return attrs
+
+
+class GradingRunSerializer(serializers.ModelSerializer):
+    campaign: Any = serializers.SlugRelatedField(slug_field="slug", read_only=True)
+    grader = serializers.CharField(source="grader_version.grader.name", read_only=True)
+    grader_version = serializers.IntegerField(source="grader_version.number", read_only=True)
+    created_by: Any = serializers.SlugRelatedField(slug_field="username", read_only=True)
+
+    class Meta:
+        model = GradingRun
+        fields: tuple[str, ...] = (
+            "id",
+            "campaign",
+            "grader",
+            "grader_version",
+            "candidates",
+            "pairs",
+            "limit",
+            "status",
+            "planned",
+            "graded",
+            "failed",
+            "prompt_tokens",
+            "completion_tokens",
+            "error",
+            "created_by",
+            "created_at",
+            "started_at",
+            "finished_at",
+        )
+        read_only_fields = fields
+
+
+class GradingRunProgressSerializer(serializers.Serializer):
+    finished = serializers.IntegerField()
+    remaining = serializers.IntegerField()
+    percent = serializers.FloatField()
+    elapsed_seconds = serializers.FloatField()
+    rate_per_second = serializers.FloatField()
+    eta_seconds = serializers.FloatField(allow_null=True)
+    by_status = serializers.DictField(child=serializers.IntegerField())
+    errors_by_kind = serializers.DictField(
+        child=serializers.IntegerField(), help_text="error kind -> rows failed or retrying"
+    )
+
+
+class GradingRunDetailSerializer(GradingRunSerializer):
+    progress = GradingRunProgressSerializer(read_only=True)
+
+    class Meta(GradingRunSerializer.Meta):
+        fields = (*GradingRunSerializer.Meta.fields, "progress")
+        read_only_fields = fields

@@ -15,4 +15,18 @@ urlpatterns = [
         views.campaign_calibration,
         name="campaign_calibration",
     ),
+    path("graders/<slug:name>/grade/", views.grading_run_create, name="grading_run_create"),
+    path("grading-runs/<int:pk>/", views.grading_run_detail, name="grading_run_detail"),
+    path(
+        "grading-runs/<int:pk>/cancel/",
+        views.grading_run_action,
+        {"action": "cancel"},
+        name="grading_run_cancel",
+    ),
+    path(
+        "grading-runs/<int:pk>/resume/",
+        views.grading_run_action,
+        {"action": "resume"},
+        name="grading_run_resume",
+    ),
 ]

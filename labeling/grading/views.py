@@ -1,4 +1,5 @@
-"""Pages of graders (researchers and admins): list, create, edit with version history, preview."""
+"""Pages of graders (researchers and admins): list, create, edit with version history, preview,
+and grading runs (start one from the grader's page, follow it on its own page)."""
 
 from __future__ import annotations
 
@@ -7,7 +8,7 @@ from typing import Any
 from django.contrib import messages
 from django.core.exceptions import ValidationError
 from django.http import HttpRequest, HttpResponse
-from django.shortcuts import redirect, render
+from django.shortcuts import get_object_or_404, redirect, render
 from django.views.decorators.http import require_POST
 
 from accounts.permissions import role_required
@@ -18,9 +19,11 @@ from labeling.quality.selectors import REVIEW_ROLES
 from policy.rubric import PREFERENCE_FIELD
 from presentation.htmx import HtmxHttpRequest
 
-from . import calibration, services
+from ..broker import BrokerUnavailable
+from ..models import GradingRun
+from . import calibration, runs, services
 from . import selectors as grading_selectors
-from .forms import GraderForm, PreviewCampaignForm, PreviewForm
+from .forms import GraderForm, GradingRunForm, PreviewCampaignForm, PreviewForm
 from .preview import grader_preview
 from .templates import CANDIDATE, GradingItemError
 
@@ -91,6 +94,19 @@ def grader_detail(request: HttpRequest, name: str) -> HttpResponse:
             else:
                 messages.success(request, f"Version {update.version.number} saved.")
             return redirect("labeling:grader_detail", name=grader.name)
+    return _grader_page(request, grader, current=current, form=form)
+
+
+def _grader_page(
+    request: HttpRequest,
+    grader: Any,
+    *,
+    current: Any,
+    form: GraderForm,
+    run_form: GradingRunForm | None = None,
+    status: int = 200,
+) -> HttpResponse:
+    """The grader's page: its settings form, its versions, and its grading runs."""
     return render(
         request,
         "labeling/grading/grader_detail.html",
@@ -99,7 +115,10 @@ def grader_detail(request: HttpRequest, name: str) -> HttpResponse:
             "current": current,
             "form": form,
             "versions": grading_selectors.grader_versions(grader=grader),
+            "run_form": run_form or GradingRunForm(),
+            "grading_runs": grading_selectors.grading_run_list(grader=grader)[:20],
         },
+        status=status,
     )
 
 
@@ -284,3 +303,69 @@ def campaign_calibration(request: HttpRequest, slug: str) -> HttpResponse:
             ),
         }
     return render(request, "labeling/grading/calibration.html", context)
+
+
+@require_POST
+@role_required(*RESEARCH)
+def grading_run_create(request: HttpRequest, name: str) -> HttpResponse:
+    """Start a grading run of the grader's current version; its page follows it."""
+    grader = grading_selectors.grader_get(name=name)
+    current = grading_selectors.grader_current_version(grader=grader)
+    run_form = GradingRunForm(request.POST)
+    status = 400
+    if run_form.is_valid():
+        data = run_form.cleaned_data
+        try:
+            run = runs.run_create(
+                campaign=data["campaign"],
+                grader_version=current,
+                candidates=data["candidates"],
+                pairs=data["pairs"],
+                limit=data["limit"],
+                created_by=request.user,  # type: ignore[arg-type]
+            )
+        except ValidationError as error:
+            run_form.add_error(None, error)
+        except BrokerUnavailable as error:
+            run_form.add_error(None, error.message)
+            status = 503
+        else:
+            return redirect("labeling:grading_run_detail", pk=run.pk)
+    return _grader_page(
+        request,
+        grader,
+        current=current,
+        form=GraderForm(version=current),
+        run_form=run_form,
+        status=status,
+    )
+
+
+@role_required(*RESEARCH)
+def grading_run_detail(request: HtmxHttpRequest, pk: int) -> HttpResponse:
+    """A grading run's progress; htmx polls the progress card while the run is going."""
+    run = grading_selectors.grading_run_get(run_id=pk)
+    context = {
+        "run": run,
+        "progress": grading_selectors.grading_run_progress(run=run),
+        # Upstream error bodies are shown (truncated) to admins only.
+        "user_is_admin": has_role(request.user, Role.ADMIN),
+    }
+    template = "labeling/grading/grading_run.html"
+    if request.htmx:
+        template += "#progress"
+    return render(request, template, context)
+
+
+@require_POST
+@role_required(*RESEARCH)
+def grading_run_action(request: HttpRequest, pk: int, action: str) -> HttpResponse:
+    run = get_object_or_404(GradingRun, pk=pk)
+    try:
+        if action == "cancel":
+            runs.run_cancel(run=run)
+        else:
+            runs.run_resume(run=run)
+    except ValidationError as error:
+        messages.error(request, "; ".join(error.messages))
+    return redirect("labeling:grading_run_detail", pk=pk)

@@ -4,7 +4,7 @@ from .annotation import Assignment, Judgment, JudgmentRevision, Skip
 from .campaigns import Campaign, Prompt, PromptChange
 from .candidates import Candidate, Pair
 from .generation import GenerationRun, GenerationTask, ModelEndpoint
-from .grading import Grade, Grader, GraderVersion
+from .grading import Grade, Grader, GraderVersion, GradingRun, GradingTask
 from .imports import ImportJob
 from .quality import (
     DashboardAnnotatorHour,
@@ -29,6 +29,8 @@ __all__ = [
     "Grade",
     "Grader",
     "GraderVersion",
+    "GradingRun",
+    "GradingTask",
     "ImportJob",
     "Judgment",
     "JudgmentRevision",

@@ -202,3 +202,113 @@ class Grade(models.Model):
     def __str__(self) -> str:
         item = f"candidate {self.candidate_id}" if self.candidate_id else f"pair {self.pair_id}"
         return f"grade of {item} by grader version {self.grader_version_id}"
+
+
+class GradingRun(models.Model):
+    """One request for grades: a grader version over a campaign's candidates and/or pairs.
+
+    The run's items are planned as :class:`GradingTask` rows; the counters add up what the
+    workers stored, so the run page reads one row.
+    """
+
+    class Status(models.TextChoices):
+        QUEUED = "queued", "Queued"
+        RUNNING = "running", "Running"
+        COMPLETED = "completed", "Completed"
+        FAILED = "failed", "Failed"
+        CANCELLED = "cancelled", "Cancelled"
+
+    campaign = models.ForeignKey(
+        "labeling.Campaign", on_delete=models.CASCADE, related_name="grading_runs"
+    )
+    grader_version = models.ForeignKey(GraderVersion, on_delete=models.PROTECT, related_name="runs")
+    candidates = models.BooleanField(default=True, help_text="grade each candidate")
+    pairs = models.BooleanField(default=True, help_text="grade each pair, in both orders")
+    limit = models.PositiveIntegerField(
+        null=True, blank=True, help_text="only the campaign's first N candidates and N pairs"
+    )
+    status = models.CharField(max_length=10, choices=Status.choices, default=Status.QUEUED)
+    planned = models.PositiveIntegerField(default=0)
+    graded = models.PositiveIntegerField(default=0)
+    failed = models.PositiveIntegerField(default=0)
+    prompt_tokens = models.PositiveBigIntegerField(default=0)
+    completion_tokens = models.PositiveBigIntegerField(default=0)
+    error = models.TextField(blank=True)
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+    started_at = models.DateTimeField(null=True, blank=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+    swept_at = models.DateTimeField(
+        null=True, blank=True, help_text="when a sweep last sent this run's stalled work again"
+    )
+
+    class Meta:
+        ordering = ("-created_at",)
+        constraints = [
+            models.CheckConstraint(
+                condition=models.Q(candidates=True) | models.Q(pairs=True),
+                name="grading_run_grades_something",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"grading run {self.pk}"
+
+    @property
+    def is_active(self) -> bool:
+        return self.status in (self.Status.QUEUED, self.Status.RUNNING)
+
+
+class GradingTask(models.Model):
+    """One planned grade: a candidate, or a pair in one order. The database, not the broker,
+    is the record of what a run has left to grade."""
+
+    class Status(models.TextChoices):
+        PENDING = "pending", "Pending"
+        RUNNING = "running", "Running"
+        DONE = "done", "Done"
+        FAILED = "failed", "Failed"
+        CANCELLED = "cancelled", "Cancelled"
+
+    run = models.ForeignKey(GradingRun, on_delete=models.CASCADE, related_name="tasks")
+    kind = models.CharField(max_length=10, choices=Grade.Kind.choices)
+    candidate = models.ForeignKey(
+        "labeling.Candidate", null=True, blank=True, on_delete=models.CASCADE, related_name="+"
+    )
+    pair = models.ForeignKey(
+        "labeling.Pair", null=True, blank=True, on_delete=models.CASCADE, related_name="+"
+    )
+    order = models.CharField(
+        max_length=2, choices=Grade.Order.choices, blank=True, help_text="pairs only"
+    )
+    idempotency_key = models.CharField(max_length=64, unique=True)
+    status = models.CharField(max_length=10, choices=Status.choices, default=Status.PENDING)
+    attempts = models.PositiveSmallIntegerField(default=0)
+    lease_until = models.DateTimeField(
+        null=True, blank=True, help_text="while running: the claim expires at this time"
+    )
+    available_at = models.DateTimeField(
+        null=True, blank=True, help_text="while pending: not to be tried before (retry backoff)"
+    )
+    error_kind = models.CharField(max_length=40, blank=True)
+    error = models.TextField(blank=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        indexes = [
+            models.Index(fields=("run", "status")),
+            models.Index(fields=("status", "lease_until")),
+        ]
+        constraints = [
+            models.CheckConstraint(
+                condition=models.Q(
+                    kind="candidate", candidate__isnull=False, pair__isnull=True, order=""
+                )
+                | models.Q(
+                    kind="pair", candidate__isnull=True, pair__isnull=False, order__in=("ab", "ba")
+                ),
+                name="grading_task_kind_item",
+            ),
+        ]

@@ -95,7 +95,7 @@ def test_task_round_trip_through_a_real_worker(celery_worker: object) -> None:
     assert result.get(timeout=30) == "round trip"
 
 
-@pytest.mark.parametrize("queue", ["default", "generation", "exports"])
+@pytest.mark.parametrize("queue", ["default", "generation", "grading", "exports"])
 def test_worker_consumes_every_queue(celery_worker: object, queue: str) -> None:
     result = ping.apply_async(args=[queue], queue=queue)
     assert result.get(timeout=30) == queue

@@ -35,7 +35,9 @@ def researcher_session(transactional_db: None) -> str:
 
 @pytest.fixture
 def offline_server() -> Iterator[OfflineModelServer]:
-    server = OfflineModelServer("127.0.0.1", 0, latency_ms=5, seed=7).start()
+    # At a grader error rate of 0 the grader stand-in's grade is the rules' grade.
+    server = OfflineModelServer("127.0.0.1", 0, latency_ms=5, seed=7, grader_error_rate=0.0)
+    server.start()
     try:
         yield server
     finally:
@@ -120,7 +122,8 @@ def test_create_a_grader_then_preview_a_candidate(
     result.wait_for()
     assert "<response>" in page.locator("#preview-result .filled-prompt").inner_text()
     assert page.locator("#preview-result .raw-answer").count() == 2
-    # Tightens to the parsed grade alone once the offline server's grader stand-in lands.
-    shown = page.locator("#preview-result .parsed-grade, #preview-result .parse-error")
-    assert shown.count() >= 1
+    assert page.locator("#preview-result .parse-error").count() == 0
+    grade = page.locator("#preview-result .parsed-grade").inner_text()
+    # "model-a says hi." answers without refusing and names no risk.
+    assert "response_mode\ndirect_answer" in grade and "severity\nnone" in grade
     assert problems == []

@@ -67,7 +67,7 @@ class Command(BaseCommand):
                 "--loglevel",
                 "WARNING",
                 "-Q",
-                "default,generation,exports",
+                "default,generation,grading,exports",
                 "--pool",
                 "threads",
                 "--concurrency",

@@ -96,14 +96,16 @@ def test_a_bad_template_on_the_page_is_refused_and_nothing_stored(
 
 
 def test_the_preview_page_offers_a_campaigns_items_and_shows_a_preview(
-    grader_version, campaign_with_pairs, client_for
+    grader_version, campaign_with_pairs, client_for, offline_server
 ) -> None:
+    # The grader stand-in never errs at a grader error rate of 0: its grade is the rules' grade.
+    offline_server.configure(latency_ms=5, seed=7, grader_error_rate=0.0)
     rita = client_for("rita")
     url = reverse("labeling:grader_preview", args=["safety-judge"])
     page = rita.get(url, {"campaign": campaign_with_pairs.slug})
     assert page.status_code == 200
     assert len(page.context["candidates"]) == 10 and len(page.context["pairs"]) == 10
-    candidate = Candidate.objects.first()
+    candidate = Candidate.objects.get(prompt__external_id="p1", source="model-a")
     run = reverse("labeling:grader_preview_run", args=["safety-judge"])
     response = rita.post(
         run, {"kind": "candidate", "item_id": candidate.pk}, headers={"HX-Request": "true"}
@@ -113,8 +115,10 @@ def test_the_preview_page_offers_a_campaigns_items_and_shows_a_preview(
     assert body.lstrip().startswith('<section id="preview-result"')
     assert "Filled prompt" in body and "&lt;response&gt;" in body
     assert body.count("Raw answer") == 3
-    # Tightens to "parsed-grade" alone once the offline server's grader stand-in lands.
-    assert 'class="settings parsed-grade"' in body or "Not a grade:" in body
+    assert 'class="settings parsed-grade"' in body and "Not a grade:" not in body
+    # The candidate says "I can't help with that.": refusal wording.
+    assert "<dt>response_mode</dt><dd>hard_refusal</dd>" in body
+    assert "<dt>severity</dt><dd>none</dd>" in body
     pair = Pair.objects.first()
     response = rita.post(run, {"kind": "pair", "item_id": pair.pk})
     assert response.status_code == 200
@@ -167,7 +171,8 @@ def test_api_create_update_versions_and_errors(
     assert [(v["number"], v["grade_count"]) for v in versions] == [(2, 0), (1, 1)]
 
 
-def test_api_preview(grader_version, campaign_with_pairs, client_for) -> None:
+def test_api_preview(grader_version, campaign_with_pairs, client_for, offline_server) -> None:
+    offline_server.configure(latency_ms=5, seed=7, grader_error_rate=0.0)
     rita = client_for("rita")
     pair = Pair.objects.first()
     answer = rita.post(
@@ -180,8 +185,8 @@ def test_api_preview(grader_version, campaign_with_pairs, client_for) -> None:
     for order in data["orders"]:
         assert "<conversation>" in order["prompt"]
         assert len(order["samples"]) == 3 and all(s["raw"] for s in order["samples"])
-        # Tightens to `order["grade"] is not None` once the grader stand-in lands.
-        assert order["grade"] is not None or any(s["error"] for s in order["samples"])
+        assert order["grade"] is not None
+        assert not any(sample["error"] for sample in order["samples"])
     neither = rita.post("/api/v1/graders/safety-judge/preview/", {}, "application/json")
     assert neither.status_code == 400
     assert neither.json() == {"candidate": ["Give exactly one of candidate and pair."]}

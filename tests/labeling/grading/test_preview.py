@@ -11,22 +11,21 @@ from labeling.grading.preview import grader_preview
 from labeling.grading.services import grader_update
 from labeling.grading.templates import grading_prompt
 from labeling.models import Candidate, Grade, Pair
+from offline_model.grading import grade_text, preference_for
 from policy.rubric import CANDIDATE_GRADE_SCHEMA_NAME, PAIR_GRADE_SCHEMA_NAME
 
 
-def _assert_grade_or_clear_parse_error(shown) -> None:
-    # Until the offline server's grader stand-in lands, its answers fit the schema with values
-    # drawn from it, so a sample may break a rubric rule (a refusal scoring 4): the preview then
-    # says which field and why. Once the stand-in lands this tightens to
-    # `assert shown.grade is not None and not shown.parse_errors`.
-    assert shown.grade is not None or shown.parse_errors
-    for error in shown.parse_errors:
-        assert error.field and error.reason
+def _assert_grade(shown) -> None:
+    """Every sample of the offline grader stand-in is a grade, so the preview combines them."""
+    assert shown.grade is not None and not shown.parse_errors
+    assert 0 < shown.grade.confidence <= 1
 
 
 def test_preview_of_a_candidate_shows_prompt_raw_answers_and_grade(
     grader_version, campaign_with_pairs, offline_server
 ) -> None:
+    # The stand-in never errs at a grader error rate of 0: its grade is the rules' grade.
+    offline_server.configure(latency_ms=5, seed=7, grader_error_rate=0.0)
     candidate = Candidate.objects.select_related("prompt").get(
         prompt__external_id="p1", source="model-a"
     )
@@ -39,24 +38,36 @@ def test_preview_of_a_candidate_shows_prompt_raw_answers_and_grade(
     assert all(sample.raw.strip() for sample in shown.samples)
     assert shown.notes == []  # the offline server honours n and response_format
     assert shown.prompt_tokens and shown.completion_tokens
-    _assert_grade_or_clear_parse_error(shown)
-    if shown.grade is not None:
-        assert 0 < shown.grade.confidence <= 1
-        assert set(shown.grade.values) == {"response_mode", "severity", "helpfulness"}
+    _assert_grade(shown)
+    # "I can't help with that." is refusal wording.
+    assert shown.grade.values == {
+        "response_mode": "hard_refusal",
+        "severity": "none",
+        "helpfulness": 1,
+    }
+    assert shown.grade.confidence == 1.0
     assert not Grade.objects.exists()
 
 
-def test_preview_of_a_pair_grades_both_orders(grader_version, campaign_with_pairs) -> None:
+def test_preview_of_a_pair_grades_both_orders(
+    grader_version, campaign_with_pairs, offline_server
+) -> None:
+    offline_server.configure(latency_ms=5, seed=7, grader_error_rate=0.0)
     pair = Pair.objects.select_related("prompt", "candidate_a", "candidate_b").first()
     preview = grader_preview(grader_version, pair=pair)
     assert [shown.order for shown in preview.orders] == ["ab", "ba"]
     first, second = preview.orders
     assert f"<response_1>\n{pair.candidate_a.text}\n</response_1>" in first.prompt
     assert f"<response_1>\n{pair.candidate_b.text}\n</response_1>" in second.prompt
+    grades = {"ab": grade_text(pair.candidate_a.text), "ba": grade_text(pair.candidate_b.text)}
     for shown in preview.orders:
         assert shown.call_error == ""
         assert len(shown.samples) == 3
-        _assert_grade_or_clear_parse_error(shown)
+        _assert_grade(shown)
+        # The preview shows the preference as answered, in the order shown.
+        first = grades[shown.order]
+        second = grades["ba" if shown.order == "ab" else "ab"]
+        assert shown.grade.values == {"preference": preference_for(first, second)}
     assert not Grade.objects.exists()
 
 
@@ -81,7 +92,7 @@ def test_an_endpoint_that_ignores_n_gets_one_call_per_missing_sample(
     assert shown.notes == [
         "The endpoint answered 1 of 3 samples at once; asked once more per missing sample."
     ]
-    _assert_grade_or_clear_parse_error(shown)
+    _assert_grade(shown)
 
 
 def test_an_endpoint_that_refuses_response_format_is_asked_again_without_it(
