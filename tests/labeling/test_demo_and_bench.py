@@ -5,7 +5,9 @@ from __future__ import annotations
 import pytest
 
 from labeling.demo import seed_demo_campaign
-from labeling.models import Candidate, GenerationRun, Pair, Prompt
+from labeling.grading.calibration import grader_calibration
+from labeling.grading.demo import seed_demo_grading
+from labeling.models import Candidate, GenerationRun, GradingRun, Pair, Prompt
 from tests.conftest import test_database_url as worker_database_url
 from tests.conftest import wait_until
 
@@ -28,6 +30,23 @@ def test_seed_demo_campaign(policy_version, celery_worker, offline_server, setti
     assert Candidate.objects.filter(prompt__campaign=campaign, run=run).count() == 80
     # 40 prompts with gpt4 + two styles = 3 candidates and 3 pairs each.
     assert Pair.objects.filter(prompt__campaign=campaign).count() == 40 * 3
+
+    # The demo grader grades every candidate and every pair in both orders, once.
+    grading = seed_demo_grading(campaign)
+    assert seed_demo_grading(campaign) == grading
+    wait_until(
+        lambda: GradingRun.objects.get(pk=grading.pk).status not in ("queued", "running"),
+        timeout=180,
+        interval=0.5,
+    )
+    grading.refresh_from_db()
+    candidates = Candidate.objects.filter(prompt__campaign=campaign).count()
+    assert grading.status == "completed", grading.error
+    assert grading.planned == grading.graded == candidates + 2 * 40 * 3
+    # XSTest's own labels are the humans the stand-in is measured against.
+    figures = grader_calibration(version=grading.grader_version, campaign=campaign, reps=0)
+    assert figures["response_mode"]["items"] == 450
+    assert figures["response_mode"]["alpha"] is not None
 
 
 def test_bench_small(transactional_db, policy_version, monkeypatch, capsys):

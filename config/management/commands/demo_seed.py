@@ -12,13 +12,16 @@ from exports.demo import seed_demo_export
 from labeling.annotation.demo import seed_demo_judgments
 from labeling.demo import seed_demo_campaign
 from labeling.generation.runs import run_recover
-from labeling.models import GenerationRun
+from labeling.grading.demo import seed_demo_grading
+from labeling.grading.runs import run_recover as grading_run_recover
+from labeling.models import Campaign, GenerationRun, GradingRun
 
 
 class Command(BaseCommand):
     help = (
         "Load the demo data: users, the XSTest demo campaign and its generation run, and, once "
-        "a worker has generated the candidates (--finish), sample judgments and a ready export."
+        "a worker has generated the candidates (--finish), sample judgments, a ready export and "
+        "a graded campaign with its calibration."
     )
 
     def add_arguments(self, parser: CommandParser) -> None:
@@ -51,4 +54,17 @@ class Command(BaseCommand):
         self.stdout.write(
             f"Demo judgments added: {created}. Demo export: "
             f"{export.pk if export is not None else 'none'} ({'queued' if export else '-'})."
+        )
+        campaign = Campaign.objects.get(pk=campaign_id)
+        grading = seed_demo_grading(campaign)
+        active_grading = (GradingRun.Status.QUEUED, GradingRun.Status.RUNNING)
+        while GradingRun.objects.filter(pk=grading.pk, status__in=active_grading).exists():
+            if time.monotonic() > deadline:
+                raise CommandError("The demo grading run did not finish in time.")
+            grading_run_recover(run_id=grading.pk, stall_seconds=30)
+            time.sleep(2)
+        grading.refresh_from_db()
+        self.stdout.write(
+            f"Demo grading run {grading.pk}: {grading.graded} of {grading.planned} graded by "
+            f"the offline grader stand-in; calibration at /campaigns/{campaign.slug}/calibration/"
         )
