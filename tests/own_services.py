@@ -14,6 +14,7 @@ import os
 import pwd
 import secrets
 import shutil
+import signal
 import socket
 import subprocess
 import sys
@@ -235,3 +236,57 @@ def poll(check: Callable[[], bool], timeout: float, what: str, log: Path) -> Non
         time.sleep(0.25)
     tail = log.read_text(errors="replace")[-3000:] if log.exists() else ""
     pytest.fail(f"{what} within {timeout} s\n{tail}")
+
+
+class AppServer:
+    """The app in gunicorn (as production runs it) on a spare port, with its log in a file;
+    a context manager that stops it (its whole process group) on the way out."""
+
+    def __init__(self, env: dict[str, str], log_path: Path, *options: str) -> None:
+        self.port = spare_port()
+        self.url = f"http://127.0.0.1:{self.port}"
+        self.log_path = log_path
+        self.log = log_path.open("wb")
+        self.process = subprocess.Popen(
+            [
+                *(
+                    sys.executable,
+                    "-m",
+                    "gunicorn",
+                    "config.wsgi",
+                    "--bind",
+                    f"127.0.0.1:{self.port}",
+                ),
+                *("--timeout", "60", "--graceful-timeout", "5", *options),
+            ],
+            cwd=ROOT,
+            env=env,
+            stdout=self.log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
+
+    def alive(self) -> bool:
+        return self.process.poll() is None
+
+    def wait_until_healthy(self, timeout: float = 60) -> None:
+        with httpx.Client(base_url=self.url, timeout=15) as http:
+            poll(
+                lambda: http.get("/healthz").status_code == 200,
+                timeout,
+                "the app did not start",
+                self.log_path,
+            )
+
+    def __enter__(self) -> AppServer:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        if self.alive():
+            os.killpg(self.process.pid, signal.SIGTERM)
+            try:
+                self.process.wait(timeout=15)
+            except subprocess.TimeoutExpired:
+                os.killpg(self.process.pid, signal.SIGKILL)
+                self.process.wait(timeout=10)
+        self.log.close()

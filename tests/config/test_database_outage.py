@@ -9,11 +9,7 @@ that the same app process answers 200 again once PostgreSQL is back.
 
 from __future__ import annotations
 
-import os
 import secrets
-import signal
-import subprocess
-import sys
 from pathlib import Path
 
 import httpx
@@ -23,12 +19,11 @@ from tests.own_services import (
     CAN_RUN_POSTGRES,
     NO_POSTGRES_REASON,
     PASSWORD_ENV,
-    ROOT,
+    AppServer,
     PrivatePostgres,
     app_environment,
     manage,
     poll,
-    spare_port,
 )
 
 pytestmark = pytest.mark.skipif(not CAN_RUN_POSTGRES, reason=NO_POSTGRES_REASON)
@@ -44,24 +39,10 @@ def test_api_answers_503_during_a_database_outage_and_recovers(
     manage(env, "migrate", "--noinput")
     manage(env, "create_user", "outage-anna", "--role", "annotator", "--password-env", PASSWORD_ENV)
 
-    port = spare_port()
     log_path = tmp_path / "gunicorn.log"
-    log = log_path.open("wb")
-    app = subprocess.Popen(
-        [
-            *(sys.executable, "-m", "gunicorn", "config.wsgi", "--bind", f"127.0.0.1:{port}"),
-            *("--workers", "1", "--timeout", "60", "--graceful-timeout", "5"),
-        ],
-        cwd=ROOT,
-        env=env,
-        stdout=log,
-        stderr=subprocess.STDOUT,
-        start_new_session=True,
-    )
-    try:
-        with httpx.Client(base_url=f"http://127.0.0.1:{port}", timeout=15) as http:
-            healthy = lambda: http.get("/healthz").status_code == 200  # noqa: E731
-            poll(healthy, 60, "the app did not start", log_path)
+    with AppServer(env, log_path, "--workers", "1") as app:
+        app.wait_until_healthy()
+        with httpx.Client(base_url=app.url, timeout=15) as http:
             signed_in = http.post(
                 "/api/v1/auth/token/", json={"username": "outage-anna", "password": password}
             )
@@ -102,13 +83,4 @@ def test_api_answers_503_during_a_database_outage_and_recovers(
             recovered = lambda: http.get(api, headers=auth).status_code == 200  # noqa: E731
             poll(recovered, 30, "the API did not recover", log_path)
             assert http.get("/healthz").status_code == 200
-            assert app.poll() is None, "the app restarted or died"
-    finally:
-        if app.poll() is None:
-            os.killpg(app.pid, signal.SIGTERM)
-            try:
-                app.wait(timeout=15)
-            except subprocess.TimeoutExpired:
-                os.killpg(app.pid, signal.SIGKILL)
-                app.wait(timeout=10)
-        log.close()
+            assert app.alive(), "the app restarted or died"

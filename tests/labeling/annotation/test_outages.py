@@ -10,11 +10,7 @@ its ``k``, nothing answered 500, and the same app processes served it all (no re
 
 from __future__ import annotations
 
-import os
 import secrets
-import signal
-import subprocess
-import sys
 import threading
 import time
 from collections import Counter
@@ -26,18 +22,17 @@ import orjson
 import psycopg
 import pytest
 
-from tests.conftest import ROOT
 from tests.own_services import (
     CAN_RUN_POSTGRES,
     HAVE_REDIS_SERVER,
     NO_POSTGRES_REASON,
     PASSWORD_ENV,
+    AppServer,
     OwnRedis,
     PrivatePostgres,
     app_environment,
     manage,
     poll,
-    spare_port,
 )
 
 from .factories import payload
@@ -185,29 +180,10 @@ def test_eight_api_annotators_through_database_and_broker_restarts(
     pairs = _pair_count(private_postgres.url)
     assert pairs == PROMPTS * len(SOURCES)
 
-    port = spare_port()
     log_path = tmp_path / "gunicorn.log"
-    log = log_path.open("wb")
-    app = subprocess.Popen(
-        [
-            *(sys.executable, "-m", "gunicorn", "config.wsgi", "--bind", f"127.0.0.1:{port}"),
-            *("--workers", "2", "--threads", "4", "--timeout", "60", "--graceful-timeout", "5"),
-        ],
-        cwd=ROOT,
-        env=env,
-        stdout=log,
-        stderr=subprocess.STDOUT,
-        start_new_session=True,
-    )
-    base_url = f"http://127.0.0.1:{port}"
-    try:
-        with httpx.Client(base_url=base_url, timeout=15) as http:
-            poll(
-                lambda: http.get("/healthz").status_code == 200,
-                60,
-                "the app did not start",
-                log_path,
-            )
+    with AppServer(env, log_path, "--workers", "2", "--threads", "4") as app:
+        app.wait_until_healthy()
+        base_url = app.url
         deadline = time.monotonic() + 400
         annotators = [
             Annotator(base_url, f"anno{index}", password, deadline) for index in range(ANNOTATORS)
@@ -233,7 +209,7 @@ def test_eight_api_annotators_through_database_and_broker_restarts(
         for annotator in annotators:
             assert not annotator.is_alive(), f"{annotator.name} did not finish"
             assert annotator.error is None, f"{annotator.name}: {annotator.error!r}"
-        assert app.poll() is None, "the app died"
+        assert app.alive(), "the app died"
 
         statuses = sum((annotator.statuses for annotator in annotators), Counter())
         assert statuses[500] == 0, statuses
@@ -250,12 +226,3 @@ def test_eight_api_annotators_through_database_and_broker_restarts(
         assert max(per_pair.values()) <= K
         assert len(per_pair) == pairs and min(per_pair.values()) == K
         assert len(rows) == pairs * K == len(acknowledged_ids)
-    finally:
-        if app.poll() is None:
-            os.killpg(app.pid, signal.SIGTERM)
-            try:
-                app.wait(timeout=15)
-            except subprocess.TimeoutExpired:
-                os.killpg(app.pid, signal.SIGKILL)
-                app.wait(timeout=10)
-        log.close()
