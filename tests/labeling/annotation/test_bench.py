@@ -26,5 +26,5 @@ def test_bench_annotate_small_with_many_campaigns_measures_the_last(capsys):
     ensure_roles()
     assert annotate.main(["--small", "--campaigns", "3", "--requests", "4", "--seconds", "1"]) == 0
     summary = capsys.readouterr().out.strip().splitlines()[-1]
-    assert summary.startswith("annotate: campaigns=3 pairs=300 judgments=900 ")
+    assert summary.startswith("annotate: campaigns=3 pairs=900 judgments=2700 ")
     assert "alone n=4 " in summary and "busy answers" in summary
