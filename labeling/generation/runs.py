@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import hashlib
 from collections.abc import Iterable, Sequence
-from datetime import datetime, timedelta
+from datetime import timedelta
 from typing import Any
 
 from django.contrib.auth.models import AbstractBaseUser
@@ -22,6 +22,7 @@ from django.utils import timezone
 
 from ..broker import BROKER_ERRORS, QUICK_RETRY, BrokerUnavailable
 from ..models import Campaign, GenerationRun, GenerationTask, ModelEndpoint, Prompt
+from ..sweeps import sweep_claimed
 from .dispatch import PLAN_BATCH, enqueue_claimable, enqueue_rows
 from .endpoints import lease_seconds
 from .styles import Style
@@ -312,7 +313,7 @@ def run_recover(*, run_id: int | None = None, stall_seconds: float | None = None
         lease = max((lease_seconds(e) for e in endpoints), default=30.0)
         stall = timedelta(seconds=lease if stall_seconds is None else stall_seconds)
         if run.status == GenerationRun.Status.QUEUED:
-            if run.created_at < now - stall and _sweep_claimed(run, now, stall):
+            if run.created_at < now - stall and sweep_claimed(run, now, stall):
                 enqueue_plan(run.pk)
                 figures["planned"] += 1
             continue
@@ -336,7 +337,7 @@ def run_recover(*, run_id: int | None = None, stall_seconds: float | None = None
             "last"
         ]
         stalled = last_change is None or last_change < now - stall
-        if stalled and _sweep_claimed(run, now, stall):
+        if stalled and sweep_claimed(run, now, stall):
             stale = (
                 GenerationTask.objects.filter(run=run, status=GenerationTask.Status.PENDING)
                 .filter(Q(available_at__isnull=True) | Q(available_at__lte=now))
@@ -348,13 +349,3 @@ def run_recover(*, run_id: int | None = None, stall_seconds: float | None = None
         if run_finalise(run_id=run.pk) != GenerationRun.Status.RUNNING:
             figures["finalised"] += 1
     return figures
-
-
-def _sweep_claimed(run: GenerationRun, now: datetime, stall: timedelta) -> bool:
-    """Whether this sweep is the one to send the run's stalled work again (conditional UPDATE:
-    one sweep per stall period, whichever worker runs it)."""
-    return bool(
-        GenerationRun.objects.filter(pk=run.pk)
-        .filter(Q(swept_at__isnull=True) | Q(swept_at__lt=now - stall))
-        .update(swept_at=now)
-    )

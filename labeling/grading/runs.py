@@ -11,7 +11,7 @@ row whose lease expires, and :func:`run_recover` sends those again.
 from __future__ import annotations
 
 import hashlib
-from datetime import datetime, timedelta
+from datetime import timedelta
 from typing import Any
 
 from django.contrib.auth.models import AbstractBaseUser
@@ -23,6 +23,7 @@ from django.utils import timezone
 from ..broker import BROKER_ERRORS, QUICK_RETRY, BrokerUnavailable
 from ..generation.dispatch import PLAN_BATCH
 from ..models import Campaign, Candidate, Grade, GraderVersion, GradingRun, GradingTask, Pair
+from ..sweeps import sweep_claimed
 from .dispatch import enqueue_claimable, enqueue_ids
 from .tasks import enqueue_plan
 
@@ -257,7 +258,7 @@ def run_recover(*, run_id: int | None = None, stall_seconds: float | None = None
         lease = run_lease_seconds(run.grader_version)
         stall = timedelta(seconds=lease if stall_seconds is None else stall_seconds)
         if run.status == GradingRun.Status.QUEUED:
-            if run.created_at < now - stall and _sweep_claimed(run, now, stall):
+            if run.created_at < now - stall and sweep_claimed(run, now, stall):
                 enqueue_plan(run.pk)
                 figures["planned"] += 1
             continue
@@ -278,7 +279,7 @@ def run_recover(*, run_id: int | None = None, stall_seconds: float | None = None
             figures["expired"] += enqueue_ids(run_id=run.pk, ids=expired_ids)
         last_change = GradingTask.objects.filter(run=run).aggregate(last=Max("updated_at"))["last"]
         stalled = last_change is None or last_change < now - stall
-        if stalled and _sweep_claimed(run, now, stall):
+        if stalled and sweep_claimed(run, now, stall):
             stale = (
                 GradingTask.objects.filter(run=run, status=GradingTask.Status.PENDING)
                 .filter(Q(available_at__isnull=True) | Q(available_at__lte=now))
@@ -290,13 +291,3 @@ def run_recover(*, run_id: int | None = None, stall_seconds: float | None = None
         if run_finalise(run_id=run.pk) != GradingRun.Status.RUNNING:
             figures["finalised"] += 1
     return figures
-
-
-def _sweep_claimed(run: GradingRun, now: datetime, stall: timedelta) -> bool:
-    """Whether this sweep is the one to send the run's stalled work again (conditional UPDATE:
-    one sweep per stall period, whichever worker runs it)."""
-    return bool(
-        GradingRun.objects.filter(pk=run.pk)
-        .filter(Q(swept_at__isnull=True) | Q(swept_at__lt=now - stall))
-        .update(swept_at=now)
-    )
