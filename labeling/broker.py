@@ -8,8 +8,10 @@ default long retry; it then removes the row it created and raises :class:`Broker
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from typing import Any
 
+from celery import Task
 from kombu.exceptions import OperationalError
 
 # What a publish raises when the broker cannot be reached: Celery re-raises the transport's
@@ -33,3 +35,18 @@ class BrokerUnavailable(Exception):
     def __init__(self, message: str = BROKER_UNAVAILABLE) -> None:
         super().__init__(message)
         self.message = message
+
+
+def send_batches(task: Task, batches: Iterable[list[int]], countdown: float | None = None) -> int:
+    """Send ``task`` one message per batch of planned ids over a single broker connection;
+    returns how many ids were sent."""
+    sent = 0
+    options: dict[str, Any] = {}
+    if countdown:
+        options["countdown"] = countdown
+    with task.app.producer_or_acquire() as producer:
+        for batch in batches:
+            if batch:
+                task.apply_async(args=(list(batch),), producer=producer, **options)
+                sent += len(batch)
+    return sent

@@ -11,10 +11,6 @@ from itertools import islice
 from ..models import GenerationTask, ModelEndpoint
 from .tasks import enqueue_batches
 
-# Rows read (and planned) per round trip while planning or re-sending a large run.
-PLAN_BATCH = 2000
-
-
 # Planned candidates per message (never more than the endpoint's concurrency limit): a worker
 # runs a batch's calls at once, each holding a slot of the endpoint's semaphore, and writes the
 # results in bulk. Larger batches cost fewer queries per candidate; smaller ones spread better.
@@ -41,17 +37,6 @@ def _batches(rows: Iterable[tuple[int, int]]) -> Iterator[list[int]]:
 
 def enqueue_rows(rows: Iterable[tuple[int, int]], countdown: float | None = None) -> int:
     return enqueue_batches(_batches(rows), countdown=countdown)
-
-
-def enqueue_claimable(*, run_id: int) -> int:
-    """Send every pending row of a run to the workers, in batches."""
-    rows = (
-        GenerationTask.objects.filter(run_id=run_id, status=GenerationTask.Status.PENDING)
-        .order_by("id")
-        .values_list("id", "endpoint_id")
-        .iterator(chunk_size=PLAN_BATCH)
-    )
-    return enqueue_rows(rows)
 
 
 def enqueue_planned(rows: Iterable[GenerationTask], countdown: float | None = None) -> int:

@@ -1,29 +1,26 @@
-"""Generation runs: create, plan, finalise, cancel, resume, and the sweep that recovers lost work.
+"""Generation runs: create and plan; finalise, cancel, resume and the sweep that recovers lost
+work are the shared run machinery's (``labeling.planned_runs``).
 
-The database, not the broker, is the record of what is left to do. A run plans one
-``GenerationTask`` row (a planned candidate) per (prompt, endpoint, style, sample) under a unique
-idempotency key; :mod:`.dispatch` sends the rows to the workers and :mod:`.executor` turns each
-into a candidate. A worker killed at any point leaves either a pending row or a running row whose
-lease expires, and :func:`run_recover` sends those again.
+A run plans one ``GenerationTask`` row (a planned candidate) per (prompt, endpoint, style,
+sample) under a unique idempotency key; :mod:`.dispatch` sends the rows to the workers and
+:mod:`.executor` turns each into a candidate.
 """
 
 from __future__ import annotations
 
 import hashlib
 from collections.abc import Iterable, Sequence
-from datetime import timedelta
 from typing import Any
 
 from django.contrib.auth.models import AbstractBaseUser
 from django.core.exceptions import ValidationError
 from django.db import connection, transaction
-from django.db.models import F, Max, Q
 from django.utils import timezone
 
 from ..broker import BROKER_ERRORS, QUICK_RETRY, BrokerUnavailable
 from ..models import Campaign, GenerationRun, GenerationTask, ModelEndpoint, Prompt
-from ..sweeps import sweep_claimed
-from .dispatch import PLAN_BATCH, enqueue_claimable, enqueue_rows
+from ..planned_runs import PLAN_BATCH, RunKind, planned_insert
+from .dispatch import enqueue_rows
 from .endpoints import lease_seconds
 from .styles import Style
 from .tasks import enqueue_plan
@@ -162,18 +159,18 @@ def run_plan(*, run_id: int) -> int:
                         row = (run.pk, prompt_id, endpoint.pk, name, sample, seed, key)
                         rows.append((*row, *fixed))
             if len(rows) >= PLAN_BATCH:
-                _planned_insert(rows)
+                planned_insert(GenerationTask, _PLANNED_COLUMNS, rows)
                 rows = []
         if rows:
-            _planned_insert(rows)
+            planned_insert(GenerationTask, _PLANNED_COLUMNS, rows)
         planned = GenerationTask.objects.filter(run=run).count()
         started = GenerationRun.objects.filter(
             pk=run.pk, status=GenerationRun.Status.QUEUED
         ).update(status=GenerationRun.Status.RUNNING, planned=planned, started_at=timezone.now())
     if not started:
         return planned
-    enqueue_claimable(run_id=run.pk)
-    run_finalise(run_id=run.pk)
+    GENERATION_RUNS.send_pending(run_id=run.pk)
+    GENERATION_RUNS.finalise(run_id=run.pk)
     return planned
 
 
@@ -183,169 +180,41 @@ _PLANNED_COLUMNS = (
 )
 
 
-def _planned_insert(rows: list[tuple[Any, ...]]) -> None:
-    """Insert planned rows with one ``executemany``, without building model instances.
+def _run_lease_seconds(run: GenerationRun) -> float:
+    """A run's rows are claimed for the longest lease of its endpoints."""
+    return max((lease_seconds(endpoint) for endpoint in run.endpoints.all()), default=30.0)
 
-    A key planned before (by this run, redelivered, or an earlier run with the same settings)
-    is skipped (``ON CONFLICT DO NOTHING``): that candidate exists or is on its way.
-    """
-    quote = connection.ops.quote_name
-    table = quote(GenerationTask._meta.db_table)
-    columns = ", ".join(quote(column) for column in _PLANNED_COLUMNS)
-    values = ", ".join(["%s"] * len(_PLANNED_COLUMNS))
-    with connection.cursor() as cursor:
-        cursor.executemany(
-            # Only quoted names and placeholders are formatted in; values are bound.
-            f"INSERT INTO {table} ({columns}) VALUES ({values}) ON CONFLICT DO NOTHING",  # noqa: S608
-            rows,
-        )
+
+GENERATION_RUNS = RunKind(
+    run_model=GenerationRun,
+    row_model=GenerationTask,
+    made_counter="succeeded",
+    failure_summary="{failed} of {planned} planned candidates failed; see the reasons per prompt.",
+    send_columns=("id", "endpoint_id"),
+    send_rows=lambda _run_id, rows: enqueue_rows(rows),
+    enqueue_plan=enqueue_plan,
+    lease_seconds=_run_lease_seconds,
+)
 
 
 def run_finalise(*, run_id: int) -> str:
-    """Close a running run whose every planned candidate is done or failed (conditional UPDATE)."""
-    counted_out = GenerationRun.objects.filter(
-        pk=run_id,
-        status=GenerationRun.Status.RUNNING,
-        planned__lte=F("succeeded") + F("failed"),
-    ).exists()
-    if not counted_out:
-        # The counters say work is left (the common case): one cheap query, nothing to do.
-        return GenerationRun.objects.values_list("status", flat=True).get(pk=run_id)
-    open_rows = GenerationTask.objects.filter(
-        run_id=run_id, status__in=(GenerationTask.Status.PENDING, GenerationTask.Status.RUNNING)
-    )
-    if open_rows.exists():
-        return GenerationRun.objects.values_list("status", flat=True).get(pk=run_id)
-    run = GenerationRun.objects.get(pk=run_id)
-    if run.status != GenerationRun.Status.RUNNING:
-        return run.status
-    status = (
-        GenerationRun.Status.FAILED
-        if run.failed and not run.succeeded
-        else GenerationRun.Status.COMPLETED
-    )
-    error = ""
-    if run.failed:
-        error = (
-            f"{run.failed} of {run.planned} planned candidates failed; see the reasons per prompt."
-        )
-    GenerationRun.objects.filter(pk=run_id, status=GenerationRun.Status.RUNNING).update(
-        status=status, finished_at=timezone.now(), error=error
-    )
-    return status
+    """Close a running run whose every planned candidate is done or failed."""
+    return GENERATION_RUNS.finalise(run_id=run_id)
 
 
-@transaction.atomic
 def run_cancel(*, run: GenerationRun) -> GenerationRun:
     """Stop a run: its pending candidates are cancelled; calls already in flight finish."""
-    changed = GenerationRun.objects.filter(
-        pk=run.pk, status__in=(GenerationRun.Status.QUEUED, GenerationRun.Status.RUNNING)
-    ).update(status=GenerationRun.Status.CANCELLED, finished_at=timezone.now())
-    if not changed:
-        raise ValidationError("Only a queued or running run can be cancelled.")
-    GenerationTask.objects.filter(run=run, status=GenerationTask.Status.PENDING).update(
-        status=GenerationTask.Status.CANCELLED
-    )
-    run.refresh_from_db()
+    GENERATION_RUNS.cancel(run=run)
     return run
 
 
 def run_resume(*, run: GenerationRun) -> GenerationRun:
     """Resume a cancelled run, or retry the failed candidates of a finished one."""
-    with transaction.atomic():
-        locked = GenerationRun.objects.select_for_update().get(pk=run.pk)
-        if locked.status in (GenerationRun.Status.QUEUED, GenerationRun.Status.RUNNING):
-            raise ValidationError("The run is still going.")
-        if locked.started_at is None:
-            # Cancelled before planning: plan it now.
-            GenerationRun.objects.filter(pk=run.pk).update(
-                status=GenerationRun.Status.QUEUED, finished_at=None
-            )
-            transaction.on_commit(lambda: enqueue_plan(run.pk))
-            run.refresh_from_db()
-            return run
-        failed = GenerationTask.objects.filter(run=run, status=GenerationTask.Status.FAILED)
-        failed_count = failed.update(
-            status=GenerationTask.Status.PENDING, attempts=0, available_at=None
-        )
-        GenerationTask.objects.filter(run=run, status=GenerationTask.Status.CANCELLED).update(
-            status=GenerationTask.Status.PENDING, available_at=None
-        )
-        GenerationRun.objects.filter(pk=run.pk).update(
-            status=GenerationRun.Status.RUNNING,
-            failed=F("failed") - failed_count,
-            finished_at=None,
-            error="",
-        )
-        transaction.on_commit(lambda: enqueue_claimable(run_id=run.pk))
-        transaction.on_commit(lambda: run_finalise(run_id=run.pk))
-    run.refresh_from_db()
+    GENERATION_RUNS.resume(run=run)
     return run
 
 
 def run_recover(*, run_id: int | None = None, stall_seconds: float | None = None) -> dict[str, int]:
-    """The sweep: send again the work the broker or a dead worker lost; finalise finished runs.
-
-    Every worker runs it every few seconds (config/sweeper.py), so nobody presses a button:
-
-    - a running row whose lease expired was claimed by a worker that died (or hung past its
-      timeout): back to pending, sent again;
-    - pending rows of a run that has made no progress for ``stall_seconds`` (default: one
-      lease) may have lost their messages (a broker restarted without persistence, a message
-      held unacknowledged by a worker that lost its connection): sent again. A duplicate
-      message is harmless (the claim lets one delivery through);
-    - a queued run not planned within ``stall_seconds`` lost its plan message: sent again;
-    - a running run with nothing left open is finalised.
-
-    A run's stalled work is sent again at most once per ``stall_seconds``, however many workers
-    sweep: the conditional update of ``swept_at`` lets one sweep through.
-    """
-    now = timezone.now()
-    runs = GenerationRun.objects.filter(
-        status__in=(GenerationRun.Status.QUEUED, GenerationRun.Status.RUNNING)
-    )
-    if run_id is not None:
-        runs = runs.filter(pk=run_id)
-    figures = {"runs": 0, "expired": 0, "resent": 0, "planned": 0, "finalised": 0}
-    for run in runs:
-        figures["runs"] += 1
-        endpoints = list(run.endpoints.all())
-        lease = max((lease_seconds(e) for e in endpoints), default=30.0)
-        stall = timedelta(seconds=lease if stall_seconds is None else stall_seconds)
-        if run.status == GenerationRun.Status.QUEUED:
-            if run.created_at < now - stall and sweep_claimed(run, now, stall):
-                enqueue_plan(run.pk)
-                figures["planned"] += 1
-            continue
-        expired = list(
-            GenerationTask.objects.filter(
-                run=run, status=GenerationTask.Status.RUNNING, lease_until__lt=now
-            ).values_list("id", "endpoint_id")
-        )
-        expired_ids = [planned_id for planned_id, _ in expired]
-        if expired_ids:
-            GenerationTask.objects.filter(
-                pk__in=expired_ids, status=GenerationTask.Status.RUNNING, lease_until__lt=now
-            ).update(
-                status=GenerationTask.Status.PENDING,
-                lease_until=None,
-                available_at=None,
-                updated_at=now,
-            )
-            figures["expired"] += enqueue_rows(expired)
-        last_change = GenerationTask.objects.filter(run=run).aggregate(last=Max("updated_at"))[
-            "last"
-        ]
-        stalled = last_change is None or last_change < now - stall
-        if stalled and sweep_claimed(run, now, stall):
-            stale = (
-                GenerationTask.objects.filter(run=run, status=GenerationTask.Status.PENDING)
-                .filter(Q(available_at__isnull=True) | Q(available_at__lte=now))
-                .exclude(pk__in=expired_ids)
-                .order_by("id")
-                .values_list("id", "endpoint_id")
-            )
-            figures["resent"] += enqueue_rows(stale.iterator())
-        if run_finalise(run_id=run.pk) != GenerationRun.Status.RUNNING:
-            figures["finalised"] += 1
-    return figures
+    """The sweep over generation runs (see :meth:`RunKind.recover`). Every worker runs it every
+    few seconds (config/sweeper.py), so nobody presses a button."""
+    return GENERATION_RUNS.recover(run_id=run_id, stall_seconds=stall_seconds)

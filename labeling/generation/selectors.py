@@ -5,11 +5,11 @@ from __future__ import annotations
 import math
 from typing import Any
 
-from django.db.models import Count, QuerySet
+from django.db.models import QuerySet
 from django.shortcuts import get_object_or_404
-from django.utils import timezone
 
 from ..models import Candidate, GenerationRun, GenerationTask, ModelEndpoint
+from ..planned_runs import run_progress as run_progress_figures
 
 
 def endpoint_list() -> QuerySet[ModelEndpoint]:
@@ -37,29 +37,6 @@ def _percentile(sorted_values: list[int], fraction: float) -> float | None:
 
 def run_progress(*, run: GenerationRun) -> dict[str, Any]:
     """Everything the run page shows: counts, rate, ETA, errors by kind, tokens, latency."""
-    by_status = dict(
-        GenerationTask.objects.filter(run=run)
-        .order_by()
-        .values_list("status")
-        .annotate(total=Count("pk"))
-        .values_list("status", "total")
-    )
-    errors = list(
-        GenerationTask.objects.filter(run=run)
-        .exclude(error_kind="")
-        .order_by()
-        .values("error_kind")
-        .annotate(total=Count("pk"))
-        .order_by("-total")
-    )
-    finished = run.succeeded + run.failed
-    planned = run.planned
-    percent = 100.0 * finished / planned if planned else (100.0 if not run.is_active else 0.0)
-    end = run.finished_at or timezone.now()
-    elapsed = (end - run.started_at).total_seconds() if run.started_at else 0.0
-    rate = finished / elapsed if elapsed > 0 else 0.0
-    remaining = max(planned - finished, 0)
-    eta = remaining / rate if rate > 0 and run.is_active else None
     latencies = sorted(
         value
         for value in Candidate.objects.filter(run=run)
@@ -73,16 +50,7 @@ def run_progress(*, run: GenerationRun) -> dict[str, Any]:
         .order_by("id")[:50]
     )
     return {
-        "by_status": {status: by_status.get(status, 0) for status in GenerationTask.Status.values},
-        "finished": finished,
-        "remaining": remaining,
-        "percent": percent,
-        "elapsed_seconds": elapsed,
-        "rate_per_second": rate,
-        "eta_seconds": eta,
-        "errors_by_kind": errors,
-        "prompt_tokens": run.prompt_tokens,
-        "completion_tokens": run.completion_tokens,
+        **run_progress_figures(run, GenerationTask, run.succeeded),
         "latency_ms": {
             "p50": _percentile(latencies, 0.5),
             "p95": _percentile(latencies, 0.95),

@@ -12,6 +12,7 @@ from typing import Any
 from celery import shared_task
 from celery.signals import worker_init, worker_process_init
 
+from ..broker import send_batches
 from .client import warm_up
 
 
@@ -65,17 +66,5 @@ def enqueue_plan(run_id: int, retry_policy: dict[str, Any] | None = None) -> Non
 
 
 def enqueue_batches(batches: Iterable[list[int]], countdown: float | None = None) -> int:
-    """Send one message per batch of planned ids over a single broker connection.
-
-    Returns how many ids were sent.
-    """
-    sent = 0
-    options: dict[str, Any] = {}
-    if countdown:
-        options["countdown"] = countdown
-    with execute_batch.app.producer_or_acquire() as producer:
-        for batch in batches:
-            if batch:
-                execute_batch.apply_async(args=(list(batch),), producer=producer, **options)
-                sent += len(batch)
-    return sent
+    """Send one message per batch of planned ids; returns how many ids were sent."""
+    return send_batches(execute_batch, batches, countdown)

@@ -8,8 +8,8 @@ from __future__ import annotations
 from collections.abc import Iterable, Iterator
 from itertools import islice
 
-from ..generation.dispatch import PLAN_BATCH, batch_size
-from ..models import GradingRun, GradingTask
+from ..generation.dispatch import batch_size
+from ..models import GradingRun
 from .tasks import enqueue_batches
 
 
@@ -31,14 +31,3 @@ def _batches(ids: Iterable[int], size: int) -> Iterator[list[int]]:
 def enqueue_ids(*, run_id: int, ids: Iterable[int], countdown: float | None = None) -> int:
     """Send these planned grades of one run, in batches; returns how many."""
     return enqueue_batches(_batches(ids, run_batch_size(run_id)), countdown=countdown)
-
-
-def enqueue_claimable(*, run_id: int) -> int:
-    """Send every pending row of a run to the workers, in batches."""
-    ids = (
-        GradingTask.objects.filter(run_id=run_id, status=GradingTask.Status.PENDING)
-        .order_by("id")
-        .values_list("id", flat=True)
-        .iterator(chunk_size=PLAN_BATCH)
-    )
-    return enqueue_ids(run_id=run_id, ids=ids)

@@ -1,30 +1,26 @@
-"""Grading runs: create, plan, finalise, cancel, resume, and the sweep that recovers lost work.
+"""Grading runs: create and plan; finalise, cancel, resume and the sweep that recovers lost
+work are the shared run machinery's (``labeling.planned_runs``), as for generation runs.
 
-The database, not the broker, is the record of what is left to do. A run plans one
-``GradingTask`` row (a planned grade) per candidate, and per pair and order (a pair is graded
-with A shown first and with B shown first, so position inconsistency is measured), under a
-unique idempotency key; :mod:`.dispatch` sends the rows to the workers and :mod:`.executor`
-turns each into a grade. A worker killed at any point leaves either a pending row or a running
-row whose lease expires, and :func:`run_recover` sends those again.
+A run plans one ``GradingTask`` row (a planned grade) per candidate, and per pair and order (a
+pair is graded with A shown first and with B shown first, so position inconsistency is
+measured), under a unique idempotency key; :mod:`.dispatch` sends the rows to the workers and
+:mod:`.executor` turns each into a grade.
 """
 
 from __future__ import annotations
 
 import hashlib
-from datetime import timedelta
 from typing import Any
 
 from django.contrib.auth.models import AbstractBaseUser
 from django.core.exceptions import ValidationError
 from django.db import connection, transaction
-from django.db.models import F, Max, Q
 from django.utils import timezone
 
 from ..broker import BROKER_ERRORS, QUICK_RETRY, BrokerUnavailable
-from ..generation.dispatch import PLAN_BATCH
 from ..models import Campaign, Candidate, Grade, GraderVersion, GradingRun, GradingTask, Pair
-from ..sweeps import sweep_claimed
-from .dispatch import enqueue_claimable, enqueue_ids
+from ..planned_runs import PLAN_BATCH, RunKind, planned_insert
+from .dispatch import enqueue_ids
 from .tasks import enqueue_plan
 
 PAIR_ORDERS = (Grade.Order.AB.value, Grade.Order.BA.value)
@@ -110,9 +106,9 @@ def run_plan(*, run_id: int) -> int:
                 key = planned_key(version_id=version_id, kind="candidate", item_id=candidate_id)
                 rows.append((run.pk, "candidate", candidate_id, None, "", key, *fixed))
                 if len(rows) >= PLAN_BATCH:
-                    _planned_insert(rows)
+                    planned_insert(GradingTask, _PLANNED_COLUMNS, rows)
                     rows = []
-            _planned_insert(rows)
+            planned_insert(GradingTask, _PLANNED_COLUMNS, rows)
         if run.pairs:
             pair_ids = Pair.objects.filter(campaign_id=run.campaign_id).order_by("id")
             if run.limit:
@@ -125,17 +121,17 @@ def run_plan(*, run_id: int) -> int:
                     )
                     rows.append((run.pk, "pair", None, pair_id, order, key, *fixed))
                 if len(rows) >= PLAN_BATCH:
-                    _planned_insert(rows)
+                    planned_insert(GradingTask, _PLANNED_COLUMNS, rows)
                     rows = []
-            _planned_insert(rows)
+            planned_insert(GradingTask, _PLANNED_COLUMNS, rows)
         planned = GradingTask.objects.filter(run=run).count()
         started = GradingRun.objects.filter(pk=run.pk, status=GradingRun.Status.QUEUED).update(
             status=GradingRun.Status.RUNNING, planned=planned, started_at=timezone.now()
         )
     if not started:
         return planned
-    enqueue_claimable(run_id=run.pk)
-    run_finalise(run_id=run.pk)
+    GRADING_RUNS.send_pending(run_id=run.pk)
+    GRADING_RUNS.finalise(run_id=run.pk)
     return planned
 
 
@@ -145,149 +141,36 @@ _PLANNED_COLUMNS = (
 )
 
 
-def _planned_insert(rows: list[tuple[Any, ...]]) -> None:
-    """Insert planned rows with one ``executemany``, without building model instances.
-
-    A key planned before (redelivered, or by an earlier run of the same grader version) is
-    skipped (``ON CONFLICT DO NOTHING``): that grade exists or is on its way.
-    """
-    if not rows:
-        return
-    quote = connection.ops.quote_name
-    table = quote(GradingTask._meta.db_table)
-    columns = ", ".join(quote(column) for column in _PLANNED_COLUMNS)
-    values = ", ".join(["%s"] * len(_PLANNED_COLUMNS))
-    with connection.cursor() as cursor:
-        cursor.executemany(
-            # Only quoted names and placeholders are formatted in; values are bound.
-            f"INSERT INTO {table} ({columns}) VALUES ({values}) ON CONFLICT DO NOTHING",  # noqa: S608
-            rows,
-        )
+GRADING_RUNS = RunKind(
+    run_model=GradingRun,
+    row_model=GradingTask,
+    made_counter="graded",
+    failure_summary="{failed} of {planned} planned grades failed; see the reasons per item.",
+    send_columns=("id",),
+    send_rows=lambda run_id, rows: enqueue_ids(run_id=run_id, ids=(row[0] for row in rows)),
+    enqueue_plan=enqueue_plan,
+    lease_seconds=lambda run: run_lease_seconds(run.grader_version),
+    run_related=("grader_version__endpoint",),
+)
 
 
 def run_finalise(*, run_id: int) -> str:
-    """Close a running run whose every planned grade is done or failed (conditional UPDATE)."""
-    counted_out = GradingRun.objects.filter(
-        pk=run_id, status=GradingRun.Status.RUNNING, planned__lte=F("graded") + F("failed")
-    ).exists()
-    if not counted_out:
-        return GradingRun.objects.values_list("status", flat=True).get(pk=run_id)
-    open_rows = GradingTask.objects.filter(
-        run_id=run_id, status__in=(GradingTask.Status.PENDING, GradingTask.Status.RUNNING)
-    )
-    if open_rows.exists():
-        return GradingRun.objects.values_list("status", flat=True).get(pk=run_id)
-    run = GradingRun.objects.get(pk=run_id)
-    if run.status != GradingRun.Status.RUNNING:
-        return run.status
-    status = (
-        GradingRun.Status.FAILED if run.failed and not run.graded else GradingRun.Status.COMPLETED
-    )
-    error = f"{run.failed} of {run.planned} planned grades failed; see the reasons per item."
-    GradingRun.objects.filter(pk=run_id, status=GradingRun.Status.RUNNING).update(
-        status=status, finished_at=timezone.now(), error=error if run.failed else ""
-    )
-    return status
+    """Close a running run whose every planned grade is done or failed."""
+    return GRADING_RUNS.finalise(run_id=run_id)
 
 
-@transaction.atomic
 def run_cancel(*, run: GradingRun) -> GradingRun:
     """Stop a run: its pending grades are cancelled; calls already in flight finish."""
-    changed = GradingRun.objects.filter(
-        pk=run.pk, status__in=(GradingRun.Status.QUEUED, GradingRun.Status.RUNNING)
-    ).update(status=GradingRun.Status.CANCELLED, finished_at=timezone.now())
-    if not changed:
-        raise ValidationError("Only a queued or running run can be cancelled.")
-    GradingTask.objects.filter(run=run, status=GradingTask.Status.PENDING).update(
-        status=GradingTask.Status.CANCELLED
-    )
-    run.refresh_from_db()
+    GRADING_RUNS.cancel(run=run)
     return run
 
 
 def run_resume(*, run: GradingRun) -> GradingRun:
     """Resume a cancelled run, or retry the failed grades of a finished one."""
-    with transaction.atomic():
-        locked = GradingRun.objects.select_for_update().get(pk=run.pk)
-        if locked.is_active:
-            raise ValidationError("The run is still going.")
-        if locked.started_at is None:
-            # Cancelled before planning: plan it now.
-            GradingRun.objects.filter(pk=run.pk).update(
-                status=GradingRun.Status.QUEUED, finished_at=None
-            )
-            transaction.on_commit(lambda: enqueue_plan(run.pk))
-            run.refresh_from_db()
-            return run
-        failed_count = GradingTask.objects.filter(run=run, status=GradingTask.Status.FAILED).update(
-            status=GradingTask.Status.PENDING, attempts=0, available_at=None
-        )
-        GradingTask.objects.filter(run=run, status=GradingTask.Status.CANCELLED).update(
-            status=GradingTask.Status.PENDING, available_at=None
-        )
-        GradingRun.objects.filter(pk=run.pk).update(
-            status=GradingRun.Status.RUNNING,
-            failed=F("failed") - failed_count,
-            finished_at=None,
-            error="",
-        )
-        transaction.on_commit(lambda: enqueue_claimable(run_id=run.pk))
-        transaction.on_commit(lambda: run_finalise(run_id=run.pk))
-    run.refresh_from_db()
+    GRADING_RUNS.resume(run=run)
     return run
 
 
 def run_recover(*, run_id: int | None = None, stall_seconds: float | None = None) -> dict[str, int]:
-    """The sweep: send again the work the broker or a dead worker lost; finalise finished runs.
-
-    As for generation runs (see ``labeling.generation.runs.run_recover``): a running row whose
-    lease expired goes back to pending and is sent again; a run without progress for
-    ``stall_seconds`` (default: one lease) has its pending rows sent again, at most once per
-    period whichever worker sweeps (a conditional update of ``swept_at``); a queued run never
-    planned is planned again; a run with nothing left open is finalised.
-    """
-    now = timezone.now()
-    runs = GradingRun.objects.filter(
-        status__in=(GradingRun.Status.QUEUED, GradingRun.Status.RUNNING)
-    ).select_related("grader_version__endpoint")
-    if run_id is not None:
-        runs = runs.filter(pk=run_id)
-    figures = {"runs": 0, "expired": 0, "resent": 0, "planned": 0, "finalised": 0}
-    for run in runs:
-        figures["runs"] += 1
-        lease = run_lease_seconds(run.grader_version)
-        stall = timedelta(seconds=lease if stall_seconds is None else stall_seconds)
-        if run.status == GradingRun.Status.QUEUED:
-            if run.created_at < now - stall and sweep_claimed(run, now, stall):
-                enqueue_plan(run.pk)
-                figures["planned"] += 1
-            continue
-        expired_ids = list(
-            GradingTask.objects.filter(
-                run=run, status=GradingTask.Status.RUNNING, lease_until__lt=now
-            ).values_list("id", flat=True)
-        )
-        if expired_ids:
-            GradingTask.objects.filter(
-                pk__in=expired_ids, status=GradingTask.Status.RUNNING, lease_until__lt=now
-            ).update(
-                status=GradingTask.Status.PENDING,
-                lease_until=None,
-                available_at=None,
-                updated_at=now,
-            )
-            figures["expired"] += enqueue_ids(run_id=run.pk, ids=expired_ids)
-        last_change = GradingTask.objects.filter(run=run).aggregate(last=Max("updated_at"))["last"]
-        stalled = last_change is None or last_change < now - stall
-        if stalled and sweep_claimed(run, now, stall):
-            stale = (
-                GradingTask.objects.filter(run=run, status=GradingTask.Status.PENDING)
-                .filter(Q(available_at__isnull=True) | Q(available_at__lte=now))
-                .exclude(pk__in=expired_ids)
-                .order_by("id")
-                .values_list("id", flat=True)
-            )
-            figures["resent"] += enqueue_ids(run_id=run.pk, ids=stale.iterator())
-        if run_finalise(run_id=run.pk) != GradingRun.Status.RUNNING:
-            figures["finalised"] += 1
-    return figures
+    """The sweep over grading runs (see :meth:`RunKind.recover`)."""
+    return GRADING_RUNS.recover(run_id=run_id, stall_seconds=stall_seconds)

@@ -7,9 +7,9 @@ from typing import Any
 
 from django.db.models import Count, Max, Prefetch, QuerySet
 from django.shortcuts import get_object_or_404
-from django.utils import timezone
 
 from ..models import Campaign, Candidate, Grader, GraderVersion, GradingRun, GradingTask, Pair
+from ..planned_runs import run_progress
 
 PREVIEW_CHOICES = 10
 """How many candidates and pairs the preview offers to pick from."""
@@ -107,45 +107,11 @@ def grading_run_get(*, run_id: int) -> GradingRun:
 
 
 def grading_run_progress(*, run: GradingRun) -> dict[str, Any]:
-    """A run's progress: finished of planned, rate and ETA, open rows by status, errors by
-    kind (of failed rows and of rows waiting to retry), tokens, and the first failures."""
-    by_status = dict(
-        GradingTask.objects.filter(run=run)
-        .order_by()
-        .values_list("status")
-        .annotate(total=Count("pk"))
-        .values_list("status", "total")
-    )
-    errors = list(
-        GradingTask.objects.filter(run=run)
-        .exclude(error_kind="")
-        .exclude(status=GradingTask.Status.DONE)
-        .order_by()
-        .values("error_kind")
-        .annotate(total=Count("pk"))
-        .order_by("-total", "error_kind")
-    )
-    finished = run.graded + run.failed
-    planned = run.planned
-    percent = 100.0 * finished / planned if planned else (100.0 if not run.is_active else 0.0)
-    end = run.finished_at or timezone.now()
-    elapsed = (end - run.started_at).total_seconds() if run.started_at else 0.0
-    rate = finished / elapsed if elapsed > 0 else 0.0
-    remaining = max(planned - finished, 0)
-    eta = remaining / rate if rate > 0 and run.is_active else None
+    """A run's progress (see ``planned_runs.run_progress``) and its first failures."""
     failures = list(
         GradingTask.objects.filter(run=run, status=GradingTask.Status.FAILED).order_by("id")[:50]
     )
     return {
-        "by_status": {status: by_status.get(status, 0) for status in GradingTask.Status.values},
-        "finished": finished,
-        "remaining": remaining,
-        "percent": percent,
-        "elapsed_seconds": elapsed,
-        "rate_per_second": rate,
-        "eta_seconds": eta,
-        "errors_by_kind": errors,
-        "prompt_tokens": run.prompt_tokens,
-        "completion_tokens": run.completion_tokens,
+        **run_progress(run, GradingTask, run.graded),
         "failures": failures,
     }

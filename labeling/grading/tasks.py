@@ -10,6 +10,8 @@ from typing import Any
 
 from celery import shared_task
 
+from ..broker import send_batches
+
 
 @shared_task(name="labeling.grading.plan", ignore_result=True)
 def plan_run(run_id: int) -> int:
@@ -42,17 +44,5 @@ def enqueue_plan(run_id: int, retry_policy: dict[str, Any] | None = None) -> Non
 
 
 def enqueue_batches(batches: Iterable[list[int]], countdown: float | None = None) -> int:
-    """Send one message per batch of planned ids over a single broker connection.
-
-    Returns how many ids were sent.
-    """
-    sent = 0
-    options: dict[str, Any] = {}
-    if countdown:
-        options["countdown"] = countdown
-    with execute_batch.app.producer_or_acquire() as producer:
-        for batch in batches:
-            if batch:
-                execute_batch.apply_async(args=(list(batch),), producer=producer, **options)
-                sent += len(batch)
-    return sent
+    """Send one message per batch of planned ids; returns how many ids were sent."""
+    return send_batches(execute_batch, batches, countdown)

@@ -19,6 +19,8 @@ from policy.rubric import (
     Severity,
 )
 
+from .runs import PlannedRow, PlannedRun
+
 GRADER_SAMPLES_MAX = 16
 """The most samples per item a grader version asks for (self-consistency)."""
 
@@ -204,19 +206,9 @@ class Grade(models.Model):
         return f"grade of {item} by grader version {self.grader_version_id}"
 
 
-class GradingRun(models.Model):
-    """One request for grades: a grader version over a campaign's candidates and/or pairs.
-
-    The run's items are planned as :class:`GradingTask` rows; the counters add up what the
-    workers stored, so the run page reads one row.
-    """
-
-    class Status(models.TextChoices):
-        QUEUED = "queued", "Queued"
-        RUNNING = "running", "Running"
-        COMPLETED = "completed", "Completed"
-        FAILED = "failed", "Failed"
-        CANCELLED = "cancelled", "Cancelled"
+class GradingRun(PlannedRun):
+    """One request for grades: a grader version over a campaign's candidates and/or pairs,
+    planned as :class:`GradingTask` rows."""
 
     campaign = models.ForeignKey(
         "labeling.Campaign", on_delete=models.CASCADE, related_name="grading_runs"
@@ -227,22 +219,7 @@ class GradingRun(models.Model):
     limit = models.PositiveIntegerField(
         null=True, blank=True, help_text="only the campaign's first N candidates and N pairs"
     )
-    status = models.CharField(max_length=10, choices=Status.choices, default=Status.QUEUED)
-    planned = models.PositiveIntegerField(default=0)
     graded = models.PositiveIntegerField(default=0)
-    failed = models.PositiveIntegerField(default=0)
-    prompt_tokens = models.PositiveBigIntegerField(default=0)
-    completion_tokens = models.PositiveBigIntegerField(default=0)
-    error = models.TextField(blank=True)
-    created_by = models.ForeignKey(
-        settings.AUTH_USER_MODEL, null=True, on_delete=models.SET_NULL, related_name="+"
-    )
-    created_at = models.DateTimeField(auto_now_add=True)
-    started_at = models.DateTimeField(null=True, blank=True)
-    finished_at = models.DateTimeField(null=True, blank=True)
-    swept_at = models.DateTimeField(
-        null=True, blank=True, help_text="when a sweep last sent this run's stalled work again"
-    )
 
     class Meta:
         ordering = ("-created_at",)
@@ -256,21 +233,9 @@ class GradingRun(models.Model):
     def __str__(self) -> str:
         return f"grading run {self.pk}"
 
-    @property
-    def is_active(self) -> bool:
-        return self.status in (self.Status.QUEUED, self.Status.RUNNING)
 
-
-class GradingTask(models.Model):
-    """One planned grade: a candidate, or a pair in one order. The database, not the broker,
-    is the record of what a run has left to grade."""
-
-    class Status(models.TextChoices):
-        PENDING = "pending", "Pending"
-        RUNNING = "running", "Running"
-        DONE = "done", "Done"
-        FAILED = "failed", "Failed"
-        CANCELLED = "cancelled", "Cancelled"
+class GradingTask(PlannedRow):
+    """One planned grade: a candidate, or a pair in one order."""
 
     run = models.ForeignKey(GradingRun, on_delete=models.CASCADE, related_name="tasks")
     kind = models.CharField(max_length=10, choices=Grade.Kind.choices)
@@ -283,18 +248,6 @@ class GradingTask(models.Model):
     order = models.CharField(
         max_length=2, choices=Grade.Order.choices, blank=True, help_text="pairs only"
     )
-    idempotency_key = models.CharField(max_length=64, unique=True)
-    status = models.CharField(max_length=10, choices=Status.choices, default=Status.PENDING)
-    attempts = models.PositiveSmallIntegerField(default=0)
-    lease_until = models.DateTimeField(
-        null=True, blank=True, help_text="while running: the claim expires at this time"
-    )
-    available_at = models.DateTimeField(
-        null=True, blank=True, help_text="while pending: not to be tried before (retry backoff)"
-    )
-    error_kind = models.CharField(max_length=40, blank=True)
-    error = models.TextField(blank=True)
-    updated_at = models.DateTimeField(auto_now=True)
 
     class Meta:
         indexes = [

@@ -236,7 +236,7 @@ def test_worker_killed_mid_run(campaign, worker_process, offline_server):
     run.refresh_from_db()
     assert run.status == "running" and run.succeeded < run.planned
     worker_process(queues="generation", concurrency=4)
-    # Nobody sweeps by hand: the run's own watch (restarted by the new worker) sends again
+    # Nobody sweeps by hand: the new worker's sweep sends again
     # what the dead worker held once its lease runs out, and finalises the run.
     wait_until(
         lambda: GenerationRun.objects.get(pk=run.pk).status not in ("queued", "running"),
