@@ -314,7 +314,7 @@ def stream_export_rows(
 
 
 def _group_joined(
-    rows: Iterator[tuple[Any, ...]], with_details: bool, width: int
+    rows: Iterator[tuple[Any, ...]], with_details: bool, width: int = len(PAIR_COLUMNS)
 ) -> Iterator[tuple[Any, ...]]:
     """Per-(pair, judgment) rows → per-pair rows of the shape :func:`stream_export_rows` gives."""
     count = len(_judgment_columns(with_details))

@@ -23,7 +23,8 @@ from exports.spec import (
 
 class Command(BaseCommand):
     help = (
-        "Export judgments (or a grader's grades) of one or more campaigns in a training format. Runs the same job as "
+        "Export judgments (or a grader's grades) of one or more campaigns in a training format. "
+        "Runs the same job as "
         "the web page and the API, here and now, and copies the result to --out."
     )
 
