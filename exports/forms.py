@@ -67,7 +67,9 @@ class ExportForm(forms.Form):
     label_source = forms.ChoiceField(
         choices=[(s, LABEL_SOURCE_CHOICE_TEXT[s]) for s in LABEL_SOURCE_CHOICES],
         initial="human",
+        required=False,
         label="Whose labels",
+        help_text="Empty: human",
     )
     grader = forms.ChoiceField(
         choices=(), required=False, help_text="For grader labels and the grades format"
@@ -76,6 +78,7 @@ class ExportForm(forms.Form):
         required=False, min_value=1, help_text="Empty: its newest that graded the selection"
     )
     min_grader_confidence = forms.FloatField(
+        required=False,
         min_value=0,
         max_value=1,
         initial=0.0,
