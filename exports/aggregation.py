@@ -45,6 +45,12 @@ PAIR_REASONS: tuple[str, ...] = (
     DISCARDED_BY_REVIEW,
     NO_SCORES,
 )
+# Reasons of exports that use grader labels (counted in their manifests only).
+NO_GRADE = "no_grade"
+LOW_GRADER_CONFIDENCE = "low_grader_confidence"
+GRADER_REASONS: tuple[str, ...] = (NO_GRADE, LOW_GRADER_CONFIDENCE)
+# The ResolvedPair source of a grader's labels (the others are human: raw, review, prior).
+GRADER_SOURCE = "grader"
 
 
 def rounded(value: float) -> float:
@@ -80,6 +86,25 @@ class Candidate:
 
 
 @dataclass(slots=True)
+class CandidateGrade:
+    """A grader version's grade of one candidate."""
+
+    id: int
+    side: SideLabel
+    confidence: float
+
+
+@dataclass(slots=True)
+class OrderGrade:
+    """A grader version's grade of a pair in one order; the preference is canonical."""
+
+    id: int
+    order: str
+    preference: int
+    confidence: float
+
+
+@dataclass(slots=True)
 class PairGroup:
     """A pair with everything the stream returned for it."""
 
@@ -90,6 +115,10 @@ class PairGroup:
     review_resolution: str | None
     review_final_labels: dict[str, Any] | None
     judgments: list[PairLabel] = field(default_factory=list)
+    # The export's grader version's grades (set only when the export uses grades).
+    order_grades: list[OrderGrade] = field(default_factory=list)
+    grade_a: CandidateGrade | None = None
+    grade_b: CandidateGrade | None = None
 
 
 @dataclass(slots=True)
@@ -110,9 +139,10 @@ class ResolvedPair:
     """The labels that count for a pair, or the reason it is left out."""
 
     pair: PairGroup
-    source: str | None  # "raw", "review" or "prior"
+    source: str | None  # "raw", "review" or "prior" (human), or "grader"
     labels: list[PairLabel]
     left_out: str | None = None
+    grader_confidence: float | None = None  # grader labels: the lowest confidence used
 
     @property
     def has_scores(self) -> bool:
@@ -189,6 +219,60 @@ def resolve_pair(
         label = PairLabel(preference=float(pair.prior_preference), a=None, b=None)
         return ResolvedPair(pair, "prior", [label])
     return ResolvedPair(pair, None, [], TOO_FEW_JUDGMENTS)
+
+
+def grader_preference(pair: PairGroup) -> tuple[int, float] | None:
+    """The grader's preference of a pair and its confidence, or None when no order is graded.
+
+    The orders' canonical preferences are combined as calibration combines them: their mean,
+    truncated toward zero, so an order-inconsistent grader states a weaker preference than
+    either order did. The confidence is the lowest of the orders' own confidences, and 0 when
+    the orders point different ways (A, equal, B): position decided the answer.
+    """
+    grades = pair.order_grades
+    if not grades:
+        return None
+    preference = math.trunc(sum(grade.preference for grade in grades) / len(grades))
+    confidence = min(grade.confidence for grade in grades)
+    if len({_sign(grade.preference) for grade in grades}) > 1:
+        confidence = 0.0
+    return preference, confidence
+
+
+def resolve_pair_by_grader(
+    pair: PairGroup,
+    *,
+    min_confidence: float,
+    needs_preference: bool,
+    needs_sides: bool,
+) -> ResolvedPair:
+    """The grader's labels of ``pair`` as one rater, or the reason they do not qualify.
+
+    ``needs_preference``: the pair's preference must be graded (in at least one order) with
+    at least ``min_confidence``; ``needs_sides``: both candidates' grades must be, and they
+    become the label's sides. With neither (the per-candidate formats, which weigh each
+    candidate's grade on its own), a pair qualifies when either candidate is graded.
+    """
+    used: list[float] = []
+    preference = grader_preference(pair)
+    if needs_preference:
+        if preference is None:
+            return ResolvedPair(pair, GRADER_SOURCE, [], NO_GRADE)
+        used.append(preference[1])
+    a = b = None
+    if needs_sides:
+        if pair.grade_a is None or pair.grade_b is None:
+            return ResolvedPair(pair, GRADER_SOURCE, [], NO_GRADE)
+        a, b = pair.grade_a.side, pair.grade_b.side
+        used += [pair.grade_a.confidence, pair.grade_b.confidence]
+    if not (needs_preference or needs_sides) and pair.grade_a is None and pair.grade_b is None:
+        return ResolvedPair(pair, GRADER_SOURCE, [], NO_GRADE)
+    confidence = min(used) if used else None
+    if confidence is not None and confidence + TOLERANCE < min_confidence:
+        return ResolvedPair(pair, GRADER_SOURCE, [], LOW_GRADER_CONFIDENCE, confidence)
+    # A preference nobody asked for (per-candidate formats, reward margins) is never read.
+    label = PairLabel(preference=float(preference[0]) if preference else 0.0, a=a, b=b)
+    return ResolvedPair(pair, GRADER_SOURCE, [label], None, confidence)
 
 
 @dataclass(slots=True)

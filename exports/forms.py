@@ -6,16 +6,30 @@ from typing import Any
 
 from django import forms
 
-from labeling.models import Campaign
+from labeling.models import Campaign, Grader
 from policy.models import Category
 from policy.rubric import PREFERENCE_MAX, Intent
 
-from .spec import ARCHIVE_FORMATS, DEFAULT_SPLIT_RATIOS, FORMATS, LABEL_SOURCES, PREFERENCE_SOURCES
+from .spec import (
+    ARCHIVE_FORMATS,
+    DEFAULT_SPLIT_RATIOS,
+    FORMATS,
+    LABEL_SOURCE_CHOICES,
+    LABEL_SOURCES,
+    PREFERENCE_SOURCES,
+)
 
 LABEL_SOURCE_TEXT = {
     "raw": "Raw judgments",
     "review": "Reviewer resolutions (override raw judgments where present)",
     "prior": "Imported prior labels (HH-RLHF preferences; used only where nothing else exists)",
+}
+
+
+LABEL_SOURCE_CHOICE_TEXT = {
+    "human": "Human labels only",
+    "grader": "The grader's labels only (AI labels)",
+    "human-else-grader": "Human labels where they qualify, else the grader's",
 }
 
 
@@ -50,6 +64,26 @@ class ExportForm(forms.Form):
         widget=forms.CheckboxSelectMultiple,
         label="Labels to trust",
     )
+    label_source = forms.ChoiceField(
+        choices=[(s, LABEL_SOURCE_CHOICE_TEXT[s]) for s in LABEL_SOURCE_CHOICES],
+        initial="human",
+        required=False,
+        label="Whose labels",
+        help_text="Empty: human",
+    )
+    grader = forms.ChoiceField(
+        choices=(), required=False, help_text="For grader labels and the grades format"
+    )
+    grader_version = forms.IntegerField(
+        required=False, min_value=1, help_text="Empty: its newest that graded the selection"
+    )
+    min_grader_confidence = forms.FloatField(
+        required=False,
+        min_value=0,
+        max_value=1,
+        initial=0.0,
+        help_text="Grades under this confidence do not qualify",
+    )
     preference_source = forms.ChoiceField(
         choices=[(s, s) for s in PREFERENCE_SOURCES], initial="human"
     )
@@ -75,6 +109,8 @@ class ExportForm(forms.Form):
         self.fields["campaigns"].choices = [(slug, f"{name} ({slug})") for slug, name in campaigns]  # type: ignore[attr-defined]
         paths = Category.objects.filter(active=True).order_by("path").values_list("path", flat=True)
         self.fields["categories"].choices = [(p, p) for p in paths]  # type: ignore[attr-defined]
+        graders = Grader.objects.order_by("name").values_list("name", flat=True)
+        self.fields["grader"].choices = [("", "—")] + [(name, name) for name in graders]  # type: ignore[attr-defined]
 
     def spec_data(self) -> dict[str, Any]:
         """Cleaned data as the spec parser takes it."""
@@ -82,6 +118,7 @@ class ExportForm(forms.Form):
         data["split_ratios"] = {name: data.pop(name) for name in ("train", "validation", "test")}
         for key in ("date_from", "date_to"):
             data[key] = data[key].isoformat() if data.get(key) else None
+        data["grader"] = data.get("grader") or None
         return data
 
     def add_spec_errors(self, errors: dict[str, list[str]]) -> None:

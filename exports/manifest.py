@@ -41,6 +41,7 @@ def build_manifest(
     result: PipelineResult,
     severity_to_safety: dict[str, float],
     agreement: dict[str, Any] | None,
+    graders: list[dict[str, Any]] | None = None,
 ) -> dict[str, Any]:
     """The manifest of a finished export, from the pipeline's own counts."""
     counts: dict[str, Any] = {
@@ -48,6 +49,7 @@ def build_manifest(
         "rows_written": result.rows_written,
         "left_out": dict(result.left_out),
         "rows_by_split": dict(result.splits),
+        "rows_by_label_source": dict(result.rows_by_label_source),
     }
     counts.update(result.extra_counts)
     return {
@@ -57,6 +59,9 @@ def build_manifest(
         "app_version": app_version(),
         "selection": spec.selection(),
         "preference_source": spec.preference_source,
+        "label_source": spec.label_source,
+        "graders": list(graders or []),
+        "min_grader_confidence": spec.min_grader_confidence,
         "min_margin": spec.min_margin,
         "seed": spec.seed,
         "split_ratios": dict(spec.split_ratios),
@@ -98,6 +103,15 @@ FORMAT_TEXT = {
     "judgments": "Raw judgments, one JSON row each, annotators as stable pseudonyms.",
     "judgments-csv": "Raw judgments, one CSV record each, annotators as stable pseudonyms; "
     "formula-like cells are neutralised.",
+    "grades": "A grader version's grades, one JSON row each (a candidate, or a pair in one "
+    "order): each field's value and confidence, the rationale and the raw answers. AI labels, "
+    "not human judgments.",
+}
+LABEL_SOURCE_TEXT = {
+    "human": "human labels only (judgments, reviews, and prior labels where trusted)",
+    "grader": "the grader's labels only (AI labels, no human judgment)",
+    "human-else-grader": "human labels where they qualify, the grader's otherwise; each row's "
+    "metadata says which",
 }
 
 
@@ -121,6 +135,15 @@ def dataset_card(manifest: dict[str, Any]) -> str:
         "judgments; prior labels are used only where neither exists)",
         f"- Minimum judgments per pair: {selection['min_judgments']}; minimum agreement: "
         f"{selection['min_agreement']}",
+        f"- Label source: `{manifest['label_source']}` — "
+        f"{LABEL_SOURCE_TEXT[manifest['label_source']]}",
+        *[
+            f"- Grader `{grader['name']}` version {grader['version']}: model `{grader['model']}` "
+            f"on endpoint `{grader['endpoint']}`, policy version {grader['policy_version']}, "
+            f"templates sha256 `{grader['templates_sha256']}`; minimum confidence "
+            f"{manifest['min_grader_confidence']}"
+            for grader in manifest["graders"]
+        ],
         f"- Preference source: `{manifest['preference_source']}`, minimum margin "
         f"{manifest['min_margin']} ({manifest['settings']['margin']})",
         f"- Policy version {policy['number']}; severity → safety: "
@@ -136,11 +159,20 @@ def dataset_card(manifest: dict[str, Any]) -> str:
         f"- Rows written: {counts['rows_written']} ("
         + ", ".join(f"{k} {v}" for k, v in counts["rows_by_split"].items())
         + ")",
+        "- Rows by label source: "
+        + ", ".join(f"{k} {v}" for k, v in counts["rows_by_label_source"].items()),
         "- Left out: "
         + (", ".join(f"{k} {v}" for k, v in counts["left_out"].items() if v) or "none"),
     ]
+    shown = {
+        "pairs_considered",
+        "rows_written",
+        "left_out",
+        "rows_by_split",
+        "rows_by_label_source",
+    }
     for key, value in counts.items():
-        if key not in {"pairs_considered", "rows_written", "left_out", "rows_by_split"}:
+        if key not in shown:
             lines.append(f"- {key.replace('_', ' ')}: {value}")
     if manifest.get("agreement"):
         lines += ["", "## Agreement (Krippendorff's alpha over the selection)", ""]

@@ -25,6 +25,7 @@ class Export(models.Model):
         REWARD = "reward", "Pointwise safety and helpfulness rewards"
         JUDGMENTS = "judgments", "Raw judgments (JSONL)"
         JUDGMENTS_CSV = "judgments-csv", "Raw judgments (CSV)"
+        GRADES = "grades", "A grader's grades (JSONL)"
 
     class ArchiveFormat(models.TextChoices):
         TAR_GZ = "tar.gz", ".tar.gz"

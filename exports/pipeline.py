@@ -18,8 +18,14 @@ import orjson
 from policy.models import PolicyVersion
 
 from .aggregation import (
+    DISCARDED_BY_REVIEW,
+    GRADER_REASONS,
+    LOW_GRADER_CONFIDENCE,
     PAIR_REASONS,
+    TOLERANCE,
     Candidate,
+    CandidateGrade,
+    OrderGrade,
     PairGroup,
     PairLabel,
     PromptGroup,
@@ -27,11 +33,14 @@ from .aggregation import (
     ScoreTables,
     SideLabel,
     resolve_pair,
+    resolve_pair_by_grader,
 )
 from .agreement import AgreementAccumulator
 from .formats import format_module
 from .formats.base import FormatContext
-from .spec import ExportSpec
+from .formats.grades import grade_row
+from .selectors import GRADE_COLUMNS, GRADE_ROW_COLUMNS
+from .spec import GRADER, HUMAN, PER_CANDIDATE_FORMATS, ExportSpec
 from .splits import split_for
 from .writer import DataWriter, FileRecord
 
@@ -50,8 +59,11 @@ def _json_or_none(text: Any) -> Any:
     return orjson.loads(text)
 
 
-def group_prompts(rows: Iterable[tuple[Any, ...]], *, with_details: bool) -> Iterator[PromptGroup]:
+def group_prompts(
+    rows: Iterable[tuple[Any, ...]], *, with_details: bool, with_grades: bool = False
+) -> Iterator[PromptGroup]:
     """Group the ordered stream of pair rows (:func:`stream_export_rows`) into prompts."""
+    judgments_from = 13 + (len(GRADE_COLUMNS) if with_grades else 0)
     policy_numbers: dict[int, int] = (
         dict(PolicyVersion.objects.values_list("id", "number")) if with_details else {}
     )
@@ -91,10 +103,67 @@ def group_prompts(rows: Iterable[tuple[Any, ...]], *, with_details: bool) -> Ite
             review_final_labels=_json_or_none(final_labels_text),
         )
         prompt.pairs.append(pair)
-        if row[13]:
-            pair.judgments = _judgments(row[13:], with_details, policy_numbers)
+        if with_grades:
+            _attach_grades(pair, row[13:judgments_from])
+        if row[judgments_from]:
+            pair.judgments = _judgments(row[judgments_from:], with_details, policy_numbers)
     if prompt is not None:
         yield prompt
+
+
+def _attach_grades(pair: PairGroup, columns: tuple[Any, ...]) -> None:
+    """A pair's grades from its :data:`~exports.selectors.GRADE_COLUMNS` (NULL: not graded)."""
+    (
+        ab_id,
+        ab_preference,
+        ab_confidence,
+        ba_id,
+        ba_preference,
+        ba_confidence,
+        *candidates,
+    ) = columns
+    for order, grade_id, preference, confidence in (
+        ("ab", ab_id, ab_preference, ab_confidence),
+        ("ba", ba_id, ba_preference, ba_confidence),
+    ):
+        if grade_id is not None:
+            pair.order_grades.append(OrderGrade(grade_id, order, int(preference), confidence))
+    pair.grade_a = _candidate_grade(candidates[:5])
+    pair.grade_b = _candidate_grade(candidates[5:])
+
+
+def _candidate_grade(columns: list[Any]) -> CandidateGrade | None:
+    grade_id, mode, severity, helpfulness, confidence = columns
+    if grade_id is None:
+        return None
+    return CandidateGrade(grade_id, SideLabel(mode, severity, helpfulness), confidence)
+
+
+def resolve_for_export(pair: PairGroup, spec: ExportSpec) -> ResolvedPair:
+    """Whose labels count for ``pair`` under the export's label source.
+
+    ``human``: the human rules (:func:`~exports.aggregation.resolve_pair`). ``grader``: the
+    grader's labels, which must carry what the format and preference source read.
+    ``human-else-grader``: the human labels where they qualify, else the grader's; a pair a
+    reviewer discarded stays left out (the reviewer judged the pair itself unusable).
+    """
+    human = None
+    if spec.label_source != GRADER:
+        human = resolve_pair(
+            pair,
+            label_sources=spec.label_sources,
+            min_judgments=spec.min_judgments,
+            min_agreement=spec.min_agreement,
+        )
+        if spec.label_source == HUMAN or human.left_out in (None, DISCARDED_BY_REVIEW):
+            return human
+    per_candidate = spec.format in PER_CANDIDATE_FORMATS
+    return resolve_pair_by_grader(
+        pair,
+        min_confidence=spec.min_grader_confidence,
+        needs_preference=not per_candidate and spec.preference_source in ("human", "both"),
+        needs_sides=not per_candidate and spec.preference_source in ("reward", "both"),
+    )
 
 
 def _judgments(
@@ -164,6 +233,7 @@ class PipelineResult:
     notes: list[str]
     splits: dict[str, int] = field(default_factory=dict)
     agreement: dict[str, Any] | None = None
+    rows_by_label_source: dict[str, int] = field(default_factory=dict)
 
 
 def run_pipeline(
@@ -210,16 +280,14 @@ def run_pipeline(
     pairs_considered = 0
     next_progress = PROGRESS_EVERY_PAIRS
     try:
-        for prompt in group_prompts(rows, with_details=module.WITH_DETAILS):
+        grouped = group_prompts(
+            rows, with_details=module.WITH_DETAILS, with_grades=spec.uses_grader
+        )
+        for prompt in grouped:
             agreement.add_prompt(prompt)
             kept: list[ResolvedPair] = []
             for pair in prompt.pairs:
-                resolved = resolve_pair(
-                    pair,
-                    label_sources=spec.label_sources,
-                    min_judgments=spec.min_judgments,
-                    min_agreement=spec.min_agreement,
-                )
+                resolved = resolve_for_export(pair, spec)
                 if resolved.left_out is not None:
                     context.leave_out(resolved.left_out)
                 else:
@@ -241,7 +309,13 @@ def run_pipeline(
         close = getattr(rows, "close", None)
         if close is not None:
             close()
-    left_out = {reason: context.counts.get(reason, 0) for reason in PAIR_REASONS}
+    reasons = PAIR_REASONS + (GRADER_REASONS if spec.uses_grader else ())
+    left_out = {reason: context.counts.get(reason, 0) for reason in reasons}
+    by_source = (
+        {source: context.sources.get(source, 0) for source in (HUMAN, GRADER)}
+        if spec.uses_grader
+        else {HUMAN: writer.rows_written, GRADER: 0}
+    )
     return PipelineResult(
         files=files,
         pairs_considered=pairs_considered,
@@ -251,6 +325,66 @@ def run_pipeline(
         notes=sorted(context.notes),
         splits={split: split_counts.get(split, 0) for split in ("train", "validation", "test")},
         agreement=agreement.result(),
+        rows_by_label_source=by_source,
+    )
+
+
+def run_grades_pipeline(
+    spec: ExportSpec,
+    rows: Iterable[tuple[Any, ...]],
+    *,
+    root: Path | None,
+    on_progress: Callable[[int], None] | None = None,
+    on_file_closed: Callable[[str], None] | None = None,
+) -> PipelineResult:
+    """Stream a grader version's grades (:func:`stream_grade_rows`) into ``grades`` files.
+
+    Splits are by prompt, as in every format, so a prompt's grades land in the split its
+    labels land in elsewhere. A grade under the minimum confidence is left out and counted.
+    """
+    assert spec.grader is not None and spec.grader_version is not None
+    writer: Any = (
+        _CountingWriter()
+        if root is None
+        else DataWriter(root, extension="jsonl", on_closed=on_file_closed)
+    )
+    split_counts: Counter[str] = Counter()
+    kinds: Counter[str] = Counter()
+    pairs: set[int] = set()
+    low_confidence = 0
+    read = 0
+    next_progress = PROGRESS_EVERY_PAIRS
+    try:
+        for values in rows:
+            read += 1
+            named = dict(zip(GRADE_ROW_COLUMNS, values, strict=True))
+            if named["confidence"] + TOLERANCE < spec.min_grader_confidence:
+                low_confidence += 1
+                continue
+            split = split_for(named["row_content_hash"], seed=spec.seed, ratios=spec.split_ratios)
+            row = grade_row(named, grader=spec.grader, grader_version=spec.grader_version)
+            writer.write_json(named["row_category"], split, row)
+            split_counts[split] += 1
+            kinds[f"{named['kind']}_grades"] += 1
+            if named["pair_id"] is not None:
+                pairs.add(named["pair_id"])
+            if on_progress is not None and read >= next_progress:
+                on_progress(read)
+                next_progress = read + PROGRESS_EVERY_PAIRS
+        files = writer.close()
+    except BaseException:
+        writer.abort()
+        raise
+    return PipelineResult(
+        files=files,
+        pairs_considered=len(pairs),
+        rows_written=writer.rows_written,
+        left_out={LOW_GRADER_CONFIDENCE: low_confidence},
+        extra_counts={key: kinds.get(key, 0) for key in ("candidate_grades", "pair_grades")},
+        notes=[],
+        splits={split: split_counts.get(split, 0) for split in ("train", "validation", "test")},
+        agreement=None,
+        rows_by_label_source={HUMAN: 0, GRADER: writer.rows_written},
     )
 
 
@@ -265,6 +399,9 @@ class _CountingWriter:
 
     def write_csv(self, category: str, split: str, cells: Any) -> None:
         self.rows_written += 1
+
+    def write_metadata(self, category: str, split: str, metadata: dict[str, Any]) -> None:
+        return None
 
     def close(self) -> list[FileRecord]:
         return []

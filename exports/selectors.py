@@ -10,14 +10,14 @@ from typing import Any
 import psycopg
 from django.contrib.auth.models import AbstractBaseUser, AnonymousUser
 from django.db import connection
-from django.db.models import FilteredRelation, Q, QuerySet, TextField
+from django.db.models import Exists, FilteredRelation, OuterRef, Q, QuerySet, TextField
 from django.db.models.expressions import RawSQL
-from django.db.models.functions import Cast
+from django.db.models.functions import Cast, Coalesce
 from django.http import Http404
 
 from accounts.roles import Role, has_role
 from labeling.database import is_postgresql
-from labeling.models import Campaign, Judgment, Pair
+from labeling.models import Campaign, Grade, GraderVersion, Judgment, Pair
 from policy.models import PolicyVersion
 from policy.rubric import JUDGMENT_RATING_COLUMNS
 
@@ -83,6 +83,53 @@ def selected_pairs(spec: ExportSpec, *, as_of: dt.datetime) -> QuerySet[Pair]:
     return queryset
 
 
+def _prompt_condition(spec: ExportSpec, prefix: str) -> Q:
+    """The selection's campaigns, categories and intents, on a prompt reached by ``prefix``."""
+    condition = Q(**{f"{prefix}campaign__slug__in": spec.campaigns})
+    if spec.categories:
+        paths = Q()
+        for path in spec.categories:
+            paths |= Q(**{f"{prefix}category_path": path}) | Q(
+                **{f"{prefix}category_path__startswith": path + "/"}
+            )
+        condition &= paths
+    if spec.intents:
+        condition &= Q(**{f"{prefix}intent__in": spec.intents})
+    return condition
+
+
+def grades_in_selection(
+    spec: ExportSpec, *, as_of: dt.datetime, version: Any = None
+) -> QuerySet[Grade]:
+    """Grades of the selection's candidates and pairs made by ``as_of`` (of one version, if
+    ``version`` is given — an id, or an ``OuterRef``)."""
+    queryset = Grade.objects.filter(created_at__lte=as_of).filter(
+        Q(kind=Grade.Kind.CANDIDATE) & _prompt_condition(spec, "candidate__prompt__")
+        | Q(kind=Grade.Kind.PAIR, pair__created_at__lte=as_of)
+        & _prompt_condition(spec, "pair__prompt__")
+    )
+    if version is not None:
+        queryset = queryset.filter(grader_version_id=version)
+    return queryset
+
+
+def export_grader_version(spec: ExportSpec, *, as_of: dt.datetime) -> GraderVersion | None:
+    """The grader version an export's labels come from.
+
+    The version named in the spec, else the grader's newest version with a grade in the
+    selection; None when the spec names no grader or nothing matches.
+    """
+    if spec.grader is None:
+        return None
+    versions = GraderVersion.objects.select_related("grader", "endpoint", "policy_version").filter(
+        grader__name=spec.grader
+    )
+    if spec.grader_version is not None:
+        return versions.filter(number=spec.grader_version).first()
+    graded = grades_in_selection(spec, as_of=as_of, version=OuterRef("pk"))
+    return versions.filter(Exists(graded)).order_by("-number").first()
+
+
 def _judgment_condition(spec: ExportSpec, as_of: dt.datetime, prefix: str = "") -> Q:
     """Which judgments count, on ``Judgment`` itself (``prefix=""``) or through a relation."""
 
@@ -141,25 +188,81 @@ DETAIL_COLUMNS: tuple[str, ...] = (
 )
 
 
+# Columns of a grader version's grades of a pair (each order) and of its two candidates; they
+# follow PAIR_COLUMNS when an export uses grades. At most one grade matches each join (one per
+# version, item and order is a database constraint), so a pair stays one row.
+PAIR_GRADE_COLUMNS: tuple[str, ...] = ("id", "preference", "confidence")
+CANDIDATE_GRADE_COLUMNS: tuple[str, ...] = (
+    "id",
+    "response_mode",
+    "severity",
+    "helpfulness",
+    "confidence",
+)
+GRADE_COLUMNS: tuple[str, ...] = (
+    *(f"grade_ab__{column}" for column in PAIR_GRADE_COLUMNS),
+    *(f"grade_ba__{column}" for column in PAIR_GRADE_COLUMNS),
+    *(f"grade_a__{column}" for column in CANDIDATE_GRADE_COLUMNS),
+    *(f"grade_b__{column}" for column in CANDIDATE_GRADE_COLUMNS),
+)
+
+
+def _grade_relations(version_id: int, as_of: dt.datetime) -> dict[str, FilteredRelation]:
+    def condition(relation: str, **lookups: Any) -> Q:
+        lookups.update(grader_version_id=version_id, created_at__lte=as_of)
+        return Q(**{f"{relation}__{key}": value for key, value in lookups.items()})
+
+    return {
+        "grade_ab": FilteredRelation(
+            "grades", condition=condition("grades", kind=Grade.Kind.PAIR, order=Grade.Order.AB)
+        ),
+        "grade_ba": FilteredRelation(
+            "grades", condition=condition("grades", kind=Grade.Kind.PAIR, order=Grade.Order.BA)
+        ),
+        "grade_a": FilteredRelation(
+            "candidate_a__grades",
+            condition=condition("candidate_a__grades", kind=Grade.Kind.CANDIDATE),
+        ),
+        "grade_b": FilteredRelation(
+            "candidate_b__grades",
+            condition=condition("candidate_b__grades", kind=Grade.Kind.CANDIDATE),
+        ),
+    }
+
+
+def _pair_columns(version_id: int | None) -> tuple[str, ...]:
+    return PAIR_COLUMNS + (GRADE_COLUMNS if version_id is not None else ())
+
+
 def _judgment_columns(with_details: bool) -> tuple[str, ...]:
     return JUDGMENT_COLUMNS + (DETAIL_COLUMNS if with_details else ())
 
 
-def _pair_queryset(spec: ExportSpec, as_of: dt.datetime) -> QuerySet[Pair]:
-    return selected_pairs(spec, as_of=as_of).annotate(
+def _pair_queryset(
+    spec: ExportSpec, as_of: dt.datetime, version_id: int | None = None
+) -> QuerySet[Pair]:
+    queryset = selected_pairs(spec, as_of=as_of).annotate(
         messages_text=Cast("prompt__messages", TextField()),
         final_labels_text=Cast("review__final_labels", TextField()),
     )
+    if version_id is not None:
+        queryset = queryset.annotate(**_grade_relations(version_id, as_of))
+    return queryset
 
 
 def export_rows(
-    spec: ExportSpec, *, as_of: dt.datetime, with_details: bool = False
+    spec: ExportSpec,
+    *,
+    as_of: dt.datetime,
+    with_details: bool = False,
+    version_id: int | None = None,
 ) -> QuerySet[Pair, tuple[Any, ...]]:
     """The joined rows of an export, one per (pair, judgment), ordered by category, prompt, pair.
 
     Judgments of one pair — and pairs of one prompt — are adjacent. Judgments are a LEFT JOIN
     (FilteredRelation) so pairs judged by nobody still come through for prior labels and for
-    the left-out counts. Judgment columns are NULL for a pair without judgments.
+    the left-out counts. Judgment columns are NULL for a pair without judgments. With a grader
+    version, its grades' :data:`GRADE_COLUMNS` follow the pair's columns.
     """
     annotations: dict[str, Any] = {
         "j": FilteredRelation(
@@ -168,12 +271,12 @@ def export_rows(
     }
     if with_details:
         annotations["flags_text"] = Cast("j__flags", TextField())
-    columns = PAIR_COLUMNS + tuple(
+    columns = _pair_columns(version_id) + tuple(
         column if column == "flags_text" else f"j__{column}"
         for column in _judgment_columns(with_details)
     )
     return (
-        _pair_queryset(spec, as_of)
+        _pair_queryset(spec, as_of, version_id)
         .annotate(**annotations)
         .order_by("prompt__category_path", "prompt_id", "id", "j__id")
         .values_list(*columns)
@@ -181,12 +284,18 @@ def export_rows(
 
 
 def stream_export_rows(
-    spec: ExportSpec, *, as_of: dt.datetime, with_details: bool = False
+    spec: ExportSpec,
+    *,
+    as_of: dt.datetime,
+    with_details: bool = False,
+    version_id: int | None = None,
 ) -> Iterator[tuple[Any, ...]]:
     """One row per pair, ordered by category, prompt and pair, memory flat whatever the size.
 
     A row is the pair's :data:`PAIR_COLUMNS` followed by one list per judgment column (the
-    pair's judgments in id order; empty lists for a pair judged by nobody).
+    pair's judgments in id order; empty lists for a pair judged by nobody). With a grader
+    version (``version_id``), the pair's columns are followed by :data:`GRADE_COLUMNS` of that
+    version's grades (NULL where it graded nothing), before the judgment lists.
 
     On PostgreSQL the judgments are aggregated per pair by the server (``array_agg``), so
     each pair's texts cross the wire once instead of once per judgment, and the rows stream
@@ -195,14 +304,19 @@ def stream_export_rows(
     here.
     """
     if not is_postgresql():
-        rows = export_rows(spec, as_of=as_of, with_details=with_details)
-        return _group_joined(rows.iterator(chunk_size=STREAM_CHUNK_SIZE), with_details)
-    return _stream_rows(*_aggregated_sql(spec, as_of, with_details))
+        rows = export_rows(spec, as_of=as_of, with_details=with_details, version_id=version_id)
+        return _group_joined(
+            rows.iterator(chunk_size=STREAM_CHUNK_SIZE),
+            with_details,
+            len(_pair_columns(version_id)),
+        )
+    return _stream_rows(*_aggregated_sql(spec, as_of, with_details, version_id))
 
 
-def _group_joined(rows: Iterator[tuple[Any, ...]], with_details: bool) -> Iterator[tuple[Any, ...]]:
+def _group_joined(
+    rows: Iterator[tuple[Any, ...]], with_details: bool, width: int = len(PAIR_COLUMNS)
+) -> Iterator[tuple[Any, ...]]:
     """Per-(pair, judgment) rows → per-pair rows of the shape :func:`stream_export_rows` gives."""
-    width = len(PAIR_COLUMNS)
     count = len(_judgment_columns(with_details))
     current: tuple[Any, ...] | None = None
     lists: list[list[Any]] = []
@@ -220,7 +334,7 @@ def _group_joined(rows: Iterator[tuple[Any, ...]], with_details: bool) -> Iterat
 
 
 def _aggregated_sql(
-    spec: ExportSpec, as_of: dt.datetime, with_details: bool
+    spec: ExportSpec, as_of: dt.datetime, with_details: bool, version_id: int | None = None
 ) -> tuple[str, list[Any]]:
     """The PostgreSQL statement of the per-pair stream and its parameters.
 
@@ -237,10 +351,11 @@ def _aggregated_sql(
     if with_details:
         judgments = judgments.annotate(flags_text=Cast("flags", TextField()))
     judgments_ordered = judgments.order_by("id").values_list(*columns)
-    pairs = _pair_queryset(spec, as_of).order_by().values_list(*PAIR_COLUMNS)
+    pair_columns = _pair_columns(version_id)
+    pairs = _pair_queryset(spec, as_of, version_id).order_by().values_list(*pair_columns)
     pair_sql, pair_params = pairs.query.sql_with_params()
     judgment_sql, judgment_params = judgments_ordered.query.sql_with_params()
-    pair_names = ", ".join(f"p{index}" for index in range(len(PAIR_COLUMNS)))
+    pair_names = ", ".join(f"p{index}" for index in range(len(pair_columns)))
     judgment_names = ", ".join(f"c{index}" for index in range(len(columns)))
     aggregates = ", ".join(f"array_agg(s.c{index})" for index in range(len(columns)))
     # A pair nobody judged gets empty arrays, like the chunked path's empty lists.
@@ -277,6 +392,67 @@ def _stream_rows(sql: str, params: list[Any]) -> Iterator[tuple[Any, ...]]:
 def export_pair_count(spec: ExportSpec, *, as_of: dt.datetime) -> int:
     """How many pairs the selection holds (the denominator of the progress bar)."""
     return selected_pairs(spec, as_of=as_of).count()
+
+
+# Columns of the grades format's stream, in order. The prompt is reached through the candidate
+# or the pair, whichever the grade is of.
+GRADE_ROW_COLUMNS: tuple[str, ...] = (
+    "row_category",
+    "row_prompt_id",
+    "kind",
+    "row_item_id",
+    "order",
+    "id",
+    "row_intent",
+    "row_content_hash",
+    "row_external_id",
+    "candidate_id",
+    "pair_id",
+    "pair__candidate_a_id",
+    "pair__candidate_b_id",
+    "response_mode",
+    "severity",
+    "helpfulness",
+    "preference",
+    "confidence",
+    "field_confidence",
+    "samples",
+    "rationale",
+    "raw_answers",
+    "prompt_tokens",
+    "completion_tokens",
+    "latency_ms",
+)
+
+
+def stream_grade_rows(
+    spec: ExportSpec, *, as_of: dt.datetime, version_id: int
+) -> Iterator[tuple[Any, ...]]:
+    """The grades format's rows: one per grade of the version in the selection, ordered by
+    category, prompt, kind (candidates first), item and order (:data:`GRADE_ROW_COLUMNS`)."""
+
+    def through_item(field_name: str) -> Coalesce:
+        return Coalesce(f"candidate__prompt__{field_name}", f"pair__prompt__{field_name}")
+
+    rows = (
+        grades_in_selection(spec, as_of=as_of, version=version_id)
+        .annotate(
+            row_category=through_item("category_path"),
+            row_prompt_id=through_item("id"),
+            row_intent=through_item("intent"),
+            row_content_hash=through_item("content_hash"),
+            row_external_id=through_item("external_id"),
+            row_item_id=Coalesce("candidate_id", "pair_id"),
+        )
+        .order_by("row_category", "row_prompt_id", "kind", "row_item_id", "order")
+        .values_list(*GRADE_ROW_COLUMNS)
+    )
+    return rows.iterator(chunk_size=STREAM_CHUNK_SIZE)
+
+
+def export_grade_count(spec: ExportSpec, *, as_of: dt.datetime, version_id: int) -> int:
+    """How many grades the grades format reads (its progress bar's denominator)."""
+    return grades_in_selection(spec, as_of=as_of, version=version_id).count()
 
 
 def export_queryset_sql(spec: ExportSpec, *, as_of: dt.datetime) -> tuple[str, tuple[Any, ...]]:

@@ -10,7 +10,13 @@ from rest_framework import serializers
 from policy.rubric import PREFERENCE_MAX, Intent
 
 from .models import Export
-from .spec import ARCHIVE_FORMATS, FORMATS, LABEL_SOURCES, PREFERENCE_SOURCES
+from .spec import (
+    ARCHIVE_FORMATS,
+    FORMATS,
+    LABEL_SOURCE_CHOICES,
+    LABEL_SOURCES,
+    PREFERENCE_SOURCES,
+)
 
 
 class SplitRatiosSerializer(serializers.Serializer):
@@ -48,6 +54,10 @@ class ExportRequestSerializer(serializers.Serializer):
     )
     pseudonymise_annotators = serializers.BooleanField(required=False, default=True)
     archive_format = serializers.ChoiceField(choices=ARCHIVE_FORMATS, required=False)
+    label_source = serializers.ChoiceField(choices=LABEL_SOURCE_CHOICES, required=False)
+    grader = serializers.CharField(required=False, allow_null=True, max_length=80)
+    grader_version = serializers.IntegerField(required=False, allow_null=True, min_value=1)
+    min_grader_confidence = serializers.FloatField(required=False, min_value=0, max_value=1)
 
     def spec_data(self) -> dict[str, Any]:
         """Validated data as the spec parser takes it (dates as ISO text)."""
@@ -111,3 +121,6 @@ class ExportPreviewSerializer(serializers.Serializer):
     left_out = serializers.DictField(child=serializers.IntegerField())
     other = serializers.DictField(child=serializers.IntegerField())
     policy_version = serializers.IntegerField(allow_null=True)
+    label_source = serializers.CharField()
+    rows_by_label_source = serializers.DictField(child=serializers.IntegerField())
+    graders = serializers.ListField(child=serializers.DictField())

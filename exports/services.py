@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import dataclasses
+import hashlib
 import logging
 import os
 import shutil
@@ -19,7 +21,7 @@ from django.utils import timezone
 
 from labeling.broker import BROKER_ERRORS, QUICK_RETRY, BrokerUnavailable
 from labeling.database import is_postgresql
-from labeling.models import Campaign
+from labeling.models import Campaign, Grader, GraderVersion
 from policy.models import PolicyVersion
 from policy.rubric import DEFAULT_SEVERITY_TO_SAFETY
 
@@ -28,8 +30,15 @@ from .archive import ArchiveWriter
 from .formats import format_module
 from .manifest import build_manifest, dataset_card
 from .models import Export
-from .pipeline import PipelineResult, run_pipeline
-from .selectors import export_pair_count, export_policy_version, stream_export_rows
+from .pipeline import PipelineResult, run_grades_pipeline, run_pipeline
+from .selectors import (
+    export_grade_count,
+    export_grader_version,
+    export_pair_count,
+    export_policy_version,
+    stream_export_rows,
+    stream_grade_rows,
+)
 from .spec import ExportSpec, parse_spec, spec_from_stored
 from .tasks import run_export
 
@@ -65,7 +74,87 @@ def _validated_spec(data: dict[str, Any]) -> ExportSpec:
         and not PolicyVersion.objects.filter(number=spec.policy_version).exists()
     ):
         raise ValidationError({"policy_version": ["no such policy version"]})
-    return spec
+    return _pin_grader_version(spec)
+
+
+def _pin_grader_version(spec: ExportSpec) -> ExportSpec:
+    """The spec with its grader version fixed: the one named, else the grader's newest that
+    graded the selection. The export then means the same whatever versions come later."""
+    if spec.grader is None:
+        return spec
+    if not Grader.objects.filter(name=spec.grader).exists():
+        raise ValidationError({"grader": [f"no grader named {spec.grader!r}"]})
+    if (
+        spec.grader_version is not None
+        and not GraderVersion.objects.filter(
+            grader__name=spec.grader, number=spec.grader_version
+        ).exists()
+    ):
+        raise ValidationError(
+            {"grader_version": [f"grader {spec.grader} has no version {spec.grader_version}"]}
+        )
+    version = export_grader_version(spec, as_of=timezone.now())
+    if version is None:
+        raise ValidationError(
+            {"grader": [f"grader {spec.grader} graded nothing in this selection"]}
+        )
+    return dataclasses.replace(spec, grader_version=version.number)
+
+
+def grader_manifest(version: GraderVersion) -> dict[str, Any]:
+    """How the manifest names a grader version: enough to know exactly what produced a label."""
+    templates = orjson.dumps([version.candidate_template, version.pair_template])
+    return {
+        "name": version.grader.name,
+        "version": version.number,
+        "model": version.model,
+        "endpoint": version.endpoint.name,
+        "policy_version": version.policy_version.number,
+        "templates_sha256": hashlib.sha256(templates).hexdigest(),
+    }
+
+
+def _stream_and_run(
+    spec: ExportSpec,
+    *,
+    as_of: datetime,
+    root: Path | None,
+    mapping: dict[str, float],
+    policy_version: int | None,
+    on_progress: Any = None,
+    on_file_closed: Any = None,
+) -> tuple[PipelineResult, list[dict[str, Any]]]:
+    """Run the export's pipeline over its stream; also return the grader versions it used."""
+    version = export_grader_version(spec, as_of=as_of) if spec.uses_grader else None
+    if spec.uses_grader and version is None:
+        raise ValueError(f"grader {spec.grader} version {spec.grader_version} is gone")
+    graders = [grader_manifest(version)] if version is not None else []
+    if spec.format == "grades":
+        assert version is not None
+        result = run_grades_pipeline(
+            spec,
+            stream_grade_rows(spec, as_of=as_of, version_id=version.pk),
+            root=root,
+            on_progress=on_progress,
+            on_file_closed=on_file_closed,
+        )
+        return result, graders
+    rows = stream_export_rows(
+        spec,
+        as_of=as_of,
+        with_details=format_module(spec.format).WITH_DETAILS,
+        version_id=version.pk if version is not None else None,
+    )
+    result = run_pipeline(
+        spec,
+        rows,
+        root=root,
+        mapping=mapping,
+        policy_version=policy_version,
+        on_progress=on_progress,
+        on_file_closed=on_file_closed,
+    )
+    return result, graders
 
 
 def export_create(*, user: Any, data: dict[str, Any], enqueue: bool = True) -> Export:
@@ -86,7 +175,7 @@ def export_create(*, user: Any, data: dict[str, Any], enqueue: bool = True) -> E
                 policy_version=export_policy_version(spec),
             )
             created.append(export)
-            export.pairs_total = export_pair_count(spec, as_of=export.created_at)
+            export.pairs_total = _progress_total(spec, as_of=export.created_at)
             export.save(update_fields=["pairs_total"])
             if enqueue:
                 export_id = str(export.id)
@@ -100,16 +189,23 @@ def export_create(*, user: Any, data: dict[str, Any], enqueue: bool = True) -> E
     return export
 
 
+def _progress_total(spec: ExportSpec, *, as_of: datetime) -> int:
+    """What the progress bar counts: pairs, or grades for the grades format."""
+    if spec.format == "grades":
+        version = export_grader_version(spec, as_of=as_of)
+        return export_grade_count(spec, as_of=as_of, version_id=version.pk) if version else 0
+    return export_pair_count(spec, as_of=as_of)
+
+
 def export_preview(*, data: dict[str, Any]) -> dict[str, Any]:
     """How many pairs qualify and how many each rule leaves out — the same rules, no files."""
     spec = _validated_spec(data)
     policy = export_policy_version(spec)
-    now = timezone.now()
-    result = run_pipeline(
+    result, graders = _stream_and_run(
         spec,
-        stream_export_rows(spec, as_of=now, with_details=format_module(spec.format).WITH_DETAILS),
+        as_of=timezone.now(),
         root=None,
-        mapping=policy.severity_to_safety if policy else DEFAULT_SEVERITY_TO_SAFETY,
+        mapping=policy.severity_to_safety if policy else dict(DEFAULT_SEVERITY_TO_SAFETY),
         policy_version=policy.number if policy else None,
     )
     left_out_total = sum(result.left_out.values())
@@ -122,6 +218,9 @@ def export_preview(*, data: dict[str, Any]) -> dict[str, Any]:
         "left_out": result.left_out,
         "other": result.extra_counts,
         "policy_version": policy.number if policy else None,
+        "label_source": spec.label_source,
+        "rows_by_label_source": result.rows_by_label_source,
+        "graders": graders,
     }
 
 
@@ -225,7 +324,6 @@ def export_run(*, export_id: uuid.UUID | str) -> Export:
             if export.policy_version
             else dict(DEFAULT_SEVERITY_TO_SAFETY)
         )
-        module = format_module(spec.format)
         total = max(export.pairs_total, 1)
         progress_connection = _progress_connection()
         table = connection.ops.quote_name(Export._meta.db_table)
@@ -251,16 +349,16 @@ def export_run(*, export_id: uuid.UUID | str) -> Export:
             prefix=f"graylab-export-{export.id}",
         )
         try:
-            result = run_pipeline(
+            result, graders = _stream_and_run(
                 spec,
-                stream_export_rows(spec, as_of=export.created_at, with_details=module.WITH_DETAILS),
+                as_of=export.created_at,
                 root=temporary,
                 mapping=mapping,
                 policy_version=export.policy_version.number if export.policy_version else None,
                 on_progress=progress,
                 on_file_closed=archive.add,
             )
-            manifest = _finish_files(export, spec, result, temporary, mapping)
+            manifest = _finish_files(export, spec, result, temporary, mapping, graders)
             archive.add("README.md")
             archive.add("manifest.json")
             archive_bytes = archive.close()
@@ -303,6 +401,7 @@ def _finish_files(
     result: PipelineResult,
     folder: Path,
     mapping: dict[str, float],
+    graders: list[dict[str, Any]],
 ) -> dict[str, Any]:
     manifest = build_manifest(
         export=export,
@@ -310,6 +409,7 @@ def _finish_files(
         result=result,
         severity_to_safety=mapping,
         agreement=selection_agreement(result),
+        graders=graders,
     )
     (folder / "manifest.json").write_bytes(
         orjson.dumps(manifest, option=orjson.OPT_INDENT_2 | orjson.OPT_SORT_KEYS) + b"\n"

@@ -23,9 +23,24 @@ FORMATS: tuple[str, ...] = (
     "reward",
     "judgments",
     "judgments-csv",
+    "grades",
 )
+# Formats that carry raw human judgments only: grader labels have their own format, ``grades``.
+HUMAN_ONLY_FORMATS: frozenset[str] = frozenset({"judgments", "judgments-csv"})
+# Formats with one row per candidate (their labels are weighed candidate by candidate).
+PER_CANDIDATE_FORMATS: frozenset[str] = frozenset({"openai-sft", "trl-kto", "reward"})
+# Formats someone else defines to the letter: a row's label source goes in a metadata file
+# beside the data file (line n describes row n), never into the row.
+METADATA_BESIDE_FORMATS: frozenset[str] = frozenset({"openai-dpo", "openai-sft"})
 PREFERENCE_SOURCES: tuple[str, ...] = ("human", "reward", "both")
 LABEL_SOURCES: tuple[str, ...] = ("raw", "review", "prior")
+# Whose labels an export uses: the humans' (within them, ``label_sources`` says which are
+# trusted), a grader version's grades, or the humans' where they qualify and the grader's
+# otherwise.
+HUMAN = "human"
+GRADER = "grader"
+HUMAN_ELSE_GRADER = "human-else-grader"
+LABEL_SOURCE_CHOICES: tuple[str, ...] = (HUMAN, GRADER, HUMAN_ELSE_GRADER)
 SPLITS: tuple[str, ...] = ("train", "validation", "test")
 ARCHIVE_FORMATS: tuple[str, ...] = ("tar.gz", "zip")
 DEFAULT_SPLIT_RATIOS: dict[str, float] = {"train": 0.9, "validation": 0.05, "test": 0.05}
@@ -53,6 +68,17 @@ class ExportSpec:
     label_sources: tuple[str, ...] = ("raw", "review")
     pseudonymise_annotators: bool = True
     archive_format: str = "tar.gz"
+    label_source: str = HUMAN
+    grader: str | None = None  # a grader's name
+    # The grader version used; the service pins it when the export is created, so a later
+    # version of the grader never changes what a stored export means.
+    grader_version: int | None = None
+    min_grader_confidence: float = 0.0
+
+    @property
+    def uses_grader(self) -> bool:
+        """Whether grades feed this export (a grader label source, or the grades format)."""
+        return self.label_source != HUMAN
 
     def selection(self) -> dict[str, Any]:
         """The filters, as the manifest names them."""
@@ -201,6 +227,7 @@ def parse_spec(data: dict[str, Any]) -> ExportSpec:
     archive_format = data.get("archive_format") or "tar.gz"
     if archive_format not in ARCHIVE_FORMATS:
         errors.setdefault("archive_format", []).append("must be tar.gz or zip")
+    grader_settings = _grader_settings(data, fmt, errors)
     spec_kwargs: dict[str, Any] = {
         "min_judgments": _as_number(
             data.get("min_judgments"), "min_judgments", 1, errors, low=1, high=1000, integer=True
@@ -236,8 +263,78 @@ def parse_spec(data: dict[str, Any]) -> ExportSpec:
         label_sources=tuple(label_sources),
         pseudonymise_annotators=_as_bool(data.get("pseudonymise_annotators"), True),
         archive_format=archive_format,
+        **grader_settings,
         **spec_kwargs,
     )
+
+
+def _grader_settings(
+    data: dict[str, Any], fmt: Any, errors: dict[str, list[str]]
+) -> dict[str, Any]:
+    """The label source, grader, grader version and minimum confidence, checked together.
+
+    The ``grades`` format holds grader labels only: its label source is always ``grader``
+    (the default ``human`` a form sends is read as that).
+    """
+    label_source = data.get("label_source") or HUMAN
+    if label_source not in LABEL_SOURCE_CHOICES:
+        errors.setdefault("label_source", []).append(
+            f"must be one of {', '.join(LABEL_SOURCE_CHOICES)}"
+        )
+        label_source = HUMAN
+    if fmt == "grades":
+        if label_source == HUMAN_ELSE_GRADER:
+            errors.setdefault("label_source", []).append(
+                "the grades format holds grader labels only: use grader"
+            )
+        label_source = GRADER
+    elif fmt in HUMAN_ONLY_FORMATS and label_source != HUMAN:
+        errors.setdefault("label_source", []).append(
+            f"the {fmt} format holds raw human judgments only; "
+            "export grader labels with the grades format"
+        )
+    grader = data.get("grader")
+    if grader in (None, ""):
+        grader = None
+    elif not isinstance(grader, str):
+        errors.setdefault("grader", []).append("must be a grader's name")
+        grader = None
+    else:
+        grader = grader.strip()
+    version = data.get("grader_version")
+    if version in (None, ""):
+        version = None
+    else:
+        version = _as_number(
+            version, "grader_version", None, errors, low=1, high=10**9, integer=True
+        )
+    min_confidence = _as_number(
+        data.get("min_grader_confidence"),
+        "min_grader_confidence",
+        0.0,
+        errors,
+        low=0.0,
+        high=1.0,
+    )
+    if label_source == HUMAN:
+        if grader is not None or version is not None:
+            errors.setdefault("grader", []).append(
+                "a grader's labels are used only with label source grader or human-else-grader"
+            )
+        if min_confidence:
+            errors.setdefault("min_grader_confidence", []).append(
+                "applies only with label source grader or human-else-grader"
+            )
+    elif grader is None and "grader" not in errors:
+        errors.setdefault("grader", []).append(
+            f"choose the grader whose labels label source {label_source} uses"
+        )
+    return {
+        "label_source": label_source,
+        "grader": grader,
+        "grader_version": version,
+        "min_grader_confidence": min_confidence,
+    }
 
 
 def spec_from_stored(data: dict[str, Any]) -> ExportSpec:

@@ -22,6 +22,8 @@ from presentation.csvsafe import neutralise_cell
 
 _SEGMENT = re.compile(r"[^a-z0-9_-]+")
 DATA_FOLDER = "data"
+# Beside a data file of a format that admits no extra key: line n is the metadata of row n.
+METADATA_EXTENSION = "metadata.jsonl"
 
 
 def safe_category_path(category: str) -> str:
@@ -101,18 +103,20 @@ class DataWriter:
         self._csv = csv.writer(self._csv_buffer, lineterminator="\n")
         self.rows_written = 0
 
-    def _file(self, category: str, split: str) -> _OpenFile:
+    def _file(self, category: str, split: str, *, metadata: bool = False) -> _OpenFile:
         if category != self._category:
             self._close_open()
             self._category = category
-        handle = self._open.get(split)
+        key = f"{split}.metadata" if metadata else split
+        handle = self._open.get(key)
         if handle is None:
             folder = safe_category_path(category)
-            relative = f"{DATA_FOLDER}/{folder}/{split}.{self.extension}"
+            extension = METADATA_EXTENSION if metadata else self.extension
+            relative = f"{DATA_FOLDER}/{folder}/{split}.{extension}"
             handle = _OpenFile(self.root, relative, category, split)
-            if self.csv_header is not None:
+            if self.csv_header is not None and not metadata:
                 handle.write(self._csv_line(self.csv_header), is_row=False)
-            self._open[split] = handle
+            self._open[key] = handle
         return handle
 
     def _csv_line(self, cells: Sequence[Any]) -> bytes:
@@ -127,6 +131,12 @@ class DataWriter:
             orjson.dumps(row, option=orjson.OPT_SORT_KEYS | orjson.OPT_APPEND_NEWLINE)
         )
         self.rows_written += 1
+
+    def write_metadata(self, category: str, split: str, metadata: dict[str, Any]) -> None:
+        """The metadata line of the row just written to the data file of (category, split)."""
+        self._file(category, split, metadata=True).write(
+            orjson.dumps(metadata, option=orjson.OPT_SORT_KEYS | orjson.OPT_APPEND_NEWLINE)
+        )
 
     def write_csv(self, category: str, split: str, cells: Sequence[Any]) -> None:
         """One CSV record; text cells a spreadsheet would evaluate are neutralised."""

@@ -8,7 +8,7 @@ from __future__ import annotations
 from types import ModuleType
 from typing import Any
 
-from . import openai_dpo, openai_sft, reward, trl_kto, trl_preference
+from . import grades, openai_dpo, openai_sft, reward, trl_kto, trl_preference
 from .judgments import CsvJudgments, JsonlJudgments
 
 FORMATS: dict[str, Any] = {
@@ -19,6 +19,7 @@ FORMATS: dict[str, Any] = {
     "reward": reward,
     "judgments": JsonlJudgments,
     "judgments-csv": CsvJudgments,
+    "grades": grades,
 }
 
 

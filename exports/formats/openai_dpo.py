@@ -15,8 +15,8 @@ CSV_HEADER = None
 def write_prompt(prompt: PromptGroup, kept: list[ResolvedPair], context: FormatContext) -> None:
     """One row per kept pair with exactly the three keys OpenAI documents."""
     split = context.split_of(prompt)
-    for _resolved, _decision, chosen, rejected in decided_pairs(kept, context):
-        context.writer.write_json(
+    for resolved, _decision, chosen, rejected in decided_pairs(kept, context):
+        context.write_row(
             prompt.category,
             split,
             {
@@ -24,4 +24,6 @@ def write_prompt(prompt: PromptGroup, kept: list[ResolvedPair], context: FormatC
                 "preferred_output": assistant(chosen.text),
                 "non_preferred_output": assistant(rejected.text),
             },
+            source=resolved.source,
+            confidence=resolved.grader_confidence,
         )

@@ -15,8 +15,8 @@ CSV_HEADER = None
 def write_prompt(prompt: PromptGroup, kept: list[ResolvedPair], context: FormatContext) -> None:
     """One row per candidate, its scores averaged over every rating in the prompt's kept pairs."""
     split = context.split_of(prompt)
-    for candidate, scores in scored_candidates(kept, context):
-        context.writer.write_json(
+    for candidate, scores, source, confidence in scored_candidates(kept, context):
+        context.write_row(
             prompt.category,
             split,
             {
@@ -34,4 +34,6 @@ def write_prompt(prompt: PromptGroup, kept: list[ResolvedPair], context: FormatC
                 "n_judgments": scores.n,
                 "safety_sd": rounded(scores.safety_sd),
             },
+            source=source,
+            confidence=confidence,
         )

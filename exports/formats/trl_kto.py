@@ -15,10 +15,10 @@ CSV_HEADER = None
 def write_prompt(prompt: PromptGroup, kept: list[ResolvedPair], context: FormatContext) -> None:
     """One row per candidate: ``label`` is true when its mean ``r`` is over the KTO threshold."""
     split = context.split_of(prompt)
-    for candidate, scores in scored_candidates(kept, context):
+    for candidate, scores, source, confidence in scored_candidates(kept, context):
         desirable = scores.reward > context.spec.kto_threshold + TOLERANCE
         context.extra_counts["desirable" if desirable else "undesirable"] += 1
-        context.writer.write_json(
+        context.write_row(
             prompt.category,
             split,
             {
@@ -26,4 +26,6 @@ def write_prompt(prompt: PromptGroup, kept: list[ResolvedPair], context: FormatC
                 "completion": assistant(candidate.text),
                 "label": desirable,
             },
+            source=source,
+            confidence=confidence,
         )

@@ -16,7 +16,7 @@ def write_prompt(prompt: PromptGroup, kept: list[ResolvedPair], context: FormatC
     """One row per kept pair; ``margin`` is the deciding margin, always positive."""
     split = context.split_of(prompt)
     for resolved, decision, chosen, rejected in decided_pairs(kept, context):
-        context.writer.write_json(
+        context.write_row(
             prompt.category,
             split,
             {
@@ -28,4 +28,6 @@ def write_prompt(prompt: PromptGroup, kept: list[ResolvedPair], context: FormatC
                 "intent": prompt.intent,
                 "pair_id": str(resolved.pair.id),
             },
+            source=resolved.source,
+            confidence=resolved.grader_confidence,
         )

@@ -12,12 +12,19 @@ from django.core.management.base import BaseCommand, CommandError, CommandParser
 
 from exports import services
 from exports.models import Export
-from exports.spec import ARCHIVE_FORMATS, FORMATS, LABEL_SOURCES, PREFERENCE_SOURCES
+from exports.spec import (
+    ARCHIVE_FORMATS,
+    FORMATS,
+    LABEL_SOURCE_CHOICES,
+    LABEL_SOURCES,
+    PREFERENCE_SOURCES,
+)
 
 
 class Command(BaseCommand):
     help = (
-        "Export judgments of one or more campaigns in a training format. Runs the same job as "
+        "Export judgments (or a grader's grades) of one or more campaigns in a training format. "
+        "Runs the same job as "
         "the web page and the API, here and now, and copies the result to --out."
     )
 
@@ -46,6 +53,24 @@ class Command(BaseCommand):
             "--labels",
             default="raw,review",
             help=f"labels to trust, comma-separated from {','.join(LABEL_SOURCES)}",
+        )
+        parser.add_argument(
+            "--label-source",
+            choices=LABEL_SOURCE_CHOICES,
+            default="human",
+            help="whose labels: human (default), grader, or human-else-grader",
+        )
+        parser.add_argument("--grader", help="the grader whose labels to use (name)")
+        parser.add_argument(
+            "--grader-version",
+            type=int,
+            help="its version (default: its newest that graded the selection)",
+        )
+        parser.add_argument(
+            "--min-grader-confidence",
+            type=float,
+            default=0.0,
+            help="grades under this confidence do not qualify (0..1)",
         )
         parser.add_argument("--real-names", action="store_true", help="no annotator pseudonyms")
         parser.add_argument("--archive-format", choices=ARCHIVE_FORMATS, default="tar.gz")
@@ -77,6 +102,10 @@ class Command(BaseCommand):
             "label_sources": [p for p in options["labels"].split(",") if p],
             "pseudonymise_annotators": not options["real_names"],
             "archive_format": options["archive_format"],
+            "label_source": options["label_source"],
+            "grader": options["grader"],
+            "grader_version": options["grader_version"],
+            "min_grader_confidence": options["min_grader_confidence"],
         }
         user = None
         if options["user"]:
