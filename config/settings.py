@@ -342,8 +342,8 @@ SPECTACULAR_SETTINGS = {
     "COMPONENT_SPLIT_REQUEST": True,
     "ENUM_NAME_OVERRIDES": {
         "CampaignStatusEnum": "labeling.models.campaigns.Campaign.Status",
-        "GenerationRunStatusEnum": "labeling.models.generation.GenerationRun.Status",
-        "GenerationTaskStatusEnum": "labeling.models.generation.GenerationTask.Status",
+        "RunStatusEnum": "labeling.models.runs.RunStatus",
+        "PlannedRowStatusEnum": "labeling.models.runs.PlannedRowStatus",
         "ExportStatusEnum": "exports.models.Export.Status",
         "ImportJobStatusEnum": "labeling.models.imports.ImportJob.Status",
     },
