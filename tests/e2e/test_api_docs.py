@@ -17,9 +17,9 @@ def test_api_docs_list_the_operations_with_no_policy_violation(
     violations: list[str] = []
     page.on(
         "console",
-        lambda message: violations.append(message.text)
-        if "Content Security Policy" in message.text
-        else None,
+        lambda message: (
+            violations.append(message.text) if "Content Security Policy" in message.text else None
+        ),
     )
     page.goto("/api/docs/")
     page.wait_for_selector(".opblock-summary-path", timeout=30_000)
