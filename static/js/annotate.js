@@ -182,6 +182,13 @@
       }
       return;
     }
+    if (event.key === "Enter" && !event.shiftKey && target && target.tagName === "SELECT" && target.form) {
+      // A select does not submit its form on Enter by itself; the skip panel opens on its
+      // reason select, so Enter there skips.
+      event.preventDefault();
+      submitJudgment(target.form);
+      return;
+    }
     if (event.ctrlKey || event.metaKey || event.altKey || isTyping(target)) { return; }
     if (event.key === "?") { event.preventDefault(); openHelp(); return; }
     if (event.key === "Enter") {
