@@ -488,10 +488,41 @@ def judgment_edit(request: HttpRequest, judgment_id: int) -> HttpResponse:
             "right": right,
             "rating_fields_html": rating_fields_html(values, errors),
             "error_message": error_message,
-            "revisions": judgment.revisions.order_by("-revised_at"),
+            "revisions": [
+                revision_shown(revision.values, left_is_a=judgment.left_is_a)
+                | {"revised_at": revision.revised_at}
+                for revision in judgment.revisions.order_by("-revised_at")
+            ],
         },
         status=400 if errors or error_message else 200,
     )
+
+
+def revision_shown(values: dict[str, Any], *, left_is_a: bool) -> dict[str, Any]:
+    """A judgment's earlier values as its annotator saw the pair: left and right (not the
+    stored A and B), each as its label."""
+    stored = CANONICAL_SIDES if left_is_a else CANONICAL_SIDES[::-1]
+    sides = {}
+    for side, letter in zip(SHOWN_SIDES, stored, strict=True):
+        mode = values.get(side_field(letter, RESPONSE_MODE_FIELD))
+        severity = values.get(side_field(letter, SEVERITY_FIELD))
+        helpfulness = values.get(side_field(letter, HELPFULNESS_FIELD))
+        sides[side] = {
+            "response_mode": ResponseMode(mode).label if mode in ResponseMode.values else mode,
+            "severity": Severity(severity).label if severity in Severity.values else severity,
+            "helpfulness": HELPFULNESS_LABELS.get(helpfulness, helpfulness)
+            if isinstance(helpfulness, int)
+            else helpfulness,
+        }
+    preference = values.get(PREFERENCE_FIELD)
+    if isinstance(preference, int) and not left_is_a:
+        preference = -preference
+    return {
+        **sides,
+        "preference": SHOWN_PREFERENCE_LABELS.get(preference, preference)
+        if isinstance(preference, int)
+        else preference,
+    }
 
 
 def shown_values(judgment: Judgment) -> dict[str, Any]:

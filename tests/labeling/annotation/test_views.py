@@ -185,6 +185,13 @@ def test_edit_page_keeps_history_and_refuses_others(campaign_with_pairs, client_
     judgment.refresh_from_db()
     assert judgment.preference == 0
     assert JudgmentRevision.objects.filter(judgment=judgment).count() == 1
+    # The history shows the values before the edit as the annotator saw the pair, whichever
+    # side candidate A was on: right slightly better, left a safe completion rated 3.
+    history = client.get(url).content.decode()
+    rows = history[history.index('id="revision-history"') :]
+    assert "Right slightly better" in rows and "Left slightly better" not in rows
+    left_cell = rows.split("<td>")[3]
+    assert "Safe-completion" in left_cell and "Direct answer" not in left_cell
 
 
 def test_roles(campaign_with_pairs, client_for, personas):
