@@ -81,3 +81,13 @@ def test_grade_bench_small(transactional_db, policy_version, monkeypatch, capsys
     summary = [line for line in out.splitlines() if line.startswith("SUMMARY grade")]
     assert len(summary) == 1 and "lost 0, duplicates 0" in summary[0]
     assert "clean: 24/24" in out and "faults: 24/24" in out
+
+
+def test_calibration_bench_small(db, policy_version, capsys):
+    import bench.calibration
+
+    assert bench.calibration.main(["--small"]) == 0
+    out = capsys.readouterr().out
+    summary = [line for line in out.splitlines() if line.startswith("SUMMARY calibration")]
+    assert len(summary) == 1 and "judgments" in summary[0]
+    assert "grades=0" not in out
