@@ -22,7 +22,6 @@ from policy.selectors import latest_version
 from presentation.api_errors import ServiceUnavailable
 
 from ..broker import BrokerUnavailable
-from ..campaigns.selectors import campaign_get
 from ..models import Campaign, Grader, GradingRun, ModelEndpoint
 from . import calibration, runs, services
 from . import selectors as grading_selectors
@@ -210,7 +209,7 @@ class CampaignCalibrationApi(APIView):
         ),
     )
     def get(self, request: Request, slug: str) -> Response:
-        campaign = campaign_get(slug=slug)
+        campaign = calibration.calibration_campaign(slug=slug)
         grader = grading_selectors.grader_get(name=request.query_params.get("grader", ""))
         number = request.query_params.get("version")
         if number is not None and not number.isdigit():

@@ -33,6 +33,7 @@ from typing import Any
 
 from django.db import transaction
 from django.db.models import Q
+from django.shortcuts import get_object_or_404
 from django.utils import timezone
 
 from labeling.models import CalibrationSnapshot, Campaign, Candidate, Grade, GraderVersion, Pair
@@ -276,6 +277,12 @@ def campaign_figures(
             }
         per_version[str(version.pk)] = entry
     return {"reps": reps, "versions": per_version}
+
+
+def calibration_campaign(*, slug: str) -> Campaign:
+    """The campaign of a calibration page or API call, or 404 (without the counts the campaign
+    pages annotate: over a million rows they cost more than the whole page may take)."""
+    return get_object_or_404(Campaign.objects.select_related("policy_version"), slug=slug)
 
 
 def served_from_snapshot(campaign: Campaign) -> bool:

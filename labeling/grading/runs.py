@@ -11,6 +11,7 @@ row whose lease expires, and :func:`run_recover` sends those again.
 from __future__ import annotations
 
 import hashlib
+import logging
 from datetime import timedelta
 from typing import Any
 
@@ -24,8 +25,11 @@ from ..broker import BROKER_ERRORS, QUICK_RETRY, BrokerUnavailable
 from ..generation.dispatch import PLAN_BATCH
 from ..models import Campaign, Candidate, Grade, GraderVersion, GradingRun, GradingTask, Pair
 from ..sweeps import sweep_claimed
+from . import calibration
 from .dispatch import enqueue_claimable, enqueue_ids
 from .tasks import enqueue_plan
+
+logger = logging.getLogger(__name__)
 
 PAIR_ORDERS = (Grade.Order.AB.value, Grade.Order.BA.value)
 """Every pair is graded in both orders."""
@@ -184,9 +188,15 @@ def run_finalise(*, run_id: int) -> str:
         GradingRun.Status.FAILED if run.failed and not run.graded else GradingRun.Status.COMPLETED
     )
     error = f"{run.failed} of {run.planned} planned grades failed; see the reasons per item."
-    GradingRun.objects.filter(pk=run_id, status=GradingRun.Status.RUNNING).update(
+    closed = GradingRun.objects.filter(pk=run_id, status=GradingRun.Status.RUNNING).update(
         status=status, finished_at=timezone.now(), error=error if run.failed else ""
     )
+    if closed and calibration.served_from_snapshot(run.campaign):
+        # New grades: a large campaign's calibration snapshot is recomputed (once per run).
+        try:
+            calibration.calibration_refresh_request(campaign=run.campaign)
+        except BROKER_ERRORS:
+            logger.warning("grading run %s: calibration recompute not enqueued", run_id)
     return status
 
 

@@ -13,7 +13,6 @@ from django.views.decorators.http import require_POST
 
 from accounts.permissions import role_required
 from accounts.roles import Role, has_role
-from labeling.campaigns.selectors import campaign_get
 from labeling.quality.agreement import FIELDS
 from labeling.quality.selectors import REVIEW_ROLES
 from policy.rubric import PREFERENCE_FIELD
@@ -248,7 +247,7 @@ def campaign_calibration(request: HtmxHttpRequest, slug: str) -> HttpResponse:
     A small campaign's figures are computed in the request; a large one's come from its
     snapshot, whose age the page states, with a button to recompute it in a worker (the page
     reloads itself when the new figures are in)."""
-    campaign = campaign_get(slug=slug)
+    campaign = calibration.calibration_campaign(slug=slug)
     snapshot = None
     if calibration.served_from_snapshot(campaign):
         snapshot = calibration.calibration_snapshot(campaign)
@@ -317,7 +316,7 @@ def campaign_calibration(request: HtmxHttpRequest, slug: str) -> HttpResponse:
 @role_required(*CALIBRATION_ROLES)
 def campaign_calibration_refresh(request: HttpRequest, slug: str) -> HttpResponse:
     """Ask a worker to recompute a large campaign's calibration snapshot."""
-    campaign = campaign_get(slug=slug)
+    campaign = calibration.calibration_campaign(slug=slug)
     try:
         calibration.calibration_refresh_request(campaign=campaign)
     except BROKER_ERRORS:

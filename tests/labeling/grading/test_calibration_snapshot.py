@@ -116,3 +116,26 @@ def test_large_campaign_is_served_from_a_snapshot_a_worker_computes(
         .status_code
         == 403
     )
+
+
+@pytest.mark.django_db
+def test_a_finished_grading_run_asks_for_a_large_campaigns_recompute(
+    campaign_with_pairs, grader_version, monkeypatch
+) -> None:
+    from labeling.grading.runs import run_finalise
+    from labeling.models import GradingRun
+
+    run = GradingRun.objects.create(
+        campaign=campaign_with_pairs, grader_version=grader_version, status="running"
+    )
+    assert run_finalise(run_id=run.pk) == "completed"
+    assert not CalibrationSnapshot.objects.exists()  # a small campaign is computed live
+    monkeypatch.setattr(calibration, "LIVE_PAIRS_MAX", 0)
+    run = GradingRun.objects.create(
+        campaign=campaign_with_pairs, grader_version=grader_version, status="running"
+    )
+    assert run_finalise(run_id=run.pk) == "completed"
+    snapshot = CalibrationSnapshot.objects.get(campaign=campaign_with_pairs)
+    assert snapshot.refreshing and snapshot.computed_at is None
+    assert run_finalise(run_id=run.pk) == "completed"  # closed once: asked once
+    assert CalibrationSnapshot.objects.get(pk=snapshot.pk).requested_at == snapshot.requested_at
