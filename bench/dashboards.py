@@ -195,11 +195,14 @@ def _copy(model: Any, columns: list[str], rows: Any) -> None:
     for field in extra:
         value = field.get_default()
         defaults.append(json.dumps(value) if isinstance(value, dict | list) else value)
-    names = columns + [field.column for field in extra]
+    # Quoted: a column may be named as an SQL keyword (a grade's "order").
+    names = ", ".join(
+        connection.ops.quote_name(name) for name in columns + [f.column for f in extra]
+    )
     table = model._meta.db_table
     with connection.cursor() as cursor:
         raw = cursor.cursor
-        with raw.copy(f"COPY {table} ({', '.join(names)}) FROM STDIN") as copy:
+        with raw.copy(f"COPY {table} ({names}) FROM STDIN") as copy:
             for row in rows:
                 copy.write_row((*row, *defaults))
 

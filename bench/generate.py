@@ -28,7 +28,8 @@ from bench._setup import bench_campaign, django_setup
 ROOT = Path(__file__).resolve().parent.parent
 
 
-def _worker(concurrency: int) -> subprocess.Popen[bytes]:
+def worker_process(queue: str, concurrency: int) -> subprocess.Popen[bytes]:
+    """A Celery worker process on ``queue`` with ``concurrency`` threads, run as in production."""
     return subprocess.Popen(
         [
             sys.executable,
@@ -38,7 +39,7 @@ def _worker(concurrency: int) -> subprocess.Popen[bytes]:
             "config",
             "worker",
             "-Q",
-            "generation",
+            queue,
             "--pool",
             "threads",
             "--concurrency",
@@ -62,6 +63,17 @@ def _production_env() -> dict[str, str]:
     from django.conf import settings
 
     return {**os.environ, "DEBUG": "false", "SECRET_KEY": settings.SECRET_KEY}
+
+
+def stop_workers(workers: list[subprocess.Popen[bytes]]) -> None:
+    """Stop the benchmark's worker processes (killed if they do not stop within 30 s)."""
+    for worker in workers:
+        worker.terminate()
+    for worker in workers:
+        try:
+            worker.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            worker.kill()
 
 
 def _one(label: str, prompts: int, concurrency: int, latency_ms: float, faults: float) -> dict:
@@ -182,7 +194,7 @@ def main(argv: list[str] | None = None) -> int:
     threads = args.threads or max(
         1, math.ceil(3 * args.concurrency / (args.processes * batch_size(args.concurrency)))
     )
-    workers = [_worker(threads) for _ in range(args.processes)]
+    workers = [worker_process("generation", threads) for _ in range(args.processes)]
     try:
         # Not measured: brings the workers up and warms their connections and caches.
         warm = _one("warm-up", 2 * args.concurrency, args.concurrency, args.latency_ms, 0.0)
@@ -193,13 +205,7 @@ def main(argv: list[str] | None = None) -> int:
             if not (args.clean_only and faults) and not (args.faults_only and not faults)
         ]
     finally:
-        for worker in workers:
-            worker.terminate()
-        for worker in workers:
-            try:
-                worker.wait(timeout=30)
-            except subprocess.TimeoutExpired:
-                worker.kill()
+        stop_workers(workers)
     print(
         f"workers: {args.processes} processes x {threads} threads, batches of "
         f"{batch_size(args.concurrency)} calls"

@@ -119,6 +119,8 @@ class RunKind:
     """How long a claim on a row of this run lasts."""
     run_related: tuple[str, ...] = ()
     """What ``lease_seconds`` reads of the run, fetched with it."""
+    on_closed: Callable[[Any], None] | None = None
+    """Called with the run once finalising has closed it (once per run, whichever worker)."""
 
     def _runs(self) -> models.QuerySet[Any]:
         return self.run_model._default_manager.all()
@@ -161,9 +163,11 @@ class RunKind:
             if run.failed
             else ""
         )
-        runs.filter(pk=run_id, status=RunStatus.RUNNING).update(
+        closed = runs.filter(pk=run_id, status=RunStatus.RUNNING).update(
             status=status, finished_at=timezone.now(), error=error
         )
+        if closed and self.on_closed is not None:
+            self.on_closed(run)
         return str(status)
 
     def cancel(self, *, run: PlannedRun) -> None:

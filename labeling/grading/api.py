@@ -22,7 +22,6 @@ from policy.selectors import latest_version
 from presentation.api_errors import ServiceUnavailable
 
 from ..broker import BrokerUnavailable
-from ..campaigns.selectors import campaign_get
 from ..models import Campaign, Grader, GradingRun, ModelEndpoint
 from . import calibration, runs, services
 from . import selectors as grading_selectors
@@ -203,31 +202,58 @@ class CampaignCalibrationApi(APIView):
             "Per rubric field: Krippendorff's α of the grader and the humans' consensus with a "
             "seeded bootstrap 95% interval, Cohen's κ, the items both rated, α among the "
             "humans (`human_alpha`), the confusion matrix and the disagreeing items (the "
-            "largest distance first, at most 100)."
+            "largest distance first, at most 100). `computed_at` is null when the figures were "
+            "computed for this request; a campaign of more than "
+            f"{calibration.LIVE_PAIRS_MAX} pairs is answered from its last computation, made "
+            "at `computed_at` (202 while the first one runs)."
         ),
     )
     def get(self, request: Request, slug: str) -> Response:
-        campaign = campaign_get(slug=slug)
+        campaign = calibration.calibration_campaign(slug=slug)
         grader = grading_selectors.grader_get(name=request.query_params.get("grader", ""))
         number = request.query_params.get("version")
         if number is not None and not number.isdigit():
             raise ValidationError({"version": ["must be a whole number"]})
-        graded = [v for v in calibration.graded_versions(campaign=campaign) if v.grader == grader]
+        intent = request.query_params.get("intent")
+        if intent is not None and intent not in INTENTS:
+            raise ValidationError({"intent": [f"must be one of {', '.join(INTENTS)}"]})
+        category = request.query_params.get("category") or None
+        # A large campaign's whole figures come from its snapshot (one of a category or an
+        # intent is computed in the request: a part of the campaign).
+        snapshot = None
+        if category is None and intent is None and calibration.served_from_snapshot(campaign):
+            snapshot = calibration.calibration_snapshot(campaign)
+            if snapshot is None or snapshot.computed_at is None:
+                calibration.calibration_refresh_request(campaign=campaign)
+                return Response(
+                    {"detail": "The figures are being computed; ask again in a minute."},
+                    status=202,
+                )
+            graded = [v for v in calibration.snapshot_versions(snapshot) if v.grader == grader]
+        else:
+            graded = [
+                v for v in calibration.graded_versions(campaign=campaign) if v.grader == grader
+            ]
         version = (
             grading_selectors.grader_version_get(grader=grader, number=int(number))
             if number is not None
             else (graded[-1] if graded else grading_selectors.grader_current_version(grader=grader))
         )
-        intent = request.query_params.get("intent")
-        if intent is not None and intent not in INTENTS:
-            raise ValidationError({"intent": [f"must be one of {', '.join(INTENTS)}"]})
-        figures = calibration.grader_calibration(
-            version=version,
-            campaign=campaign,
-            category=request.query_params.get("category") or None,
-            intent=intent,
+        stored = snapshot.figures["versions"].get(str(version.pk)) if snapshot else None
+        if stored is not None:
+            figures = stored["figures"]
+        else:
+            figures = calibration.grader_calibration(
+                version=version, campaign=campaign, category=category, intent=intent
+            )
+        return Response(
+            {
+                "grader": grader.name,
+                "version": version.number,
+                "fields": figures,
+                "computed_at": snapshot.computed_at if stored is not None else None,  # type: ignore[union-attr]
+            }
         )
-        return Response({"grader": grader.name, "version": version.number, "fields": figures})
 
 
 def grading_run_data(run: GradingRun) -> dict[str, Any]:

@@ -25,12 +25,18 @@ weaker preference than either order did.
 from __future__ import annotations
 
 import math
+import time
 from collections import Counter
+from collections.abc import Collection
+from datetime import timedelta
 from typing import Any
 
+from django.db import transaction
 from django.db.models import Q
+from django.shortcuts import get_object_or_404
+from django.utils import timezone
 
-from labeling.models import Candidate, Grade, GraderVersion, Pair
+from labeling.models import CalibrationSnapshot, Campaign, Candidate, Grade, GraderVersion, Pair
 from labeling.quality.agreement import (
     FIELDS,
     FieldSpec,
@@ -44,10 +50,21 @@ from labeling.quality.agreement import (
 )
 from policy.rubric import PREFERENCE_FIELD
 
+from .tasks import enqueue_calibration_refresh
+
 GRADER = "grader"
 HUMANS = "humans"
 # The disagreeing units listed per field (all of them count in the figures).
 DISAGREEMENTS_LISTED = 100
+RESAMPLES = 1000
+"""Bootstrap resamples of the page, the API and the command alike (the bootstrap is
+vectorised, so a thousand cost a fraction of a second even at a million grades)."""
+LIVE_PAIRS_MAX = 5000
+"""A campaign with at most this many pairs has its calibration computed in each request (well
+under a second); a larger one is served from its :class:`CalibrationSnapshot`, whose age the
+page states, recomputed by a worker on request and when a grading run of it ends."""
+REFRESH_PATIENCE = timedelta(minutes=15)
+"""A recomputation asked for this long ago and not finished is taken as lost and asked again."""
 
 
 def grader_ratings(version: GraderVersion, *, unit_ids: dict[str, set[int]]) -> dict[str, dict]:
@@ -220,3 +237,105 @@ def first_pair_ids(candidate_ids: set[int]) -> dict[int, int]:
             if candidate_id in candidate_ids:
                 first.setdefault(candidate_id, pair_id)
     return first
+
+
+def campaign_figures(
+    *,
+    campaign: Campaign,
+    versions: list[GraderVersion],
+    reps: int = RESAMPLES,
+    detail_for: Collection[int] | None = None,
+) -> dict[str, Any]:
+    """What the calibration page and the API show, JSON-ready (as a snapshot stores it): per
+    grader version (by id) its figures per field and, for the versions of ``detail_for`` (all
+    when None), its figures per category and intent and each disagreeing candidate's first
+    pair."""
+    categories = sorted(set(campaign.prompts.values_list("category_path", flat=True)))
+    intents = sorted(set(campaign.prompts.values_list("intent", flat=True)))
+    per_version: dict[str, Any] = {}
+    for version in versions:
+        figures = grader_calibration(version=version, campaign=campaign, reps=reps)
+        entry: dict[str, Any] = {"figures": figures}
+        if detail_for is None or version.pk in detail_for:
+            candidate_ids = {
+                row["unit"]
+                for name, field_figures in figures.items()
+                if name != PREFERENCE_FIELD
+                for row in field_figures["disagreements"]
+            }
+            entry |= {
+                "by_category": breakdown(
+                    version=version, campaign=campaign, by="category", values=categories
+                ),
+                "by_intent": breakdown(
+                    version=version, campaign=campaign, by="intent", values=intents
+                ),
+                "first_pairs": {
+                    str(candidate): pair
+                    for candidate, pair in first_pair_ids(candidate_ids).items()
+                },
+            }
+        per_version[str(version.pk)] = entry
+    return {"reps": reps, "versions": per_version}
+
+
+def calibration_campaign(*, slug: str) -> Campaign:
+    """The campaign of a calibration page or API call, or 404 (without the counts the campaign
+    pages annotate: over a million rows they cost more than the whole page may take)."""
+    return get_object_or_404(Campaign.objects.select_related("policy_version"), slug=slug)
+
+
+def served_from_snapshot(campaign: Campaign) -> bool:
+    """Whether the campaign is too large for its calibration to be computed in a request."""
+    return Pair.objects.filter(campaign=campaign).count() > LIVE_PAIRS_MAX
+
+
+def calibration_snapshot(campaign: Campaign) -> CalibrationSnapshot | None:
+    return CalibrationSnapshot.objects.filter(campaign=campaign).first()
+
+
+def snapshot_versions(snapshot: CalibrationSnapshot) -> list[GraderVersion]:
+    """The grader versions a snapshot has figures of (still existing), by grader and number."""
+    ids = [int(pk) for pk in snapshot.figures.get("versions", {})]
+    return list(
+        GraderVersion.objects.filter(pk__in=ids)
+        .select_related("grader", "policy_version")
+        .order_by("grader__name", "number")
+    )
+
+
+def calibration_refresh_request(*, campaign: Campaign) -> CalibrationSnapshot:
+    """Ask a worker to recompute the campaign's snapshot (once: a recomputation already on its
+    way is not asked again until :data:`REFRESH_PATIENCE` has passed)."""
+    now = timezone.now()
+    with transaction.atomic():
+        snapshot, _ = CalibrationSnapshot.objects.select_for_update().get_or_create(
+            campaign=campaign
+        )
+        if snapshot.refreshing and snapshot.requested_at > now - REFRESH_PATIENCE:  # type: ignore[operator]
+            return snapshot
+        snapshot.requested_at = now
+        snapshot.save(update_fields=["requested_at"])
+        campaign_id = campaign.pk
+        transaction.on_commit(lambda: enqueue_calibration_refresh(campaign_id))
+    return snapshot
+
+
+def calibration_snapshot_refresh(*, campaign_id: int) -> CalibrationSnapshot | None:
+    """Compute a campaign's calibration figures and store them as its snapshot, stamped with
+    the moment the computation started (every grade and judgment before it is counted)."""
+    campaign = Campaign.objects.filter(pk=campaign_id).first()
+    if campaign is None:
+        return None
+    started_at = timezone.now()
+    started = time.monotonic()
+    figures = campaign_figures(campaign=campaign, versions=graded_versions(campaign=campaign))
+    snapshot, _ = CalibrationSnapshot.objects.update_or_create(
+        campaign=campaign,
+        defaults={
+            "figures": figures,
+            "computed_at": started_at,
+            "compute_seconds": time.monotonic() - started,
+        },
+    )
+    return snapshot

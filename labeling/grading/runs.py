@@ -10,6 +10,7 @@ measured), under a unique idempotency key; :mod:`.dispatch` sends the rows to th
 from __future__ import annotations
 
 import hashlib
+import logging
 from typing import Any
 
 from django.contrib.auth.models import AbstractBaseUser
@@ -20,8 +21,11 @@ from django.utils import timezone
 from ..broker import BROKER_ERRORS, QUICK_RETRY, BrokerUnavailable
 from ..models import Campaign, Candidate, Grade, GraderVersion, GradingRun, GradingTask, Pair
 from ..planned_runs import PLAN_BATCH, RunKind, planned_insert
+from . import calibration
 from .dispatch import enqueue_ids
 from .tasks import enqueue_plan
+
+logger = logging.getLogger(__name__)
 
 PAIR_ORDERS = (Grade.Order.AB.value, Grade.Order.BA.value)
 """Every pair is graded in both orders."""
@@ -141,6 +145,16 @@ _PLANNED_COLUMNS = (
 )
 
 
+def _run_closed(run: GradingRun) -> None:
+    """New grades: a large campaign's calibration snapshot is recomputed (once per run)."""
+    if not calibration.served_from_snapshot(run.campaign):
+        return
+    try:
+        calibration.calibration_refresh_request(campaign=run.campaign)
+    except BROKER_ERRORS:
+        logger.warning("grading run %s: calibration recompute not enqueued", run.pk)
+
+
 GRADING_RUNS = RunKind(
     run_model=GradingRun,
     row_model=GradingTask,
@@ -151,6 +165,7 @@ GRADING_RUNS = RunKind(
     enqueue_plan=enqueue_plan,
     lease_seconds=lambda run: run_lease_seconds(run.grader_version),
     run_related=("grader_version__endpoint",),
+    on_closed=_run_closed,
 )
 
 

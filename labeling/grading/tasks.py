@@ -38,6 +38,18 @@ def recover(run_id: int | None = None) -> dict[str, int]:
     return run_recover(run_id=run_id)
 
 
+@shared_task(name="labeling.grading.calibration_refresh", ignore_result=True)
+def calibration_refresh(campaign_id: int) -> None:
+    """Recompute a large campaign's calibration snapshot."""
+    from .calibration import calibration_snapshot_refresh
+
+    calibration_snapshot_refresh(campaign_id=campaign_id)
+
+
+def enqueue_calibration_refresh(campaign_id: int) -> None:
+    calibration_refresh.delay(campaign_id)
+
+
 def enqueue_plan(run_id: int, retry_policy: dict[str, Any] | None = None) -> None:
     options: dict[str, Any] = {"retry_policy": retry_policy} if retry_policy else {}
     plan_run.apply_async(args=(run_id,), **options)

@@ -15,6 +15,11 @@ urlpatterns = [
         views.campaign_calibration,
         name="campaign_calibration",
     ),
+    path(
+        "campaigns/<slug:slug>/calibration/refresh/",
+        views.campaign_calibration_refresh,
+        name="campaign_calibration_refresh",
+    ),
     path("graders/<slug:name>/grade/", views.grading_run_create, name="grading_run_create"),
     path("grading-runs/<int:pk>/", views.grading_run_detail, name="grading_run_detail"),
     path(

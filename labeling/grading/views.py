@@ -13,14 +13,13 @@ from django.views.decorators.http import require_POST
 
 from accounts.permissions import role_required
 from accounts.roles import Role, has_role
-from labeling.campaigns.selectors import campaign_get
 from labeling.quality.agreement import FIELDS
 from labeling.quality.selectors import REVIEW_ROLES
 from policy.rubric import PREFERENCE_FIELD
 from presentation.htmx import HtmxHttpRequest
 
-from ..broker import BrokerUnavailable
-from ..models import GradingRun
+from ..broker import BROKER_ERRORS, BrokerUnavailable
+from ..models import CalibrationSnapshot, GradingRun
 from . import calibration, runs, services
 from . import selectors as grading_selectors
 from .forms import GraderForm, GradingRunForm, PreviewCampaignForm, PreviewForm
@@ -177,8 +176,6 @@ def grader_preview_run(request: HtmxHttpRequest, name: str) -> HttpResponse:
     return render(request, template, context, status=status)
 
 
-# The page's bootstrap resamples: enough for a stable interval, few enough to answer at once.
-PAGE_RESAMPLES = 200
 # Disagreeing items shown per field on the page (the API and the command give up to 100).
 PAGE_DISAGREEMENTS = 20
 
@@ -196,15 +193,8 @@ def _figure_cells(figures: dict[str, Any]) -> list[dict[str, Any]]:
     ]
 
 
-def _disagreements(figures: dict[str, Any]) -> list[dict[str, Any]]:
+def _disagreements(figures: dict[str, Any], first_pairs: dict[str, int]) -> list[dict[str, Any]]:
     """Each field's first disagreeing items, each with the pair to open (a candidate's first)."""
-    candidate_ids = {
-        row["unit"]
-        for name in FIELD_NAMES
-        if name != PREFERENCE_FIELD
-        for row in figures[name]["disagreements"][:PAGE_DISAGREEMENTS]
-    }
-    first_pairs = calibration.first_pair_ids(candidate_ids)
     return [
         {
             "field": name,
@@ -215,7 +205,7 @@ def _disagreements(figures: dict[str, Any]) -> list[dict[str, Any]]:
                     **row,
                     "pair": row["unit"]
                     if name == PREFERENCE_FIELD
-                    else first_pairs.get(row["unit"]),
+                    else first_pairs.get(str(row["unit"])),
                     "kind": "pair" if name == PREFERENCE_FIELD else "candidate",
                 }
                 for row in figures[name]["disagreements"][:PAGE_DISAGREEMENTS]
@@ -250,59 +240,90 @@ def _breakdown_rows(rows: list[dict[str, Any]], by: str) -> list[dict[str, Any]]
 
 
 @role_required(*CALIBRATION_ROLES)
-def campaign_calibration(request: HttpRequest, slug: str) -> HttpResponse:
+def campaign_calibration(request: HtmxHttpRequest, slug: str) -> HttpResponse:
     """Every grader version that graded this campaign against its humans, side by side; the
-    chosen one's confusion matrices, disagreeing items and figures per category and intent."""
-    campaign = campaign_get(slug=slug)
-    versions = calibration.graded_versions(campaign=campaign)
+    chosen one's confusion matrices, disagreeing items and figures per category and intent.
+
+    A small campaign's figures are computed in the request; a large one's come from its
+    snapshot, whose age the page states, with a button to recompute it in a worker (the page
+    reloads itself when the new figures are in)."""
+    campaign = calibration.calibration_campaign(slug=slug)
+    snapshot = None
+    if calibration.served_from_snapshot(campaign):
+        snapshot = calibration.calibration_snapshot(campaign)
+        if snapshot is None or snapshot.computed_at is None:
+            try:
+                snapshot = calibration.calibration_refresh_request(campaign=campaign)
+            except BROKER_ERRORS:
+                # The request stays recorded; the next visit after its patience asks again.
+                snapshot = calibration.calibration_snapshot(campaign) or CalibrationSnapshot(
+                    campaign=campaign
+                )
+                messages.error(request, BrokerUnavailable().message)
+        if request.htmx:
+            shown = request.GET.get("computed", "")
+            computed = snapshot.computed_at.isoformat() if snapshot.computed_at else ""
+            if computed != shown:
+                return HttpResponse(headers={"HX-Refresh": "true"})
+            return render(
+                request,
+                "labeling/grading/calibration.html#snapshot_status",
+                {"campaign": campaign, "snapshot": snapshot},
+            )
+        versions = calibration.snapshot_versions(snapshot)
+        data = snapshot.figures
+    else:
+        versions = calibration.graded_versions(campaign=campaign)
     chosen = next(
         (v for v in versions if f"{v.grader.name}:{v.number}" == request.GET.get("version")),
         versions[-1] if versions else None,
     )
-    side_by_side = [
-        (
-            version,
-            calibration.grader_calibration(version=version, campaign=campaign, reps=PAGE_RESAMPLES),
+    if snapshot is None:
+        data = calibration.campaign_figures(
+            campaign=campaign, versions=versions, detail_for={chosen.pk} if chosen else ()
         )
-        for version in versions
-    ]
+    per_version = data.get("versions", {})
     context: dict[str, Any] = {
         "campaign": campaign,
         "fields": list(FIELD_LABELS.values()),
-        "resamples": PAGE_RESAMPLES,
+        "resamples": data.get("reps", calibration.RESAMPLES),
+        "snapshot": snapshot,
         "chosen": chosen,
         "rows": [
             {
                 "version": version,
                 "key": f"{version.grader.name}:{version.number}",
-                "cells": _figure_cells(figures),
+                "cells": _figure_cells(per_version[str(version.pk)]["figures"]),
             }
-            for version, figures in side_by_side
+            for version in versions
         ],
         "can_review": has_role(request.user, *REVIEW_ROLES),
     }
-    figures = next((f for v, f in side_by_side if v == chosen), None)
-    if chosen is not None and figures is not None:
-        categories = sorted(set(campaign.prompts.values_list("category_path", flat=True)))
-        intents = sorted(set(campaign.prompts.values_list("intent", flat=True)))
+    entry = per_version.get(str(chosen.pk)) if chosen is not None else None
+    if entry is not None:
+        figures = entry["figures"]
         context |= {
             "ceiling": _figure_cells(figures),
             "confusions": _confusions(figures),
-            "disagreements": _disagreements(figures),
-            "by_category": _breakdown_rows(
-                calibration.breakdown(
-                    version=chosen, campaign=campaign, by="category", values=categories
-                ),
-                "category",
-            ),
-            "by_intent": _breakdown_rows(
-                calibration.breakdown(
-                    version=chosen, campaign=campaign, by="intent", values=intents
-                ),
-                "intent",
-            ),
+            "disagreements": _disagreements(figures, entry["first_pairs"]),
+            "by_category": _breakdown_rows(entry["by_category"], "category"),
+            "by_intent": _breakdown_rows(entry["by_intent"], "intent"),
         }
     return render(request, "labeling/grading/calibration.html", context)
+
+
+@require_POST
+@role_required(*CALIBRATION_ROLES)
+def campaign_calibration_refresh(request: HttpRequest, slug: str) -> HttpResponse:
+    """Ask a worker to recompute a large campaign's calibration snapshot."""
+    campaign = calibration.calibration_campaign(slug=slug)
+    try:
+        calibration.calibration_refresh_request(campaign=campaign)
+    except BROKER_ERRORS:
+        messages.error(request, BrokerUnavailable().message)
+    else:
+        messages.success(request, "Recomputing the figures; this page reloads when they are in.")
+    return redirect("labeling:campaign_calibration", slug=slug)
 
 
 @require_POST

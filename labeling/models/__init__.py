@@ -4,7 +4,14 @@ from .annotation import Assignment, Judgment, JudgmentRevision, Skip
 from .campaigns import Campaign, Prompt, PromptChange
 from .candidates import Candidate, Pair
 from .generation import GenerationRun, GenerationTask, ModelEndpoint
-from .grading import Grade, Grader, GraderVersion, GradingRun, GradingTask
+from .grading import (
+    CalibrationSnapshot,
+    Grade,
+    Grader,
+    GraderVersion,
+    GradingRun,
+    GradingTask,
+)
 from .imports import ImportJob
 from .quality import (
     DashboardAnnotatorHour,
@@ -17,6 +24,7 @@ from .quality import (
 
 __all__ = [
     "Assignment",
+    "CalibrationSnapshot",
     "Campaign",
     "Candidate",
     "DashboardAnnotatorHour",

@@ -265,3 +265,30 @@ class GradingTask(PlannedRow):
                 name="grading_task_kind_item",
             ),
         ]
+
+
+class CalibrationSnapshot(models.Model):
+    """A campaign's calibration figures as a worker last computed them.
+
+    A large campaign's figures take longer to compute than a page may take to answer, so its
+    calibration page reads them from here, saying when they were computed; a small campaign's
+    are computed in the request (``labeling.grading.calibration``)."""
+
+    campaign = models.OneToOneField(
+        "labeling.Campaign", on_delete=models.CASCADE, related_name="calibration_snapshot"
+    )
+    figures = models.JSONField(default=dict, help_text="what the page and the API show")
+    computed_at = models.DateTimeField(null=True, blank=True)
+    compute_seconds = models.FloatField(default=0.0)
+    requested_at = models.DateTimeField(
+        null=True, blank=True, help_text="a recomputation asked for and not yet finished"
+    )
+
+    def __str__(self) -> str:
+        return f"calibration of campaign {self.campaign_id} at {self.computed_at}"
+
+    @property
+    def refreshing(self) -> bool:
+        return self.requested_at is not None and (
+            self.computed_at is None or self.requested_at > self.computed_at
+        )

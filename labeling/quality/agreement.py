@@ -205,21 +205,67 @@ def alpha_from_counts(spec: FieldSpec, counts: np.ndarray) -> float | None:
 def bootstrap_interval(
     spec: FieldSpec, counts: np.ndarray, *, reps: int, seed: int
 ) -> list[float | None]:
-    """95% percentile interval of α over ``reps`` resamples of the units (seeded)."""
+    """95% percentile interval of α over ``reps`` resamples of the units (seeded).
+
+    Each resample draws its units as ``counts[rng.integers(0, units, size=units)]`` would, and
+    its α is Krippendorff's formula (as the ``krippendorff`` library computes it) from the
+    resample's coincidence matrix, summed from the coincidences of each distinct row of
+    ``counts`` times how often the resample drew it. Rows repeat a lot (grader against
+    consensus has at most one row per pair of values), so a resample costs a draw and a
+    ``bincount`` instead of a pass over every unit.
+    """
     units = counts.shape[0]
     if units < 2 or reps <= 0:
         return [None, None]
+    patterns, inverse = np.unique(counts, axis=0, return_inverse=True)
+    inverse = inverse.reshape(-1)
+    size = len(spec.domain)
+    pairable = np.maximum(patterns.sum(axis=1), 2) - 1
+    pattern_coincidences = (
+        patterns[:, :, np.newaxis] * patterns[:, np.newaxis, :]
+        - patterns[:, np.newaxis, :] * np.eye(size)[np.newaxis, ...]
+    ) / pairable.reshape(-1, 1, 1)
     rng = np.random.default_rng(seed)
-    estimates = []
-    for _ in range(reps):
-        sample = counts[rng.integers(0, units, size=units)]
-        value = alpha_from_counts(spec, sample)
-        if value is not None:
-            estimates.append(value)
-    if not estimates:
+    weights = np.empty((reps, len(patterns)), dtype=np.float64)
+    for rep in range(reps):
+        weights[rep] = np.bincount(
+            inverse[rng.integers(0, units, size=units)], minlength=len(patterns)
+        )
+    observed = np.tensordot(weights, pattern_coincidences, axes=1)  # reps × V × V
+    n_v = observed.sum(axis=1)
+    expected = (
+        n_v[:, :, np.newaxis] * n_v[:, np.newaxis, :] - n_v[:, np.newaxis, :] * np.eye(size)
+    ) / (n_v.sum(axis=1) - 1).reshape(-1, 1, 1)
+    distances = _resample_distances(spec, n_v)
+    with np.errstate(all="ignore"):
+        estimates = 1 - (observed * distances).sum(axis=(1, 2)) / (expected * distances).sum(
+            axis=(1, 2)
+        )
+    estimates = estimates[np.isfinite(estimates)]
+    if estimates.size == 0:
         return [None, None]
     low, high = np.percentile(estimates, [2.5, 97.5])
     return [float(low), float(high)]
+
+
+def _resample_distances(spec: FieldSpec, n_v: np.ndarray) -> np.ndarray:
+    """Each resample's squared distance between every two values (reps × V × V), by the
+    ``krippendorff`` library's metrics: the ordinal one depends on the resample's marginals."""
+    domain = _numeric_domain(spec)
+    if spec.level == "nominal":
+        single = (domain[:, np.newaxis] != domain[np.newaxis, :]).astype(np.float64)
+        return np.broadcast_to(single, (n_v.shape[0], *single.shape))
+    if spec.level == "interval":
+        single = (domain[:, np.newaxis] - domain[np.newaxis, :]) ** 2
+        return np.broadcast_to(single, (n_v.shape[0], *single.shape))
+    # Ordinal: (sum of n_g for g between the two values, both included, − (n_c + n_k) / 2)².
+    indices = np.arange(len(domain))
+    low = np.minimum(indices[:, np.newaxis], indices[np.newaxis, :])
+    high = np.maximum(indices[:, np.newaxis], indices[np.newaxis, :])
+    running = np.concatenate([np.zeros((n_v.shape[0], 1)), np.cumsum(n_v, axis=1)], axis=1)
+    between = running[:, high + 1] - running[:, low]
+    halves = (n_v[:, :, np.newaxis] + n_v[:, np.newaxis, :]) / 2
+    return (between - halves) ** 2
 
 
 def field_alpha(

@@ -67,3 +67,27 @@ def test_bench_small(transactional_db, policy_version, monkeypatch, capsys):
     out = capsys.readouterr().out
     lines = [line for line in out.splitlines() if line.startswith("SUMMARY")]
     assert any("import" in line for line in lines) and any("generate" in line for line in lines)
+
+
+def test_grade_bench_small(transactional_db, policy_version, monkeypatch, capsys):
+    import bench.grade
+
+    monkeypatch.setenv("DATABASE_URL", worker_database_url())
+    assert (
+        bench.grade.main(["--small", "--prompts", "6", "--concurrency", "4", "--latency-ms", "50"])
+        == 0
+    )
+    out = capsys.readouterr().out
+    summary = [line for line in out.splitlines() if line.startswith("SUMMARY grade")]
+    assert len(summary) == 1 and "lost 0, duplicates 0" in summary[0]
+    assert "clean: 24/24" in out and "faults: 24/24" in out
+
+
+def test_calibration_bench_small(db, policy_version, capsys):
+    import bench.calibration
+
+    assert bench.calibration.main(["--small"]) == 0
+    out = capsys.readouterr().out
+    summary = [line for line in out.splitlines() if line.startswith("SUMMARY calibration")]
+    assert len(summary) == 1 and "judgments" in summary[0]
+    assert "grades=0" not in out
