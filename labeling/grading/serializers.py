@@ -230,3 +230,25 @@ class GradingRunDetailSerializer(GradingRunSerializer):
     class Meta(GradingRunSerializer.Meta):
         fields = (*GradingRunSerializer.Meta.fields, "progress")
         read_only_fields = fields
+
+
+class RegradeRequestSerializer(serializers.Serializer):
+    """A re-grade: what the grader's current version graded, under another policy version."""
+
+    policy_version = serializers.IntegerField(
+        min_value=1, max_value=NUMBER_MAX, help_text="the published policy version to apply"
+    )
+    campaign = serializers.SlugField(
+        max_length=80, required=False, help_text="only this campaign; default every one graded"
+    )
+    grade_missing_categories = serializers.BooleanField(
+        default=False,
+        help_text="re-grade the rest when the policy version lacks some items' categories "
+        "(those items fail, each naming its category); refused otherwise",
+    )
+
+
+class ImpactScopeSerializer(serializers.Serializer):
+    campaign = serializers.SlugField(
+        max_length=80, required=False, help_text="only this campaign; default every one"
+    )

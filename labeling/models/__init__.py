@@ -13,6 +13,7 @@ from .quality import (
     DashboardTimeOnTask,
     DashboardTimeOnTaskSecond,
     Review,
+    ReviewRequest,
 )
 
 __all__ = [
@@ -39,5 +40,6 @@ __all__ = [
     "Prompt",
     "PromptChange",
     "Review",
+    "ReviewRequest",
     "Skip",
 ]
