@@ -64,6 +64,8 @@ SPREAD_THRESHOLD = 2
 REQUEST_URGENCY = 30
 _NO_JUDGMENTS: dict[str, Any] = {
     "judgments": 0,
+    "preference_min": 0,
+    "preference_max": 0,
     "preference_spread": 0,
     "a_severity_spread": 0,
     "b_severity_spread": 0,
