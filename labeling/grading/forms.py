@@ -152,6 +152,8 @@ class RegradeForm(forms.Form):
     )
 
     def __init__(self, *args: Any, newer: list[PolicyVersion], **kwargs: Any) -> None:
+        # Its own ids: the grader's page holds the settings and run forms' fields of these names.
+        kwargs.setdefault("auto_id", "id_regrade_%s")
         super().__init__(*args, **kwargs)
         field = self.fields["policy_version"]
         assert isinstance(field, forms.TypedChoiceField)
