@@ -118,4 +118,5 @@ def test_researcher_regrades_and_sends_flips_to_a_reviewer(
     assert rows.count() == sent
     rows.first.locator("a", has_text="Review").click()
     reviewer.wait_for_url("**/review/pairs/**")
+    assert reason in reviewer.locator("#review-requests").inner_text()
     assert reviewer_problems == []
