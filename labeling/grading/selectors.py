@@ -26,7 +26,9 @@ def grader_list_with_versions() -> QuerySet[Grader]:
     """Every grader with its versions prefetched, newest first, each with its number of
     grades (two queries whatever the number of graders)."""
     versions = (
-        GraderVersion.objects.select_related("endpoint", "policy_version", "created_by")
+        GraderVersion.objects.select_related(
+            "endpoint", "policy_version", "created_by", "regraded_from"
+        )
         .annotate(grade_count=Count("grades"))
         .order_by("-number")
     )

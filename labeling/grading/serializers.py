@@ -19,6 +19,12 @@ NUMBER_MAX = 2**31 - 1
 class GraderVersionSerializer(serializers.ModelSerializer):
     endpoint: Any = serializers.SlugRelatedField(slug_field="name", read_only=True)
     policy_version = serializers.IntegerField(source="policy_version.number", read_only=True)
+    regraded_from = serializers.IntegerField(
+        source="regraded_from.number",
+        read_only=True,
+        allow_null=True,
+        help_text="a re-grade: the version it equals in all but the policy version",
+    )
     created_by: Any = serializers.SlugRelatedField(slug_field="username", read_only=True)
     grade_count = serializers.SerializerMethodField()
 
@@ -35,6 +41,7 @@ class GraderVersionSerializer(serializers.ModelSerializer):
             "candidate_template",
             "pair_template",
             "policy_version",
+            "regraded_from",
             "grade_count",
             "created_by",
             "created_at",

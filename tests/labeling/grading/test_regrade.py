@@ -444,6 +444,8 @@ def test_the_api_regrades_and_reports(regraded, client_for):
     data = again.json()
     assert (data["from_version"], data["version"], data["version_created"]) == (1, 2, False)
     assert data["started"] == [] and len(data["runs"]) == 1
+    versions = rita.get("/api/v1/graders/safety-judge/versions/").json()
+    assert [(v["number"], v["regraded_from"]) for v in versions] == [(2, 1), (1, None)]
     bad = rita.post(
         "/api/v1/graders/safety-judge/regrade/",
         {"policy_version": 999},
