@@ -23,7 +23,7 @@ from presentation.api_errors import ServiceUnavailable
 
 from ..broker import BrokerUnavailable
 from ..models import Campaign, Grader, GradingRun, ModelEndpoint
-from . import calibration, runs, services
+from . import calibration, impact, regrade, runs, services
 from . import selectors as grading_selectors
 from .preview import Preview, grader_preview
 from .serializers import (
@@ -35,8 +35,10 @@ from .serializers import (
     GradingRunCreateSerializer,
     GradingRunDetailSerializer,
     GradingRunSerializer,
+    ImpactScopeSerializer,
     PreviewRequestSerializer,
     PreviewSerializer,
+    RegradeRequestSerializer,
 )
 
 Research = role_permission(Role.RESEARCHER, Role.ADMIN)
@@ -338,3 +340,118 @@ class GradingRunActionApi(APIView):
         else:
             runs.run_resume(run=run)
         return Response(grading_run_data(grading_selectors.grading_run_get(run_id=pk)))
+
+
+def _campaign_named(slug: str | None) -> Campaign | None:
+    if not slug:
+        return None
+    campaign = Campaign.objects.filter(slug=slug).first()
+    if campaign is None:
+        raise ValidationError({"campaign": [f"No campaign is named {slug!r}."]})
+    return campaign
+
+
+class GraderRegradeApi(APIView):
+    permission_classes = [Research]
+
+    @extend_schema(
+        request=RegradeRequestSerializer,
+        responses={201: dict, 200: dict},
+        summary="Re-grade under another policy version",
+        description=(
+            "Makes (or reuses) the version that differs from the grader's current version in "
+            "its policy version only, and starts one grading run per campaign over exactly the "
+            "items the current version graded. Answers 201 when runs started, 200 when the "
+            "re-grade exists and nothing was left to start; 400 (nothing created) when the "
+            "policy version is not published, is the one applied already, nothing was graded, "
+            "or items' categories are missing from it (unless grade_missing_categories); 503 "
+            "(nothing created) while the task broker is down."
+        ),
+    )
+    def post(self, request: Request, name: str) -> Response:
+        grader = grading_selectors.grader_get(name=name)
+        serializer = RegradeRequestSerializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        data = serializer.validated_data
+        try:
+            done = regrade.grader_regrade(
+                grader=grader,
+                policy_version=data["policy_version"],
+                campaign=_campaign_named(data.get("campaign")),
+                grade_missing_categories=data["grade_missing_categories"],
+                user=request.user,
+            )
+        except BrokerUnavailable as error:
+            raise ServiceUnavailable(error.message) from error
+        body = {
+            "grader": grader.name,
+            "from_version": done.source.number,
+            "version": done.version.number,
+            "policy_version": done.version.policy_version.number,
+            "version_created": done.version_created,
+            "missing_categories": done.missing_categories,
+            "runs": [GradingRunSerializer(run).data for run in done.runs],
+            "started": [run.pk for run in done.started],
+        }
+        return Response(
+            body, status=status.HTTP_201_CREATED if done.started else status.HTTP_200_OK
+        )
+
+
+def _impact_versions(name: str, old: int, new: int) -> tuple[Any, Any]:
+    grader = grading_selectors.grader_get(name=name)
+    if old == new:
+        raise ValidationError({"to_version": ["Compare two different versions."]})
+    return (
+        grading_selectors.grader_version_get(grader=grader, number=old),
+        grading_selectors.grader_version_get(grader=grader, number=new),
+    )
+
+
+class RegradeImpactApi(APIView):
+    permission_classes = [Calibrating]
+
+    @extend_schema(
+        parameters=[ImpactScopeSerializer],
+        responses={200: OpenApiResponse(description="the impact report")},
+        summary="Which labels flip from one grader version to another",
+        description=(
+            "Counts of items graded by both versions, by one only, and flipped; flips per kind "
+            "(safe_to_unsafe, unsafe_to_safe, severity_up, severity_down, response_mode, "
+            "helpfulness_up, helpfulness_down, preference_direction) overall and per category; "
+            "every flipped candidate and pair, largest change first, with its review state; "
+            "`partial` while a run over these items is going."
+        ),
+    )
+    def get(self, request: Request, name: str, old: int, new: int) -> Response:
+        old_version, new_version = _impact_versions(name, old, new)
+        query = ImpactScopeSerializer(data=request.query_params)
+        query.is_valid(raise_exception=True)
+        campaign = _campaign_named(query.validated_data.get("campaign"))
+        return Response(impact.regrade_impact(old=old_version, new=new_version, campaign=campaign))
+
+
+class RegradeImpactSendApi(APIView):
+    permission_classes = [Calibrating]
+
+    @extend_schema(
+        request=ImpactScopeSerializer,
+        responses={200: dict},
+        summary="Send the flipped items to the review queue",
+        description=(
+            "Each flipped pair, and each pair holding a flipped candidate, enters the review "
+            "queue with a reason naming the flips; a pair sent for this comparison before is "
+            "not sent again (`already`)."
+        ),
+    )
+    def post(self, request: Request, name: str, old: int, new: int) -> Response:
+        old_version, new_version = _impact_versions(name, old, new)
+        scope = ImpactScopeSerializer(data=request.data)
+        scope.is_valid(raise_exception=True)
+        sent = regrade.impact_send_to_review(
+            old=old_version,
+            new=new_version,
+            campaign=_campaign_named(scope.validated_data.get("campaign")),
+            user=request.user,
+        )
+        return Response({"added": sent.added, "already": sent.already})

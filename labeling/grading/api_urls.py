@@ -18,6 +18,21 @@ urlpatterns = [
         name="api-grader-preview",
     ),
     path(
+        "graders/<slug:name>/regrade/",
+        api.GraderRegradeApi.as_view(),
+        name="api-grader-regrade",
+    ),
+    path(
+        "graders/<slug:name>/impact/<int:old>/<int:new>/",
+        api.RegradeImpactApi.as_view(),
+        name="api-regrade-impact",
+    ),
+    path(
+        "graders/<slug:name>/impact/<int:old>/<int:new>/send-to-review/",
+        api.RegradeImpactSendApi.as_view(),
+        name="api-regrade-impact-send",
+    ),
+    path(
         "campaigns/<slug:slug>/calibration/",
         api.CampaignCalibrationApi.as_view(),
         name="api-campaign-calibration",

@@ -67,6 +67,12 @@ REFRESH_PATIENCE = timedelta(minutes=15)
 """A recomputation asked for this long ago and not finished is taken as lost and asked again."""
 
 
+def combined_preference(preferences: list[int]) -> int:
+    """A pair's preference from its grades in both orders (canonical order): their mean
+    truncated toward zero, so an order-inconsistent grader states a weaker preference."""
+    return math.trunc(sum(preferences) / len(preferences))
+
+
 def grader_ratings(version: GraderVersion, *, unit_ids: dict[str, set[int]]) -> dict[str, dict]:
     """The grader version's value per field and unit, for the units in ``unit_ids`` (candidate
     ids under ``candidate``, pair ids under ``pair``)."""
@@ -87,7 +93,7 @@ def grader_ratings(version: GraderVersion, *, unit_ids: dict[str, set[int]]) -> 
         if preference is not None:
             preferences.setdefault(pair_id, []).append(preference)
     for pair_id, both in preferences.items():
-        values[PREFERENCE_FIELD][pair_id] = math.trunc(sum(both) / len(both))
+        values[PREFERENCE_FIELD][pair_id] = combined_preference(both)
     return values
 
 

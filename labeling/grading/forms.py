@@ -133,3 +133,30 @@ class GradingRunForm(forms.Form):
         if not (data.get("candidates") or data.get("pairs")):
             raise forms.ValidationError("Grade candidates, pairs, or both.")
         return data
+
+
+class RegradeForm(forms.Form):
+    """Re-grade what the current version graded, under a newer published policy version."""
+
+    policy_version = forms.TypedChoiceField(coerce=int, label="Policy version")
+    campaign = forms.ModelChoiceField(
+        queryset=Campaign.objects.order_by("name"),
+        to_field_name="slug",
+        required=False,
+        empty_label="every campaign it graded",
+    )
+    grade_missing_categories = forms.BooleanField(
+        required=False,
+        label="Re-grade the rest if the policy version lacks some items' categories",
+        help_text="those items then fail, each naming its category",
+    )
+
+    def __init__(self, *args: Any, newer: list[PolicyVersion], **kwargs: Any) -> None:
+        # Its own ids: the grader's page holds the settings and run forms' fields of these names.
+        kwargs.setdefault("auto_id", "id_regrade_%s")
+        super().__init__(*args, **kwargs)
+        field = self.fields["policy_version"]
+        assert isinstance(field, forms.TypedChoiceField)
+        field.choices = [(version.number, f"Version {version.number}") for version in newer]
+        if newer:
+            field.initial = newer[0].number

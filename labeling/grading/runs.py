@@ -51,11 +51,15 @@ def run_create(
     candidates: bool = True,
     pairs: bool = True,
     limit: int | None = None,
+    regrade_of: GraderVersion | None = None,
     created_by: AbstractBaseUser | None = None,
 ) -> GradingRun:
     """Create a run; once the transaction commits, a worker plans its grades and fans out.
 
-    Raises :class:`BrokerUnavailable` when the plan cannot be enqueued; the run is removed then.
+    With ``regrade_of`` the run grades exactly the items (and pair orders) that version graded
+    in the campaign, whatever the campaign holds now, so two versions are compared on the same
+    items. Raises :class:`BrokerUnavailable` when the plan cannot be enqueued; the run is
+    removed then.
     """
     if not (candidates or pairs):
         raise ValidationError({"kinds": "Grade candidates, pairs, or both."})
@@ -70,6 +74,7 @@ def run_create(
                 candidates=candidates,
                 pairs=pairs,
                 limit=limit,
+                regrade_of=regrade_of,
                 created_by=created_by if created_by is not None and created_by.pk else None,  # type: ignore[misc]
             )
             created.append(run)
@@ -97,7 +102,9 @@ def run_plan(*, run_id: int) -> int:
     now = connection.ops.adapt_datetimefield_value(timezone.now())
     fixed = (GradingTask.Status.PENDING, 0, "", "", now)  # status, attempts, errors, updated
     with transaction.atomic():
-        if run.candidates:
+        if run.regrade_of_id is not None:
+            _plan_regrade(run, fixed)
+        elif run.candidates:
             candidate_ids = Candidate.objects.filter(prompt__campaign_id=run.campaign_id).order_by(
                 "id"
             )
@@ -113,7 +120,7 @@ def run_plan(*, run_id: int) -> int:
                     planned_insert(GradingTask, _PLANNED_COLUMNS, rows)
                     rows = []
             planned_insert(GradingTask, _PLANNED_COLUMNS, rows)
-        if run.pairs:
+        if run.pairs and run.regrade_of_id is None:
             pair_ids = Pair.objects.filter(campaign_id=run.campaign_id).order_by("id")
             if run.limit:
                 pair_ids = pair_ids[: run.limit]
@@ -137,6 +144,42 @@ def run_plan(*, run_id: int) -> int:
     GRADING_RUNS.send_pending(run_id=run.pk)
     GRADING_RUNS.finalise(run_id=run.pk)
     return planned
+
+
+def _plan_regrade(run: GradingRun, fixed: tuple[Any, ...]) -> None:
+    """Plan a re-grade: one row per grade the source version has of the campaign's items, the
+    same candidates and the same pairs in the same orders."""
+    version_id = run.grader_version_id
+    source = Grade.objects.filter(grader_version_id=run.regrade_of_id)
+    items = (
+        (
+            Grade.Kind.CANDIDATE,
+            source.filter(kind=Grade.Kind.CANDIDATE, candidate__prompt__campaign_id=run.campaign_id)
+            .order_by("candidate_id")
+            .values_list("candidate_id", "order"),
+        ),
+        (
+            Grade.Kind.PAIR,
+            source.filter(kind=Grade.Kind.PAIR, pair__campaign_id=run.campaign_id)
+            .order_by("pair_id", "order")
+            .values_list("pair_id", "order"),
+        ),
+    )
+    for kind_choice, graded in items:
+        kind = kind_choice.value  # the plain string: rows go to the driver as they are
+        if (kind == "candidate" and not run.candidates) or (kind == "pair" and not run.pairs):
+            continue
+        rows: list[tuple[Any, ...]] = []
+        for item_id, order in graded.iterator(chunk_size=PLAN_BATCH):
+            key = planned_key(version_id=version_id, kind=kind, item_id=item_id, order=order)
+            if kind == "candidate":
+                rows.append((run.pk, kind, item_id, None, "", key, *fixed))
+            else:
+                rows.append((run.pk, kind, None, item_id, order, key, *fixed))
+            if len(rows) >= PLAN_BATCH:
+                planned_insert(GradingTask, _PLANNED_COLUMNS, rows)
+                rows = []
+        planned_insert(GradingTask, _PLANNED_COLUMNS, rows)
 
 
 _PLANNED_COLUMNS = (

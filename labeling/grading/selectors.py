@@ -26,7 +26,9 @@ def grader_list_with_versions() -> QuerySet[Grader]:
     """Every grader with its versions prefetched, newest first, each with its number of
     grades (two queries whatever the number of graders)."""
     versions = (
-        GraderVersion.objects.select_related("endpoint", "policy_version", "created_by")
+        GraderVersion.objects.select_related(
+            "endpoint", "policy_version", "created_by", "regraded_from"
+        )
         .annotate(grade_count=Count("grades"))
         .order_by("-number")
     )
@@ -45,7 +47,7 @@ def grader_get(*, name: str) -> Grader:
 def grader_versions(*, grader: Grader) -> QuerySet[GraderVersion]:
     """The grader's versions, newest first, each with its number of grades."""
     return (
-        grader.versions.select_related("endpoint", "policy_version", "created_by")
+        grader.versions.select_related("endpoint", "policy_version", "created_by", "regraded_from")
         .annotate(grade_count=Count("grades"))
         .order_by("-number")
     )
@@ -100,7 +102,11 @@ def grading_run_get(*, run_id: int) -> GradingRun:
     """One grading run (404 when there is none)."""
     return get_object_or_404(
         GradingRun.objects.select_related(
-            "campaign", "grader_version__grader", "grader_version__endpoint"
+            "campaign",
+            "grader_version__grader",
+            "grader_version__endpoint",
+            "grader_version__policy_version",
+            "regrade_of",
         ),
         pk=run_id,
     )

@@ -19,6 +19,12 @@ NUMBER_MAX = 2**31 - 1
 class GraderVersionSerializer(serializers.ModelSerializer):
     endpoint: Any = serializers.SlugRelatedField(slug_field="name", read_only=True)
     policy_version = serializers.IntegerField(source="policy_version.number", read_only=True)
+    regraded_from = serializers.IntegerField(
+        source="regraded_from.number",
+        read_only=True,
+        allow_null=True,
+        help_text="a re-grade: the version it equals in all but the policy version",
+    )
     created_by: Any = serializers.SlugRelatedField(slug_field="username", read_only=True)
     grade_count = serializers.SerializerMethodField()
 
@@ -35,6 +41,7 @@ class GraderVersionSerializer(serializers.ModelSerializer):
             "candidate_template",
             "pair_template",
             "policy_version",
+            "regraded_from",
             "grade_count",
             "created_by",
             "created_at",
@@ -230,3 +237,25 @@ class GradingRunDetailSerializer(GradingRunSerializer):
     class Meta(GradingRunSerializer.Meta):
         fields = (*GradingRunSerializer.Meta.fields, "progress")
         read_only_fields = fields
+
+
+class RegradeRequestSerializer(serializers.Serializer):
+    """A re-grade: what the grader's current version graded, under another policy version."""
+
+    policy_version = serializers.IntegerField(
+        min_value=1, max_value=NUMBER_MAX, help_text="the published policy version to apply"
+    )
+    campaign = serializers.SlugField(
+        max_length=80, required=False, help_text="only this campaign; default every one graded"
+    )
+    grade_missing_categories = serializers.BooleanField(
+        default=False,
+        help_text="re-grade the rest when the policy version lacks some items' categories "
+        "(those items fail, each naming its category); refused otherwise",
+    )
+
+
+class ImpactScopeSerializer(serializers.Serializer):
+    campaign = serializers.SlugField(
+        max_length=80, required=False, help_text="only this campaign; default every one"
+    )

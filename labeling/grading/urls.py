@@ -21,6 +21,17 @@ urlpatterns = [
         name="campaign_calibration_refresh",
     ),
     path("graders/<slug:name>/grade/", views.grading_run_create, name="grading_run_create"),
+    path("graders/<slug:name>/regrade/", views.grader_regrade, name="grader_regrade"),
+    path(
+        "graders/<slug:name>/impact/<int:old>/<int:new>/",
+        views.regrade_impact,
+        name="regrade_impact",
+    ),
+    path(
+        "graders/<slug:name>/impact/<int:old>/<int:new>/send-to-review/",
+        views.regrade_impact_send,
+        name="regrade_impact_send",
+    ),
     path("grading-runs/<int:pk>/", views.grading_run_detail, name="grading_run_detail"),
     path(
         "grading-runs/<int:pk>/cancel/",

@@ -7,22 +7,25 @@ from typing import Any
 
 from django.contrib import messages
 from django.core.exceptions import ValidationError
-from django.http import HttpRequest, HttpResponse
+from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
-from django.views.decorators.http import require_POST
+from django.urls import reverse
+from django.utils.http import urlencode
+from django.views.decorators.http import require_GET, require_POST
 
 from accounts.permissions import role_required
 from accounts.roles import Role, has_role
 from labeling.quality.agreement import FIELDS
 from labeling.quality.selectors import REVIEW_ROLES
+from policy.models import PolicyVersion
 from policy.rubric import PREFERENCE_FIELD
 from presentation.htmx import HtmxHttpRequest
 
 from ..broker import BROKER_ERRORS, BrokerUnavailable
-from ..models import CalibrationSnapshot, GradingRun
-from . import calibration, runs, services
+from ..models import CalibrationSnapshot, Campaign, GradingRun
+from . import calibration, impact, regrade, runs, services
 from . import selectors as grading_selectors
-from .forms import GraderForm, GradingRunForm, PreviewCampaignForm, PreviewForm
+from .forms import GraderForm, GradingRunForm, PreviewCampaignForm, PreviewForm, RegradeForm
 from .preview import grader_preview
 from .templates import CANDIDATE, GradingItemError
 
@@ -103,9 +106,12 @@ def _grader_page(
     current: Any,
     form: GraderForm,
     run_form: GradingRunForm | None = None,
+    regrade_form: RegradeForm | None = None,
     status: int = 200,
 ) -> HttpResponse:
-    """The grader's page: its settings form, its versions, and its grading runs."""
+    """The grader's page: its settings form, its versions, its grading runs, and re-grading
+    under a newer policy version with the impact reports of earlier re-grades."""
+    newer = _newer_policy_versions(current)
     return render(
         request,
         "labeling/grading/grader_detail.html",
@@ -116,8 +122,17 @@ def _grader_page(
             "versions": grading_selectors.grader_versions(grader=grader),
             "run_form": run_form or GradingRunForm(),
             "grading_runs": grading_selectors.grading_run_list(grader=grader)[:20],
+            "regrade_form": regrade_form or (RegradeForm(newer=newer) if newer else None),
+            "regrades": regrade.regrade_pairs(version=current),
         },
         status=status,
+    )
+
+
+def _newer_policy_versions(version: Any) -> list[PolicyVersion]:
+    """The published policy versions newer than the one ``version`` applies, newest first."""
+    return list(
+        PolicyVersion.objects.filter(number__gt=version.policy_version.number).order_by("-number")
     )
 
 
@@ -390,3 +405,131 @@ def grading_run_action(request: HttpRequest, pk: int, action: str) -> HttpRespon
     except ValidationError as error:
         messages.error(request, "; ".join(error.messages))
     return redirect("labeling:grading_run_detail", pk=pk)
+
+
+def _impact_url(name: str, old: int, new: int, campaign: Campaign | None) -> str:
+    url = reverse("labeling:regrade_impact", args=[name, old, new])
+    return url + ("?" + urlencode({"campaign": campaign.slug}) if campaign is not None else "")
+
+
+@require_POST
+@role_required(*RESEARCH)
+def grader_regrade(request: HttpRequest, name: str) -> HttpResponse:
+    """Re-grade the current version's items under a newer policy version, then show the
+    impact report (partial while the runs go)."""
+    grader = grading_selectors.grader_get(name=name)
+    current = grading_selectors.grader_current_version(grader=grader)
+    form = RegradeForm(request.POST, newer=_newer_policy_versions(current))
+    status = 400
+    if form.is_valid():
+        data = form.cleaned_data
+        try:
+            done = regrade.grader_regrade(
+                grader=grader,
+                policy_version=data["policy_version"],
+                campaign=data["campaign"],
+                grade_missing_categories=data["grade_missing_categories"],
+                user=request.user,
+            )
+        except ValidationError as error:
+            form.add_error(None, error)
+        except BrokerUnavailable as error:
+            form.add_error(None, error.message)
+            status = 503
+        else:
+            started = len(done.started)
+            messages.success(
+                request,
+                f"Re-grading with policy version {done.version.policy_version.number} as "
+                f"{grader.name} v{done.version.number}"
+                + (" (new version)" if done.version_created else "")
+                + f": {started} run{'s' * (started != 1)} started"
+                + (
+                    f", {len(done.runs) - started} already there."
+                    if len(done.runs) > started
+                    else "."
+                ),
+            )
+            return redirect(
+                _impact_url(grader.name, done.source.number, done.version.number, data["campaign"])
+            )
+    return _grader_page(
+        request,
+        grader,
+        current=current,
+        form=GraderForm(version=current),
+        regrade_form=form,
+        status=status,
+    )
+
+
+# Flipped items listed per table on the page (the API and the command list every one).
+PAGE_FLIPS = 200
+
+
+def _impact_versions(name: str, old: int, new: int) -> tuple[Any, Any]:
+    grader = grading_selectors.grader_get(name=name)
+    if old == new:
+        raise Http404("Compare two different versions.")
+    return (
+        grading_selectors.grader_version_get(grader=grader, number=old),
+        grading_selectors.grader_version_get(grader=grader, number=new),
+    )
+
+
+def _impact_campaign(slug: str | None) -> Campaign | None:
+    return get_object_or_404(Campaign, slug=slug) if slug else None
+
+
+@require_GET
+@role_required(*CALIBRATION_ROLES)
+def regrade_impact(request: HtmxHttpRequest, name: str, old: int, new: int) -> HttpResponse:
+    """Which labels flip from one grader version to another (a re-grade under another policy
+    version), per category, each flipped item listed; htmx refreshes it while runs go."""
+    old_version, new_version = _impact_versions(name, old, new)
+    campaign = _impact_campaign(request.GET.get("campaign"))
+    report = impact.regrade_impact(old=old_version, new=new_version, campaign=campaign)
+    campaigns = impact.graded_campaigns([old_version, new_version])
+    context = {
+        "grader": old_version.grader,
+        "old": old_version,
+        "new": new_version,
+        "campaign": campaign,
+        "campaigns": campaigns,
+        "report": report,
+        "flip_kinds": impact.FLIP_KINDS,
+        "flip_counts": [(label, report["flips"][kind]) for kind, label in impact.FLIP_KINDS],
+        "category_rows": [
+            {**row, "cells": [row["flips"][kind] for kind, _ in impact.FLIP_KINDS]}
+            for row in report["by_category"]
+        ],
+        "candidates": report["candidates"][:PAGE_FLIPS],
+        "pairs": report["pairs"][:PAGE_FLIPS],
+        "only_old": report["only_old"][:PAGE_FLIPS],
+        "only_new": report["only_new"][:PAGE_FLIPS],
+        "can_review": has_role(request.user, *REVIEW_ROLES),
+        "can_research": has_role(request.user, *RESEARCH),
+        "send_url": reverse("labeling:regrade_impact_send", args=[name, old, new]),
+    }
+    template = "labeling/grading/impact.html"
+    if request.htmx:
+        template += "#report"
+    return render(request, template, context)
+
+
+@require_POST
+@role_required(*CALIBRATION_ROLES)
+def regrade_impact_send(request: HttpRequest, name: str, old: int, new: int) -> HttpResponse:
+    """Send every flipped item's pair to the review queue (once per comparison)."""
+    old_version, new_version = _impact_versions(name, old, new)
+    campaign = _impact_campaign(request.POST.get("campaign"))
+    sent = regrade.impact_send_to_review(
+        old=old_version, new=new_version, campaign=campaign, user=request.user
+    )
+    added, already = len(sent.added), len(sent.already)
+    messages.success(
+        request,
+        f"{added} pair{'s' * (added != 1)} sent to the review queue"
+        + (f"; {already} were already there." if already else "."),
+    )
+    return redirect(_impact_url(name, old, new, campaign))

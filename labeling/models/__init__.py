@@ -20,6 +20,7 @@ from .quality import (
     DashboardTimeOnTask,
     DashboardTimeOnTaskSecond,
     Review,
+    ReviewRequest,
 )
 
 __all__ = [
@@ -47,5 +48,6 @@ __all__ = [
     "Prompt",
     "PromptChange",
     "Review",
+    "ReviewRequest",
     "Skip",
 ]

@@ -64,6 +64,15 @@ class GraderVersion(models.Model):
     candidate_template = models.TextField(help_text="the prompt for grading one candidate")
     pair_template = models.TextField(help_text="the prompt for grading a pair")
     policy_version = models.ForeignKey("policy.PolicyVersion", on_delete=models.PROTECT)
+    regraded_from = models.ForeignKey(
+        "self",
+        null=True,
+        blank=True,
+        on_delete=models.PROTECT,
+        related_name="regrades",
+        help_text="the version this one re-grades under another policy version; the two differ "
+        "in their policy version only",
+    )
     created_by = models.ForeignKey(
         settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
     )
@@ -88,8 +97,9 @@ class GraderVersion(models.Model):
 
     @property
     def is_frozen(self) -> bool:
-        """Whether this version has graded anything (and so may never change)."""
-        return self.grades.exists()
+        """Whether this version may never change: it has graded anything, or it is a re-grade,
+        whose whole point is to differ from its source in the policy version only."""
+        return self.regraded_from_id is not None or self.grades.exists()
 
 
 class Grade(models.Model):
@@ -218,6 +228,15 @@ class GradingRun(PlannedRun):
     pairs = models.BooleanField(default=True, help_text="grade each pair, in both orders")
     limit = models.PositiveIntegerField(
         null=True, blank=True, help_text="only the campaign's first N candidates and N pairs"
+    )
+    regrade_of = models.ForeignKey(
+        GraderVersion,
+        null=True,
+        blank=True,
+        on_delete=models.PROTECT,
+        related_name="+",
+        help_text="a re-grade: only the items (and pair orders) this version graded in the "
+        "campaign",
     )
     graded = models.PositiveIntegerField(default=0)
 

@@ -24,6 +24,41 @@ class Review(models.Model):
     updated_at = models.DateTimeField(auto_now=True)
 
 
+class ReviewRequest(models.Model):
+    """A pair sent to the reviewers' queue on purpose, with the reason that names why (e.g. a
+    label that a re-grade under a newer policy version flipped).
+
+    One request per pair and ``key`` (what sent it), so sending the same thing twice adds
+    nothing. The pair stays in the queue until a review newer than the request resolves it.
+    """
+
+    class Source(models.TextChoices):
+        REGRADE = "regrade", "Policy re-grade"
+
+    pair = models.ForeignKey(
+        "labeling.Pair", on_delete=models.CASCADE, related_name="review_requests"
+    )
+    source = models.CharField(max_length=20, choices=Source.choices)
+    key = models.CharField(
+        max_length=100, help_text="what sent it, e.g. regrade:<old version id>:<new version id>"
+    )
+    reason = models.TextField()
+    requested_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ("created_at", "id")
+        constraints = [
+            models.UniqueConstraint(fields=("pair", "key"), name="review_request_unique_key"),
+        ]
+        indexes = [models.Index(fields=("key",), name="review_request_key")]
+
+    def __str__(self) -> str:
+        return f"review request of pair {self.pair_id}: {self.reason}"
+
+
 class DashboardRatingCount(models.Model):
     """How many side ratings of a campaign fall in one cell of the safety and modes dashboards.
 

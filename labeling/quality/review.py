@@ -7,6 +7,10 @@ A pair enters the queue when it has no review yet and any of these holds:
 * **failed gold** — a gold pair with at least one judgment that misses the expected answer;
 * **flags** — an annotator raised a flag (``needs_expert``, ``prompt_problem``, …).
 
+A pair also enters it when someone sends it on purpose (a :class:`ReviewRequest`, e.g. the
+labels a re-grade under a newer policy version flipped), judged or not, and stays until a
+review newer than the request resolves it.
+
 A review's ``final_labels`` keep the shape exports read:
 ``{"a": {"response_mode", "severity", "helpfulness"}, "b": {...}, "preference": int}``;
 a ``discard`` resolution has no labels and tells exports to drop the pair.
@@ -31,7 +35,15 @@ from django.db.models import (
     When,
 )
 
-from labeling.models import Campaign, Judgment, Pair, Prompt, PromptChange, Review
+from labeling.models import (
+    Campaign,
+    Judgment,
+    Pair,
+    Prompt,
+    PromptChange,
+    Review,
+    ReviewRequest,
+)
 from policy.rubric import (
     CANONICAL_SIDES,
     HELPFULNESS_MAX,
@@ -48,6 +60,19 @@ from .gold import as_int, failed_gold_pair_ids
 
 QUEUE_LIMIT = 200
 SPREAD_THRESHOLD = 2
+# A request someone made on purpose ranks above disagreement, below failed gold and experts.
+REQUEST_URGENCY = 30
+_NO_JUDGMENTS: dict[str, Any] = {
+    "judgments": 0,
+    "preference_min": 0,
+    "preference_max": 0,
+    "preference_spread": 0,
+    "a_severity_spread": 0,
+    "b_severity_spread": 0,
+    "a_helpfulness_spread": 0,
+    "b_helpfulness_spread": 0,
+    "flagged": 0,
+}
 
 
 def _severity_rank(field: str) -> Case:
@@ -111,10 +136,15 @@ def review_queue(*, campaign: Campaign, limit: int = QUEUE_LIMIT) -> dict[str, A
         for pair_id, annotators in failed_gold_pair_ids(campaign=campaign).items()
         if pair_id not in reviewed
     }
-    missing = set(failed_gold) - set(selected)
+    requested = open_review_requests(pair_ids=None, campaign=campaign)
+    missing = (set(failed_gold) | set(requested)) - set(selected)
     if missing:
-        for row in stats.filter(pair_id__in=missing):
+        # A requested pair may have an old review: its judgments count whatever the review.
+        every_judgment = Judgment.objects.filter(pair_id__in=missing)
+        for row in _pair_statistics(every_judgment):
             selected[row["pair_id"]] = row
+        for pair_id in missing - set(selected):
+            selected[pair_id] = {"pair_id": pair_id, **_NO_JUDGMENTS}
     flags_by_pair: dict[int, set[str]] = {}
     for pair_id, flags in Judgment.objects.filter(
         pair_id__in=[pid for pid, row in selected.items() if row["flagged"]]
@@ -127,8 +157,10 @@ def review_queue(*, campaign: Campaign, limit: int = QUEUE_LIMIT) -> dict[str, A
             reasons.insert(0, f"failed gold ({len(failed_gold[pair_id])})")
         flags = sorted(flags_by_pair.get(pair_id, ()))
         reasons.extend(f"flag: {flag}" for flag in flags)
+        reasons.extend(requested.get(pair_id, ()))
         urgency = (
             (100 if pair_id in failed_gold else 0)
+            + (REQUEST_URGENCY if pair_id in requested else 0)
             + (50 if Flag.NEEDS_EXPERT in flags or Flag.PROMPT_PROBLEM in flags else 0)
             + 10 * len(flags)
             + row["preference_spread"]
@@ -154,6 +186,60 @@ def review_queue(*, campaign: Campaign, limit: int = QUEUE_LIMIT) -> dict[str, A
         item["intent"] = pair.prompt.intent
         item["is_gold"] = pair.is_gold
     return {"total": total, "items": items}
+
+
+def open_review_requests(
+    *, campaign: Campaign | None, pair_ids: list[int] | None, key: str | None = None
+) -> dict[int, list[str]]:
+    """The reasons of the requests still open (no review, or a review older than the request)
+    per pair, of a campaign or of the pairs named (and sent under ``key``), oldest first."""
+    requests = ReviewRequest.objects.filter(
+        Q(pair__review__isnull=True) | Q(pair__review__updated_at__lt=F("created_at"))
+    )
+    if key is not None:
+        requests = requests.filter(key=key)
+    if campaign is not None:
+        requests = requests.filter(pair__campaign=campaign)
+    if pair_ids is not None:
+        requests = requests.filter(pair_id__in=pair_ids)
+    reasons: dict[int, list[str]] = {}
+    for pair_id, reason in requests.order_by("created_at", "id").values_list("pair_id", "reason"):
+        reasons.setdefault(pair_id, []).append(reason)
+    return reasons
+
+
+def review_requests_add(
+    *, reasons: dict[int, str], key: str, source: str, requested_by: Any = None
+) -> list[int]:
+    """Send pairs to the review queue, each with its reason; a pair already sent under ``key``
+    is left as it is. Returns the pairs added now."""
+    if source not in ReviewRequest.Source.values:
+        raise ValidationError(
+            {"source": f"must be one of {', '.join(ReviewRequest.Source.values)}"}
+        )
+    author = requested_by if requested_by is not None and requested_by.is_authenticated else None
+    with transaction.atomic():
+        known = set(
+            ReviewRequest.objects.filter(key=key, pair_id__in=list(reasons)).values_list(
+                "pair_id", flat=True
+            )
+        )
+        new = sorted(set(reasons) - known)
+        created = ReviewRequest.objects.bulk_create(
+            [
+                ReviewRequest(
+                    pair_id=pair_id,
+                    key=key,
+                    source=source,
+                    reason=reasons[pair_id],
+                    requested_by=author,
+                )
+                for pair_id in new
+            ],
+            # Two sends at once: the unique (pair, key) keeps one, the other adds nothing.
+            ignore_conflicts=True,
+        )
+    return [request.pair_id for request in created]
 
 
 def pair_for_review(*, pair_id: int) -> Pair:

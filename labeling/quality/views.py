@@ -29,7 +29,13 @@ from .agreement import (
 from .bias import length_bias, position_bias
 from .forms import GoldAnswerForm, PromptCorrectionForm, ReviewForm
 from .gold import gold_accuracy_by_annotator, pair_gold_clear, pair_gold_set
-from .review import pair_for_review, prompt_correct, review_queue, review_record
+from .review import (
+    open_review_requests,
+    pair_for_review,
+    prompt_correct,
+    review_queue,
+    review_record,
+)
 from .selectors import (
     GOLD_ROLES,
     QUALITY_ROLES,
@@ -153,6 +159,7 @@ def review_pair_view(request: HttpRequest, pair_id: int) -> HttpResponse:
             "form": form,
             "correction": correction,
             "changes": pair.prompt.changes.select_related("changed_by")[:20],
+            "requested": open_review_requests(campaign=None, pair_ids=[pair.pk]).get(pair.pk, []),
         },
         status=400 if request.method == "POST" else 200,
     )
