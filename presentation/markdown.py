@@ -1,16 +1,20 @@
 """Markdown for policy text written by admins: rubric, guidance, campaign instructions.
 
-``render_markdown`` escapes raw HTML at the markdown stage (it is shown as text, never parsed),
-then sanitises the generated HTML with nh3 using a small allow-list as a second line of
-defence. No image survives: an image loads when the page opens, so its source is a request
-made on the reader's behalf, and a same-site one can hit a page that acts on GET. Links keep
+Markdown is read as CommonMark (what model output and most writers assume: nested lists with
+code blocks inside them, fenced code) with GitHub's tables and strikethrough, by
+``markdown-it-py``, a maintained CommonMark parser. ``render_markdown`` escapes raw HTML at
+the markdown stage (it is shown as text, never parsed), then sanitises the generated HTML with
+nh3 using a small allow-list as a second line of defence. No image survives: an image loads
+when the page opens, so its source is a request made on the reader's behalf, and a same-site
+one can hit a page that acts on GET. Links keep
 only absolute http, https and mailto targets (relative and protocol-relative ones lose their
 ``href``) and open with ``rel="noopener noreferrer nofollow"``. No attribute beyond the few
 listed survives (no ``on*``, ``style``, ``class``, ``id`` or ``hx-*``). Templates still wrap
 the result in an element with ``hx-disable``.
 
-Prompts and model output never come here: ``presentation.untrusted_text`` renders them with
-no link, image or attribute at all (``{% load untrusted_text %}``).
+Prompts and model output are parsed the same way but never rendered here:
+``presentation.untrusted_text`` keeps no link, image or attribute at all
+(``{% load untrusted_text %}``).
 """
 
 from __future__ import annotations
@@ -19,10 +23,9 @@ import re
 from typing import Any
 from urllib.parse import urlsplit
 
-import markdown
 import nh3
 from django.utils.safestring import SafeString, mark_safe
-from markdown.extensions import Extension
+from markdown_it import MarkdownIt
 
 MAX_INPUT_LENGTH = 200_000
 ALLOWED_TAGS = frozenset(
@@ -44,12 +47,16 @@ URL_SCHEMES = frozenset({"http", "https", "mailto"})
 DROPPED_CONTENT_TAGS = frozenset({"script", "style", "iframe", "object", "embed", "template"})
 
 
-class EscapeRawHtml(Extension):
-    """Treat raw HTML in the source as text: ``<script>`` is shown, never parsed."""
+# CommonMark with raw HTML off (``<script>`` in the source is shown as text, never parsed),
+# plus tables and strikethrough. Rendering keeps no state between texts, so one parser serves
+# every thread.
+_COMMONMARK = MarkdownIt("commonmark", {"html": False}).enable(["table", "strikethrough"])
 
-    def extendMarkdown(self, md: markdown.Markdown) -> None:
-        md.preprocessors.deregister("html_block")
-        md.inlinePatterns.deregister("html")
+
+def commonmark_html(text: str) -> str:
+    """The parser's HTML for ``text`` (at most ``MAX_INPUT_LENGTH`` characters), not yet
+    sanitised: callers pass it through nh3."""
+    return _COMMONMARK.render(text[:MAX_INPUT_LENGTH])
 
 
 # What a browser ignores in a URL before resolving it: tabs and newlines anywhere, and
@@ -105,11 +112,4 @@ def render_markdown(text: Any) -> SafeString:
     """Render markdown to sanitised HTML that is safe to insert into a page."""
     if text is None:
         return mark_safe("")
-    source = str(text)[:MAX_INPUT_LENGTH]
-    # A fresh instance per call: markdown.Markdown keeps state and is not thread-safe.
-    converter = markdown.Markdown(
-        extensions=["tables", "fenced_code", "sane_lists", EscapeRawHtml()],
-        output_format="html",
-    )
-    html = converter.convert(source)
-    return mark_safe(sanitise_html(html))  # noqa: S308 - sanitised by nh3 just above
+    return mark_safe(sanitise_html(commonmark_html(str(text))))  # noqa: S308 - sanitised by nh3

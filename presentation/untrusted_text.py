@@ -15,25 +15,21 @@ render it again. Stored HTML is only used while ``RENDERER`` is the same: a chan
 module's rules (bump ``RULES``) or an upgrade of markdown or nh3 gives a new ``RENDERER``, and
 rows stored by another renderer, or with no HTML at all, are rendered when shown.
 
-Whatever is rendered on a request (prompts, older candidates) reuses one markdown converter
-per thread, reset between texts instead of being built per text (building it is most of the
-cost of a short text), and results are cached by text.
+Whatever is rendered on a request (prompts, older candidates) is cached by text.
 """
 
 from __future__ import annotations
 
 import re
-import threading
 import zlib
 from functools import lru_cache
 from importlib.metadata import version
 from typing import Protocol
 
-import markdown
 import nh3
 from django.utils.safestring import SafeString, mark_safe
 
-from .markdown import MAX_INPUT_LENGTH, EscapeRawHtml, sanitise_html
+from .markdown import MAX_INPUT_LENGTH, commonmark_html, sanitise_html
 
 # Text-only formatting: structure survives, nothing that loads, links or runs.
 INERT_TAGS: set[str] = {
@@ -44,48 +40,24 @@ INERT_TAGS: set[str] = {
 DROP_WITH_CONTENT: set[str] = {"script", "style", "iframe", "object", "embed", "template"}
 
 # The version of the rules below; bump it whenever they change what a text renders to.
-RULES = 1
+RULES = 2
 # The renderer that stored HTML must come from to be used: these rules under these libraries.
 RENDERER = (
-    zlib.crc32(f"{RULES}:markdown {version('markdown')}:nh3 {version('nh3')}".encode()) & 0x7FFFFFFF
+    zlib.crc32(f"{RULES}:markdown-it-py {version('markdown-it-py')}:nh3 {version('nh3')}".encode())
+    & 0x7FFFFFFF
 )
-
-_local = threading.local()
-
-
-def _converter() -> markdown.Markdown:
-    """This thread's converter, configured as ``presentation.markdown.render_markdown``'s."""
-    converter: markdown.Markdown | None = getattr(_local, "converter", None)
-    if converter is None:
-        converter = markdown.Markdown(
-            extensions=["tables", "fenced_code", "sane_lists", EscapeRawHtml()],
-            output_format="html",
-        )
-        _local.converter = converter
-    return converter
-
-
-def markdown_html(text: str) -> str:
-    """``presentation.markdown.render_markdown(text)``, with a reused converter."""
-    converter = _converter()
-    try:
-        html = converter.convert(text[:MAX_INPUT_LENGTH])
-    finally:
-        # Whatever happened, the next text starts from a clean converter.
-        converter.reset()
-    return sanitise_html(html)
 
 
 @lru_cache(maxsize=1024)
 def _render_inert(text: str) -> str:
     return nh3.clean(
-        markdown_html(text),
+        sanitise_html(commonmark_html(text)),
         tags=INERT_TAGS,
         clean_content_tags=DROP_WITH_CONTENT,
         attributes={},
         link_rel=None,
         strip_comments=True,
-    )
+    ).strip()
 
 
 # One line of plain prose: letters, digits, spaces and punctuation that markdown leaves alone

@@ -108,7 +108,9 @@ def test_links_that_resolve_against_the_site_lose_their_href(target: str) -> Non
         value for _, attributes in parser.elements for name, value in attributes if name == "href"
     ]
     assert hrefs == [], (target, html)
-    assert ">b</a>" in html  # the text of the link stays
+    # The text of the link stays: in a link without a target, or (a script URL, which the
+    # CommonMark parser refuses to make a link of) as the source text.
+    assert ">b</a>" in html or "[b](" in html
 
 
 @pytest.mark.parametrize(

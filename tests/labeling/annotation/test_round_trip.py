@@ -22,8 +22,6 @@ from labeling.annotation import services
 from labeling.annotation.claim import postgres as statements
 from labeling.annotation.validation import JudgmentInvalid
 from labeling.models import Assignment, Campaign, Judgment, Pair
-from presentation.markdown import render_markdown
-from presentation.untrusted_text import markdown_html
 
 from .conftest import build_pairs, payload
 
@@ -202,21 +200,6 @@ def test_the_round_trip_settles_on_a_generic_plan(campaign, make_annotators):
                 "SELECT generic_plans FROM pg_prepared_statements WHERE name = %s", [shape.name]
             )
             assert cursor.fetchone()[0] > 0, shape.name
-
-
-@pytest.mark.parametrize(
-    "text",
-    [
-        "# Title\n\n<script>alert(1)</script> *x* [a](javascript:alert(1))",
-        "```\ncode <b>bold</b>\n```\n\n| a | b |\n|---|---|\n| 1 | 2 |",
-        "1. a\n2. b\n\n* c\n\n> quote <img src=x onerror=alert(1)>",
-        "<div hx-get='/x' hx-trigger='load'>y</div>",
-        "",
-    ],
-)
-def test_the_reused_markdown_converter_renders_as_the_policy_renderer(text):
-    for _ in range(2):  # the second time on a converter that has already been used
-        assert markdown_html(text) == str(render_markdown(text))
 
 
 K = 3
