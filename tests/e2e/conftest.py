@@ -8,7 +8,11 @@ from typing import Any
 import pytest
 from django.conf import settings
 from django.test import Client
+from django.urls import get_resolver
 from playwright.sync_api import sync_playwright
+
+from policy.models import PolicyVersion
+from tests.labeling.annotation.factories import build_pairs, ensure_roles
 
 CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking"]
 
@@ -60,3 +64,23 @@ def open_pair_page(page: Any, slug: str) -> None:
     claims with an htmx POST once it has loaded."""
     page.goto(f"/campaigns/{slug}/annotate/")
     page.locator(PAIR_SHOWN).wait_for()
+
+
+@pytest.fixture
+def annotation_campaign(transactional_db: None) -> Any:
+    from labeling.campaigns.services import campaign_create
+    from policy.defaults import default_policy
+
+    ensure_roles()
+    # Import every view module now: the first request would otherwise pay for it inside a
+    # browser timeout.
+    get_resolver().url_patterns  # noqa: B018
+    version = PolicyVersion.objects.order_by("-number").first() or PolicyVersion.objects.create(
+        number=1, notes="e2e", snapshot=default_policy()
+    )
+    campaign = campaign_create(
+        name="Keyboard campaign", slug="keyboard", policy_version=version,
+        judgments_per_pair=2, open_now=True,
+    )  # fmt: skip
+    build_pairs(campaign, 5)
+    return campaign

@@ -6,34 +6,11 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
-from django.urls import get_resolver
 
 from labeling.models import Assignment, Judgment, Skip
-from policy.models import PolicyVersion
 from tests.e2e.conftest import open_pair_page, signed_in_page
-from tests.labeling.annotation.factories import build_pairs, ensure_roles
 
 pytestmark = pytest.mark.e2e
-
-
-@pytest.fixture
-def annotation_campaign(transactional_db: None) -> Any:
-    from labeling.campaigns.services import campaign_create
-    from policy.defaults import default_policy
-
-    ensure_roles()
-    # Import every view module now: the first request would otherwise pay for it inside a
-    # browser timeout.
-    get_resolver().url_patterns  # noqa: B018
-    version = PolicyVersion.objects.order_by("-number").first() or PolicyVersion.objects.create(
-        number=1, notes="e2e", snapshot=default_policy()
-    )
-    campaign = campaign_create(
-        name="Keyboard campaign", slug="keyboard", policy_version=version,
-        judgments_per_pair=2, open_now=True,
-    )  # fmt: skip
-    build_pairs(campaign, 5)
-    return campaign
 
 
 def current_assignment(page: Any) -> str:

@@ -8,7 +8,6 @@ from typing import Any
 import pytest
 
 from tests.e2e.conftest import open_pair_page, signed_in_page
-from tests.e2e.test_annotate_keyboard import annotation_campaign  # noqa: F401 - a fixture
 
 pytestmark = pytest.mark.e2e
 
@@ -21,7 +20,7 @@ IN_VIEW = """(selector) => {
 def test_submit_in_view_and_guidance_unclipped(
     browser: Any,
     live_server: Any,
-    annotation_campaign: Any,  # noqa: F811 - the fixture imported above
+    annotation_campaign: Any,
     personas: dict[str, Any],
 ) -> None:
     page = signed_in_page(
