@@ -14,7 +14,9 @@ from .spec import (
     ARCHIVE_FORMATS,
     DEFAULT_SPLIT_RATIOS,
     FORMATS,
+    CONSENSUS,
     LABEL_SOURCE_CHOICES,
+    MAJORITY,
     LABEL_SOURCES,
     PREFERENCE_SOURCES,
 )
@@ -70,6 +72,16 @@ class ExportForm(forms.Form):
         required=False,
         label="Whose labels",
         help_text="Empty: human",
+    )
+    labels = forms.ChoiceField(
+        choices=[
+            (MAJORITY, "majority — mean preference, most common mode"),
+            (CONSENSUS, "consensus — the campaign's rater-weighted consensus model"),
+        ],
+        initial=MAJORITY,
+        required=False,
+        label="Combine raters by",
+        help_text="Consensus: computed on the campaign's quality page",
     )
     grader = forms.ChoiceField(
         choices=(), required=False, help_text="For grader labels and the grades format"

@@ -225,3 +225,54 @@ def test_a_large_campaign_is_computed_by_a_worker(
         time.sleep(0.2)
     assert run.status == ConsensusRun.Status.DONE, run.error
     assert run.summary[SEVERITY_FIELD]["items"] == 40
+
+
+def test_export_with_consensus_labels_uses_them(build: Builder, rated, personas, tmp_path) -> None:
+    from exports.services import export_preview
+
+    data = {
+        "format": "trl-preference",
+        "campaigns": [build.campaign.slug],
+        "labels": "consensus",
+        "split_ratios": {"train": 1.0, "validation": 0.0, "test": 0.0},
+    }
+    with pytest.raises(Exception) as refused:
+        export_preview(data=data)
+    assert "labels" in refused.value.message_dict  # type: ignore[attr-defined]
+    assert "no consensus computed for campaign quality" in str(refused.value)
+    consensus_module.consensus_request(campaign=build.campaign)
+    majority = export_preview(data={**data, "labels": "majority"})
+    chosen = export_preview(data=data)
+    assert chosen["labels"] == "consensus"
+    assert chosen["consensus_runs"][0]["id"] == latest_consensus(build.campaign).pk
+    assert chosen["other"]["pairs_with_consensus_labels"] == 20
+    assert majority["rows"] == chosen["rows"] == 20
+    out = tmp_path / "out"
+    call_command(
+        "export",
+        "--campaign",
+        build.campaign.slug,
+        "--format",
+        "trl-preference",
+        "--combine",
+        "consensus",
+        "--split",
+        "1,0,0",
+        "--out",
+        str(out),
+        stdout=StringIO(),
+    )
+    (out,) = list(out.iterdir())
+    manifest = json.loads((out / "manifest.json").read_text())
+    assert manifest["labels"] == "consensus"
+    assert manifest["consensus_runs"][0]["campaign"] == build.campaign.slug
+    assert "consensus run" in (out / "README.md").read_text()
+    rows = [
+        json.loads(line)
+        for path in sorted(out.glob("data/**/train.jsonl"))
+        for line in path.read_text().splitlines()
+    ]
+    # rater4's reversed preference (a quarter of the judgments on its pairs) is out-voted
+    # either way; with consensus the preference's strength is the careful raters' alone.
+    chosen_texts = {row["chosen"][-1]["content"] for row in rows}
+    assert len(rows) == 20 and len(chosen_texts) == 20
