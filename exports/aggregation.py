@@ -463,7 +463,9 @@ class ConsensusLabels:
 _DIRECTION_SIGN = {"a": -1, "tie": 0, "b": 1}
 
 
-def apply_consensus(resolved: ResolvedPair, consensus: ConsensusLabels) -> tuple[ResolvedPair, bool]:
+def apply_consensus(
+    resolved: ResolvedPair, consensus: ConsensusLabels
+) -> tuple[ResolvedPair, bool]:
     """A pair's raw judgments replaced by one label from the consensus, and whether any
     consensus value was used.
 
@@ -486,7 +488,10 @@ def apply_consensus(resolved: ResolvedPair, consensus: ConsensusLabels) -> tuple
         agreeing = [label.preference for label in labels if _sign(label.preference) == sign]
         preference = _mean(agreeing) if agreeing else float(sign)
     sides: list[SideLabel | None] = []
-    for candidate, rated in ((pair.a, [label.a for label in labels]), (pair.b, [label.b for label in labels])):
+    for candidate, rated in (
+        (pair.a, [label.a for label in labels]),
+        (pair.b, [label.b for label in labels]),
+    ):
         counted = [side for side in rated if side is not None]
         mode = consensus.response_mode.get(candidate.id)
         severity = consensus.severity.get(candidate.id)

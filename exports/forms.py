@@ -12,12 +12,12 @@ from policy.rubric import PREFERENCE_MAX, Intent
 
 from .spec import (
     ARCHIVE_FORMATS,
+    CONSENSUS,
     DEFAULT_SPLIT_RATIOS,
     FORMATS,
-    CONSENSUS,
     LABEL_SOURCE_CHOICES,
-    MAJORITY,
     LABEL_SOURCES,
+    MAJORITY,
     PREFERENCE_SOURCES,
 )
 

@@ -33,11 +33,11 @@ from .models import Export
 from .pipeline import PipelineResult, run_grades_pipeline, run_pipeline
 from .selectors import (
     consensus_labels,
-    latest_consensus_run,
     export_grade_count,
     export_grader_version,
     export_pair_count,
     export_policy_version,
+    latest_consensus_run,
     stream_export_rows,
     stream_grade_rows,
 )

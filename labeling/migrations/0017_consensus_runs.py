@@ -6,45 +6,98 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     dependencies = [
-        ('labeling', '0016_policy_regrade'),
+        ("labeling", "0016_policy_regrade"),
         migrations.swappable_dependency(settings.AUTH_USER_MODEL),
     ]
 
     operations = [
         migrations.AddField(
-            model_name='reviewrequest',
-            name='evidence',
-            field=models.JSONField(blank=True, default=dict, help_text='what the sender saw, e.g. rater, field, confidence'),
+            model_name="reviewrequest",
+            name="evidence",
+            field=models.JSONField(
+                blank=True,
+                default=dict,
+                help_text="what the sender saw, e.g. rater, field, confidence",
+            ),
         ),
         migrations.AddField(
-            model_name='reviewrequest',
-            name='score',
-            field=models.FloatField(blank=True, help_text='how sure the sender is; the queue ranks by it', null=True),
+            model_name="reviewrequest",
+            name="score",
+            field=models.FloatField(
+                blank=True, help_text="how sure the sender is; the queue ranks by it", null=True
+            ),
         ),
         migrations.AlterField(
-            model_name='reviewrequest',
-            name='source',
-            field=models.CharField(choices=[('regrade', 'Policy re-grade'), ('consensus', 'Likely label error')], max_length=20),
+            model_name="reviewrequest",
+            name="source",
+            field=models.CharField(
+                choices=[("regrade", "Policy re-grade"), ("consensus", "Likely label error")],
+                max_length=20,
+            ),
         ),
         migrations.CreateModel(
-            name='ConsensusRun',
+            name="ConsensusRun",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('status', models.CharField(choices=[('queued', 'Queued'), ('running', 'Running'), ('done', 'Done'), ('failed', 'Failed')], default='queued', max_length=10)),
-                ('created_at', models.DateTimeField(auto_now_add=True)),
-                ('computed_at', models.DateTimeField(blank=True, null=True)),
-                ('compute_seconds', models.FloatField(default=0.0)),
-                ('summary', models.JSONField(blank=True, default=dict)),
-                ('labels', models.JSONField(blank=True, default=dict, help_text='field -> {item id: [consensus, quality, majority]}; items are candidates, pairs for the preference')),
-                ('error', models.TextField(blank=True)),
-                ('campaign', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='consensus_runs', to='labeling.campaign')),
-                ('requested_by', models.ForeignKey(blank=True, null=True, on_delete=django.db.models.deletion.SET_NULL, related_name='+', to=settings.AUTH_USER_MODEL)),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                (
+                    "status",
+                    models.CharField(
+                        choices=[
+                            ("queued", "Queued"),
+                            ("running", "Running"),
+                            ("done", "Done"),
+                            ("failed", "Failed"),
+                        ],
+                        default="queued",
+                        max_length=10,
+                    ),
+                ),
+                ("created_at", models.DateTimeField(auto_now_add=True)),
+                ("computed_at", models.DateTimeField(blank=True, null=True)),
+                ("compute_seconds", models.FloatField(default=0.0)),
+                ("summary", models.JSONField(blank=True, default=dict)),
+                (
+                    "labels",
+                    models.JSONField(
+                        blank=True,
+                        default=dict,
+                        help_text="field -> {item id: [consensus, quality, majority]}; items are candidates, pairs for the preference",
+                    ),
+                ),
+                ("error", models.TextField(blank=True)),
+                (
+                    "campaign",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.CASCADE,
+                        related_name="consensus_runs",
+                        to="labeling.campaign",
+                    ),
+                ),
+                (
+                    "requested_by",
+                    models.ForeignKey(
+                        blank=True,
+                        null=True,
+                        on_delete=django.db.models.deletion.SET_NULL,
+                        related_name="+",
+                        to=settings.AUTH_USER_MODEL,
+                    ),
+                ),
             ],
             options={
-                'ordering': ('-created_at', '-id'),
-                'indexes': [models.Index(fields=['campaign', 'status', '-computed_at'], name='labeling_co_campaig_d5a867_idx')],
+                "ordering": ("-created_at", "-id"),
+                "indexes": [
+                    models.Index(
+                        fields=["campaign", "status", "-computed_at"],
+                        name="labeling_co_campaig_d5a867_idx",
+                    )
+                ],
             },
         ),
     ]

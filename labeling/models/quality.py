@@ -96,7 +96,7 @@ class ConsensusRun(models.Model):
     labels = models.JSONField(
         default=dict,
         blank=True,
-        help_text='field -> {item id: [consensus, quality, majority]}; items are candidates, '
+        help_text="field -> {item id: [consensus, quality, majority]}; items are candidates, "
         "pairs for the preference",
     )
     error = models.TextField(blank=True)

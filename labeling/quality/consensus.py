@@ -109,7 +109,7 @@ def direction(preference: float) -> str:
 class FieldConsensus:
     """One field's consensus: per item (value, quality, majority) and per rater reliability."""
 
-    field: str
+    name: str
     problem: str | None = None
     items: int = 0
     single_rater_items: int = 0
@@ -176,7 +176,7 @@ def field_consensus(
     """The consensus of one field from its ratings (unit -> rater -> value, values already in
     the field's domain: directions for the preference). See the module docstring."""
     domain = FIELD_DOMAINS[name]
-    result = FieldConsensus(field=name)
+    result = FieldConsensus(name=name)
     if not ratings:
         result.problem = f"nobody rated {name}: there is nothing to model"
         return result
@@ -352,20 +352,19 @@ def flags_to_review(campaign: Campaign, results: dict[str, FieldConsensus]) -> d
             for candidate_id in row[1:]:
                 if candidate_id in candidate_ids and candidate_id not in first_pair:
                     first_pair[candidate_id] = row
-    reviewed = set(
-        Review.objects.filter(pair__campaign=campaign).values_list("pair_id", flat=True)
-    )
+    reviewed = set(Review.objects.filter(pair__campaign=campaign).values_list("pair_id", flat=True))
     by_pair: dict[int, list[dict[str, Any]]] = defaultdict(list)
     for flag in flags:
         if flag["field"] == PREFERENCE_FIELD:
             pair_id = int(flag["item"])
             evidence = {**flag, "pair": pair_id}
         else:
-            row = first_pair.get(flag["item"])
-            if row is None:
+            found_pair = first_pair.get(flag["item"])
+            if found_pair is None:
                 continue
-            pair_id = row[0]
-            evidence = {**flag, "candidate": flag["item"], "side": _side_of(row, flag["item"])}
+            pair_id = found_pair[0]
+            side = _side_of(found_pair, flag["item"])
+            evidence = {**flag, "candidate": flag["item"], "side": side}
         if pair_id not in reviewed:
             by_pair[pair_id].append(evidence)
     reasons: dict[int, str] = {}

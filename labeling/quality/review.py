@@ -221,7 +221,8 @@ def open_review_request_scores(*, campaign: Campaign) -> dict[int, float]:
     )
     scores: dict[int, float] = {}
     for pair_id, score in requests.values_list("pair_id", "score"):
-        scores[pair_id] = max(score, scores.get(pair_id, score))
+        if score is not None:
+            scores[pair_id] = max(score, scores.get(pair_id, score))
     return scores
 
 
