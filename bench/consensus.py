@@ -13,8 +13,8 @@ Three parts:
   reliabilities against the true order (over several seeds);
 * **planted errors** — the vendored HH-RLHF pairs with the dataset's preference as a rater,
   flipped on 10 % of the pairs, beside three simulated raters (accuracy 0.9, 0.8, 0.7) per pair:
-  the recall of flipped pairs among the items the model flags (the flag budget) against a
-  random flag set of the same size.
+  the recall of flipped pairs among the pairs whose dataset label the model flags (the flag
+  budget) against a random flag set of the same size.
 
     python -m bench.consensus [--small] [--reseed] [--judgments N] [--seeds N]
 """
@@ -115,7 +115,9 @@ def planted_errors(seeds: int, limit: int | None = None) -> dict[str, Any]:
             for index, accuracy in enumerate(ERROR_RATERS):
                 ratings[pair][f"rater{index + 1}"] = true if rng.random() < accuracy else other
         result = field_consensus(PREFERENCE_FIELD, ratings)
-        flagged = {flag["item"] for flag in result.flags}
+        # The audit's question is which of the dataset's own labels are wrong: the flags that
+        # name the dataset as the rater who differs from the consensus.
+        flagged = {flag["item"] for flag in result.flags if flag["rater"] == "hh-rlhf"}
         budget = len(flagged)
         recall = len(flagged & flipped) / len(flipped)
         random_flags = set(rng.sample(range(pairs), budget))
