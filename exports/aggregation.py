@@ -446,3 +446,76 @@ def candidate_scores(
         (candidates[candidate_id], aggregate_sides(sides[candidate_id], tables))
         for candidate_id in sorted(sides)
     ]
+
+
+@dataclass(slots=True)
+class ConsensusLabels:
+    """The consensus labels of the export's pinned consensus runs (one per campaign): the
+    response mode and severity per candidate, the preference's direction (``a``, ``tie``,
+    ``b``) per pair."""
+
+    response_mode: dict[int, str] = field(default_factory=dict)
+    severity: dict[int, str] = field(default_factory=dict)
+    preference: dict[int, str] = field(default_factory=dict)
+    runs: list[dict[str, Any]] = field(default_factory=list)
+
+
+_DIRECTION_SIGN = {"a": -1, "tie": 0, "b": 1}
+
+
+def apply_consensus(
+    resolved: ResolvedPair, consensus: ConsensusLabels
+) -> tuple[ResolvedPair, bool]:
+    """A pair's raw judgments replaced by one label from the consensus, and whether any
+    consensus value was used.
+
+    The preference keeps the humans' strength in the consensus direction: the mean of the
+    judgments that point that way (±1 when none does, 0 for a tie). Each side takes the
+    consensus mode and severity of its candidate and the lower median of the judgments'
+    helpfulness (the consensus model leaves helpfulness alone). An item without a consensus
+    (rated by a single rater) keeps the majority rule: its judgments count as they are.
+    """
+    pair = resolved.pair
+    if resolved.source != "raw" or not resolved.labels:
+        return resolved, False
+    used = False
+    labels = resolved.labels
+    preference = _mean([label.preference for label in labels])
+    chosen = consensus.preference.get(pair.id)
+    if chosen is not None:
+        used = True
+        sign = _DIRECTION_SIGN[chosen]
+        agreeing = [label.preference for label in labels if _sign(label.preference) == sign]
+        preference = _mean(agreeing) if agreeing else float(sign)
+    sides: list[SideLabel | None] = []
+    for candidate, rated in (
+        (pair.a, [label.a for label in labels]),
+        (pair.b, [label.b for label in labels]),
+    ):
+        counted = [side for side in rated if side is not None]
+        mode = consensus.response_mode.get(candidate.id)
+        severity = consensus.severity.get(candidate.id)
+        if not counted or (mode is None and severity is None):
+            sides.append(None)
+            continue
+        used = True
+        helpfulness = sorted(side.helpfulness for side in counted)[(len(counted) - 1) // 2]
+        majority_mode = Counter(side.response_mode for side in counted).most_common(1)[0][0]
+        ordered = sorted((side.severity for side in counted), key=SEVERITY_ORDINAL.__getitem__)
+        sides.append(
+            SideLabel(
+                response_mode=mode or majority_mode,
+                severity=severity or ordered[(len(ordered) - 1) // 2],
+                helpfulness=helpfulness,
+            )
+        )
+    if not used:
+        return resolved, False
+    if sides[0] is None or sides[1] is None:
+        # One side without a consensus: the preference alone changes, the sides stay raw.
+        relabelled = [
+            PairLabel(preference, label.a, label.b, label.judgment_id, label.annotator_id)
+            for label in labels
+        ]
+        return ResolvedPair(pair, resolved.source, relabelled), True
+    return ResolvedPair(pair, resolved.source, [PairLabel(preference, sides[0], sides[1])]), True

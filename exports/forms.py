@@ -12,10 +12,12 @@ from policy.rubric import PREFERENCE_MAX, Intent
 
 from .spec import (
     ARCHIVE_FORMATS,
+    CONSENSUS,
     DEFAULT_SPLIT_RATIOS,
     FORMATS,
     LABEL_SOURCE_CHOICES,
     LABEL_SOURCES,
+    MAJORITY,
     PREFERENCE_SOURCES,
 )
 
@@ -70,6 +72,16 @@ class ExportForm(forms.Form):
         required=False,
         label="Whose labels",
         help_text="Empty: human",
+    )
+    labels = forms.ChoiceField(
+        choices=[
+            (MAJORITY, "majority — mean preference, most common mode"),
+            (CONSENSUS, "consensus — the campaign's rater-weighted consensus model"),
+        ],
+        initial=MAJORITY,
+        required=False,
+        label="Combine raters by",
+        help_text="Consensus: computed on the campaign's quality page",
     )
     grader = forms.ChoiceField(
         choices=(), required=False, help_text="For grader labels and the grades format"

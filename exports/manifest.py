@@ -60,6 +60,8 @@ def build_manifest(
         "selection": spec.selection(),
         "preference_source": spec.preference_source,
         "label_source": spec.label_source,
+        "labels": spec.labels,
+        "consensus_runs": list(result.consensus_runs),
         "graders": list(graders or []),
         "min_grader_confidence": spec.min_grader_confidence,
         "min_margin": spec.min_margin,
@@ -144,6 +146,20 @@ def dataset_card(manifest: dict[str, Any]) -> str:
             f"{manifest['min_grader_confidence']}"
             for grader in manifest["graders"]
         ],
+        *(
+            [
+                "- Labels: `consensus` — response mode, severity and the preference's direction "
+                "from each campaign's Dawid–Skene consensus (raters weighted by their estimated "
+                "reliability); helpfulness and the preference's strength from the judgments: "
+                + ", ".join(
+                    f"campaign {run['campaign']} consensus run {run['id']} "
+                    f"computed {run['computed_at']}"
+                    for run in manifest["consensus_runs"]
+                )
+            ]
+            if manifest.get("labels") == "consensus"
+            else []
+        ),
         f"- Preference source: `{manifest['preference_source']}`, minimum margin "
         f"{manifest['min_margin']} ({manifest['settings']['margin']})",
         f"- Policy version {policy['number']}; severity → safety: "

@@ -25,6 +25,7 @@ from .aggregation import (
     TOLERANCE,
     Candidate,
     CandidateGrade,
+    ConsensusLabels,
     OrderGrade,
     PairGroup,
     PairLabel,
@@ -32,6 +33,7 @@ from .aggregation import (
     ResolvedPair,
     ScoreTables,
     SideLabel,
+    apply_consensus,
     resolve_pair,
     resolve_pair_by_grader,
 )
@@ -234,6 +236,7 @@ class PipelineResult:
     splits: dict[str, int] = field(default_factory=dict)
     agreement: dict[str, Any] | None = None
     rows_by_label_source: dict[str, int] = field(default_factory=dict)
+    consensus_runs: list[dict[str, Any]] = field(default_factory=list)
 
 
 def run_pipeline(
@@ -245,6 +248,7 @@ def run_pipeline(
     policy_version: int | None,
     on_progress: Callable[[int], None] | None = None,
     on_file_closed: Callable[[str], None] | None = None,
+    consensus: ConsensusLabels | None = None,
 ) -> PipelineResult:
     """Stream ``rows`` into data files under ``root`` (or only count, when ``root`` is None).
 
@@ -278,6 +282,7 @@ def run_pipeline(
     )
     agreement = AgreementAccumulator()
     pairs_considered = 0
+    with_consensus = 0
     next_progress = PROGRESS_EVERY_PAIRS
     try:
         grouped = group_prompts(
@@ -288,6 +293,9 @@ def run_pipeline(
             kept: list[ResolvedPair] = []
             for pair in prompt.pairs:
                 resolved = resolve_for_export(pair, spec)
+                if consensus is not None and resolved.left_out is None:
+                    resolved, used = apply_consensus(resolved, consensus)
+                    with_consensus += used
                 if resolved.left_out is not None:
                     context.leave_out(resolved.left_out)
                 else:
@@ -321,11 +329,19 @@ def run_pipeline(
         pairs_considered=pairs_considered,
         rows_written=writer.rows_written,
         left_out=left_out,
-        extra_counts=dict(sorted(context.extra_counts.items())),
+        extra_counts=dict(
+            sorted(
+                {
+                    **context.extra_counts,
+                    **({"pairs_with_consensus_labels": with_consensus} if consensus else {}),
+                }.items()
+            )
+        ),
         notes=sorted(context.notes),
         splits={split: split_counts.get(split, 0) for split in ("train", "validation", "test")},
         agreement=agreement.result(),
         rows_by_label_source=by_source,
+        consensus_runs=list(consensus.runs) if consensus else [],
     )
 
 

@@ -17,10 +17,16 @@ from django.http import Http404
 
 from accounts.roles import Role, has_role
 from labeling.database import is_postgresql
-from labeling.models import Campaign, Grade, GraderVersion, Judgment, Pair
+from labeling.models import Campaign, ConsensusRun, Grade, GraderVersion, Judgment, Pair
 from policy.models import PolicyVersion
-from policy.rubric import JUDGMENT_RATING_COLUMNS
+from policy.rubric import (
+    JUDGMENT_RATING_COLUMNS,
+    PREFERENCE_FIELD,
+    RESPONSE_MODE_FIELD,
+    SEVERITY_FIELD,
+)
 
+from .aggregation import ConsensusLabels
 from .models import Export
 from .spec import ExportSpec
 
@@ -460,3 +466,40 @@ def export_queryset_sql(spec: ExportSpec, *, as_of: dt.datetime) -> tuple[str, t
     query = export_rows(spec, as_of=as_of).query
     sql, params = query.sql_with_params()
     return sql, tuple(params)
+
+
+def latest_consensus_run(slug: str) -> ConsensusRun | None:
+    """A campaign's newest finished consensus run (without its labels)."""
+    return (
+        ConsensusRun.objects.filter(campaign__slug=slug, status=ConsensusRun.Status.DONE)
+        .defer("labels")
+        .order_by("-computed_at", "-id")
+        .first()
+    )
+
+
+def consensus_labels(run_ids: tuple[int, ...]) -> ConsensusLabels:
+    """The labels of the pinned consensus runs, keyed by candidate and pair id."""
+    found = ConsensusLabels()
+    runs = ConsensusRun.objects.select_related("campaign").filter(pk__in=run_ids)
+    for run in runs.order_by("id"):
+        for name, target in (
+            (RESPONSE_MODE_FIELD, found.response_mode),
+            (SEVERITY_FIELD, found.severity),
+            (PREFERENCE_FIELD, found.preference),
+        ):
+            for item, (value, _quality, _majority) in (run.labels.get(name) or {}).items():
+                target[int(item)] = value
+        found.runs.append(
+            {
+                "id": run.pk,
+                "campaign": run.campaign.slug,
+                "computed_at": run.computed_at.isoformat().replace("+00:00", "Z")
+                if run.computed_at
+                else None,
+                "model": "Dawid-Skene (crowd-kit)",
+            }
+        )
+    if len(found.runs) != len(set(run_ids)):
+        raise ValueError(f"consensus runs {sorted(run_ids)} are not all there any more")
+    return found

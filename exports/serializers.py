@@ -13,6 +13,7 @@ from .models import Export
 from .spec import (
     ARCHIVE_FORMATS,
     FORMATS,
+    LABEL_AGGREGATIONS,
     LABEL_SOURCE_CHOICES,
     LABEL_SOURCES,
     PREFERENCE_SOURCES,
@@ -55,6 +56,7 @@ class ExportRequestSerializer(serializers.Serializer):
     pseudonymise_annotators = serializers.BooleanField(required=False, default=True)
     archive_format = serializers.ChoiceField(choices=ARCHIVE_FORMATS, required=False)
     label_source = serializers.ChoiceField(choices=LABEL_SOURCE_CHOICES, required=False)
+    labels = serializers.ChoiceField(choices=LABEL_AGGREGATIONS, required=False)
     grader = serializers.CharField(required=False, allow_null=True, max_length=80)
     grader_version = serializers.IntegerField(required=False, allow_null=True, min_value=1)
     min_grader_confidence = serializers.FloatField(required=False, min_value=0, max_value=1)

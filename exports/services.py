@@ -32,14 +32,16 @@ from .manifest import build_manifest, dataset_card
 from .models import Export
 from .pipeline import PipelineResult, run_grades_pipeline, run_pipeline
 from .selectors import (
+    consensus_labels,
     export_grade_count,
     export_grader_version,
     export_pair_count,
     export_policy_version,
+    latest_consensus_run,
     stream_export_rows,
     stream_grade_rows,
 )
-from .spec import ExportSpec, parse_spec, spec_from_stored
+from .spec import CONSENSUS, ExportSpec, parse_spec, spec_from_stored
 from .tasks import run_export
 
 logger = logging.getLogger(__name__)
@@ -74,7 +76,28 @@ def _validated_spec(data: dict[str, Any]) -> ExportSpec:
         and not PolicyVersion.objects.filter(number=spec.policy_version).exists()
     ):
         raise ValidationError({"policy_version": ["no such policy version"]})
-    return _pin_grader_version(spec)
+    return _pin_consensus_runs(_pin_grader_version(spec))
+
+
+def _pin_consensus_runs(spec: ExportSpec) -> ExportSpec:
+    """The spec with each campaign's newest consensus run fixed (consensus labels only), so
+    a later computation never changes what the export holds; refused when one has none."""
+    if spec.labels != CONSENSUS:
+        return spec
+    runs = []
+    for slug in spec.campaigns:
+        run = latest_consensus_run(slug)
+        if run is None:
+            raise ValidationError(
+                {
+                    "labels": [
+                        f"no consensus computed for campaign {slug}: compute it on its quality "
+                        f"page or with manage.py consensus --campaign {slug}"
+                    ]
+                }
+            )
+        runs.append(run.pk)
+    return dataclasses.replace(spec, consensus_runs=tuple(runs))
 
 
 def _pin_grader_version(spec: ExportSpec) -> ExportSpec:
@@ -151,6 +174,7 @@ def _stream_and_run(
         root=root,
         mapping=mapping,
         policy_version=policy_version,
+        consensus=consensus_labels(spec.consensus_runs) if spec.labels == CONSENSUS else None,
         on_progress=on_progress,
         on_file_closed=on_file_closed,
     )
@@ -219,6 +243,8 @@ def export_preview(*, data: dict[str, Any]) -> dict[str, Any]:
         "other": result.extra_counts,
         "policy_version": policy.number if policy else None,
         "label_source": spec.label_source,
+        "labels": spec.labels,
+        "consensus_runs": result.consensus_runs,
         "rows_by_label_source": result.rows_by_label_source,
         "graders": graders,
     }

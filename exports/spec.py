@@ -41,6 +41,14 @@ HUMAN = "human"
 GRADER = "grader"
 HUMAN_ELSE_GRADER = "human-else-grader"
 LABEL_SOURCE_CHOICES: tuple[str, ...] = (HUMAN, GRADER, HUMAN_ELSE_GRADER)
+# How several raters' labels of a pair become one: their majority (the mean preference, the
+# most common mode, mean scores), or the campaign's consensus model (labeling.quality.consensus)
+# for response mode, severity and the preference's direction.
+MAJORITY = "majority"
+CONSENSUS = "consensus"
+LABEL_AGGREGATIONS: tuple[str, ...] = (MAJORITY, CONSENSUS)
+# Formats that hold labels as stored, never aggregated: consensus labels have no place there.
+UNAGGREGATED_FORMATS: frozenset[str] = frozenset({"judgments", "judgments-csv", "grades"})
 SPLITS: tuple[str, ...] = ("train", "validation", "test")
 ARCHIVE_FORMATS: tuple[str, ...] = ("tar.gz", "zip")
 DEFAULT_SPLIT_RATIOS: dict[str, float] = {"train": 0.9, "validation": 0.05, "test": 0.05}
@@ -74,6 +82,9 @@ class ExportSpec:
     # version of the grader never changes what a stored export means.
     grader_version: int | None = None
     min_grader_confidence: float = 0.0
+    labels: str = MAJORITY
+    # The consensus run of each campaign, pinned when the export is created (consensus only).
+    consensus_runs: tuple[int, ...] = ()
 
     @property
     def uses_grader(self) -> bool:
@@ -96,7 +107,7 @@ class ExportSpec:
 
     def to_dict(self) -> dict[str, Any]:
         data = asdict(self)
-        for key in ("campaigns", "categories", "intents", "label_sources"):
+        for key in ("campaigns", "categories", "intents", "label_sources", "consensus_runs"):
             data[key] = list(data[key])
         return data
 
@@ -228,6 +239,23 @@ def parse_spec(data: dict[str, Any]) -> ExportSpec:
     if archive_format not in ARCHIVE_FORMATS:
         errors.setdefault("archive_format", []).append("must be tar.gz or zip")
     grader_settings = _grader_settings(data, fmt, errors)
+    labels = data.get("labels") or MAJORITY
+    if labels not in LABEL_AGGREGATIONS:
+        errors.setdefault("labels", []).append(f"must be one of {', '.join(LABEL_AGGREGATIONS)}")
+    elif labels == CONSENSUS and fmt in UNAGGREGATED_FORMATS:
+        errors.setdefault("labels", []).append(
+            f"the {fmt} format holds labels as stored; consensus labels need another format"
+        )
+    elif labels == CONSENSUS and grader_settings["label_source"] == GRADER:
+        errors.setdefault("labels", []).append(
+            "consensus labels are human labels: use label source human or human-else-grader"
+        )
+    consensus_runs = data.get("consensus_runs") or ()
+    if not isinstance(consensus_runs, list | tuple) or not all(
+        isinstance(run, int) and not isinstance(run, bool) for run in consensus_runs
+    ):
+        errors.setdefault("consensus_runs", []).append("must be a list of consensus run ids")
+        consensus_runs = ()
     spec_kwargs: dict[str, Any] = {
         "min_judgments": _as_number(
             data.get("min_judgments"), "min_judgments", 1, errors, low=1, high=1000, integer=True
@@ -263,6 +291,8 @@ def parse_spec(data: dict[str, Any]) -> ExportSpec:
         label_sources=tuple(label_sources),
         pseudonymise_annotators=_as_bool(data.get("pseudonymise_annotators"), True),
         archive_format=archive_format,
+        labels=labels,
+        consensus_runs=tuple(consensus_runs) if labels == CONSENSUS else (),
         **grader_settings,
         **spec_kwargs,
     )

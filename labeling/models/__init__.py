@@ -14,6 +14,7 @@ from .grading import (
 )
 from .imports import ImportJob
 from .quality import (
+    ConsensusRun,
     DashboardAnnotatorHour,
     DashboardAnnotatorTotal,
     DashboardRatingCount,
@@ -28,6 +29,7 @@ __all__ = [
     "CalibrationSnapshot",
     "Campaign",
     "Candidate",
+    "ConsensusRun",
     "DashboardAnnotatorHour",
     "DashboardAnnotatorTotal",
     "DashboardRatingCount",

@@ -34,6 +34,7 @@ class ReviewRequest(models.Model):
 
     class Source(models.TextChoices):
         REGRADE = "regrade", "Policy re-grade"
+        CONSENSUS = "consensus", "Likely label error"
 
     pair = models.ForeignKey(
         "labeling.Pair", on_delete=models.CASCADE, related_name="review_requests"
@@ -43,6 +44,12 @@ class ReviewRequest(models.Model):
         max_length=100, help_text="what sent it, e.g. regrade:<old version id>:<new version id>"
     )
     reason = models.TextField()
+    score = models.FloatField(
+        null=True, blank=True, help_text="how sure the sender is; the queue ranks by it"
+    )
+    evidence = models.JSONField(
+        default=dict, blank=True, help_text="what the sender saw, e.g. rater, field, confidence"
+    )
     requested_by = models.ForeignKey(
         settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
     )
@@ -57,6 +64,49 @@ class ReviewRequest(models.Model):
 
     def __str__(self) -> str:
         return f"review request of pair {self.pair_id}: {self.reason}"
+
+
+class ConsensusRun(models.Model):
+    """A campaign's consensus labels and rater reliabilities as one computation left them
+    (``labeling/quality/consensus.py``).
+
+    ``summary`` holds what the pages show (per field: items, raters with their reliability,
+    agreement with the majority vote, flagged items, or the reason nothing was computed);
+    ``labels`` the consensus of every item, read by exports that choose consensus labels and
+    deferred everywhere else.
+    """
+
+    class Status(models.TextChoices):
+        QUEUED = "queued", "Queued"
+        RUNNING = "running", "Running"
+        DONE = "done", "Done"
+        FAILED = "failed", "Failed"
+
+    campaign = models.ForeignKey(
+        "labeling.Campaign", on_delete=models.CASCADE, related_name="consensus_runs"
+    )
+    status = models.CharField(max_length=10, choices=Status.choices, default=Status.QUEUED)
+    requested_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+    computed_at = models.DateTimeField(null=True, blank=True)
+    compute_seconds = models.FloatField(default=0.0)
+    summary = models.JSONField(default=dict, blank=True)
+    labels = models.JSONField(
+        default=dict,
+        blank=True,
+        help_text="field -> {item id: [consensus, quality, majority]}; items are candidates, "
+        "pairs for the preference",
+    )
+    error = models.TextField(blank=True)
+
+    class Meta:
+        ordering = ("-created_at", "-id")
+        indexes = [models.Index(fields=("campaign", "status", "-computed_at"))]
+
+    def __str__(self) -> str:
+        return f"consensus run {self.pk} of campaign {self.campaign_id}"
 
 
 class DashboardRatingCount(models.Model):

@@ -62,6 +62,7 @@ QUEUE_LIMIT = 200
 SPREAD_THRESHOLD = 2
 # A request someone made on purpose ranks above disagreement, below failed gold and experts.
 REQUEST_URGENCY = 30
+SCORE_URGENCY = 10
 _NO_JUDGMENTS: dict[str, Any] = {
     "judgments": 0,
     "preference_min": 0,
@@ -137,6 +138,7 @@ def review_queue(*, campaign: Campaign, limit: int = QUEUE_LIMIT) -> dict[str, A
         if pair_id not in reviewed
     }
     requested = open_review_requests(pair_ids=None, campaign=campaign)
+    request_scores = open_review_request_scores(campaign=campaign)
     missing = (set(failed_gold) | set(requested)) - set(selected)
     if missing:
         # A requested pair may have an old review: its judgments count whatever the review.
@@ -161,6 +163,8 @@ def review_queue(*, campaign: Campaign, limit: int = QUEUE_LIMIT) -> dict[str, A
         urgency = (
             (100 if pair_id in failed_gold else 0)
             + (REQUEST_URGENCY if pair_id in requested else 0)
+            # A scored request (a likely label error) ranks by its sender's confidence.
+            + SCORE_URGENCY * request_scores.get(pair_id, 0.0)
             + (50 if Flag.NEEDS_EXPERT in flags or Flag.PROMPT_PROBLEM in flags else 0)
             + 10 * len(flags)
             + row["preference_spread"]
@@ -208,11 +212,44 @@ def open_review_requests(
     return reasons
 
 
+def open_review_request_scores(*, campaign: Campaign) -> dict[int, float]:
+    """The highest score of each pair's open scored requests in a campaign."""
+    requests = ReviewRequest.objects.filter(
+        Q(pair__review__isnull=True) | Q(pair__review__updated_at__lt=F("created_at")),
+        pair__campaign=campaign,
+        score__isnull=False,
+    )
+    scores: dict[int, float] = {}
+    for pair_id, score in requests.values_list("pair_id", "score"):
+        if score is not None:
+            scores[pair_id] = max(score, scores.get(pair_id, score))
+    return scores
+
+
+def open_review_request_evidence(*, pair_id: int) -> list[dict[str, Any]]:
+    """The evidence of a pair's open requests that carry any (e.g. likely label errors)."""
+    requests = ReviewRequest.objects.filter(
+        Q(pair__review__isnull=True) | Q(pair__review__updated_at__lt=F("created_at")),
+        pair_id=pair_id,
+    ).exclude(evidence={})
+    flags: list[dict[str, Any]] = []
+    for evidence in requests.order_by("created_at", "id").values_list("evidence", flat=True):
+        flags.extend(evidence.get("flags", []))
+    return flags
+
+
 def review_requests_add(
-    *, reasons: dict[int, str], key: str, source: str, requested_by: Any = None
+    *,
+    reasons: dict[int, str],
+    key: str,
+    source: str,
+    requested_by: Any = None,
+    scores: dict[int, float] | None = None,
+    evidence: dict[int, dict[str, Any]] | None = None,
 ) -> list[int]:
-    """Send pairs to the review queue, each with its reason; a pair already sent under ``key``
-    is left as it is. Returns the pairs added now."""
+    """Send pairs to the review queue, each with its reason (and optionally a score that ranks
+    it and the evidence behind it); a pair already sent under ``key`` is left as it is.
+    Returns the pairs added now."""
     if source not in ReviewRequest.Source.values:
         raise ValidationError(
             {"source": f"must be one of {', '.join(ReviewRequest.Source.values)}"}
@@ -232,6 +269,8 @@ def review_requests_add(
                     key=key,
                     source=source,
                     reason=reasons[pair_id],
+                    score=(scores or {}).get(pair_id),
+                    evidence=(evidence or {}).get(pair_id, {}),
                     requested_by=author,
                 )
                 for pair_id in new

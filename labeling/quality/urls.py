@@ -15,5 +15,10 @@ urlpatterns = [
     path("dashboards/", views.dashboards_view, name="dashboards"),
     path("dashboards/<slug:table>.csv", views.dashboard_csv_view, name="dashboard_csv"),
     path("quality/campaigns/<slug:slug>/", views.campaign_quality_view, name="campaign_quality"),
+    path(
+        "quality/campaigns/<slug:slug>/consensus/",
+        views.consensus_compute_view,
+        name="consensus_compute",
+    ),
     path("quality/pairs/<int:pair_id>/gold/", views.gold_pair_view, name="gold_pair"),
 ]

@@ -12,6 +12,7 @@ from django.urls import reverse
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
 from accounts.permissions import role_required
+from accounts.roles import has_role
 from labeling.models import Pair, Prompt, Review
 from policy.rubric import CANONICAL_SIDES, PREFERENCE_FIELD, SIDE_FIELDS, side_field
 from presentation.csvsafe import rows_to_csv
@@ -27,9 +28,17 @@ from .agreement import (
     reduce_ratings,
 )
 from .bias import length_bias, position_bias
+from .consensus import (
+    CONSENSUS_FIELDS,
+    consensus_request,
+    latest_consensus,
+    pending_consensus,
+    rater_reliabilities,
+)
 from .forms import GoldAnswerForm, PromptCorrectionForm, ReviewForm
 from .gold import gold_accuracy_by_annotator, pair_gold_clear, pair_gold_set
 from .review import (
+    open_review_request_evidence,
     open_review_requests,
     pair_for_review,
     prompt_correct,
@@ -160,6 +169,7 @@ def review_pair_view(request: HttpRequest, pair_id: int) -> HttpResponse:
             "correction": correction,
             "changes": pair.prompt.changes.select_related("changed_by")[:20],
             "requested": open_review_requests(campaign=None, pair_ids=[pair.pk]).get(pair.pk, []),
+            "label_error_evidence": open_review_request_evidence(pair_id=pair.pk),
         },
         status=400 if request.method == "POST" else 200,
     )
@@ -273,6 +283,7 @@ def campaign_quality_view(request: HttpRequest, slug: str) -> HttpResponse:
         campaign=campaign, reps=PAGE_AGREEMENT_REPS, kappa_min_items=PAGE_KAPPA_MIN_ITEMS
     )
     per_annotator = kappa_by_annotator(report["kappa"])
+    consensus = latest_consensus(campaign)
     return render(
         request,
         "labeling/quality/campaign_quality.html",
@@ -288,8 +299,32 @@ def campaign_quality_view(request: HttpRequest, slug: str) -> HttpResponse:
             "length": length_bias(campaign=campaign),
             "gold": gold_accuracy_by_annotator(campaign=campaign),
             "reps": PAGE_AGREEMENT_REPS,
+            "consensus": consensus,
+            "consensus_fields": [
+                (name, (consensus.summary.get(name) or {}) if consensus else {})
+                for name in CONSENSUS_FIELDS
+            ],
+            "consensus_raters": sorted(rater_reliabilities(consensus).items()),
+            "consensus_pending": pending_consensus(campaign),
+            "may_compute_consensus": has_role(request.user, *GOLD_ROLES),
         },
     )
+
+
+@role_required(*GOLD_ROLES)
+@require_POST
+def consensus_compute_view(request: HttpRequest, slug: str) -> HttpResponse:
+    """Compute the campaign's consensus now (small campaign) or ask a worker for it."""
+    campaign = campaign_for_quality(request.user, slug)
+    assert campaign is not None
+    run = consensus_request(campaign=campaign, user=request.user)
+    if run.status == run.Status.DONE:
+        messages.success(request, "Consensus computed.")
+    elif run.status == run.Status.FAILED:
+        messages.error(request, f"Consensus failed: {run.error}")
+    else:
+        messages.info(request, "Consensus requested: a worker is computing it.")
+    return redirect(reverse("labeling:campaign_quality", args=[campaign.slug]) + "#consensus")
 
 
 @role_required(*GOLD_ROLES)

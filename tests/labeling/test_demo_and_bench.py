@@ -91,3 +91,13 @@ def test_calibration_bench_small(db, policy_version, capsys):
     summary = [line for line in out.splitlines() if line.startswith("SUMMARY calibration")]
     assert len(summary) == 1 and "judgments" in summary[0]
     assert "grades=0" not in out
+
+
+def test_consensus_bench_small(db, policy_version, capsys):
+    import bench.consensus
+
+    assert bench.consensus.main(["--small"]) == 0
+    out = capsys.readouterr().out
+    summary = [line for line in out.splitlines() if line.startswith("SUMMARY consensus")]
+    assert len(summary) == 1 and "planted raters" in summary[0]
+    assert "planted errors (HH-RLHF)" in out

@@ -15,6 +15,7 @@ from exports.models import Export
 from exports.spec import (
     ARCHIVE_FORMATS,
     FORMATS,
+    LABEL_AGGREGATIONS,
     LABEL_SOURCE_CHOICES,
     LABEL_SOURCES,
     PREFERENCE_SOURCES,
@@ -60,6 +61,13 @@ class Command(BaseCommand):
             default="human",
             help="whose labels: human (default), grader, or human-else-grader",
         )
+        parser.add_argument(
+            "--combine",
+            choices=LABEL_AGGREGATIONS,
+            default="majority",
+            help="how raters combine: majority (default) or consensus (the campaign's "
+            "consensus model, see manage.py consensus)",
+        )
         parser.add_argument("--grader", help="the grader whose labels to use (name)")
         parser.add_argument(
             "--grader-version",
@@ -103,6 +111,7 @@ class Command(BaseCommand):
             "pseudonymise_annotators": not options["real_names"],
             "archive_format": options["archive_format"],
             "label_source": options["label_source"],
+            "labels": options["combine"],
             "grader": options["grader"],
             "grader_version": options["grader_version"],
             "min_grader_confidence": options["min_grader_confidence"],
