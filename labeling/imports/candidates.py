@@ -136,7 +136,7 @@ def _completion_messages(value: list[Any], log: ProblemLog, line: int) -> str | 
             if not parts or not all(isinstance(part, str) for part in parts):
                 log.add(line, "completion", f"{turn} has no text part")
                 return None
-            content = "".join(parts)
+            content = "".join(str(part) for part in parts)
         if not isinstance(content, str):
             log.add(line, "completion", f"{turn} has no text content")
             return None

@@ -91,3 +91,13 @@ def test_calibration_bench_small(db, policy_version, capsys):
     summary = [line for line in out.splitlines() if line.startswith("SUMMARY calibration")]
     assert len(summary) == 1 and "judgments" in summary[0]
     assert "grades=0" not in out
+
+
+def test_compare_bench_small(db, policy_version, capsys):
+    import bench.compare
+
+    assert bench.compare.main(["--small"]) == 0
+    out = capsys.readouterr().out
+    summary = [line for line in out.splitlines() if line.startswith("SUMMARY compare")]
+    assert len(summary) == 1
+    assert "ab_covers_0.65=yes" in summary[0] and "order_right=yes" in summary[0]
