@@ -3,6 +3,8 @@ sources, with a chart, a selector (preferences, grader version, intent, category
 
 from __future__ import annotations
 
+import json
+
 from django.core.exceptions import ValidationError
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, render
@@ -74,7 +76,8 @@ def campaign_compare(request: HtmxHttpRequest, slug: str) -> HttpResponse:
         "campaign": campaign,
         "report": report,
         "errors": errors,
-        "chart": _chart(report) if report else {},
+        # In an attribute, not a json_script tag: htmx drops script tags from swapped content.
+        "chart_json": json.dumps(_chart(report) if report else {}),
         "selection": selection,
         "chosen_version": (
             f"{selection.version.grader.name}:{selection.version.number}"

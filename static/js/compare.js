@@ -1,6 +1,7 @@
-// Draws the Compare page's charts from the JSON the page embeds with Django's json_script
-// (a non-executed <script type="application/json">), so no inline script is needed: each
-// figure is a floating bar from the interval's low to high end and a point at the estimate.
+// Draws the Compare page's charts from the JSON in the data-charts attribute of #compare-charts
+// (an attribute rather than a script tag: htmx drops script tags from the content it swaps in),
+// so no inline script is needed: each figure is a floating bar from the interval's low to high
+// end and a point at the estimate.
 (function () {
   "use strict";
   var charts = [];
@@ -8,7 +9,7 @@
   function readCharts() {
     var node = document.getElementById("compare-charts");
     if (!node) { return {}; }
-    try { return JSON.parse(node.textContent) || {}; } catch (error) { return {}; }
+    try { return JSON.parse(node.getAttribute("data-charts")) || {}; } catch (error) { return {}; }
   }
 
   function draw(id, spec) {
