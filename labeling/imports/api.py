@@ -23,7 +23,7 @@ from presentation.api_errors import ServiceUnavailable
 from ..broker import BrokerUnavailable
 from ..models import Campaign, ImportJob
 from .common import ImportFailed, ImportTooLarge
-from .jobs import PROBLEMS_LISTED, ImportOptions, import_upload
+from .jobs import PROBLEMS_LISTED, ImportOptions, import_upload, label_mapping_of
 from .problem_files import problem_file_store
 from .selectors import import_job_for_user
 from .serializers import CandidateImportSerializer, ImportJobSerializer, PromptImportSerializer
@@ -79,13 +79,14 @@ class CampaignImportApi(APIView):
         serializer = self.input_serializer(data=request.data)
         serializer.is_valid(raise_exception=True)
         data: dict[str, Any] = serializer.validated_data
-        options = ImportOptions(
-            file_format=data.get("format", ""),
-            default_category=data.get("default_category"),
-            default_intent=data.get("default_intent"),
-            source_name=data.get("source_name", ""),
-        )
         try:
+            options = ImportOptions(
+                file_format=data.get("format", ""),
+                default_category=data.get("default_category"),
+                default_intent=data.get("default_intent"),
+                source_name=data.get("source_name", ""),
+                label_mapping=label_mapping_of(data.get("label_mapping")),
+            )
             outcome = import_upload(
                 campaign=campaign,
                 kind=self.kind,

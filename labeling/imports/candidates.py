@@ -1,10 +1,12 @@
 """External candidates: completions written elsewhere become candidates with their source name.
 
-Formats: generic ``jsonl`` / ``csv`` (``external_id`` or ``prompt``/``messages``, ``completion``,
-``source``), ``xstest-completions`` (one file = one source; the two human annotations kept as
-prior labels) and ``hh-rlhf`` (a conversation with a chosen and a rejected answer: two
-candidates and a prior preference). All or nothing, like prompt import; HH-RLHF rows whose two
-transcripts differ before the last Assistant turn are reported and left out, never guessed.
+Formats: generic ``jsonl`` / ``csv`` (``external_id`` or ``prompt``/``messages``,
+``completion`` — in JSONL also a list of assistant messages —, ``source``, and prior labels in
+rubric terms, see :mod:`.prior_labels`), ``xstest-completions`` (one file = one source; the two
+human annotations kept as prior labels) and ``hh-rlhf`` (a conversation with a chosen and a
+rejected answer: two candidates and a prior preference). All or nothing, like prompt import;
+HH-RLHF rows whose two transcripts differ before the last Assistant turn are reported and left
+out, never guessed.
 """
 
 from __future__ import annotations
@@ -42,6 +44,14 @@ from .common import (
     normalise_text,
     open_binary,
 )
+from .prior_labels import (
+    CSV_LABEL_COLUMN,
+    LABEL_MAPPING_FIELD,
+    LABELS_FIELD,
+    LabelMapping,
+    PriorLabelReader,
+    label_columns_check,
+)
 from .prompts import XstestMapping
 
 FORMATS = ("jsonl", "csv", "xstest-completions", "hh-rlhf")
@@ -50,7 +60,16 @@ HH_SOURCE_REJECTED = "hh-rlhf:rejected"
 XSTEST_LABEL_FIELDS = ("annotation_1", "annotation_2", "agreement", "final_label")
 _XSTEST_FILE = re.compile(r"completions_([A-Za-z0-9_.-]+?)\.csv", re.IGNORECASE)
 _HH_TURN = re.compile(r"\n\n(Human|Assistant): ")
-JSONL_FIELDS = {"external_id", "prompt", "messages", "completion", "source", "metadata"}
+JSONL_FIELDS = {
+    "external_id",
+    "prompt",
+    "messages",
+    "completion",
+    "source",
+    "metadata",
+    LABELS_FIELD,
+}
+LABELLED_FORMATS = ("jsonl", "csv")
 CSV_RESERVED = {"external_id", "prompt", "messages", "completion", "source"}
 
 
@@ -89,6 +108,45 @@ def _completion(
     return normalise_text(value)
 
 
+def _completion_messages(value: list[Any], log: ProblemLog, line: int) -> str | None:
+    """A completion given as chat messages, read as its assistant text: every turn must be an
+    assistant's; their texts (a content string, or a list of ``{"type": "text", "text"}``
+    parts) are joined by a blank line."""
+    texts: list[str] = []
+    for index, message in enumerate(value):
+        turn = f"turn {index + 1}"
+        if not isinstance(message, dict) or "content" not in message:
+            log.add(line, "completion", f"{turn} must be an object with role and content")
+            return None
+        if message.get("role") != "assistant":
+            log.add(
+                line,
+                "completion",
+                f"{turn} has role {str(message.get('role'))[:40]!r}: a completion holds "
+                "assistant turns only (the conversation before it goes in messages)",
+            )
+            return None
+        content = message["content"]
+        if isinstance(content, list):
+            parts = [
+                part.get("text")
+                for part in content
+                if isinstance(part, dict) and part.get("type") == "text"
+            ]
+            if not parts or not all(isinstance(part, str) for part in parts):
+                log.add(line, "completion", f"{turn} has no text part")
+                return None
+            content = "".join(str(part) for part in parts)
+        if not isinstance(content, str):
+            log.add(line, "completion", f"{turn} has no text content")
+            return None
+        texts.append(content)
+    if not texts:
+        log.add(line, "completion", "an empty list of messages")
+        return None
+    return _completion("\n\n".join(texts), log, line)
+
+
 def _source(value: Any, log: ProblemLog, line: int) -> str | None:
     if not isinstance(value, str) or not value.strip():
         log.add(line, "source", "missing: name the model or system that wrote the completion")
@@ -102,7 +160,9 @@ def _source(value: Any, log: ProblemLog, line: int) -> str | None:
     return value.strip()
 
 
-def _rows_jsonl(stream: IO[bytes], log: ProblemLog) -> Iterator[CandidateRow]:
+def _rows_jsonl(
+    stream: IO[bytes], log: ProblemLog, labels: PriorLabelReader
+) -> Iterator[CandidateRow]:
     for line, obj in iter_jsonl(stream, log):
         unknown = set(obj) - JSONL_FIELDS
         if unknown:
@@ -117,8 +177,14 @@ def _rows_jsonl(stream: IO[bytes], log: ProblemLog) -> Iterator[CandidateRow]:
         elif external_id is None:
             log.add(line, "external_id", "give the prompt's external_id or the prompt itself")
             continue
-        text = _completion(obj.get("completion"), log, line)
+        completion = obj.get("completion")
+        text = (
+            _completion_messages(completion, log, line)
+            if isinstance(completion, list)
+            else _completion(completion, log, line)
+        )
         source = _source(obj.get("source"), log, line)
+        prior = labels.from_json(line, obj[LABELS_FIELD]) if LABELS_FIELD in obj else {}
         metadata = obj.get("metadata", {})
         if not isinstance(metadata, dict):
             log.add(line, "metadata", "must be a JSON object")
@@ -129,17 +195,23 @@ def _rows_jsonl(stream: IO[bytes], log: ProblemLog) -> Iterator[CandidateRow]:
         if (
             text is None
             or source is None
+            or prior is None
             or (("messages" in obj or "prompt" in obj) and not messages)
         ):
             continue
-        yield CandidateRow(line, external_id, messages, [(source, text)], metadata=metadata)
+        yield CandidateRow(
+            line, external_id, messages, [(source, text)], prior_labels=prior, metadata=metadata
+        )
 
 
-def _rows_csv(stream: IO[bytes], log: ProblemLog) -> Iterator[CandidateRow]:
+def _rows_csv(
+    stream: IO[bytes], log: ProblemLog, labels: PriorLabelReader
+) -> Iterator[CandidateRow]:
     checked = False
     for line, row, header in iter_csv(stream, log):
         if not checked:
             checked = True
+            label_columns_check(header, log)
             for name in ("completion", "source"):
                 if name not in header:
                     log.add(1, name, "the header has no such column")
@@ -158,10 +230,17 @@ def _rows_csv(stream: IO[bytes], log: ProblemLog) -> Iterator[CandidateRow]:
             continue
         text = _completion(row.get("completion"), log, line)
         source = _source(row.get("source"), log, line)
-        if text is None or source is None:
+        prior = labels.from_columns(line, row)
+        if text is None or source is None or prior is None:
             continue
-        metadata = {key: value for key, value in row.items() if key not in CSV_RESERVED}
-        yield CandidateRow(line, external_id, messages, [(source, text)], metadata=metadata)
+        metadata = {
+            key: value
+            for key, value in row.items()
+            if key not in CSV_RESERVED and not CSV_LABEL_COLUMN.match(key)
+        }
+        yield CandidateRow(
+            line, external_id, messages, [(source, text)], prior_labels=prior, metadata=metadata
+        )
 
 
 def xstest_source_name(filename: str) -> str:
@@ -406,16 +485,31 @@ def candidate_import(
     default_category: str | None = None,
     default_intent: str | None = None,
     mapping: Mapping[str, Any] | None = None,
+    label_mapping: Mapping[str, Any] | None = None,
     progress: ImportProgress | None = None,
     request_limit: int | None = None,
 ) -> ImportReport:
     """Import external completions as candidates (and pairs); raises :class:`ImportFailed`
     with every bad line, or :class:`ImportTooLarge` when the file passes a size limit.
 
-    ``progress`` and ``request_limit`` as for :func:`~.prompts.prompt_import`.
+    ``label_mapping`` translates the foreign values of prior labels (``jsonl`` and ``csv``
+    only) onto the rubric's, see :class:`~.prior_labels.LabelMapping`. ``progress`` and
+    ``request_limit`` as for :func:`~.prompts.prompt_import`.
     """
     if file_format not in FORMATS:
         raise ImportFailed([Problem(0, "format", f"unknown format {file_format!r}")])
+    if label_mapping and file_format not in LABELLED_FORMATS:
+        raise ImportFailed(
+            [
+                Problem(
+                    0,
+                    LABEL_MAPPING_FIELD,
+                    f"prior labels in rubric terms come with the {' and '.join(LABELLED_FORMATS)}"
+                    f" formats, not {file_format}",
+                )
+            ]
+        )
+    labels_mapping = LabelMapping.from_dict(label_mapping)
     log = ProblemLog()
     report = ImportReport()
     if progress is not None:
@@ -436,9 +530,9 @@ def candidate_import(
         with transaction.atomic():
             rows: Iterator[CandidateRow]
             if file_format == "jsonl":
-                rows = _rows_jsonl(stream, log)
+                rows = _rows_jsonl(stream, log, PriorLabelReader(labels_mapping, log))
             elif file_format == "csv":
-                rows = _rows_csv(stream, log)
+                rows = _rows_csv(stream, log, PriorLabelReader(labels_mapping, log))
             elif file_format == "xstest-completions":
                 name = source_name or xstest_source_name(filename or str(source))
                 rows = _rows_xstest(stream, log, name, checker, XstestMapping.from_dict(mapping))

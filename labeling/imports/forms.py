@@ -30,6 +30,10 @@ class CandidateImportForm(forms.Form):
     file = forms.FileField()
     format = forms.ChoiceField(choices=[(f, f) for f in candidate_imports.FORMATS])
     source_name = forms.CharField(required=False, help_text="XSTest: taken from the file name")
+    label_mapping = forms.FileField(
+        required=False,
+        help_text="JSON or YAML: prior labels' own values → the rubric's (jsonl, csv)",
+    )
     default_category = forms.CharField(required=False, help_text="for prompts not yet imported")
     default_intent = forms.ChoiceField(
         choices=DEFAULT_INTENT_CHOICES,

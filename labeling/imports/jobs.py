@@ -57,8 +57,10 @@ from .common import (
     ImportProgress,
     ImportReport,
     ImportTooLarge,
+    Problem,
     TooLargeForRequest,
 )
+from .prior_labels import LABEL_MAPPING_FIELD, label_mapping_read
 from .problem_files import problem_file_store
 from .prompts import prompt_import
 from .tasks import enqueue_run
@@ -95,6 +97,8 @@ class ImportOptions:
     default_category: str | None = None
     default_intent: str | None = None
     source_name: str = ""
+    # A checked label mapping (LabelMapping.as_dict()): plain JSON, so a job can store it.
+    label_mapping: dict[str, Any] | None = None
 
     def importer_kwargs(self, kind: str) -> dict[str, Any]:
         """Keyword arguments of the kind's importer."""
@@ -105,7 +109,20 @@ class ImportOptions:
         }
         if kind == ImportJob.Kind.CANDIDATES:
             kwargs["source_name"] = self.source_name
+            kwargs["label_mapping"] = self.label_mapping
         return kwargs
+
+
+def label_mapping_of(upload: File | None) -> dict[str, Any] | None:
+    """The checked label mapping of an uploaded JSON or YAML file (None without one); a bad
+    one raises :class:`ImportFailed` naming ``label_mapping``, before anything is imported."""
+    if upload is None:
+        return None
+    if upload.size is not None and upload.size > settings.REQUEST_BODY_MAX_BYTES:
+        raise ImportFailed(
+            [Problem(0, LABEL_MAPPING_FIELD, "larger than REQUEST_BODY_MAX_BYTES allows")]
+        )
+    return label_mapping_read(upload.read()).as_dict()
 
 
 def import_run(

@@ -23,6 +23,10 @@ class CandidateImportSerializer(serializers.Serializer):
     file = serializers.FileField()
     format = serializers.ChoiceField(choices=candidate_imports.FORMATS)
     source_name = serializers.CharField(required=False, default="")
+    label_mapping = serializers.FileField(
+        required=False,
+        help_text="JSON or YAML: prior labels' own values mapped onto the rubric's",
+    )
     default_category = serializers.CharField(required=False)
     default_intent = serializers.CharField(required=False)
 

@@ -22,7 +22,7 @@ from ..broker import BrokerUnavailable
 from ..models import Campaign, ImportJob
 from .common import ImportFailed, ImportReport, ImportTooLarge
 from .forms import CandidateImportForm, PromptImportForm
-from .jobs import ImportOptions, import_upload
+from .jobs import ImportOptions, import_upload, label_mapping_of
 from .problem_files import problem_file_store
 from .selectors import import_job_for_user
 from .uploads import problem_list_response, upload_limit_install
@@ -84,13 +84,14 @@ def _import_page(request: HttpRequest, campaign: Campaign, kind: str) -> HttpRes
     status = 200
     if request.method == "POST" and form.is_valid():
         data = form.cleaned_data
-        options = ImportOptions(
-            file_format=data["format"],
-            default_category=data["default_category"] or None,
-            default_intent=data["default_intent"] or None,
-            source_name=data.get("source_name", ""),
-        )
         try:
+            options = ImportOptions(
+                file_format=data["format"],
+                default_category=data["default_category"] or None,
+                default_intent=data["default_intent"] or None,
+                source_name=data.get("source_name", ""),
+                label_mapping=label_mapping_of(data.get("label_mapping")),
+            )
             outcome = import_upload(
                 campaign=campaign,
                 kind=kind,

@@ -12,10 +12,12 @@ Units and raters:
   for it is the lower median of their ratings (ordinal fields, stays on the scale) or the most
   frequent value, ties broken by rubric order (response mode).
 * ``preference`` (interval, −2…+2) is rated per **pair**.
-* Labels imported with a candidate (``Candidate.prior_labels``, e.g. XSTest's
-  ``annotation_1``/``annotation_2``) count as extra annotators named ``prior:annotation_1``
-  and so on, for ``response_mode`` only, mapped by ``PRIOR_LABEL_TO_RESPONSE_MODE``; the
-  importer's XSTest form ``{"xstest": {"annotation_1": …}}`` gives ``xstest:annotation_1``.
+* Labels imported with a candidate (``Candidate.prior_labels``) count as extra annotators:
+  prior labels in rubric terms (``{"raters": [{"rater": NAME, "response_mode", "severity",
+  "helpfulness"}]}``, from the generic candidate formats) as ``prior:NAME`` for every field
+  they rate; XSTest's ``annotation_1``/``annotation_2`` as ``prior:annotation_1`` and so on,
+  for ``response_mode`` only, mapped by ``PRIOR_LABEL_TO_RESPONSE_MODE`` (the importer's
+  XSTest form ``{"xstest": {"annotation_1": …}}`` gives ``xstest:annotation_1``).
 
 Cohen's κ is unweighted for the nominal response mode and linearly weighted for the ordered
 scales, between every two annotators who rated at least two common units.
@@ -59,6 +61,8 @@ PRIOR_LABEL_TO_RESPONSE_MODE: dict[str, str] = {
     "3_partial_refusal": ResponseMode.REFUSAL_WITH_REDIRECTION,
 }
 PRIOR_ANNOTATOR_KEY = re.compile(r"^annotation_\d+$")
+# Where prior labels in rubric terms sit in Candidate.prior_labels (labeling.imports.prior_labels).
+PRIOR_RATERS_KEY = "raters"
 
 Level = Literal["nominal", "ordinal", "interval"]
 
@@ -95,8 +99,33 @@ def reduce_ratings(spec: FieldSpec, values: list[Any]) -> Any:
     return ordered[(len(ordered) - 1) // 2]
 
 
+def prior_ratings(labels: Any) -> list[tuple[str, str, Any]]:
+    """(rater name, field, value) triples from a candidate's imported labels.
+
+    Prior labels in rubric terms, ``{"raters": [{"rater": NAME, <field>: value, …}]}``, give
+    rater ``prior:NAME`` for each field rated (the importer checked the values against the
+    rubric; anything else found there is left out). XSTest's labels give response modes (see
+    :func:`prior_raters`).
+    """
+    if not isinstance(labels, dict):
+        return []
+    found: list[tuple[str, str, Any]] = []
+    raters = labels.get(PRIOR_RATERS_KEY)
+    if isinstance(raters, list):
+        for entry in raters:
+            if not isinstance(entry, dict) or not isinstance(entry.get("rater"), str):
+                continue
+            for spec in FIELDS:
+                value = entry.get(spec.name)
+                if spec.name != PREFERENCE_FIELD and value in spec.domain:
+                    found.append((f"prior:{entry['rater']}", spec.name, value))
+    others = {key: value for key, value in labels.items() if key != PRIOR_RATERS_KEY}
+    found.extend((rater, RESPONSE_MODE_FIELD, mode) for rater, mode in prior_raters(others))
+    return found
+
+
 def prior_raters(labels: Any) -> list[tuple[str, str]]:
-    """(rater name, response mode) pairs from a candidate's imported labels.
+    """(rater name, response mode) pairs from a candidate's imported XSTest labels.
 
     Accepts the importer's nested form ``{"xstest": {"annotation_1": …, "annotation_2": …}}``
     (raters ``xstest:annotation_1`` …) and a flat ``{"annotation_1": …}`` (``prior:…``).
@@ -153,8 +182,8 @@ def collect_ratings(
     if include_prior:
         prior_rows = candidates.exclude(prior_labels={}).values_list("id", "prior_labels")
         for candidate_id, labels in prior_rows.iterator(chunk_size=5000):
-            for rater, label in prior_raters(labels):
-                raw[RESPONSE_MODE_FIELD][candidate_id][rater].append(label)
+            for rater, name, label in prior_ratings(labels):
+                raw[name][candidate_id][rater].append(label)
     return {
         spec.name: {
             unit: {rater: reduce_ratings(spec, values) for rater, values in raters.items()}

@@ -101,3 +101,13 @@ def test_consensus_bench_small(db, policy_version, capsys):
     summary = [line for line in out.splitlines() if line.startswith("SUMMARY consensus")]
     assert len(summary) == 1 and "planted raters" in summary[0]
     assert "planted errors (HH-RLHF)" in out
+
+
+def test_compare_bench_small(db, policy_version, capsys):
+    import bench.compare
+
+    assert bench.compare.main(["--small"]) == 0
+    out = capsys.readouterr().out
+    summary = [line for line in out.splitlines() if line.startswith("SUMMARY compare")]
+    assert len(summary) == 1
+    assert "ab_covers_0.65=yes" in summary[0] and "order_right=yes" in summary[0]
