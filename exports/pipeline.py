@@ -40,7 +40,7 @@ from .formats import format_module
 from .formats.base import FormatContext
 from .formats.grades import grade_row
 from .selectors import GRADE_COLUMNS, GRADE_ROW_COLUMNS
-from .spec import GRADER, HUMAN, PER_CANDIDATE_FORMATS, ExportSpec
+from .spec import GRADER, HUMAN, METADATA_BESIDE_FORMATS, PER_CANDIDATE_FORMATS, ExportSpec
 from .splits import split_for
 from .writer import DataWriter, FileRecord
 
@@ -234,6 +234,9 @@ class PipelineResult:
     splits: dict[str, int] = field(default_factory=dict)
     agreement: dict[str, Any] | None = None
     rows_by_label_source: dict[str, int] = field(default_factory=dict)
+    # Every category's rows of a split in one file (``<split>.<extension>``), and their
+    # metadata files.
+    combined_files: list[FileRecord] = field(default_factory=list)
 
 
 def run_pipeline(
@@ -259,6 +262,7 @@ def run_pipeline(
             extension=module.EXTENSION,
             csv_header=module.CSV_HEADER,
             on_closed=on_file_closed,
+            metadata_beside=spec.format in METADATA_BESIDE_FORMATS,
         )
     )
     split_counts: Counter[str] = Counter()
@@ -326,6 +330,7 @@ def run_pipeline(
         splits={split: split_counts.get(split, 0) for split in ("train", "validation", "test")},
         agreement=agreement.result(),
         rows_by_label_source=by_source,
+        combined_files=list(getattr(writer, "combined_files", [])),
     )
 
 
@@ -385,6 +390,7 @@ def run_grades_pipeline(
         splits={split: split_counts.get(split, 0) for split in ("train", "validation", "test")},
         agreement=None,
         rows_by_label_source={HUMAN: 0, GRADER: writer.rows_written},
+        combined_files=list(getattr(writer, "combined_files", [])),
     )
 
 
