@@ -35,6 +35,7 @@ from .common import (
     check_messages,
     check_prompt_text,
     content_hash,
+    detect_format,
     external_id_of,
     has_nul,
     iter_csv,
@@ -42,7 +43,7 @@ from .common import (
     normalise_text,
     open_binary,
 )
-from .prompts import XstestMapping
+from .prompts import XstestMapping, xstest_label_of_type
 
 FORMATS = ("jsonl", "csv", "xstest-completions", "hh-rlhf")
 HH_SOURCE_CHOSEN = "hh-rlhf:chosen"
@@ -192,8 +193,9 @@ def _rows_xstest(
             continue
         kind = (row.get("type") or "").strip()
         labels = {name: row.get(name, "") for name in XSTEST_LABEL_FIELDS}
-        category_value = mapping.category_by_type.get(kind)
-        intent_value = mapping.intent_by_type.get(kind)
+        label = xstest_label_of_type(kind)
+        category_value = mapping.category(kind, label)
+        intent_value = mapping.intent(kind, label)
         yield CandidateRow(
             line,
             external_id,
@@ -400,7 +402,7 @@ def candidate_import(
     *,
     campaign: Campaign,
     source: str | Path | IO[bytes],
-    file_format: str,
+    file_format: str = "",
     filename: str = "",
     source_name: str = "",
     default_category: str | None = None,
@@ -414,7 +416,7 @@ def candidate_import(
 
     ``progress`` and ``request_limit`` as for :func:`~.prompts.prompt_import`.
     """
-    if file_format not in FORMATS:
+    if file_format and file_format not in FORMATS:
         raise ImportFailed([Problem(0, "format", f"unknown format {file_format!r}")])
     log = ProblemLog()
     report = ImportReport()
@@ -433,6 +435,9 @@ def candidate_import(
         log.discard()
         raise
     try:
+        if not file_format:
+            file_format = detect_format(stream, filename or str(source), FORMATS)
+        report.file_format = file_format
         with transaction.atomic():
             rows: Iterator[CandidateRow]
             if file_format == "jsonl":
@@ -441,7 +446,10 @@ def candidate_import(
                 rows = _rows_csv(stream, log)
             elif file_format == "xstest-completions":
                 name = source_name or xstest_source_name(filename or str(source))
-                rows = _rows_xstest(stream, log, name, checker, XstestMapping.from_dict(mapping))
+                xstest = XstestMapping.for_import(
+                    mapping, default_category=default_category, default_intent=default_intent
+                )
+                rows = _rows_xstest(stream, log, name, checker, xstest)
             else:
                 rows = _rows_hh(stream, log, report)
             batch: list[CandidateRow] = []

@@ -276,9 +276,11 @@ class ImportReport:
     pairs_created: int = 0
     lines: int = 0
     reported: list[Problem] = field(default_factory=list)
+    file_format: str = ""  # as given, or as detected from the file
 
     def as_dict(self) -> dict[str, Any]:
         return {
+            "format": self.file_format,
             "lines": self.lines,
             "created": self.created,
             "duplicates": self.duplicates,
@@ -513,6 +515,76 @@ def open_binary(
         closing=closing,
     )
     return io.BufferedReader(counted, buffer_size=READ_CHUNK_BYTES)
+
+
+# Bytes of the (decompressed) file looked at to tell its format.
+SNIFF_BYTES = 1 << 16
+_JSON_NAMES = (".jsonl", ".ndjson", ".json")
+
+
+def detect_format(stream: IO[bytes], filename: str, formats: tuple[str, ...]) -> str:
+    """The format of an import whose uploader gave none, one of ``formats``.
+
+    The file's name says CSV (``.csv``) or JSON lines (``.jsonl``, ``.ndjson``, ``.json``),
+    ``.gz`` aside; a name that says neither leaves it to the first line of the content (an
+    object: JSON lines; anything else: CSV). Then the content tells the preset, read without
+    consuming it: JSON lines are ``hh-rlhf`` when their first object holds ``chosen`` and
+    ``rejected`` transcripts, else ``jsonl``; a CSV file is XSTest's when its header has
+    XSTest's columns (``xstest`` prompts, or ``xstest-completions`` with a ``completion``),
+    else ``csv``. Raises :class:`ImportFailed` (field ``format``) when it cannot tell.
+    """
+    peek = getattr(stream, "peek", None)
+    head = peek(SNIFF_BYTES)[:SNIFF_BYTES] if peek is not None else b""
+    if head.startswith(b"\xef\xbb\xbf"):
+        head = head[3:]
+    first_line = head.lstrip().split(b"\n", 1)[0].strip()
+    name = filename.lower().removesuffix(".gz")
+    if name.endswith(".csv"):
+        family = "csv"
+    elif name.endswith(_JSON_NAMES):
+        family = "jsonl"
+    elif first_line.startswith(b"{"):
+        family = "jsonl"
+    elif first_line.startswith(b"["):
+        raise ImportFailed(
+            [Problem(0, "format", "a JSON array, not JSON lines: write one JSON object per line")]
+        )
+    elif first_line:
+        family = "csv"
+    else:
+        raise ImportFailed([Problem(0, "format", "the file is empty: there is nothing to import")])
+    if family == "jsonl":
+        try:
+            first = orjson.loads(first_line) if first_line else None
+        except orjson.JSONDecodeError:
+            first = None
+        hh = isinstance(first, dict) and {"chosen", "rejected"} <= set(first)
+        if hh and "hh-rlhf" in formats:
+            return "hh-rlhf"
+        if "jsonl" in formats:
+            return "jsonl"
+    else:
+        try:
+            header = {cell.strip() for cell in next(csv.reader([first_line.decode("utf-8")]))}
+        except (UnicodeDecodeError, csv.Error, StopIteration):
+            header = set()
+        xstest = {"id", "prompt", "type"} <= header
+        if xstest and "completion" in header and "xstest-completions" in formats:
+            return "xstest-completions"
+        if xstest and "label" in header and "xstest" in formats:
+            return "xstest"
+        if "csv" in formats:
+            return "csv"
+    raise ImportFailed(
+        [
+            Problem(
+                0,
+                "format",
+                f"cannot tell the format of {Path(filename).name[:80]!r}: "
+                f"choose one of {', '.join(formats)}",
+            )
+        ]
+    )
 
 
 def iter_raw_lines(stream: IO[bytes], log: ProblemLog) -> Iterator[tuple[int, bytes | None]]:
