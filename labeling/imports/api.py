@@ -84,6 +84,7 @@ class CampaignImportApi(APIView):
             default_category=data.get("default_category"),
             default_intent=data.get("default_intent"),
             source_name=data.get("source_name", ""),
+            mapping=data.get("mapping"),
         )
         try:
             outcome = import_upload(

@@ -132,6 +132,48 @@ def reason_pattern(reason: str) -> str:
     return _POSITION.sub(r"\1 N", _QUOTED.sub("'…'", reason))
 
 
+# What to do about each kind of problem: (field, or None for any; words in the reason; fix),
+# the first that matches wins.
+_FIXES: tuple[tuple[str | None, str, str], ...] = (
+    ("category", "no default category", "pass a default category or a mapping"),
+    ("category", "ambiguous", "give the category's full path (area/category) instead of its slug"),
+    (
+        "category",
+        "unknown category",
+        "use a leaf path or slug of the campaign's policy version, or pass a mapping onto it",
+    ),
+    ("intent", "no default intent", "pass a default intent or a mapping"),
+    ("intent", "unknown intent", f"use one of {', '.join(INTENTS)}"),
+    ("default_category", "", "give a leaf path or slug of the campaign's policy version"),
+    ("mapping", "", "fix the mapping (see the built-in one for its shape)"),
+    ("format", "", "choose the format on the form"),
+    ("prompt", "either prompt or messages", "keep one of the two"),
+    ("prompt", "missing", "give each row its prompt text (or messages)"),
+    ("messages", "", "give a list of {role, content} turns that ends with a user turn"),
+    ("external_id", "duplicate", "give each row its own external_id, or leave them out"),
+    ("", "malformed JSON", "write one complete JSON object per line (is it CSV? choose csv)"),
+    ("", "malformed CSV", "quote cells that hold commas, quotes or line breaks"),
+    ("", "columns, found", "give every row as many cells as the header has columns"),
+    ("", "not UTF-8", "save the file as UTF-8"),
+    ("", "NUL byte", "upload the text file itself (this looks binary)"),
+    ("", "not gzip", "compress the file with gzip, or remove .gz from its name"),
+    ("", "unknown field", "remove those fields, or move them under metadata"),
+    ("", "line limit", "split the line, or raise IMPORT_MAX_LINE_BYTES"),
+    ("", "not an XSTest", "choose the format that matches the file, or fix its header"),
+    ("", "duplicate column", "give each column its own name"),
+    (None, "longer than", "shorten the text"),
+    (None, "NUL character", "remove the NUL characters (\\u0000)"),
+)
+
+
+def problem_fix(field_name: str, reason: str) -> str:
+    """What the uploader can do about a kind of problem ("" when there is no general fix)."""
+    for fix_field, words, fix in _FIXES:
+        if (fix_field is None or fix_field == field_name) and words in reason:
+            return fix
+    return ""
+
+
 @dataclass(slots=True)
 class ProblemGroup:
     """One kind of problem: a field and a reason, how many lines have it, the first of them.
@@ -149,12 +191,18 @@ class ProblemGroup:
     def first_lines(self) -> list[int]:
         return sorted(self.lines)
 
+    @property
+    def fix(self) -> str:
+        """What to do about it (see :func:`problem_fix`)."""
+        return problem_fix(self.field, self.reason)
+
     def as_dict(self) -> dict[str, Any]:
         return {
             "field": self.field,
             "reason": self.reason,
             "count": self.count,
             "first_lines": self.first_lines,
+            "fix": self.fix,
         }
 
 

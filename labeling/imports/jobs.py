@@ -95,6 +95,8 @@ class ImportOptions:
     default_category: str | None = None
     default_intent: str | None = None
     source_name: str = ""
+    # The uploader's XSTest mapping (over the built-in one), when they gave one.
+    mapping: dict[str, Any] | None = None
 
     def importer_kwargs(self, kind: str) -> dict[str, Any]:
         """Keyword arguments of the kind's importer."""
@@ -102,6 +104,7 @@ class ImportOptions:
             "file_format": self.file_format,
             "default_category": self.default_category or None,
             "default_intent": self.default_intent or None,
+            "mapping": self.mapping or None,
         }
         if kind == ImportJob.Kind.CANDIDATES:
             kwargs["source_name"] = self.source_name
