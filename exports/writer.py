@@ -161,9 +161,7 @@ class DataWriter:
         """The metadata line of a combined row whose format wrote no metadata of its own."""
         category = self._pending_category.pop(split, None)
         if category is not None:
-            self._combined_file(split, metadata=True).write(
-                _json_line({CATEGORY_KEY: category})
-            )
+            self._combined_file(split, metadata=True).write(_json_line({CATEGORY_KEY: category}))
 
     def write_json(self, category: str, split: str, row: dict[str, Any]) -> None:
         """One JSON line, keys sorted so the bytes never depend on how the dict was built."""

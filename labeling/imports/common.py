@@ -589,9 +589,7 @@ def detect_format(stream: IO[bytes], filename: str, formats: tuple[str, ...]) ->
     name = filename.lower().removesuffix(".gz")
     if name.endswith(".csv"):
         family = "csv"
-    elif name.endswith(_JSON_NAMES):
-        family = "jsonl"
-    elif first_line.startswith(b"{"):
+    elif name.endswith(_JSON_NAMES) or first_line.startswith(b"{"):
         family = "jsonl"
     elif first_line.startswith(b"["):
         raise ImportFailed(

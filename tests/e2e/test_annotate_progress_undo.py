@@ -42,7 +42,9 @@ def rate_fully(page: Any) -> None:
     page.keyboard.press("4")
 
 
-def test_a_failed_submit_keeps_the_draft_across_a_reload(browser, live_server, progress_campaign, personas):
+def test_a_failed_submit_keeps_the_draft_across_a_reload(
+    browser, live_server, progress_campaign, personas
+):
     page = signed_in_page(browser, live_server, personas["anna"])
     open_pair_page(page, progress_campaign.slug)
     assignment = page.locator("#annotate-root").get_attribute("data-assignment")

@@ -49,7 +49,8 @@ def judge(pair, user, *, slot=0, created_at=None, a_help=3, b_help=3, preference
         expires_at=now, completed_at=now,
     )  # fmt: skip
     judgment = Judgment.objects.create(
-        pair=pair, annotator=user, assignment=assignment, policy_version=pair.campaign.policy_version,
+        pair=pair, annotator=user, assignment=assignment,
+        policy_version=pair.campaign.policy_version,
         a_response_mode="safe_completion", a_severity="none", a_helpfulness=a_help,
         b_response_mode="safe_completion", b_severity="none", b_helpfulness=b_help,
         preference=preference, left_is_a=True,

@@ -31,7 +31,9 @@ def test_malformed_mapping_names_the_file_field(tmp_path: Path) -> None:
 
 def test_a_plain_mapping_loads(tmp_path: Path) -> None:
     path = tmp_path / "mapping.yaml"
-    path.write_text("category_by_type:\n  homonyms: benign/general\nintent_by_label: {safe: benign}\n")
+    path.write_text(
+        "category_by_type:\n  homonyms: benign/general\nintent_by_label: {safe: benign}\n"
+    )
     assert load_mapping_file(path) == {
         "category_by_type": {"homonyms": "benign/general"},
         "intent_by_label": {"safe": "benign"},

@@ -12,16 +12,21 @@ import pytest
 from django.core.files.uploadedfile import SimpleUploadedFile
 from django.urls import reverse
 
+from labeling.imports.candidates import FORMATS as CANDIDATE_FORMATS
 from labeling.imports.candidates import candidate_import
 from labeling.imports.common import ImportFailed, detect_format, open_binary
 from labeling.imports.prompts import BUILTIN_XSTEST_MAPPING, FORMATS, prompt_import
-from labeling.imports.candidates import FORMATS as CANDIDATE_FORMATS
 from labeling.models import Candidate, Prompt
 
 XSTEST = Path(__file__).resolve().parents[3] / "labeling" / "demo_data" / "xstest"
 PROMPTS_CSV = XSTEST / "xstest_prompts.csv"
 GPT4_CSV = XSTEST / "xstest_v2_completions_gpt4.csv"
-HH_LINE = json.dumps({"chosen": "\n\nHuman: hi\n\nAssistant: hello", "rejected": "\n\nHuman: hi\n\nAssistant: go away"})
+HH_LINE = json.dumps(
+    {
+        "chosen": "\n\nHuman: hi\n\nAssistant: hello",
+        "rejected": "\n\nHuman: hi\n\nAssistant: go away",
+    }
+)
 
 
 def test_xstest_prompts_import_with_no_options(campaign):
@@ -140,7 +145,7 @@ def test_the_page_imports_xstest_with_no_options_and_shows_grouped_fixes(campaig
     rows = "".join(json.dumps({"prompt": f"q{i}", "intent": "benign"}) + "\n" for i in range(450))
     upload = SimpleUploadedFile("more.jsonl", rows.encode())
     html = client.post(url, {"file": upload}).content.decode()
-    assert "<td class=\"num\">450 rows</td><td>category</td>" in html
+    assert '<td class="num">450 rows</td><td>category</td>' in html
     assert "pass a default category or a mapping" in html
 
 
@@ -152,7 +157,9 @@ def test_the_page_takes_an_edited_mapping_and_refuses_a_bad_one(campaign, client
     client.post(url, {"file": upload, "mapping": mapping})
     # The uploader's mapping is looked up first (type, then label), then the built-in one.
     assert Prompt.objects.get(external_id="1").category_path == "chemistry/dual-use"
-    assert Prompt.objects.get(external_id="26").category_path == "violent-wrongdoing/attack-planning"
+    assert (
+        Prompt.objects.get(external_id="26").category_path == "violent-wrongdoing/attack-planning"
+    )
     bad = SimpleUploadedFile("xstest_prompts.csv", PROMPTS_CSV.read_bytes())
     response = client.post(url, {"file": bad, "mapping": "types: {a: b}"})
     assert response.status_code == 400
