@@ -167,3 +167,24 @@ def test_a_failed_submit_keeps_the_draft(campaign_with_pairs, client_for, person
     page = client.get(annotate_url(campaign_with_pairs)).content.decode()
     assert re.search(r'value="low"[^>]*checked', page)
     assert "half way through" in page
+
+
+def test_the_campaign_form_sets_whether_annotators_see_their_gold_score(campaign, client_for):
+    client = client_for("rita")
+    url = reverse("labeling:campaign_edit", args=[campaign.slug])
+    form = client.get(url).content.decode()
+    assert 'name="show_gold_score"' in form
+    data = {
+        "name": campaign.name,
+        "slug": campaign.slug,
+        "policy_version": campaign.policy_version_id,
+        "instructions": campaign.instructions,
+        "judgments_per_pair": campaign.judgments_per_pair,
+        "pair_strategy": campaign.pair_strategy,
+        "max_pairs_per_prompt": campaign.max_pairs_per_prompt,
+        "open_to_all_annotators": "on",
+        "show_gold_score": "on",
+    }
+    assert client.post(url, data).status_code == 302
+    campaign.refresh_from_db()
+    assert campaign.show_gold_score
