@@ -2,10 +2,13 @@
 their own gold score when the campaign shows it.
 
 The pair page loads it as a fragment of its own after each pair appears, so the round trip
-(submit + next pair) costs what it did. On PostgreSQL the figures come from the dashboards'
-pre-aggregates (``labeling/quality/aggregates.py``: judgments per annotator and hour, and per
-annotator in all) and one count of the campaign's pairs over the claim's index, all in one
-query; the SQLite demo, which keeps no pre-aggregates, counts its judgments.
+(submit + next pair) costs what it did. On PostgreSQL the figures are one query on the
+dashboards' pre-aggregates (``labeling/quality/aggregates.py``: judgments per annotator and
+hour, and per annotator in all), a few index probes (0.2 ms beside a million pairs). Counting
+the campaign's pairs is not cheap at that size (about 200 ms), and pairs come only with
+imports and generation runs, so the count rides along with that query once per
+:data:`PAIR_COUNT_SECONDS` per process and is kept in the cache in between. The SQLite demo,
+which keeps no pre-aggregates, counts its judgments.
 """
 
 from __future__ import annotations
@@ -14,6 +17,7 @@ from dataclasses import dataclass
 from datetime import datetime, time
 
 from django.contrib.auth.models import User
+from django.core.cache import cache
 from django.db import connection
 from django.db.models import Count, Q
 from django.utils import timezone
@@ -29,8 +33,17 @@ from labeling.models import (
 from labeling.quality.gold import gold_judgments_scored
 
 
-def _progress_sql() -> str:
-    """The figures of :func:`annotator_progress` in one statement (PostgreSQL)."""
+# How long a campaign's pair count is kept before it is counted again.
+PAIR_COUNT_SECONDS = 60
+
+
+def _pair_count_key(campaign: Campaign) -> str:
+    return f"graylab:annotation:pair-count:{campaign.pk}"
+
+
+def _progress_sql(*, count_pairs: bool) -> str:
+    """The figures of :func:`annotator_progress` in one statement (PostgreSQL), with the
+    campaign's pair count last when ``count_pairs``."""
     # Fixed table names from the models' metadata; every value is a bound parameter.
     return (  # noqa: S608, UP032 - names as keywords read better than inline lookups
         "SELECT (SELECT COALESCE(SUM(h.judgments), 0) FROM {hour} h "
@@ -41,12 +54,15 @@ def _progress_sql() -> str:
         "(SELECT t.gold_judgments FROM {total} t "
         "WHERE t.campaign_id = %(campaign)s AND t.annotator_id = %(annotator)s), "
         "(SELECT t.gold_passed FROM {total} t "
-        "WHERE t.campaign_id = %(campaign)s AND t.annotator_id = %(annotator)s), "
-        "(SELECT COUNT(*) FROM {pair} p WHERE p.campaign_id = %(campaign)s)"
+        "WHERE t.campaign_id = %(campaign)s AND t.annotator_id = %(annotator)s)"
+        "{pairs}"
     ).format(
+        pairs=f", (SELECT COUNT(*) FROM {Pair._meta.db_table} p "
+        "WHERE p.campaign_id = %(campaign)s)"
+        if count_pairs
+        else "",
         hour=DashboardAnnotatorHour._meta.db_table,
         total=DashboardAnnotatorTotal._meta.db_table,
-        pair=Pair._meta.db_table,
     )
 
 
@@ -79,13 +95,17 @@ def annotator_progress(*, campaign: Campaign, annotator: User) -> Progress:
     shows them. "Left" counts the judgments the campaign still wants (its pairs times the
     judgments per pair, less those made)."""
     if is_postgresql():
+        pairs = cache.get(_pair_count_key(campaign))
         with connection.cursor() as cursor:
             cursor.execute(
-                _progress_sql(),
+                _progress_sql(count_pairs=pairs is None),
                 {"campaign": campaign.pk, "annotator": annotator.pk, "today": today_start()},
             )
             row = cursor.fetchone()
-        done_today, judged, gold_judgments, gold_passed, pairs = row
+        done_today, judged, gold_judgments, gold_passed, *counted = row
+        if pairs is None:
+            pairs = counted[0]
+            cache.set(_pair_count_key(campaign), pairs, PAIR_COUNT_SECONDS)
     else:
         done_today, judged, pairs, gold_judgments, gold_passed = _counted(campaign, annotator)
     wanted = pairs * campaign.judgments_per_pair
