@@ -32,7 +32,6 @@ from labeling.models import (
 )
 from labeling.quality.gold import gold_judgments_scored
 
-
 # How long a campaign's pair count is kept before it is counted again.
 PAIR_COUNT_SECONDS = 60
 
@@ -44,8 +43,10 @@ def _pair_count_key(campaign: Campaign) -> str:
 def _progress_sql(*, count_pairs: bool) -> str:
     """The figures of :func:`annotator_progress` in one statement (PostgreSQL), with the
     campaign's pair count last when ``count_pairs``."""
+    pairs = Pair._meta.db_table
     # Fixed table names from the models' metadata; every value is a bound parameter.
-    return (  # noqa: S608, UP032 - names as keywords read better than inline lookups
+    count = f", (SELECT COUNT(*) FROM {pairs} p WHERE p.campaign_id = %(campaign)s)"  # noqa: S608
+    return (  # noqa: S608
         "SELECT (SELECT COALESCE(SUM(h.judgments), 0) FROM {hour} h "
         "WHERE h.campaign_id = %(campaign)s AND h.annotator_id = %(annotator)s "
         "AND h.hour >= %(today)s), "
@@ -55,14 +56,11 @@ def _progress_sql(*, count_pairs: bool) -> str:
         "WHERE t.campaign_id = %(campaign)s AND t.annotator_id = %(annotator)s), "
         "(SELECT t.gold_passed FROM {total} t "
         "WHERE t.campaign_id = %(campaign)s AND t.annotator_id = %(annotator)s)"
-        "{pairs}"
+        "{count}"
     ).format(
-        pairs=f", (SELECT COUNT(*) FROM {Pair._meta.db_table} p "
-        "WHERE p.campaign_id = %(campaign)s)"
-        if count_pairs
-        else "",
         hour=DashboardAnnotatorHour._meta.db_table,
         total=DashboardAnnotatorTotal._meta.db_table,
+        count=count if count_pairs else "",
     )
 
 
