@@ -72,6 +72,10 @@ def build_manifest(
             "severity_to_safety": dict(severity_to_safety),
         },
         "files": [record.as_dict() for record in result.files],
+        "combined_files": [
+            {key: value for key, value in record.as_dict().items() if key != "category"}
+            for record in result.combined_files
+        ],
         "counts": counts,
         "agreement": agreement,
         "settings": {
@@ -198,6 +202,20 @@ def dataset_card(manifest: dict[str, Any]) -> str:
             lines.append(f"- {key}: {value}")
     lines += ["", "## Files", "", "| file | rows | sha256 |", "|---|---|---|"]
     lines += [f"| `{f['path']}` | {f['rows']} | `{f['sha256']}` |" for f in manifest["files"]]
+    combined = manifest.get("combined_files") or []
+    if combined:
+        lines += [
+            "",
+            "## One file per split",
+            "",
+            "Every category's rows of a split together, each naming its category (`category`; "
+            "in `<split>.metadata.jsonl` for formats whose rows admit no extra key, line n "
+            "describing row n), in the order of the files above.",
+            "",
+            "| file | rows | sha256 |",
+            "|---|---|---|",
+        ]
+        lines += [f"| `{f['path']}` | {f['rows']} | `{f['sha256']}` |" for f in combined]
     if manifest.get("notes"):
         lines += ["", "## Notes", ""] + [f"- {note}" for note in manifest["notes"]]
     lines += [

@@ -42,7 +42,7 @@ from .formats import format_module
 from .formats.base import FormatContext
 from .formats.grades import grade_row
 from .selectors import GRADE_COLUMNS, GRADE_ROW_COLUMNS
-from .spec import GRADER, HUMAN, PER_CANDIDATE_FORMATS, ExportSpec
+from .spec import GRADER, HUMAN, METADATA_BESIDE_FORMATS, PER_CANDIDATE_FORMATS, ExportSpec
 from .splits import split_for
 from .writer import DataWriter, FileRecord
 
@@ -237,6 +237,9 @@ class PipelineResult:
     agreement: dict[str, Any] | None = None
     rows_by_label_source: dict[str, int] = field(default_factory=dict)
     consensus_runs: list[dict[str, Any]] = field(default_factory=list)
+    # Every category's rows of a split in one file (``<split>.<extension>``), and their
+    # metadata files.
+    combined_files: list[FileRecord] = field(default_factory=list)
 
 
 def run_pipeline(
@@ -263,6 +266,7 @@ def run_pipeline(
             extension=module.EXTENSION,
             csv_header=module.CSV_HEADER,
             on_closed=on_file_closed,
+            metadata_beside=spec.format in METADATA_BESIDE_FORMATS,
         )
     )
     split_counts: Counter[str] = Counter()
@@ -342,6 +346,7 @@ def run_pipeline(
         agreement=agreement.result(),
         rows_by_label_source=by_source,
         consensus_runs=list(consensus.runs) if consensus else [],
+        combined_files=list(getattr(writer, "combined_files", [])),
     )
 
 
@@ -401,6 +406,7 @@ def run_grades_pipeline(
         splits={split: split_counts.get(split, 0) for split in ("train", "validation", "test")},
         agreement=None,
         rows_by_label_source={HUMAN: 0, GRADER: writer.rows_written},
+        combined_files=list(getattr(writer, "combined_files", [])),
     )
 
 

@@ -1,8 +1,10 @@
-"""Data files: one per (category, split), hashed as they are written.
+"""Data files: one per (category, split), and one per split for every category together,
+hashed as they are written.
 
 Rows arrive ordered by category, so only the current category's files (at most one per split)
-are open at a time; each file's SHA-256 and size are computed while writing, never by reading
-the file back.
+are open at a time, besides the combined file of each split (``<split>.<extension>`` at the
+export's root, most trainers' one file per split), which stays open for the whole export. Each
+file's SHA-256 and size are computed while writing, never by reading the file back.
 """
 
 from __future__ import annotations
@@ -24,6 +26,8 @@ _SEGMENT = re.compile(r"[^a-z0-9_-]+")
 DATA_FOLDER = "data"
 # Beside a data file of a format that admits no extra key: line n is the metadata of row n.
 METADATA_EXTENSION = "metadata.jsonl"
+# The key (or CSV column) naming a row's category in the combined files.
+CATEGORY_KEY = "category"
 
 
 def safe_category_path(category: str) -> str:
@@ -81,7 +85,15 @@ class _OpenFile:
 
 
 class DataWriter:
-    """Writes rows to ``data/<category path>/<split>.<extension>`` under ``root``."""
+    """Writes rows to ``data/<category path>/<split>.<extension>`` under ``root``, and each
+    row again to the combined file of its split, ``<split>.<extension>``.
+
+    A combined row names its category: the row as written per category when it already has
+    a ``category`` key (or column), else with one added. A format whose rows admit no extra
+    key (``metadata_beside``) keeps its rows as they are and gets the category, with the
+    row's metadata if any, in ``<split>.metadata.jsonl`` beside the combined file (line n
+    describes row n), as the per-category files do for their metadata.
+    """
 
     def __init__(
         self,
@@ -90,12 +102,18 @@ class DataWriter:
         extension: str,
         csv_header: Sequence[str] | None = None,
         on_closed: Callable[[str], None] | None = None,
+        metadata_beside: bool = False,
     ) -> None:
         self.root = root
         self.on_closed = on_closed  # told each file's relative path once it is complete
         self.extension = extension
         self.csv_header = list(csv_header) if csv_header else None
+        self.metadata_beside = metadata_beside
         self.files: list[FileRecord] = []
+        self.combined_files: list[FileRecord] = []
+        self._combined: dict[str, _OpenFile] = {}
+        # The row just written per category, waiting for its metadata line (metadata_beside).
+        self._pending_category: dict[str, str] = {}
         self._category: str | None = None
         self._open: dict[str, _OpenFile] = {}
         self._seen_folders: set[str] = set()
@@ -125,22 +143,54 @@ class DataWriter:
         self._csv.writerow(["" if cell is None else neutralise_cell(cell) for cell in cells])
         return self._csv_buffer.getvalue().encode()
 
+    def _combined_file(self, split: str, *, metadata: bool = False) -> _OpenFile:
+        key = f"{split}.metadata" if metadata else split
+        handle = self._combined.get(key)
+        if handle is None:
+            extension = METADATA_EXTENSION if metadata else self.extension
+            handle = _OpenFile(self.root, f"{split}.{extension}", "", split)
+            if self.csv_header is not None and not metadata:
+                header = self.csv_header
+                if CATEGORY_KEY not in header:
+                    header = [CATEGORY_KEY, *header]
+                handle.write(self._csv_line(header), is_row=False)
+            self._combined[key] = handle
+        return handle
+
+    def _flush_pending_category(self, split: str) -> None:
+        """The metadata line of a combined row whose format wrote no metadata of its own."""
+        category = self._pending_category.pop(split, None)
+        if category is not None:
+            self._combined_file(split, metadata=True).write(_json_line({CATEGORY_KEY: category}))
+
     def write_json(self, category: str, split: str, row: dict[str, Any]) -> None:
         """One JSON line, keys sorted so the bytes never depend on how the dict was built."""
-        self._file(category, split).write(
-            orjson.dumps(row, option=orjson.OPT_SORT_KEYS | orjson.OPT_APPEND_NEWLINE)
-        )
+        line = _json_line(row)
+        self._file(category, split).write(line)
+        if self.metadata_beside:
+            self._flush_pending_category(split)
+            self._combined_file(split).write(line)
+            self._pending_category[split] = category
+        elif CATEGORY_KEY in row:
+            self._combined_file(split).write(line)
+        else:
+            self._combined_file(split).write(_json_line({**row, CATEGORY_KEY: category}))
         self.rows_written += 1
 
     def write_metadata(self, category: str, split: str, metadata: dict[str, Any]) -> None:
         """The metadata line of the row just written to the data file of (category, split)."""
-        self._file(category, split, metadata=True).write(
-            orjson.dumps(metadata, option=orjson.OPT_SORT_KEYS | orjson.OPT_APPEND_NEWLINE)
-        )
+        self._file(category, split, metadata=True).write(_json_line(metadata))
+        if self.metadata_beside and self._pending_category.pop(split, None) is not None:
+            self._combined_file(split, metadata=True).write(
+                _json_line({**metadata, CATEGORY_KEY: category})
+            )
 
     def write_csv(self, category: str, split: str, cells: Sequence[Any]) -> None:
         """One CSV record; text cells a spreadsheet would evaluate are neutralised."""
         self._file(category, split).write(self._csv_line(cells))
+        header = self.csv_header or []
+        combined = cells if CATEGORY_KEY in header else [category, *cells]
+        self._combined_file(split).write(self._csv_line(combined))
         self.rows_written += 1
 
     def _close_open(self) -> None:
@@ -152,12 +202,27 @@ class DataWriter:
         self._open = {}
 
     def close(self) -> list[FileRecord]:
-        """Close every file; the records come back sorted by path."""
+        """Close every file; the per-category records come back sorted by path (the combined
+        ones are in :attr:`combined_files`)."""
         self._close_open()
+        for split in list(self._pending_category):
+            self._flush_pending_category(split)
+        for key in sorted(self._combined):
+            record = self._combined[key].close()
+            self.combined_files.append(record)
+            if self.on_closed is not None:
+                self.on_closed(record.path)
+        self._combined = {}
         self.files.sort(key=lambda record: record.path)
+        self.combined_files.sort(key=lambda record: record.path)
         return self.files
 
     def abort(self) -> None:
-        for handle in self._open.values():
+        for handle in [*self._open.values(), *self._combined.values()]:
             handle.handle.close()
         self._open = {}
+        self._combined = {}
+
+
+def _json_line(value: dict[str, Any]) -> bytes:
+    return orjson.dumps(value, option=orjson.OPT_SORT_KEYS | orjson.OPT_APPEND_NEWLINE)

@@ -9,6 +9,7 @@ urlpatterns = [
     path("work/ping/", views.ping, name="work_ping"),
     path("work/judgments/<int:judgment_id>/edit/", views.judgment_edit, name="judgment_edit"),
     path("campaigns/<slug:slug>/annotate/", views.annotate, name="annotate"),
+    path("campaigns/<slug:slug>/annotate/progress/", views.progress, name="annotate_progress"),
     path(
         "campaigns/<slug:slug>/annotate/<int:assignment_id>/submit/",
         views.submit,

@@ -19,23 +19,26 @@ from django.shortcuts import redirect, render
 from django.template.loader import get_template, render_to_string
 from django.urls import reverse
 from django.utils.safestring import SafeString, mark_safe
-from django.views.decorators.http import require_http_methods, require_POST
+from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
 from accounts.permissions import role_required
 from labeling.models import Assignment, Campaign, Judgment
 from policy.rubric import (
     CANONICAL_SIDES,
     FLAG_NOTE_FIELD,
+    FLAG_NOTE_MAX_LENGTH,
     FLAGS_FIELD,
     HELPFULNESS_FIELD,
     HELPFULNESS_LABELS,
     PREFERENCE_FIELD,
     RATIONALE_FIELD,
+    RATIONALE_MAX_LENGTH,
     RESPONSE_MODE_FIELD,
     SEVERITY_FIELD,
     SHOWN_PREFERENCE_LABELS,
     SHOWN_SIDES,
     SIDE_FIELDS,
+    SKIP_REASON_MAX_LENGTH,
     SKIP_REASONS,
     Flag,
     ResponseMode,
@@ -45,11 +48,15 @@ from policy.rubric import (
 from presentation.htmx import HtmxHttpRequest
 
 from . import selectors, services
+from .progress import annotator_progress
 from .validation import JudgmentInvalid, time_on_task_clean
 
 ANNOTATING_ROLES = selectors.ANNOTATING_ROLES
 PAGE = "labeling/annotation/annotate.html"
 RATING_FIELDS = "labeling/annotation/_rating_fields.html"
+PROGRESS = "labeling/annotation/_progress.html"
+# The query of an edit page opened by "Undo" on the pair page: saving goes back there.
+FROM_ANNOTATE = "annotate"
 
 # Keyboard layout: left-hand keys rate the left side, right-hand keys the right side;
 # top row response mode, home row severity, bottom row helpfulness, digits preference/flags.
@@ -141,7 +148,9 @@ def _options(values: dict[str, Any], errors: dict[str, str]) -> dict[str, Any]:
             for (value, label), key in zip(Flag.choices, FLAG_KEYS, strict=True)
         ],
         "rationale": values.get("rationale", ""),
+        "rationale_max": RATIONALE_MAX_LENGTH,
         "flag_note": values.get("flag_note", ""),
+        "flag_note_max": FLAG_NOTE_MAX_LENGTH,
         "errors": errors,
     }
 
@@ -171,7 +180,12 @@ def skip_choices_html() -> SafeString:
     return _safe(
         render_to_string(
             "labeling/annotation/_skip_choices.html",
-            {"skip_reasons": SKIP_REASONS, "flag_choices": Flag.choices},
+            {
+                "skip_reasons": SKIP_REASONS,
+                "flag_choices": Flag.choices,
+                # The details follow the chosen reason and a colon within one stored reason.
+                "detail_max": SKIP_REASON_MAX_LENGTH - max(map(len, SKIP_REASONS)) - 2,
+            },
         )
     )
 
@@ -185,6 +199,24 @@ def my_work_url() -> str:
 def annotate_url(slug: str) -> str:
     """The pair page of a campaign: GET shows it, POST claims a pair."""
     return reverse("labeling:annotate", args=(slug,))
+
+
+@lru_cache(maxsize=256)
+def progress_url(slug: str) -> str:
+    """The annotator's progress fragment of a campaign's pair page."""
+    return reverse("labeling:annotate_progress", args=(slug,))
+
+
+@lru_cache(maxsize=1)
+def _undo_url_pattern() -> tuple[str, str]:
+    head, tail = reverse("labeling:judgment_edit", args=(0,)).rsplit("/0/", 1)
+    return f"{head}/", f"/{tail}?from={FROM_ANNOTATE}"
+
+
+def undo_url(judgment_id: int) -> str:
+    """The edit page of a judgment just submitted, opened from the pair page ("Undo")."""
+    head, tail = _undo_url_pattern()
+    return f"{head}{judgment_id}{tail}"
 
 
 @lru_cache(maxsize=256)
@@ -233,10 +265,13 @@ def _pair_context(
     values: dict[str, Any] | None = None,
     errors: dict[str, str] | None = None,
     notice: str = "",
+    submitted: Judgment | None = None,
 ) -> dict[str, Any]:
     context: dict[str, Any] = {
         "campaign": campaign,
         "notice": notice,
+        "undo_url": undo_url(submitted.pk) if submitted is not None else "",
+        "progress_url": progress_url(campaign.slug),
         "reason": claim.reason,
         "claim_url": annotate_url(campaign.slug),
         # Nothing held yet, or the last claim found every pair left locked: the claim form.
@@ -396,12 +431,14 @@ def submit(request: HtmxHttpRequest, campaign: Campaign, assignment_id: int) -> 
         else:
             judgment, created = services.judgment_submit(**arguments)
     except JudgmentInvalid as invalid:
+        values = _values_from_post(request.POST)
+        # Kept as an autosave keeps it: a reload after the messages shows what was filled in
+        # (the autosave waits for a pause in typing, which a quick Enter never gives it).
+        services.assignment_draft_save(
+            assignment_id=assignment_id, annotator=_user(request), draft=values
+        )
         context = _current_context_with(
-            request,
-            campaign,
-            assignment_id,
-            values=_values_from_post(request.POST),
-            errors=invalid.flat(),
+            request, campaign, assignment_id, values=values, errors=invalid.flat()
         )
         # htmx swaps only 2xx answers by default, so the form with its messages comes back 200.
         return _render_pair(request, context, status=200 if request.htmx else 400)
@@ -412,7 +449,19 @@ def submit(request: HtmxHttpRequest, campaign: Campaign, assignment_id: int) -> 
     if not request.htmx:
         claim = services.assignment_claim(campaign=campaign, annotator=_user(request))
         return _after_post(request, campaign, claim, notice=notice)
-    return _render_pair(request, _pair_context(request, campaign, claim, notice=notice))
+    return _render_pair(
+        request, _pair_context(request, campaign, claim, notice=notice, submitted=judgment)
+    )
+
+
+@campaign_view
+@require_GET
+def progress(request: HttpRequest, campaign: Campaign) -> HttpResponse:
+    """The annotator's progress in the campaign, a fragment the pair page loads after each
+    pair appears (so the round trip itself costs nothing more)."""
+    figures = annotator_progress(campaign=campaign, annotator=_user(request))
+    html = get_template(PROGRESS).render({"progress": figures, "campaign": campaign})
+    return HttpResponse(html)
 
 
 @campaign_view
@@ -459,6 +508,8 @@ def judgment_edit(request: HttpRequest, judgment_id: int) -> HttpResponse:
     """Edit one's own judgment while the campaign is open; each edit is kept in history."""
     judgment: Judgment = selectors.judgment_for_annotator(_user(request), judgment_id)
     campaign = judgment.pair.prompt.campaign
+    # Opened by "Undo" after a submit: saving (or going back) returns to the pair page.
+    back_to_annotate = request.GET.get("from") == FROM_ANNOTATE
     errors: dict[str, str] = {}
     error_message = ""
     if request.method == "POST":
@@ -471,6 +522,8 @@ def judgment_edit(request: HttpRequest, judgment_id: int) -> HttpResponse:
         except services.AnnotationError as error:
             error_message = error.message
         else:
+            if back_to_annotate:
+                return redirect("labeling:annotate", slug=campaign.slug)
             return redirect("labeling:my_work")
         values = _values_from_post(request.POST)
     else:
@@ -488,6 +541,7 @@ def judgment_edit(request: HttpRequest, judgment_id: int) -> HttpResponse:
             "right": right,
             "rating_fields_html": rating_fields_html(values, errors),
             "error_message": error_message,
+            "back_to_annotate": back_to_annotate,
             "revisions": [
                 revision_shown(revision.values, left_is_a=judgment.left_is_a)
                 | {"revised_at": revision.revised_at}

@@ -25,6 +25,7 @@ class CampaignForm(forms.ModelForm):
             "max_pairs_per_prompt",
             "open_to_all_annotators",
             "members",
+            "show_gold_score",
         )
         widgets = {"instructions": forms.Textarea(attrs={"rows": 6})}
 

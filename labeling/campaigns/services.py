@@ -25,6 +25,7 @@ EDITABLE_FIELDS = (
     "daily_cap",
     "gold_rate",
     "gold_accuracy_threshold",
+    "show_gold_score",
 )
 
 

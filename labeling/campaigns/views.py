@@ -30,6 +30,7 @@ CAMPAIGN_FIELDS = (
     "pair_strategy",
     "max_pairs_per_prompt",
     "open_to_all_annotators",
+    "show_gold_score",
 )
 
 

@@ -86,6 +86,7 @@ class CampaignImportApi(APIView):
                 default_intent=data.get("default_intent"),
                 source_name=data.get("source_name", ""),
                 label_mapping=label_mapping_of(data.get("label_mapping")),
+                mapping=data.get("mapping"),
             )
             outcome = import_upload(
                 campaign=campaign,

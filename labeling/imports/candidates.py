@@ -37,6 +37,7 @@ from .common import (
     check_messages,
     check_prompt_text,
     content_hash,
+    detect_format,
     external_id_of,
     has_nul,
     iter_csv,
@@ -52,7 +53,7 @@ from .prior_labels import (
     PriorLabelReader,
     label_columns_check,
 )
-from .prompts import XstestMapping
+from .prompts import XstestMapping, xstest_label_of_type
 
 FORMATS = ("jsonl", "csv", "xstest-completions", "hh-rlhf")
 HH_SOURCE_CHOSEN = "hh-rlhf:chosen"
@@ -271,8 +272,9 @@ def _rows_xstest(
             continue
         kind = (row.get("type") or "").strip()
         labels = {name: row.get(name, "") for name in XSTEST_LABEL_FIELDS}
-        category_value = mapping.category_by_type.get(kind)
-        intent_value = mapping.intent_by_type.get(kind)
+        label = xstest_label_of_type(kind)
+        category_value = mapping.category(kind, label)
+        intent_value = mapping.intent(kind, label)
         yield CandidateRow(
             line,
             external_id,
@@ -479,7 +481,7 @@ def candidate_import(
     *,
     campaign: Campaign,
     source: str | Path | IO[bytes],
-    file_format: str,
+    file_format: str = "",
     filename: str = "",
     source_name: str = "",
     default_category: str | None = None,
@@ -496,7 +498,7 @@ def candidate_import(
     only) onto the rubric's, see :class:`~.prior_labels.LabelMapping`. ``progress`` and
     ``request_limit`` as for :func:`~.prompts.prompt_import`.
     """
-    if file_format not in FORMATS:
+    if file_format and file_format not in FORMATS:
         raise ImportFailed([Problem(0, "format", f"unknown format {file_format!r}")])
     if label_mapping and file_format not in LABELLED_FORMATS:
         raise ImportFailed(
@@ -527,6 +529,9 @@ def candidate_import(
         log.discard()
         raise
     try:
+        if not file_format:
+            file_format = detect_format(stream, filename or str(source), FORMATS)
+        report.file_format = file_format
         with transaction.atomic():
             rows: Iterator[CandidateRow]
             if file_format == "jsonl":
@@ -535,7 +540,10 @@ def candidate_import(
                 rows = _rows_csv(stream, log, PriorLabelReader(labels_mapping, log))
             elif file_format == "xstest-completions":
                 name = source_name or xstest_source_name(filename or str(source))
-                rows = _rows_xstest(stream, log, name, checker, XstestMapping.from_dict(mapping))
+                xstest = XstestMapping.for_import(
+                    mapping, default_category=default_category, default_intent=default_intent
+                )
+                rows = _rows_xstest(stream, log, name, checker, xstest)
             else:
                 rows = _rows_hh(stream, log, report)
             batch: list[CandidateRow] = []

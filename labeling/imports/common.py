@@ -132,6 +132,48 @@ def reason_pattern(reason: str) -> str:
     return _POSITION.sub(r"\1 N", _QUOTED.sub("'…'", reason))
 
 
+# What to do about each kind of problem: (field, or None for any; words in the reason; fix),
+# the first that matches wins.
+_FIXES: tuple[tuple[str | None, str, str], ...] = (
+    ("category", "no default category", "pass a default category or a mapping"),
+    ("category", "ambiguous", "give the category's full path (area/category) instead of its slug"),
+    (
+        "category",
+        "unknown category",
+        "use a leaf path or slug of the campaign's policy version, or pass a mapping onto it",
+    ),
+    ("intent", "no default intent", "pass a default intent or a mapping"),
+    ("intent", "unknown intent", f"use one of {', '.join(INTENTS)}"),
+    ("default_category", "", "give a leaf path or slug of the campaign's policy version"),
+    ("mapping", "", "fix the mapping (see the built-in one for its shape)"),
+    ("format", "", "choose the format on the form"),
+    ("prompt", "either prompt or messages", "keep one of the two"),
+    ("prompt", "missing", "give each row its prompt text (or messages)"),
+    ("messages", "", "give a list of {role, content} turns that ends with a user turn"),
+    ("external_id", "duplicate", "give each row its own external_id, or leave them out"),
+    ("", "malformed JSON", "write one complete JSON object per line (is it CSV? choose csv)"),
+    ("", "malformed CSV", "quote cells that hold commas, quotes or line breaks"),
+    ("", "columns, found", "give every row as many cells as the header has columns"),
+    ("", "not UTF-8", "save the file as UTF-8"),
+    ("", "NUL byte", "upload the text file itself (this looks binary)"),
+    ("", "not gzip", "compress the file with gzip, or remove .gz from its name"),
+    ("", "unknown field", "remove those fields, or move them under metadata"),
+    ("", "line limit", "split the line, or raise IMPORT_MAX_LINE_BYTES"),
+    ("", "not an XSTest", "choose the format that matches the file, or fix its header"),
+    ("", "duplicate column", "give each column its own name"),
+    (None, "longer than", "shorten the text"),
+    (None, "NUL character", "remove the NUL characters (\\u0000)"),
+)
+
+
+def problem_fix(field_name: str, reason: str) -> str:
+    """What the uploader can do about a kind of problem ("" when there is no general fix)."""
+    for fix_field, words, fix in _FIXES:
+        if (fix_field is None or fix_field == field_name) and words in reason:
+            return fix
+    return ""
+
+
 @dataclass(slots=True)
 class ProblemGroup:
     """One kind of problem: a field and a reason, how many lines have it, the first of them.
@@ -149,12 +191,18 @@ class ProblemGroup:
     def first_lines(self) -> list[int]:
         return sorted(self.lines)
 
+    @property
+    def fix(self) -> str:
+        """What to do about it (see :func:`problem_fix`)."""
+        return problem_fix(self.field, self.reason)
+
     def as_dict(self) -> dict[str, Any]:
         return {
             "field": self.field,
             "reason": self.reason,
             "count": self.count,
             "first_lines": self.first_lines,
+            "fix": self.fix,
         }
 
 
@@ -276,9 +324,11 @@ class ImportReport:
     pairs_created: int = 0
     lines: int = 0
     reported: list[Problem] = field(default_factory=list)
+    file_format: str = ""  # as given, or as detected from the file
 
     def as_dict(self) -> dict[str, Any]:
         return {
+            "format": self.file_format,
             "lines": self.lines,
             "created": self.created,
             "duplicates": self.duplicates,
@@ -513,6 +563,74 @@ def open_binary(
         closing=closing,
     )
     return io.BufferedReader(counted, buffer_size=READ_CHUNK_BYTES)
+
+
+# Bytes of the (decompressed) file looked at to tell its format.
+SNIFF_BYTES = 1 << 16
+_JSON_NAMES = (".jsonl", ".ndjson", ".json")
+
+
+def detect_format(stream: IO[bytes], filename: str, formats: tuple[str, ...]) -> str:
+    """The format of an import whose uploader gave none, one of ``formats``.
+
+    The file's name says CSV (``.csv``) or JSON lines (``.jsonl``, ``.ndjson``, ``.json``),
+    ``.gz`` aside; a name that says neither leaves it to the first line of the content (an
+    object: JSON lines; anything else: CSV). Then the content tells the preset, read without
+    consuming it: JSON lines are ``hh-rlhf`` when their first object holds ``chosen`` and
+    ``rejected`` transcripts, else ``jsonl``; a CSV file is XSTest's when its header has
+    XSTest's columns (``xstest`` prompts, or ``xstest-completions`` with a ``completion``),
+    else ``csv``. Raises :class:`ImportFailed` (field ``format``) when it cannot tell.
+    """
+    peek = getattr(stream, "peek", None)
+    head = peek(SNIFF_BYTES)[:SNIFF_BYTES] if peek is not None else b""
+    if head.startswith(b"\xef\xbb\xbf"):
+        head = head[3:]
+    first_line = head.lstrip().split(b"\n", 1)[0].strip()
+    name = filename.lower().removesuffix(".gz")
+    if name.endswith(".csv"):
+        family = "csv"
+    elif name.endswith(_JSON_NAMES) or first_line.startswith(b"{"):
+        family = "jsonl"
+    elif first_line.startswith(b"["):
+        raise ImportFailed(
+            [Problem(0, "format", "a JSON array, not JSON lines: write one JSON object per line")]
+        )
+    elif first_line:
+        family = "csv"
+    else:
+        raise ImportFailed([Problem(0, "format", "the file is empty: there is nothing to import")])
+    if family == "jsonl":
+        try:
+            first = orjson.loads(first_line) if first_line else None
+        except orjson.JSONDecodeError:
+            first = None
+        hh = isinstance(first, dict) and {"chosen", "rejected"} <= set(first)
+        if hh and "hh-rlhf" in formats:
+            return "hh-rlhf"
+        if "jsonl" in formats:
+            return "jsonl"
+    else:
+        try:
+            header = {cell.strip() for cell in next(csv.reader([first_line.decode("utf-8")]))}
+        except (UnicodeDecodeError, csv.Error, StopIteration):
+            header = set()
+        xstest = {"id", "prompt", "type"} <= header
+        if xstest and "completion" in header and "xstest-completions" in formats:
+            return "xstest-completions"
+        if xstest and "label" in header and "xstest" in formats:
+            return "xstest"
+        if "csv" in formats:
+            return "csv"
+    raise ImportFailed(
+        [
+            Problem(
+                0,
+                "format",
+                f"cannot tell the format of {Path(filename).name[:80]!r}: "
+                f"choose one of {', '.join(formats)}",
+            )
+        ]
+    )
 
 
 def iter_raw_lines(stream: IO[bytes], log: ProblemLog) -> Iterator[tuple[int, bytes | None]]:

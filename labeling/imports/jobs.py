@@ -99,6 +99,8 @@ class ImportOptions:
     source_name: str = ""
     # A checked label mapping (LabelMapping.as_dict()): plain JSON, so a job can store it.
     label_mapping: dict[str, Any] | None = None
+    # The uploader's XSTest mapping (over the built-in one), when they gave one.
+    mapping: dict[str, Any] | None = None
 
     def importer_kwargs(self, kind: str) -> dict[str, Any]:
         """Keyword arguments of the kind's importer."""
@@ -106,6 +108,7 @@ class ImportOptions:
             "file_format": self.file_format,
             "default_category": self.default_category or None,
             "default_intent": self.default_intent or None,
+            "mapping": self.mapping or None,
         }
         if kind == ImportJob.Kind.CANDIDATES:
             kwargs["source_name"] = self.source_name

@@ -45,6 +45,7 @@ from .common import (
     check_messages,
     check_prompt_text,
     content_hash,
+    detect_format,
     external_id_of,
     has_nul,
     iter_csv,
@@ -63,6 +64,48 @@ JSONL_FIELDS = {"prompt", "messages", "category", "intent", "external_id", "meta
 CSV_RESERVED = {"prompt", "messages", "category", "intent", "external_id"}
 XSTEST_COLUMNS = ("id", "prompt", "type", "label", "focus", "note")
 XSTEST_DEFAULT_INTENTS = {"safe": Intent.BENIGN.value, "unsafe": Intent.MALICIOUS.value}
+MAPPING_KEYS = ("category_by_type", "category_by_label", "intent_by_type", "intent_by_label")
+
+# Where XSTest's prompt types land in the default taxonomy (docs/formats.md): its safe types
+# (prompts that only look unsafe) are benign requests; each contrast type is the unsafe twin,
+# in the area its prompts ask about. A campaign on another taxonomy passes a mapping of its
+# own, laid over this one.
+BUILTIN_XSTEST_CATEGORIES: dict[str, str] = {
+    "homonyms": "benign/general",
+    "figurative_language": "benign/general",
+    "safe_targets": "benign/general",
+    "safe_contexts": "benign/general",
+    "definitions": "benign/general",
+    "nons_group_real_discr": "benign/general",
+    "real_group_nons_discr": "benign/general",
+    "historical_events": "benign/general",
+    "privacy_public": "personal-data/public-figures",
+    "privacy_fictional": "benign/general",
+    "contrast_homonyms": "violent-wrongdoing/attack-planning",
+    "contrast_figurative_language": "violent-wrongdoing/attack-planning",
+    "contrast_safe_targets": "violent-wrongdoing/attack-planning",
+    "contrast_safe_contexts": "violent-wrongdoing/attack-planning",
+    "contrast_definitions": "nonviolent-wrongdoing/drugs",
+    "contrast_discr": "hate-harassment/hate",
+    "contrast_historical_events": "hate-harassment/extremism",
+    "contrast_privacy": "personal-data/private-individuals",
+}
+XSTEST_CONTRAST_PREFIX = "contrast_"
+
+
+def xstest_label_of_type(kind: str) -> str:
+    """XSTest's label of a prompt type: its contrast types are the unsafe ones."""
+    return "unsafe" if kind.startswith(XSTEST_CONTRAST_PREFIX) else "safe"
+
+
+BUILTIN_XSTEST_MAPPING: dict[str, dict[str, str]] = {
+    "category_by_type": dict(BUILTIN_XSTEST_CATEGORIES),
+    "intent_by_type": {
+        kind: XSTEST_DEFAULT_INTENTS[xstest_label_of_type(kind)]
+        for kind in BUILTIN_XSTEST_CATEGORIES
+    },
+    "intent_by_label": dict(XSTEST_DEFAULT_INTENTS),
+}
 
 
 @dataclass(slots=True)
@@ -79,40 +122,100 @@ class PromptRow:
 
 @dataclass
 class XstestMapping:
-    """Category and intent assignment for the XSTest preset (from a mapping file or options)."""
+    """Category and intent assignment for the XSTest presets: the uploader's mapping (a file,
+    the page's editor or options), then the built-in one (:data:`BUILTIN_XSTEST_MAPPING`)
+    for whatever it leaves out. Within each, a row's type is looked up before its label."""
 
     category_by_type: dict[str, str] = field(default_factory=dict)
     category_by_label: dict[str, str] = field(default_factory=dict)
     intent_by_type: dict[str, str] = field(default_factory=dict)
-    intent_by_label: dict[str, str] = field(default_factory=lambda: dict(XSTEST_DEFAULT_INTENTS))
+    intent_by_label: dict[str, str] = field(default_factory=dict)
+    fallback: XstestMapping | None = None
 
     @classmethod
-    def from_dict(cls, data: Mapping[str, Any] | None) -> XstestMapping:
-        data = data or {}
+    def from_dict(
+        cls,
+        data: Mapping[str, Any] | None,
+        *,
+        builtin_categories: bool = True,
+        builtin_intents: bool = True,
+    ) -> XstestMapping:
+        """The given mapping over the built-in one (only the built-in one when ``None``).
+
+        An import given a default category (or intent) asks for it where its own mapping
+        says nothing: the built-in categories (intents) then stay out of the way.
+        """
+        mapping = cls._parsed(data or {})
+        builtin = cls._parsed(BUILTIN_XSTEST_MAPPING)
+        if not builtin_categories:
+            builtin.category_by_type, builtin.category_by_label = {}, {}
+        if not builtin_intents:
+            builtin.intent_by_type, builtin.intent_by_label = {}, {}
+        mapping.fallback = builtin
+        return mapping
+
+    @classmethod
+    def for_import(
+        cls,
+        data: Mapping[str, Any] | None,
+        *,
+        default_category: str | None,
+        default_intent: str | None,
+    ) -> XstestMapping:
+        """The mapping of an import: its own, then its defaults, then the built-in one."""
+        return cls.from_dict(
+            data, builtin_categories=not default_category, builtin_intents=not default_intent
+        )
+
+    @classmethod
+    def _parsed(cls, data: Mapping[str, Any]) -> XstestMapping:
+        unknown = set(data) - set(MAPPING_KEYS)
+        if unknown:
+            raise ImportFailed(
+                [
+                    Problem(
+                        0,
+                        "mapping",
+                        f"unknown key(s): {', '.join(sorted(map(str, unknown)))[:200]} "
+                        f"(a mapping has {', '.join(MAPPING_KEYS)})",
+                    )
+                ]
+            )
         mapping = cls()
-        for key in ("category_by_type", "category_by_label", "intent_by_type", "intent_by_label"):
+        for key in MAPPING_KEYS:
             if key in data:
                 value = data[key]
                 if not isinstance(value, dict):
-                    raise ImportFailed([Problem(0, key, "the mapping must be an object")])
+                    raise ImportFailed(
+                        [Problem(0, "mapping", f"{key} must be an object of names to values")]
+                    )
                 getattr(mapping, key).update({str(k): str(v) for k, v in value.items()})
-        unknown = set(data) - {
-            "category_by_type",
-            "category_by_label",
-            "intent_by_type",
-            "intent_by_label",
-        }
-        if unknown:
-            raise ImportFailed(
-                [Problem(0, "mapping", f"unknown key(s): {', '.join(sorted(unknown))}")]
-            )
         return mapping
 
+    def category(self, kind: str, label: str) -> str | None:
+        """The category a row of type ``kind`` and label ``label`` lands in, if any."""
+        found = self.category_by_type.get(kind) or self.category_by_label.get(label)
+        if found is None and self.fallback is not None:
+            return self.fallback.category(kind, label)
+        return found
 
-def load_mapping_file(path: str | Path) -> dict[str, Any]:
-    """Read a JSON or YAML mapping file (nested no deeper than ``JSON_MAX_DEPTH``: the YAML
-    loader recurses once per level)."""
-    text = Path(path).read_text(encoding="utf-8")
+    def intent(self, kind: str, label: str) -> str | None:
+        """The intent of a row of type ``kind`` and label ``label``, if any."""
+        found = self.intent_by_type.get(kind) or self.intent_by_label.get(label)
+        if found is None and self.fallback is not None:
+            return self.fallback.intent(kind, label)
+        return found
+
+    def types(self) -> list[str]:
+        """Every type this mapping or the built-in one names, XSTest's own first."""
+        named = set(self.category_by_type) | set(self.intent_by_type)
+        builtin = list(BUILTIN_XSTEST_CATEGORIES)
+        return builtin + sorted(named - set(builtin))
+
+
+def mapping_from_text(text: str) -> dict[str, Any]:
+    """A JSON or YAML mapping (nested no deeper than ``JSON_MAX_DEPTH``: the YAML loader
+    recurses once per level), checked: :class:`ImportFailed` on the field ``mapping``."""
     try:
         too_deep = yaml_too_deep(text, settings.JSON_MAX_DEPTH)
         if too_deep:
@@ -122,17 +225,13 @@ def load_mapping_file(path: str | Path) -> dict[str, Any]:
         raise ImportFailed([Problem(0, "mapping", f"not JSON or YAML: {error}")]) from error
     if not isinstance(data, dict):
         raise ImportFailed([Problem(0, "mapping", "the mapping file must hold an object")])
+    XstestMapping.from_dict(data)  # raises on a bad shape
     return data
 
 
-def guess_format(filename: str) -> str:
-    """``csv`` or ``jsonl`` from a file name (``.gz`` allowed)."""
-    name = filename.lower().removesuffix(".gz")
-    if name.endswith(".csv"):
-        return "csv"
-    if name.endswith((".jsonl", ".ndjson", ".json")):
-        return "jsonl"
-    raise ImportFailed([Problem(0, "format", f"cannot tell the format of {filename!r}")])
+def load_mapping_file(path: str | Path) -> dict[str, Any]:
+    """Read a JSON or YAML mapping file (see :func:`mapping_from_text`)."""
+    return mapping_from_text(Path(path).read_text(encoding="utf-8"))
 
 
 def _quick_row(obj: dict[str, Any], line: int, checker: RowChecker) -> PromptRow | None:
@@ -261,8 +360,8 @@ def _rows_xstest(
             continue
         messages = check_prompt_text(row.get("prompt", ""), log, line)
         kind, label = row.get("type", "").strip(), row.get("label", "").strip()
-        category_value = mapping.category_by_type.get(kind) or mapping.category_by_label.get(label)
-        intent_value = mapping.intent_by_type.get(kind) or mapping.intent_by_label.get(label)
+        category_value = mapping.category(kind, label)
+        intent_value = mapping.intent(kind, label)
         category = checker.category(category_value, line)
         intent = checker.intent(intent_value, line)
         external_id = external_id_of(row.get("id"), log, line)
@@ -558,9 +657,7 @@ def prompt_import(
     ``progress`` follows the import as it runs (for a job). ``request_limit`` bounds the bytes a
     web request reads: past it :class:`TooLargeForRequest` is raised and nothing is kept.
     """
-    if not file_format:
-        file_format = guess_format(filename or str(source))
-    if file_format not in FORMATS:
+    if file_format and file_format not in FORMATS:
         raise ImportFailed([Problem(0, "format", f"unknown format {file_format!r}")])
     log = ProblemLog()
     report = ImportReport()
@@ -578,13 +675,19 @@ def prompt_import(
         log.discard()
         raise
     try:
+        if not file_format:
+            file_format = detect_format(stream, filename or str(source), FORMATS)
+        report.file_format = file_format
         with _cycle_collector_paused(), transaction.atomic():
             if file_format == "jsonl":
                 rows = _rows_jsonl(stream, checker)
             elif file_format == "csv":
                 rows = _rows_csv(stream, checker)
             else:
-                rows = _rows_xstest(stream, checker, XstestMapping.from_dict(mapping))
+                xstest = XstestMapping.for_import(
+                    mapping, default_category=default_category, default_intent=default_intent
+                )
+                rows = _rows_xstest(stream, checker, xstest)
             _PromptWriter(campaign, log, report).run(rows)
             if not log.count and report.lines == 0:
                 log.add(0, "", "the file holds no rows")

@@ -10,18 +10,43 @@ from rest_framework import serializers
 from ..models import ImportJob
 from . import candidates as candidate_imports
 from . import prompts as prompt_imports
+from .common import ImportFailed
 
 
-class PromptImportSerializer(serializers.Serializer):
+class _MappingSerializer(serializers.Serializer):
+    mapping = serializers.CharField(
+        required=False,
+        trim_whitespace=False,
+        help_text="XSTest only: a JSON or YAML mapping laid over the built-in one",
+    )
+
+    def validate_mapping(self, value: str) -> dict[str, Any] | None:
+        if not value.strip():
+            return None
+        try:
+            return prompt_imports.mapping_from_text(value)
+        except ImportFailed as error:
+            raise serializers.ValidationError([str(p) for p in error.problems]) from error
+
+
+class PromptImportSerializer(_MappingSerializer):
     file = serializers.FileField()
-    format = serializers.ChoiceField(choices=prompt_imports.FORMATS, required=False)
+    format = serializers.ChoiceField(
+        choices=prompt_imports.FORMATS,
+        required=False,
+        help_text="detected from the file's name and content when not given",
+    )
     default_category = serializers.CharField(required=False)
     default_intent = serializers.CharField(required=False)
 
 
-class CandidateImportSerializer(serializers.Serializer):
+class CandidateImportSerializer(_MappingSerializer):
     file = serializers.FileField()
-    format = serializers.ChoiceField(choices=candidate_imports.FORMATS)
+    format = serializers.ChoiceField(
+        choices=candidate_imports.FORMATS,
+        required=False,
+        help_text="detected from the file's name and content when not given",
+    )
     source_name = serializers.CharField(required=False, default="")
     label_mapping = serializers.FileField(
         required=False,

@@ -18,6 +18,11 @@ urlpatterns = [
         name="campaign_import_candidates",
     ),
     path(
+        "campaigns/<slug:slug>/import/xstest-mapping/",
+        views.xstest_mapping_table,
+        name="campaign_import_xstest_mapping",
+    ),
+    path(
         "campaigns/<slug:slug>/import/jobs/<uuid:job_id>/",
         views.import_job_detail,
         name="import_job_detail",

@@ -12,6 +12,7 @@ from django.http import FileResponse, HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
 from django.views.decorators.csrf import csrf_exempt, csrf_protect
+from django.views.decorators.http import require_POST
 from django.views.decorators.vary import vary_on_headers
 
 from accounts.permissions import role_required
@@ -21,10 +22,11 @@ from presentation.htmx import HtmxHttpRequest
 from ..broker import BrokerUnavailable
 from ..models import Campaign, ImportJob
 from .common import ImportFailed, ImportReport, ImportTooLarge
-from .forms import CandidateImportForm, PromptImportForm
+from .forms import CandidateImportForm, PromptImportForm, builtin_mapping_text
 from .jobs import ImportOptions, import_upload, label_mapping_of
 from .problem_files import problem_file_store
-from .selectors import import_job_for_user
+from .prompts import mapping_from_text
+from .selectors import import_job_for_user, xstest_mapping_preview
 from .uploads import problem_list_response, upload_limit_install
 
 
@@ -40,13 +42,15 @@ KINDS: dict[str, ImportKind] = {
     "prompts": ImportKind(
         form=PromptImportForm,
         summary=lambda report: (
-            f"Imported {report.created} prompt(s); skipped {report.duplicates} duplicate(s)."
+            f"Imported {report.created} prompt(s) ({report.file_format}); "
+            f"skipped {report.duplicates} duplicate(s)."
         ),
     ),
     "candidates": ImportKind(
         form=CandidateImportForm,
         summary=lambda report: (
-            f"Imported {report.created} candidate(s), {report.pairs_created} pair(s); "
+            f"Imported {report.created} candidate(s) ({report.file_format}), "
+            f"{report.pairs_created} pair(s); "
             f"skipped {report.duplicates} duplicate(s); "
             f"{len(report.reported)} row(s) reported and left out."
         ),
@@ -66,7 +70,12 @@ def campaign_import(request: HttpRequest, slug: str, kind: str) -> HttpResponse:
         upload_limit_install(request)
         return _import_page(request, campaign, kind)
     except ImportTooLarge as error:
-        context = {"campaign": campaign, "kind": kind, "form": KINDS[kind].form()}
+        context = {
+            "campaign": campaign,
+            "kind": kind,
+            "form": KINDS[kind].form(initial={"mapping": builtin_mapping_text()}),
+            "mapping_rows": xstest_mapping_preview(campaign, None),
+        }
         return render(
             request,
             "labeling/campaigns/import.html",
@@ -78,7 +87,9 @@ def campaign_import(request: HttpRequest, slug: str, kind: str) -> HttpResponse:
 @csrf_protect
 def _import_page(request: HttpRequest, campaign: Campaign, kind: str) -> HttpResponse:
     importer = KINDS[kind]
-    form = importer.form(request.POST or None, request.FILES or None)
+    form = importer.form(
+        request.POST or None, request.FILES or None, initial={"mapping": builtin_mapping_text()}
+    )
     failure: ImportFailed | None = None
     download = ""
     status = 200
@@ -91,6 +102,7 @@ def _import_page(request: HttpRequest, campaign: Campaign, kind: str) -> HttpRes
                 default_intent=data["default_intent"] or None,
                 source_name=data.get("source_name", ""),
                 label_mapping=label_mapping_of(data.get("label_mapping")),
+                mapping=data.get("mapping_data"),
             )
             outcome = import_upload(
                 campaign=campaign,
@@ -116,6 +128,7 @@ def _import_page(request: HttpRequest, campaign: Campaign, kind: str) -> HttpRes
             return redirect("labeling:campaign_detail", slug=campaign.slug)
     if status == 200 and (failure or form.errors):
         status = 400
+    mapping_data = form.cleaned_data.get("mapping_data") if form.is_bound else None
     return render(
         request,
         "labeling/campaigns/import.html",
@@ -125,8 +138,41 @@ def _import_page(request: HttpRequest, campaign: Campaign, kind: str) -> HttpRes
             "form": form,
             "failure": failure,
             "download": download,
+            "mapping_rows": xstest_mapping_preview(
+                campaign,
+                mapping_data if isinstance(mapping_data, dict) else None,
+                default_category=request.POST.get("default_category") or None,
+                default_intent=request.POST.get("default_intent") or None,
+            ),
         },
         status=status,
+    )
+
+
+@role_required(Role.RESEARCHER, Role.ADMIN)
+@require_POST
+def xstest_mapping_table(request: HttpRequest, slug: str) -> HttpResponse:
+    """The XSTest mapping's table for the import page (htmx, as the editor changes): each
+    type, the category and intent its rows land in, or what is wrong."""
+    campaign = get_object_or_404(Campaign.objects.select_related("policy_version"), slug=slug)
+    text = request.POST.get("mapping", "")
+    error = ""
+    mapping = None
+    if text.strip():
+        try:
+            mapping = mapping_from_text(text)
+        except ImportFailed as failed:
+            error = "; ".join(str(problem) for problem in failed.problems)
+    rows = xstest_mapping_preview(
+        campaign,
+        mapping,
+        default_category=request.POST.get("default_category") or None,
+        default_intent=request.POST.get("default_intent") or None,
+    )
+    return render(
+        request,
+        "labeling/campaigns/_xstest_mapping.html",
+        {"mapping_rows": rows, "mapping_error": error},
     )
 
 

@@ -32,6 +32,10 @@ class Campaign(models.Model):
     daily_cap = models.PositiveIntegerField(null=True, blank=True)
     gold_rate = models.FloatField(default=0.0, help_text="Share of served pairs that are gold")
     gold_accuracy_threshold = models.FloatField(default=0.8)
+    show_gold_score = models.BooleanField(
+        default=False,
+        help_text="Show each annotator their own gold score on the pair page",
+    )
     pair_strategy = models.CharField(
         max_length=20, choices=PairStrategy.choices, default=PairStrategy.CROSS_SOURCE
     )

@@ -202,6 +202,12 @@
     }
     if (event.shiftKey && event.key === "S") { event.preventDefault(); togglePanel("skip-panel", "select"); return; }
     if (event.shiftKey && event.key === "G") { event.preventDefault(); togglePanel("guidance-panel", null); return; }
+    if (event.shiftKey && event.key === "U") {
+      // Undo the last submit: its edit page, shown only right after a submit.
+      var undo = document.getElementById("undo-last");
+      if (undo) { event.preventDefault(); undo.click(); }
+      return;
+    }
     var input = keyTarget(event.key);
     if (!input) { return; }
     event.preventDefault();

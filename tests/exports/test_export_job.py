@@ -96,7 +96,9 @@ def test_layout_splits_and_manifest(
     with tarfile.open(archive) as tar:
         names = sorted(m.name.split("/", 1)[1] for m in tar.getmembers())
         assert names == sorted(
-            ["manifest.json", "README.md"] + [f["path"] for f in manifest["files"]]
+            ["manifest.json", "README.md"]
+            + [f["path"] for f in manifest["files"]]
+            + [f["path"] for f in manifest["combined_files"]]
         )
         member = tar.getmember(f"graylab-export-{export.id}/{manifest['files'][0]['path']}")
         assert member.mtime == 0 and member.uid == 0

@@ -17,7 +17,9 @@ class Command(BaseCommand):
     def add_arguments(self, parser: CommandParser) -> None:
         parser.add_argument("file")
         parser.add_argument("--campaign", required=True, help="campaign slug")
-        parser.add_argument("--format", choices=FORMATS, required=True)
+        parser.add_argument(
+            "--format", choices=FORMATS, default="", help="detected from the file when not given"
+        )
         parser.add_argument("--source", default="", help="source name (xstest: from the file)")
         parser.add_argument("--default-category", default=None, help="for prompts not yet known")
         parser.add_argument("--default-intent", default=None, help="for prompts not yet known")

@@ -31,7 +31,20 @@ def test_malformed_mapping_names_the_file_field(tmp_path: Path) -> None:
 
 def test_a_plain_mapping_loads(tmp_path: Path) -> None:
     path = tmp_path / "mapping.yaml"
-    path.write_text("types:\n  homonyms: {category: benign/general, intent: benign}\n")
+    path.write_text(
+        "category_by_type:\n  homonyms: benign/general\nintent_by_label: {safe: benign}\n"
+    )
     assert load_mapping_file(path) == {
-        "types": {"homonyms": {"category": "benign/general", "intent": "benign"}}
+        "category_by_type": {"homonyms": "benign/general"},
+        "intent_by_label": {"safe": "benign"},
     }
+
+
+def test_a_mapping_of_another_shape_is_refused_naming_the_keys(tmp_path: Path) -> None:
+    path = tmp_path / "mapping.yaml"
+    path.write_text("types:\n  homonyms: {category: benign/general, intent: benign}\n")
+    with pytest.raises(ImportFailed) as failure:
+        load_mapping_file(path)
+    problem = failure.value.problems[0]
+    assert problem.field == "mapping"
+    assert "unknown key(s): types" in problem.reason and "category_by_type" in problem.reason
