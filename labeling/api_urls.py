@@ -9,4 +9,5 @@ urlpatterns = [
     path("", include("labeling.grading.api_urls")),
     path("", include("labeling.annotation.api_urls")),
     path("", include("labeling.quality.api_urls")),
+    path("", include("labeling.browser.api_urls")),
 ]

@@ -10,4 +10,5 @@ urlpatterns = [
     path("", include("labeling.grading.urls")),
     path("", include("labeling.annotation.urls")),
     path("", include("labeling.quality.urls")),
+    path("", include("labeling.browser.urls")),
 ]

@@ -34,6 +34,7 @@ class ReviewRequest(models.Model):
 
     class Source(models.TextChoices):
         REGRADE = "regrade", "Policy re-grade"
+        BROWSER = "browser", "Data browser"
 
     pair = models.ForeignKey(
         "labeling.Pair", on_delete=models.CASCADE, related_name="review_requests"
