@@ -168,6 +168,3 @@ class PairBulkActionApi(APIView):
             pair_ids = selection_resolve(campaign=campaign, pair_ids=data.validated_data["pairs"])
         outcome = pairs_bulk_apply(action=action, pair_ids=pair_ids, user=request.user)
         return Response(outcome.as_dict())
-
-
-

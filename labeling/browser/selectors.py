@@ -33,7 +33,7 @@ from django.db.models import (
     Subquery,
     TextField,
 )
-from django.db.models.expressions import RawSQL
+from django.db.models.expressions import Expression
 from django.db.models.functions import Cast
 
 from labeling.database import is_postgresql
@@ -223,13 +223,30 @@ def search_words(q: str) -> list[str]:
     return words
 
 
-def _matches(table: str, q: str) -> RawSQL:
-    # The table is the queryset's own (never aliased), the search a bound parameter.
-    return RawSQL(
-        f'"{table}"."{SEARCH_COLUMN}" @@ websearch_to_tsquery(%s::regconfig, %s)',
-        (SEARCH_CONFIG, q),
-        output_field=BooleanField(),
-    )
+class SearchMatch(Expression):
+    """``<table>.search_vector @@ websearch_to_tsquery(<config>, q)`` on the queryset's own
+    table, under whatever alias it gets (a subquery renames it): the column is no model
+    field, so an ``F()`` cannot name it."""
+
+    conditional = True
+    output_field = BooleanField()
+
+    def __init__(self, q: str, alias: str | None = None) -> None:
+        super().__init__()
+        self.q = q
+        self.alias = alias
+
+    def resolve_expression(self, query: Any = None, *args: Any, **kwargs: Any) -> SearchMatch:
+        return SearchMatch(self.q, query.get_initial_alias())
+
+    def relabeled_clone(self, change_map: dict[str, str]) -> SearchMatch:
+        assert self.alias is not None
+        return SearchMatch(self.q, change_map.get(self.alias, self.alias))
+
+    def as_sql(self, compiler: Any, connection: Any) -> tuple[str, list[Any]]:
+        assert self.alias is not None
+        column = f"{compiler.quote_name_unless_alias(self.alias)}.{SEARCH_COLUMN}"
+        return f"{column} @@ websearch_to_tsquery(%s::regconfig, %s)", [SEARCH_CONFIG, self.q]
 
 
 def _words_in(field: str, words: list[str]) -> Q:
@@ -243,7 +260,7 @@ def prompts_matching_text(prompts: QuerySet[Prompt], q: str) -> QuerySet[Prompt]
     if not q:
         return prompts
     if is_postgresql():
-        return prompts.filter(_matches(Prompt._meta.db_table, q))
+        return prompts.filter(SearchMatch(q))
     return prompts.annotate(messages_text=Cast("messages", TextField())).filter(
         _words_in("messages_text", search_words(q))
     )
@@ -253,7 +270,7 @@ def candidates_matching_text(candidates: QuerySet[Candidate], q: str) -> QuerySe
     if not q:
         return candidates
     if is_postgresql():
-        return candidates.filter(_matches(Candidate._meta.db_table, q))
+        return candidates.filter(SearchMatch(q))
     return candidates.filter(_words_in("text", search_words(q)))
 
 
@@ -442,9 +459,9 @@ def page_of(rows: QuerySet[Any], query: BrowserQuery, *, count: bool = True) -> 
     if query.before:
         values = _cursor_values(query.before, len(keys))
         assert values is not None  # checked by query_parse
-        found = list(rows.filter(_beyond(keys, values, forward=False)).order_by(*reverse_keys)[
-            : size + 1
-        ])
+        found = list(
+            rows.filter(_beyond(keys, values, forward=False)).order_by(*reverse_keys)[: size + 1]
+        )
         more_before = len(found) > size
         found = found[:size][::-1]
         return Page(
@@ -524,5 +541,7 @@ def _annotate_pairs(pairs: list[Pair]) -> None:
 def prompt_text(prompt: Prompt) -> str:
     """A prompt's messages as one text (what its search column holds, roles aside)."""
     return "\n".join(
-        str(message.get("content", "")) for message in prompt.messages or [] if isinstance(message, dict)
+        str(message.get("content", ""))
+        for message in prompt.messages or []
+        if isinstance(message, dict)
     )

@@ -102,9 +102,7 @@ def selection_resolve(
     if not wanted:
         raise ValidationError({"pairs": ["select at least one pair"]})
     unique = sorted(set(wanted))
-    known = set(
-        Pair.objects.filter(campaign=campaign, pk__in=unique).values_list("id", flat=True)
-    )
+    known = set(Pair.objects.filter(campaign=campaign, pk__in=unique).values_list("id", flat=True))
     missing = [str(pair_id) for pair_id in unique if pair_id not in known]
     if missing:
         raise ValidationError(

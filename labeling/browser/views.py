@@ -160,7 +160,9 @@ def browser_bulk_view(request: HtmxHttpRequest, slug: str) -> HttpResponse:
             pair_ids = selection_resolve(campaign=campaign, pair_ids=request.POST.getlist("pair"))
         context["pair_ids"] = pair_ids
         if request.POST.get("confirm") == "1":
-            context["outcome"] = pairs_bulk_apply(action=action, pair_ids=pair_ids, user=request.user)
+            context["outcome"] = pairs_bulk_apply(
+                action=action, pair_ids=pair_ids, user=request.user
+            )
     except ValidationError as error:
         context["errors"] = [
             f"{field}: {' '.join(reasons)}" for field, reasons in error.message_dict.items()
