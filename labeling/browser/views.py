@@ -97,6 +97,7 @@ def _browser_context(request: HtmxHttpRequest, campaign: Campaign) -> tuple[dict
         "page": page,
         "rows": [_row_view(row, query, words) for row in page.rows],
         "tables": TABLES,
+        "noun": query.table.removesuffix("s"),
         "filters": TABLE_FILTERS[query.table],
         "sorts": SORTS[query.table],
         "page_sizes": PAGE_SIZES,

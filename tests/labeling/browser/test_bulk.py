@@ -151,3 +151,12 @@ def test_bad_selection_changes_nothing(client_for, quality_campaign, planted, po
     answer = rita.post(url, body, content_type="application/json")
     assert answer.status_code == 200
     assert answer.json()["done"] == 2 and answer.json()["skipped"] == 0
+
+
+def test_search_bench_small(db, policy_version, capsys) -> None:
+    """The search benchmark in its small size, so it never rots (timings are not asserted)."""
+    import bench.search
+
+    assert bench.search.main(["--small"]) == 0
+    summary = [line for line in capsys.readouterr().out.splitlines() if line.startswith("search:")]
+    assert len(summary) == 1 and "candidates=300" in summary[0]
