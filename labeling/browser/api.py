@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 from django.core.exceptions import PermissionDenied
@@ -16,6 +17,7 @@ from labeling.models import Candidate, Judgment, Pair, Prompt
 from labeling.quality.selectors import QUALITY_ROLES, campaign_for_quality
 
 from .selectors import (
+    COUNT_CAP,
     TABLES,
     BrowserQuery,
     page_of,
@@ -94,7 +96,12 @@ def _judgment(judgment: Judgment) -> dict[str, Any]:
     }
 
 
-SHAPES = {"prompts": _prompt, "candidates": _candidate, "pairs": _pair, "judgments": _judgment}
+SHAPES: dict[str, Callable[[Any], dict[str, Any]]] = {
+    "prompts": _prompt,
+    "candidates": _candidate,
+    "pairs": _pair,
+    "judgments": _judgment,
+}
 
 
 class BrowserListApi(APIView):
@@ -138,7 +145,8 @@ class BrowserListApi(APIView):
         page_rows_loaded(page, query)
         return Response(
             {
-                "count": page.count,
+                "count": page.count if not page.count_capped else None,
+                "count_at_least": min(page.count, COUNT_CAP) if page.count_capped else page.count,
                 "next": page.next_cursor or None,
                 "previous": page.previous_cursor or None,
                 "results": [SHAPES[table](row) for row in page.rows],

@@ -46,6 +46,9 @@ TABLES = ("pairs", "prompts", "candidates", "judgments")
 PAGE_SIZES = (25, 50, 100, 200)
 DEFAULT_PAGE_SIZE = 50
 SEARCH_MAX_LENGTH = 200
+# Counting stops here: "10000+ match" costs a bounded read however common a word is, where an
+# exact count of a million matches reads every one of them.
+COUNT_CAP = 10_000
 AGREEMENT_CHOICES = {"agree": "all agree", "disagree": "disagreement"}
 GOLD_CHOICES = {"yes": "gold only", "no": "not gold"}
 EXCLUDED_CHOICES = {"yes": "excluded from exports", "no": "not excluded"}
@@ -239,7 +242,7 @@ class SearchMatch(Expression):
     def resolve_expression(self, query: Any = None, *args: Any, **kwargs: Any) -> SearchMatch:
         return SearchMatch(self.q, query.get_initial_alias())
 
-    def relabeled_clone(self, change_map: dict[str, str]) -> SearchMatch:
+    def relabeled_clone(self, change_map: Mapping[str, str]) -> SearchMatch:
         assert self.alias is not None
         return SearchMatch(self.q, change_map.get(self.alias, self.alias))
 
@@ -425,6 +428,14 @@ class Page:
     previous_cursor: str
     keys: tuple[str, ...]
 
+    @property
+    def count_capped(self) -> bool:
+        return self.count > COUNT_CAP
+
+    @property
+    def count_text(self) -> str:
+        return f"{COUNT_CAP}+" if self.count_capped else str(self.count)
+
 
 def _cursor_values(cursor: str, width: int) -> tuple[int, ...] | None:
     parts = cursor.split("_")
@@ -451,10 +462,11 @@ def _beyond(keys: tuple[str, ...], values: tuple[int, ...], *, forward: bool) ->
 
 
 def page_of(rows: QuerySet[Any], query: BrowserQuery, *, count: bool = True) -> Page:
-    """One keyset page of ``rows`` in the query's sort, with cursors to its neighbours."""
+    """One keyset page of ``rows`` in the query's sort, with cursors to its neighbours, and
+    how many rows match (up to ``COUNT_CAP`` + 1: more shows as "10000+")."""
     keys = SORTS[query.table][query.sort]
     reverse_keys = tuple(key[1:] if key.startswith("-") else f"-{key}" for key in keys)
-    total = rows.count() if count else -1
+    total = rows.order_by()[: COUNT_CAP + 1].count() if count else -1
     size = query.size
     if query.before:
         values = _cursor_values(query.before, len(keys))

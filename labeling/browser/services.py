@@ -187,7 +187,7 @@ def _mark_gold(pair_ids: list[int], user: Any, outcome: BulkOutcome) -> None:
     for row in Judgment.objects.filter(pair_id__in=pair_ids).values(
         "pair_id", "a_severity", "a_helpfulness", "b_severity", "b_helpfulness", "preference"
     ):
-        judgments.setdefault(row["pair_id"], []).append(row)
+        judgments.setdefault(row["pair_id"], []).append(dict(row))
     for pair in pairs:
         if pair.is_gold:
             outcome.skipped[pair.pk] = "already gold"

@@ -24,7 +24,10 @@ pytestmark = pytest.mark.e2e
 
 
 def test_search_filter_select_send_to_review_and_open_a_pair(
-    live_server: Any, transactional_db: None, planted: Any, browser: Any  # noqa: F811
+    live_server: Any,
+    transactional_db: None,
+    planted: Any,  # noqa: F811
+    browser: Any,
 ) -> None:
     garden = planted["p"]["garden"]
     page = signed_in_page(browser, live_server, make_user("rosa", "researcher"))

@@ -24,15 +24,15 @@ def search_path(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch)
     return str(request.param)
 
 
-def _prompt(build: Builder, text: str, **fields: Any) -> Any:
-    prompt = build.prompt(**fields)
+def _prompt(builder: Builder, text: str, **fields: Any) -> Any:
+    prompt = builder.prompt(**fields)
     prompt.messages = [{"role": "user", "content": text}]
     prompt.save(update_fields=["messages"])
     return prompt
 
 
 @pytest.fixture
-def planted(build: Builder, annotators) -> dict[str, Any]:
+def planted(build: Builder, annotators) -> dict[str, Any]:  # noqa: F811
     """Named prompts, candidates and pairs whose filters and searches have known answers."""
     r1, r2, r3, _ = annotators
     garden = _prompt(build, "How do I grow zanzibar tomatoes indoors?")
