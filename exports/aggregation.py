@@ -36,7 +36,9 @@ LOW_AGREEMENT = "low_agreement"
 DISCARDED_BY_REVIEW = "discarded_by_review"
 NO_SCORES = "no_scores"
 NO_QUALIFYING_CANDIDATE = "no_qualifying_candidate"
+EXCLUDED_FROM_EXPORTS = "excluded_from_exports"
 PAIR_REASONS: tuple[str, ...] = (
+    EXCLUDED_FROM_EXPORTS,
     TIE,
     UNDER_MARGIN,
     DISAGREE,
@@ -114,6 +116,7 @@ class PairGroup:
     prior_preference: float | None
     review_resolution: str | None
     review_final_labels: dict[str, Any] | None
+    excluded: bool = False  # kept out of every export (the data browser's exclusion)
     judgments: list[PairLabel] = field(default_factory=list)
     # The export's grader version's grades (set only when the export uses grades).
     order_grades: list[OrderGrade] = field(default_factory=list)

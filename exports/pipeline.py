@@ -19,6 +19,7 @@ from policy.models import PolicyVersion
 
 from .aggregation import (
     DISCARDED_BY_REVIEW,
+    EXCLUDED_FROM_EXPORTS,
     GRADER_REASONS,
     LOW_GRADER_CONFIDENCE,
     PAIR_REASONS,
@@ -41,7 +42,7 @@ from .agreement import AgreementAccumulator
 from .formats import format_module
 from .formats.base import FormatContext
 from .formats.grades import grade_row
-from .selectors import GRADE_COLUMNS, GRADE_ROW_COLUMNS
+from .selectors import GRADE_COLUMNS, GRADE_ROW_COLUMNS, PAIR_COLUMNS
 from .spec import GRADER, HUMAN, METADATA_BESIDE_FORMATS, PER_CANDIDATE_FORMATS, ExportSpec
 from .splits import split_for
 from .writer import DataWriter, FileRecord
@@ -65,7 +66,8 @@ def group_prompts(
     rows: Iterable[tuple[Any, ...]], *, with_details: bool, with_grades: bool = False
 ) -> Iterator[PromptGroup]:
     """Group the ordered stream of pair rows (:func:`stream_export_rows`) into prompts."""
-    judgments_from = 13 + (len(GRADE_COLUMNS) if with_grades else 0)
+    width = len(PAIR_COLUMNS)
+    judgments_from = width + (len(GRADE_COLUMNS) if with_grades else 0)
     policy_numbers: dict[int, int] = (
         dict(PolicyVersion.objects.values_list("id", "number")) if with_details else {}
     )
@@ -85,7 +87,8 @@ def group_prompts(
             prior_preference,
             review_resolution,
             final_labels_text,
-        ) = row[:13]
+            exclusion_id,
+        ) = row[:width]
         if prompt is None or prompt.id != prompt_id:
             if prompt is not None:
                 yield prompt
@@ -103,10 +106,11 @@ def group_prompts(
             prior_preference=prior_preference,
             review_resolution=review_resolution,
             review_final_labels=_json_or_none(final_labels_text),
+            excluded=exclusion_id is not None,
         )
         prompt.pairs.append(pair)
         if with_grades:
-            _attach_grades(pair, row[13:judgments_from])
+            _attach_grades(pair, row[width:judgments_from])
         if row[judgments_from]:
             pair.judgments = _judgments(row[judgments_from:], with_details, policy_numbers)
     if prompt is not None:
@@ -147,8 +151,11 @@ def resolve_for_export(pair: PairGroup, spec: ExportSpec) -> ResolvedPair:
     ``human``: the human rules (:func:`~exports.aggregation.resolve_pair`). ``grader``: the
     grader's labels, which must carry what the format and preference source read.
     ``human-else-grader``: the human labels where they qualify, else the grader's; a pair a
-    reviewer discarded stays left out (the reviewer judged the pair itself unusable).
+    reviewer discarded stays left out (the reviewer judged the pair itself unusable). A pair
+    excluded from exports (in the data browser) is left out whatever the label source.
     """
+    if pair.excluded:
+        return ResolvedPair(pair, None, [], EXCLUDED_FROM_EXPORTS)
     human = None
     if spec.label_source != GRADER:
         human = resolve_pair(

@@ -178,6 +178,8 @@ PAIR_COLUMNS: tuple[str, ...] = (
     "prior_preference",
     "review__resolution",
     "final_labels_text",
+    # Set when the pair was excluded from exports (the data browser): it is left out, counted.
+    "export_exclusion__id",
 )
 # Columns of a judgment the pipeline reads; the judgments format also reads the details.
 JUDGMENT_COLUMNS: tuple[str, ...] = ("id", *JUDGMENT_RATING_COLUMNS, "annotator_id")

@@ -10,4 +10,5 @@ urlpatterns = [
     path("", include("labeling.annotation.api_urls")),
     path("", include("labeling.quality.api_urls")),
     path("", include("labeling.compare.api_urls")),
+    path("", include("labeling.browser.api_urls")),
 ]

@@ -14,6 +14,12 @@ class LabelingConfig(AppConfig):
         NavigationEntry(
             "Dashboards", "labeling:dashboards", (Role.RESEARCHER, Role.REVIEWER, Role.ADMIN), 40
         ),
+        NavigationEntry(
+            "Data browser",
+            "labeling:browser_home",
+            (Role.RESEARCHER, Role.REVIEWER, Role.ADMIN),
+            42,
+        ),
         NavigationEntry("Graders", "labeling:grader_list", (Role.RESEARCHER, Role.ADMIN), 45),
         NavigationEntry("Model endpoints", "labeling:endpoint_list", (Role.ADMIN,), 60),
     )

@@ -11,4 +11,5 @@ urlpatterns = [
     path("", include("labeling.annotation.urls")),
     path("", include("labeling.quality.urls")),
     path("", include("labeling.compare.urls")),
+    path("", include("labeling.browser.urls")),
 ]

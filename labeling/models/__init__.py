@@ -1,6 +1,7 @@
 """Labeling data model, one module per area; import models from ``labeling.models``."""
 
 from .annotation import Assignment, Judgment, JudgmentRevision, Skip
+from .browser import ExportExclusion
 from .campaigns import Campaign, Prompt, PromptChange
 from .candidates import Candidate, Pair
 from .generation import GenerationRun, GenerationTask, ModelEndpoint
@@ -35,6 +36,7 @@ __all__ = [
     "DashboardRatingCount",
     "DashboardTimeOnTask",
     "DashboardTimeOnTaskSecond",
+    "ExportExclusion",
     "GenerationRun",
     "GenerationTask",
     "Grade",

@@ -35,6 +35,7 @@ class ReviewRequest(models.Model):
     class Source(models.TextChoices):
         REGRADE = "regrade", "Policy re-grade"
         CONSENSUS = "consensus", "Likely label error"
+        BROWSER = "browser", "Data browser"
 
     pair = models.ForeignKey(
         "labeling.Pair", on_delete=models.CASCADE, related_name="review_requests"

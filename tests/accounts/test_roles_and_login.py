@@ -18,6 +18,7 @@ EXPECTED_NAV = {
         "Campaigns",
         "Review",
         "Dashboards",
+        "Data browser",
         "Graders",
         "Exports",
         "Model endpoints",
@@ -25,8 +26,8 @@ EXPECTED_NAV = {
         "Rubric",
         "API",
     },
-    "rita": {"Campaigns", "Dashboards", "Graders", "Exports", "Rubric", "API"},
-    "victor": {"My work", "Review", "Dashboards", "Rubric"},
+    "rita": {"Campaigns", "Dashboards", "Data browser", "Graders", "Exports", "Rubric", "API"},
+    "victor": {"My work", "Review", "Dashboards", "Data browser", "Rubric"},
     "anna": {"My work", "Rubric"},
     "nobody": set(),
 }

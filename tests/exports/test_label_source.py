@@ -542,6 +542,7 @@ def test_the_stream_with_grades_is_the_same_on_both_paths(graded: dict[str, Any]
     assert streamed == list(selectors._group_joined(joined.iterator(), False, width))
     x8 = graded["pairs"]["x8"]
     row = next(r for r in streamed if r[2] == x8.pk)
-    grades = dict(zip(selectors.GRADE_COLUMNS, row[13:width], strict=True))
+    pair_width = len(selectors.PAIR_COLUMNS)
+    grades = dict(zip(selectors.GRADE_COLUMNS, row[pair_width:width], strict=True))
     assert (grades["grade_ab__preference"], grades["grade_ba__confidence"]) == (-1, 0.4)
     assert grades["grade_a__severity"] == "low" and grades["grade_b__helpfulness"] == 2
