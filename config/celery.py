@@ -17,7 +17,9 @@ app = Celery("graylab")
 app.config_from_object("django.conf:settings", namespace="CELERY")
 app.conf.task_queues = [Queue(name) for name in ("default", "generation", "grading", "exports")]
 # Each feature folder with Celery tasks keeps them in its own tasks.py.
-app.autodiscover_tasks(["labeling.generation", "labeling.grading", "labeling.imports", "exports"])
+app.autodiscover_tasks(
+    ["labeling.generation", "labeling.grading", "labeling.imports", "labeling.routing", "exports"]
+)
 # Every worker sweeps the job tables in a thread of its own (see config/sweeper.py).
 app.steps["worker"].add(JobSweep)
 

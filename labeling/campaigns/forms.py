@@ -9,7 +9,7 @@ from django.contrib.auth import get_user_model
 
 from policy.models import PolicyVersion
 
-from ..models import Campaign
+from ..models import Campaign, Grader
 
 
 class CampaignForm(forms.ModelForm):
@@ -25,8 +25,19 @@ class CampaignForm(forms.ModelForm):
             "max_pairs_per_prompt",
             "open_to_all_annotators",
             "members",
+            "routing",
+            "routing_grader",
+            "human_budget",
+            "accept_confidence",
+            "accept_consistency",
+            "spot_check_share",
         )
-        widgets = {"instructions": forms.Textarea(attrs={"rows": 6})}
+        widgets = {
+            "instructions": forms.Textarea(attrs={"rows": 6}),
+            "accept_confidence": forms.NumberInput(attrs={"step": "0.01"}),
+            "accept_consistency": forms.NumberInput(attrs={"step": "0.01"}),
+            "spot_check_share": forms.NumberInput(attrs={"step": "0.01"}),
+        }
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
@@ -38,6 +49,7 @@ class CampaignForm(forms.ModelForm):
             .order_by("username")
         )
         self.fields["members"].required = False
+        self.fields["routing_grader"].queryset = Grader.objects.order_by("name")  # type: ignore[attr-defined]
         if not self.instance.pk:
             latest = PolicyVersion.objects.order_by("-number").first()
             self.fields["policy_version"].initial = latest
