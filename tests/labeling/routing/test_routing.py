@@ -71,10 +71,8 @@ def test_claim_order_follows_the_planted_ranks(routed, claim_path, personas, gra
     assert [ranks[pair.pk] for pair in pairs] == EXPECTED_RANKS
     assert campaign.routed_version == grader_version
     # Highest rank first; equal ranks in today's order (closest to completion, then oldest).
-    expected = [pair.pk for _rank, _index, pair in sorted(
-        ((-rank, index, pair) for index, (rank, pair) in enumerate(zip(EXPECTED_RANKS, pairs))),
-        key=lambda row: row[:2],
-    )]  # fmt: skip
+    order = sorted(range(len(pairs)), key=lambda index: (-EXPECTED_RANKS[index], index))
+    expected = [pairs[index].pk for index in order]
     assert _claim_order(campaign, personas["anna"]) == expected
 
 
