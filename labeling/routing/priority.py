@@ -4,13 +4,16 @@ label, and which accepted pairs are drawn for the spot check.
 
 Pure functions of grade values (no database), so the rules read in one place:
 
-* **doubt**: 1 − the lowest confidence among the routing grader's grades of the pair (each
-  order) and of its two candidates (a grade's confidence is the share of its samples agreeing);
+* **doubt**: the sum of 1 − confidence over the routing grader's grades of the pair (each
+  order) and of its two candidates (a grade's confidence is the share of its samples
+  agreeing, so 1 − confidence is about how likely that grade is wrong);
 * **inconsistency**: how far the pair's two orders' preferences (both canonical) lie apart,
   ``|ab − ba| / 4`` on the −2…+2 scale;
 * **disagreement**: how far another grader's preference for the pair (the mean of its orders)
   lies from this one's, ``/ 4``, the largest over the other graders;
-* **uncertainty** = the largest of the three, in [0, 1];
+* **uncertainty** = doubt + inconsistency + disagreement: about how many wrong grades one
+  human judgment of the pair would reveal (it rates both candidates and the preference at
+  once), so a pair with several shaky grades comes before a pair with one;
 * **severity weight**: 1 + the position of the more severe of the two candidates' graded
   severities on the policy's ordinal scale, divided by the scale's last position: 1 for
   ``none`` up to 2 for the top level, so an unsure grade of a harmful answer comes before an
@@ -69,9 +72,10 @@ def lowest_confidence(grades: PairGrades) -> float | None:
 
 
 def uncertainty(grades: PairGrades) -> float:
-    """The largest of doubt, inconsistency and disagreement (see the module docstring)."""
-    lowest = lowest_confidence(grades)
-    doubt = 0.0 if lowest is None else 1 - lowest
+    """Doubt + inconsistency + disagreement (see the module docstring)."""
+    doubt = sum(
+        1 - value for value in (*grades.confidences.values(), *grades.candidate_confidences)
+    )
     consistency = order_consistency(grades.preferences)
     inconsistency = 0.0 if consistency is None else 1 - consistency
     disagreement = 0.0
@@ -81,7 +85,7 @@ def uncertainty(grades: PairGrades) -> float:
             if theirs:
                 other = sum(theirs) / len(theirs)
                 disagreement = max(disagreement, abs(mine - other) / PREFERENCE_SPAN)
-    return max(doubt, inconsistency, disagreement)
+    return doubt + inconsistency + disagreement
 
 
 def severity_weight(severities: Sequence[str]) -> float:

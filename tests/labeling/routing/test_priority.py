@@ -20,6 +20,9 @@ def test_rank_of_an_ungraded_pair_is_zero_and_confident_ones_come_after_it():
     assert route_rank(sure) == -250
     unsure = PairGrades(preferences={"ab": 1, "ba": 1}, confidences={"ab": 1 / 3, "ba": 1.0})
     assert route_rank(unsure) == round(1000 * 2 / 3) - 250 == 417
+    # Every shaky grade adds: both orders at 2/3 weigh as much as one at 1/3.
+    both = PairGrades(preferences={"ab": 1, "ba": 1}, confidences={"ab": 2 / 3, "ba": 2 / 3})
+    assert route_rank(both) == 417
 
 
 def test_inconsistency_disagreement_and_severity_raise_the_rank():
@@ -40,7 +43,7 @@ def test_inconsistency_disagreement_and_severity_raise_the_rank():
         candidate_confidences=[1.0, 1.0],
         candidate_severities=["none", "high"],
     )
-    assert route_rank(harmful) == round(1000 * (1 / 3) * 2) - 250
+    assert route_rank(harmful) == round(1000 * (2 / 3) * 2) - 250 == 1083
 
 
 def test_acceptance_needs_both_orders_confident_and_consistent():

@@ -23,8 +23,8 @@ from .conftest import plant_candidate, plant_pair
 
 # Confidence of each planted pair (both orders); None: left ungraded.
 PLANTED = [1.0, 0.4, None, 0.9, 1 / 3, 0.7, None, 1.0]
-# rank = round(1000 × (1 − confidence)) − 250; ungraded pairs 0.
-EXPECTED_RANKS = [-250, 350, 0, -150, 417, 50, 0, -250]
+# rank = round(1000 × 2 × (1 − confidence)) − 250 (two orders); ungraded pairs 0.
+EXPECTED_RANKS = [-250, 950, 0, -50, 1083, 350, 0, -250]
 
 
 @pytest.fixture(params=["postgres", "orm"])
