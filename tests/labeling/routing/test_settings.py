@@ -133,3 +133,16 @@ def test_only_researchers_and_admins_change_routing(campaign, client_for, who):
     assert client.get(f"/api/v1/campaigns/{campaign.slug}/routing/").status_code == 403
     assert client.get(f"/campaigns/{campaign.slug}/edit/").status_code in (302, 403)
     assert Campaign.objects.get(pk=campaign.pk).human_budget is None
+
+
+def test_a_used_up_budget_is_explained_on_the_page_and_in_the_api(campaign, client_for):
+    from tests.labeling.annotation.factories import build_pairs
+
+    build_pairs(campaign, 2)
+    campaign.human_budget = 0
+    campaign.save()
+    client = client_for("anna")
+    page = client.post(f"/campaigns/{campaign.slug}/annotate/").content.decode()
+    assert "human budget is used up" in page
+    answer = client.post(f"/api/v1/campaigns/{campaign.slug}/claim/")
+    assert answer.status_code == 204 and answer["Graylab-Claim-Reason"] == "budget"
