@@ -11,6 +11,9 @@ from policy.models import PolicyVersion
 
 from ..models import Campaign, Grader
 
+# Settings a form may leave out (a client that predates them): they keep their current value.
+KEPT_WHEN_LEFT_OUT = ("routing", "accept_consistency", "spot_check_share")
+
 
 class CampaignForm(forms.ModelForm):
     class Meta:
@@ -49,6 +52,8 @@ class CampaignForm(forms.ModelForm):
             .order_by("username")
         )
         self.fields["members"].required = False
+        for name in KEPT_WHEN_LEFT_OUT:
+            self.fields[name].required = False
         self.fields["routing_grader"].queryset = Grader.objects.order_by("name")  # type: ignore[attr-defined]
         if not self.instance.pk:
             latest = PolicyVersion.objects.order_by("-number").first()
@@ -57,3 +62,10 @@ class CampaignForm(forms.ModelForm):
             self.fields["slug"].disabled = True
             if self.instance.status != Campaign.Status.DRAFT:
                 self.fields["policy_version"].disabled = True
+
+    def clean(self) -> dict[str, Any]:
+        cleaned = super().clean() or {}
+        for name in KEPT_WHEN_LEFT_OUT:
+            if cleaned.get(name) in (None, ""):
+                cleaned[name] = getattr(self.instance, name)
+        return cleaned
