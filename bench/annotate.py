@@ -21,6 +21,12 @@ Many campaigns (``--campaigns 50 --pairs-per-campaign 20000``): the same seed in
 that many campaigns, the same measurements on the last one seeded (its pairs come last in id
 order). The other campaigns' candidates are one distinct line each: nobody is served them.
 
+Grader-first routing (``--routing grader-first``): the measured campaign routes by a grader,
+its pairs carry spread-out routing ranks (a hash of the id: the claim's order then jumps
+about the table instead of following it) and one pair in ten is accepted as an AI label (the
+claim passes over them), set in one UPDATE as a recompute leaves them. ``--routing uniform``
+(the default) puts every rank back to 0.
+
 Small mode (``--small``, run by the test suite so the benchmark never rots) uses the current
 database and a few hundred pairs (``--small --campaigns 3``: 300 pairs in each).
 
@@ -426,6 +432,34 @@ def prepare_many(campaigns: int, pairs: int, slug: str) -> tuple[Any, int]:
     return campaign, total + judgments
 
 
+ROUTING_GRADER = "bench-annotate-router"
+# Ranks spread over the range a recompute gives (−250 … 1750), in an order unrelated to ids.
+PLANTED_RANKS_SQL = (
+    "UPDATE labeling_pair SET route_rank = ((id * 2654435761) %% 2001) - 250, "
+    "ai_accepted = (id %% 10 = 0), spot_check = false WHERE campaign_id = %s"
+)
+
+
+def route(campaign: Any, routing: str) -> None:
+    """Set the measured campaign's routing and its pairs' figures (see the docstring)."""
+    from django.db import connection
+
+    from labeling.models import Campaign, Grader, Pair
+
+    if routing == Campaign.Routing.GRADER_FIRST:
+        grader, _ = Grader.objects.get_or_create(name=ROUTING_GRADER)
+        Campaign.objects.filter(pk=campaign.pk).update(routing=routing, routing_grader=grader)
+        with connection.cursor() as cursor:
+            cursor.execute(PLANTED_RANKS_SQL, [campaign.pk])
+    else:
+        Campaign.objects.filter(pk=campaign.pk).update(routing=routing, routing_grader=None)
+        Pair.objects.filter(campaign=campaign).exclude(
+            route_rank=0, ai_accepted=False, spot_check=False
+        ).update(route_rank=0, ai_accepted=False, spot_check=False)
+    with connection.cursor() as cursor:
+        cursor.execute("ANALYZE labeling_pair")
+
+
 def sessions(user_ids: list[int]) -> list[str]:
     """A signed-in session per user, made directly (the login form is rate limited)."""
     from django.contrib.auth import BACKEND_SESSION_KEY, HASH_SESSION_KEY, SESSION_KEY
@@ -682,6 +716,7 @@ def run(
     workers: int,
     slug: str,
     campaigns: int = 1,
+    routing: str = "uniform",
 ) -> dict[str, Any]:
     """Seed (or reuse), start gunicorn, measure; returns the figures. ``pairs`` is per
     campaign; with ``campaigns`` above one the last of them is measured."""
@@ -689,6 +724,7 @@ def run(
         campaign, judgments = prepare_many(campaigns, pairs, slug)
     else:
         campaign, judgments = prepare(pairs, slug)
+    route(campaign, routing)
     annotator_ids = _users("bench-annotator-", concurrency + 1, "annotator")
     keys = sessions(annotator_ids)
     from django.conf import settings
@@ -700,6 +736,7 @@ def run(
     finally:
         server.stop()
     return {
+        "routing": routing,
         "campaigns": campaigns,
         "pairs": pairs * campaigns,
         "judgments": judgments,
@@ -726,6 +763,7 @@ def summary(figures: dict[str, Any]) -> str:
     campaigns = figures.get("campaigns", 1)
     return (
         f"annotate: {f'campaigns={campaigns} ' if campaigns > 1 else ''}"
+        f"{'routing=grader-first ' if figures.get('routing') == 'grader-first' else ''}"
         f"pairs={figures['pairs']} judgments={figures['judgments']} "
         f"alone n={alone['n']} p50={alone['p50']:.1f}ms p95={alone['p95']:.1f}ms "
         f"p99={alone['p99']:.1f}ms (floor p50={floor['p50']:.1f}ms p95={floor['p95']:.1f}ms, "
@@ -756,6 +794,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--seconds", type=float, default=None, help="saturated, per side")
     parser.add_argument("--rounds", type=int, default=None, help="alternations of the two")
     parser.add_argument("--workers", type=int, default=(os.cpu_count() or 2) * 2 + 1)
+    parser.add_argument(
+        "--routing",
+        choices=("uniform", "grader-first"),
+        default="uniform",
+        help="the measured campaign's routing (grader-first: ranks and AI labels planted)",
+    )
     args = parser.parse_args(argv)
     from django.apps import apps
 
@@ -783,6 +827,7 @@ def main(argv: list[str] | None = None) -> int:
         rounds=args.rounds or (1 if small else 3),
         workers=2 if small else args.workers,
         slug=SLUG + ("-small" if small else ""),
+        routing=args.routing,
     )
     print(json.dumps(figures, indent=2, default=str))
     print(summary(figures), flush=True)

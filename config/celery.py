@@ -18,7 +18,14 @@ app.config_from_object("django.conf:settings", namespace="CELERY")
 app.conf.task_queues = [Queue(name) for name in ("default", "generation", "grading", "exports")]
 # Each feature folder with Celery tasks keeps them in its own tasks.py.
 app.autodiscover_tasks(
-    ["labeling.generation", "labeling.grading", "labeling.imports", "labeling.quality", "exports"]
+    [
+        "labeling.generation",
+        "labeling.grading",
+        "labeling.imports",
+        "labeling.quality",
+        "labeling.routing",
+        "exports",
+    ]
 )
 # Every worker sweeps the job tables in a thread of its own (see config/sweeper.py).
 app.steps["worker"].add(JobSweep)

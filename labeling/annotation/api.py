@@ -74,6 +74,9 @@ def _own_assignment(request: Request, assignment_id: int) -> Assignment:
     return assignment
 
 
+CLAIM_REASON_HEADER = "Graylab-Claim-Reason"
+
+
 class AssignmentClaimApi(APIView):
     permission_classes = [CanAnnotate]
 
@@ -81,7 +84,11 @@ class AssignmentClaimApi(APIView):
         request=None,
         responses={
             200: ClaimSerializer,
-            204: OpenApiResponse(description="no work for you in this campaign right now"),
+            204: OpenApiResponse(
+                description="no work for you in this campaign right now; the "
+                "Graylab-Claim-Reason header says why: done, daily_cap, budget (the "
+                "campaign's human budget is used up) or closed"
+            ),
             503: OpenApiResponse(
                 description="work remains but every pair left stayed locked by other "
                 "requests while the claim retried: try again after Retry-After"
@@ -105,7 +112,10 @@ class AssignmentClaimApi(APIView):
                 headers={"Retry-After": str(BUSY_RETRY_AFTER_SECONDS)},
             )
         if claim.assignment is None:
-            return Response(status=status.HTTP_204_NO_CONTENT)
+            # No body on a 204: the header says why (done, daily_cap, budget, closed).
+            return Response(
+                status=status.HTTP_204_NO_CONTENT, headers={CLAIM_REASON_HEADER: claim.reason}
+            )
         claim.assignment.campaign = campaign
         return Response(ClaimSerializer(claim_payload(claim.assignment)).data)
 

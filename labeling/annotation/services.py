@@ -74,7 +74,8 @@ class SkipInvalid(AnnotationError):
 class ClaimResult:
     """The pair to work on, or why there is none: ``"done"`` (nothing claimable is left for
     the annotator), ``"busy"`` (work remains but stayed locked by other requests for the
-    whole patience: ask again), ``"daily_cap"``, ``"closed"``."""
+    whole patience: ask again), ``"daily_cap"``, ``"budget"`` (the campaign's human budget is
+    used up), ``"closed"``."""
 
     assignment: Assignment | None
     reason: str = "ok"
@@ -110,8 +111,10 @@ def assignment_claim(
     """Give ``annotator`` one pair of ``campaign`` to judge, leased for the campaign's lease.
 
     While an earlier lease of theirs in this campaign lives, that same assignment comes back.
-    Pairs closest to completion come first, then the oldest; gold pairs are mixed in at the
-    campaign's ``gold_rate``; a daily cap stops the day's work. On PostgreSQL one SQL
+    The campaign's routing orders the pairs (labeling/routing/: under ``uniform`` the pairs
+    closest to completion come first, then the oldest; pairs accepted as AI labels never
+    come); gold pairs are mixed in at the campaign's ``gold_rate``; a daily cap stops the
+    day's work, and a human budget the campaign's. On PostgreSQL one SQL
     statement (see ``claim.postgres``), so a fixed number of queries whatever the data size.
 
     The claim skips pairs other requests hold locked, so finding nothing does not mean

@@ -15,13 +15,19 @@ from accounts.roles import Role
 from policy.models import PolicyVersion
 
 from ..models import Campaign
+from ..routing.selectors import routing_summary
 from . import selectors as campaign_selectors
 from . import services as campaign_services
 from .serializers import (
     CampaignCreateSerializer,
     CampaignSerializer,
     CampaignStatusSerializer,
+    CampaignUpdateSerializer,
+    RoutingSettingsSerializer,
+    RoutingSummarySerializer,
 )
+
+ROUTING_SETTINGS = tuple(RoutingSettingsSerializer().fields)
 
 Research = role_permission(Role.RESEARCHER, Role.ADMIN)
 
@@ -52,6 +58,7 @@ class CampaignListApi(APIView):
             judgments_per_pair=data["judgments_per_pair"],
             open_now=data["open"],
             created_by=request.user,  # type: ignore[arg-type]
+            **{name: data[name] for name in ROUTING_SETTINGS if name in data},
         )
         return Response(
             CampaignSerializer(campaign_selectors.campaign_get(slug=campaign.slug)).data,
@@ -65,6 +72,44 @@ class CampaignDetailApi(APIView):
     @extend_schema(responses=CampaignSerializer)
     def get(self, request: Request, slug: str) -> Response:
         return Response(CampaignSerializer(campaign_selectors.campaign_get(slug=slug)).data)
+
+    @extend_schema(
+        request=CampaignUpdateSerializer,
+        responses=CampaignSerializer,
+        summary="Change a campaign's settings",
+        description=(
+            "Changes the settings named (name, instructions, judgments per pair, and the "
+            "routing: `routing` uniform or grader-first, `routing_grader` by name, "
+            "`human_budget`, `accept_confidence`, `accept_consistency`, "
+            "`spot_check_share`). A refused change names its field and changes nothing; a "
+            "routing change has the pairs' ranks recomputed on a worker."
+        ),
+    )
+    def patch(self, request: Request, slug: str) -> Response:
+        serializer = CampaignUpdateSerializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        campaign = get_object_or_404(Campaign, slug=slug)
+        campaign_services.campaign_update(campaign=campaign, **serializer.validated_data)
+        return Response(CampaignSerializer(campaign_selectors.campaign_get(slug=slug)).data)
+
+
+class CampaignRoutingApi(APIView):
+    permission_classes = [Research]
+
+    @extend_schema(
+        responses=RoutingSummarySerializer,
+        summary="What the campaign's routing has done",
+        description=(
+            "Human budget used (judgments plus live leases), pairs accepted as AI labels and "
+            "spot-checked, and on the finished spot checks how often humans agreed with the "
+            "accepted grade."
+        ),
+    )
+    def get(self, request: Request, slug: str) -> Response:
+        campaign = get_object_or_404(
+            Campaign.objects.select_related("routing_grader", "routed_version__grader"), slug=slug
+        )
+        return Response(RoutingSummarySerializer(routing_summary(campaign=campaign).as_dict()).data)
 
 
 class CampaignStatusApi(APIView):

@@ -9,7 +9,10 @@ from django.contrib.auth import get_user_model
 
 from policy.models import PolicyVersion
 
-from ..models import Campaign
+from ..models import Campaign, Grader
+
+# Settings a form may leave out (a client that predates them): they keep their current value.
+KEPT_WHEN_LEFT_OUT = ("routing", "accept_consistency", "spot_check_share")
 
 
 class CampaignForm(forms.ModelForm):
@@ -26,8 +29,19 @@ class CampaignForm(forms.ModelForm):
             "open_to_all_annotators",
             "members",
             "show_gold_score",
+            "routing",
+            "routing_grader",
+            "human_budget",
+            "accept_confidence",
+            "accept_consistency",
+            "spot_check_share",
         )
-        widgets = {"instructions": forms.Textarea(attrs={"rows": 6})}
+        widgets = {
+            "instructions": forms.Textarea(attrs={"rows": 6}),
+            "accept_confidence": forms.NumberInput(attrs={"step": "0.01"}),
+            "accept_consistency": forms.NumberInput(attrs={"step": "0.01"}),
+            "spot_check_share": forms.NumberInput(attrs={"step": "0.01"}),
+        }
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
@@ -39,6 +53,9 @@ class CampaignForm(forms.ModelForm):
             .order_by("username")
         )
         self.fields["members"].required = False
+        for name in KEPT_WHEN_LEFT_OUT:
+            self.fields[name].required = False
+        self.fields["routing_grader"].queryset = Grader.objects.order_by("name")  # type: ignore[attr-defined]
         if not self.instance.pk:
             latest = PolicyVersion.objects.order_by("-number").first()
             self.fields["policy_version"].initial = latest
@@ -46,3 +63,10 @@ class CampaignForm(forms.ModelForm):
             self.fields["slug"].disabled = True
             if self.instance.status != Campaign.Status.DRAFT:
                 self.fields["policy_version"].disabled = True
+
+    def clean(self) -> dict[str, Any]:
+        cleaned = super().clean() or {}
+        for name in KEPT_WHEN_LEFT_OUT:
+            if cleaned.get(name) in (None, ""):
+                cleaned[name] = getattr(self.instance, name)
+        return cleaned

@@ -13,7 +13,16 @@ from django.utils.text import slugify
 from policy.models import PolicyVersion
 
 from ..models import Campaign
+from ..routing.services import routing_schedule
 
+# The settings that change which pairs annotators get: a change has the ranks recomputed.
+ROUTING_FIELDS = (
+    "routing",
+    "routing_grader",
+    "accept_confidence",
+    "accept_consistency",
+    "spot_check_share",
+)
 EDITABLE_FIELDS = (
     "name",
     "instructions",
@@ -26,6 +35,8 @@ EDITABLE_FIELDS = (
     "gold_rate",
     "gold_accuracy_threshold",
     "show_gold_score",
+    *ROUTING_FIELDS,
+    "human_budget",
 )
 
 
@@ -68,6 +79,8 @@ def campaign_create(
     campaign.save()
     if members:
         campaign.members.set(list(members))
+    if campaign.routing != Campaign.Routing.UNIFORM:
+        routing_schedule(campaign_id=campaign.pk)
     return campaign
 
 
@@ -86,12 +99,15 @@ def campaign_update(
         and campaign.status != Campaign.Status.DRAFT
     ):
         raise ValidationError("The policy version can only change while the campaign is a draft.")
+    before = {field: getattr(campaign, field) for field in ROUTING_FIELDS}
     for field, value in changes.items():
         setattr(campaign, field, value)
     campaign.full_clean()
     campaign.save()
     if members is not None:
         campaign.members.set(list(members))
+    if any(getattr(campaign, field) != value for field, value in before.items()):
+        routing_schedule(campaign_id=campaign.pk)
     return campaign
 
 

@@ -17,6 +17,7 @@ from presentation.markdown import render_markdown
 from ..generation import selectors as generation_selectors
 from ..imports.forms import CandidateImportForm, PromptImportForm
 from ..models import Campaign
+from ..routing.selectors import routing_summary
 from . import selectors as campaign_selectors
 from . import services as campaign_services
 from .forms import CampaignForm
@@ -31,6 +32,12 @@ CAMPAIGN_FIELDS = (
     "max_pairs_per_prompt",
     "open_to_all_annotators",
     "show_gold_score",
+    "routing",
+    "routing_grader",
+    "human_budget",
+    "accept_confidence",
+    "accept_consistency",
+    "spot_check_share",
 )
 
 
@@ -92,6 +99,7 @@ def campaign_detail(request: HttpRequest, slug: str) -> HttpResponse:
         "prompt_form": PromptImportForm(),
         "candidate_form": CandidateImportForm(),
         "instructions_html": render_markdown(campaign.instructions),
+        "routing": routing_summary(campaign=campaign),
     }
     return render(request, "labeling/campaigns/detail.html", context)
 

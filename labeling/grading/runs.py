@@ -21,6 +21,7 @@ from django.utils import timezone
 from ..broker import BROKER_ERRORS, QUICK_RETRY, BrokerUnavailable
 from ..models import Campaign, Candidate, Grade, GraderVersion, GradingRun, GradingTask, Pair
 from ..planned_runs import PLAN_BATCH, RunKind, planned_insert
+from ..routing.services import campaigns_routed_by, routing_schedule
 from . import calibration
 from .dispatch import enqueue_ids
 from .tasks import enqueue_plan
@@ -189,7 +190,12 @@ _PLANNED_COLUMNS = (
 
 
 def _run_closed(run: GradingRun) -> None:
-    """New grades: a large campaign's calibration snapshot is recomputed (once per run)."""
+    """New grades: a large campaign's calibration snapshot is recomputed, and a campaign routed
+    by this run's grader has its pairs' ranks recomputed (once per run)."""
+    if run.graded and campaigns_routed_by(
+        grader_version=run.grader_version, campaign_id=run.campaign_id
+    ):
+        routing_schedule(campaign_id=run.campaign_id)
     if not calibration.served_from_snapshot(run.campaign):
         return
     try:

@@ -42,7 +42,13 @@ class Assignment(models.Model):
                 fields=("annotator", "campaign"),
                 condition=models.Q(completed_at__isnull=True),
                 name="assignment_open_by_annotator",
-            )
+            ),
+            # A campaign's live leases, which a claim under a human budget counts.
+            models.Index(
+                fields=("campaign", "expires_at"),
+                condition=models.Q(completed_at__isnull=True),
+                name="assignment_open_by_campaign",
+            ),
         ]
 
     @property

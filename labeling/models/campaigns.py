@@ -1,6 +1,8 @@
 from __future__ import annotations
 
 from django.conf import settings
+from django.core.exceptions import ValidationError
+from django.core.validators import MaxValueValidator, MinValueValidator
 from django.db import models
 
 from policy.rubric import Intent
@@ -17,6 +19,10 @@ class Campaign(models.Model):
     class PairStrategy(models.TextChoices):
         CROSS_SOURCE = "cross_source", "Every pair from different sources or styles"
         ALL = "all", "Every pair of candidates"
+
+    class Routing(models.TextChoices):
+        UNIFORM = "uniform", "Uniform: pairs closest to completion first, then the oldest"
+        GRADER_FIRST = "grader-first", "Grader first: where the grader is least sure first"
 
     name = models.CharField(max_length=200)
     slug = models.SlugField(max_length=80, unique=True)
@@ -40,6 +46,51 @@ class Campaign(models.Model):
         max_length=20, choices=PairStrategy.choices, default=PairStrategy.CROSS_SOURCE
     )
     max_pairs_per_prompt = models.PositiveSmallIntegerField(default=10)
+    # How pairs reach annotators (labeling/routing/): the order of the claim and which pairs
+    # are accepted as AI labels. The figures behind it are stored on each pair.
+    routing = models.CharField(max_length=20, choices=Routing.choices, default=Routing.UNIFORM)
+    routing_grader = models.ForeignKey(
+        "labeling.Grader",
+        null=True,
+        blank=True,
+        on_delete=models.PROTECT,
+        related_name="+",
+        help_text="grader-first: the grader whose newest version with pair grades orders the work",
+    )
+    human_budget = models.PositiveIntegerField(
+        null=True, blank=True, help_text="the most human judgments this campaign collects"
+    )
+    accept_confidence = models.FloatField(
+        null=True,
+        blank=True,
+        validators=[MinValueValidator(0.0), MaxValueValidator(1.0)],
+        help_text=(
+            "grader-first: accept a pair's grade as its AI label when every sample-agreement "
+            "share is at least this (empty: accept nothing)"
+        ),
+    )
+    accept_consistency = models.FloatField(
+        default=1.0,
+        validators=[MinValueValidator(0.0), MaxValueValidator(1.0)],
+        help_text="… and when the two orders' preferences agree at least this much (1 = equal)",
+    )
+    spot_check_share = models.FloatField(
+        default=0.1,
+        validators=[MinValueValidator(0.0), MaxValueValidator(1.0)],
+        help_text="share of the accepted pairs still sent to humans",
+    )
+    routed_at = models.DateTimeField(
+        null=True, blank=True, editable=False, help_text="when the pairs' ranks were computed"
+    )
+    routed_version = models.ForeignKey(
+        "labeling.GraderVersion",
+        null=True,
+        blank=True,
+        editable=False,
+        on_delete=models.SET_NULL,
+        related_name="+",
+        help_text="the grader version whose grades the ranks come from",
+    )
     created_by = models.ForeignKey(
         settings.AUTH_USER_MODEL,
         null=True,
@@ -60,10 +111,34 @@ class Campaign(models.Model):
                 condition=models.Q(gold_rate__gte=0, gold_rate__lte=1),
                 name="campaign_gold_rate_range",
             ),
+            models.CheckConstraint(
+                condition=models.Q(routing="uniform")
+                | models.Q(routing="grader-first", routing_grader__isnull=False),
+                name="campaign_routing_grader",
+            ),
+            models.CheckConstraint(
+                condition=models.Q(accept_confidence__isnull=True)
+                | models.Q(accept_confidence__gte=0, accept_confidence__lte=1),
+                name="campaign_accept_confidence_range",
+            ),
+            models.CheckConstraint(
+                condition=models.Q(accept_consistency__gte=0, accept_consistency__lte=1),
+                name="campaign_accept_consistency_range",
+            ),
+            models.CheckConstraint(
+                condition=models.Q(spot_check_share__gte=0, spot_check_share__lte=1),
+                name="campaign_spot_check_share_range",
+            ),
         ]
 
     def __str__(self) -> str:
         return self.name
+
+    def clean(self) -> None:
+        if self.routing == self.Routing.GRADER_FIRST and self.routing_grader_id is None:
+            raise ValidationError(
+                {"routing_grader": "Grader-first routing needs a grader to route by."}
+            )
 
 
 class Prompt(models.Model):

@@ -89,15 +89,33 @@ class Pair(models.Model):
         null=True, blank=True, help_text="imported preference, -2 (A better) .. +2 (B better)"
     )
     judgment_count = models.PositiveSmallIntegerField(default=0)
+    # The campaign's routing (labeling/routing/), recomputed in bulk from grades: the claim
+    # serves a higher rank first. 0 under uniform routing (today's order exactly) and for a
+    # pair without grades, so a pair made after the last recompute neither jumps the queue
+    # nor starves behind confidently graded ones.
+    route_rank = models.IntegerField(default=0)
+    # Accepted as an AI label (its grade is confident enough): never served to humans.
+    ai_accepted = models.BooleanField(default=False)
+    # Confident enough to accept, but drawn for the spot check: served to humans as usual.
+    spot_check = models.BooleanField(default=False)
     created_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:
         ordering = ("id",)
         indexes = [
-            # The claim's WHERE (campaign, kind) and ORDER BY (closest to completion, then
-            # oldest): it reads this campaign's pairs in order and stops at the first free one.
+            # The claim's WHERE (campaign, kind, not accepted) and ORDER BY (routing rank,
+            # closest to completion, then oldest): it reads this campaign's pairs in order and
+            # stops at the first free one.
             models.Index(
-                fields=("campaign", "is_gold", "-judgment_count", "id"), name="pair_claim_order"
+                fields=(
+                    "campaign",
+                    "is_gold",
+                    "ai_accepted",
+                    "-route_rank",
+                    "-judgment_count",
+                    "id",
+                ),
+                name="pair_claim_order",
             )
         ]
         constraints = [

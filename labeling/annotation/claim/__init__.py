@@ -34,7 +34,8 @@ class ClaimPath(Protocol):
         self, *, campaign: Campaign, annotator: Any, now: datetime, gold_first: bool
     ) -> Outcome:
         """One claim: the live lease of ``annotator`` in ``campaign``, or a newly leased pair
-        (or why none: ``daily_cap``, ``done``, or ``race``, when the caller asks again)."""
+        (or why none: ``daily_cap``, ``budget``, ``done``, or ``race``, when the caller asks
+        again)."""
         ...
 
     def submit_and_claim(

@@ -2,9 +2,11 @@
 
 On PostgreSQL a claim is one prepared statement (``postgres``); its SQL is PostgreSQL's
 own. Elsewhere the same rules run as ordinary ORM queries in one transaction: the caller's
-live lease comes back; the daily cap stops the day's work; pairs closest to completion first,
-then the oldest, picked ``select_for_update(skip_locked=True)`` where the database has it;
-a free slot is leased (an expired lease without a judgment is handed over). The database
+live lease comes back; the daily cap stops the day's work, and the human budget the
+campaign's (claims of a budgeted campaign take turns on its row); pairs accepted as AI labels
+are never served; the highest routing rank first, then the pairs closest to completion, then
+the oldest, picked ``select_for_update(skip_locked=True)`` where the database has it; a free
+slot is leased (an expired lease without a judgment is handed over). The database
 constraints (unique (pair, slot), unique (pair, annotator)) hold the invariants either way.
 """
 
@@ -42,7 +44,8 @@ def _claimable_pairs(
     *, campaign: Campaign, annotator: Any, now: datetime, gold: tuple[bool, ...]
 ) -> Any:
     """The pairs (gold, ordinary, or both: ``gold`` lists the kinds) that ``annotator`` may
-    take a slot of at ``now``, closest to completion first, then the oldest."""
+    take a slot of at ``now``: not accepted as AI labels, the highest routing rank first, then
+    closest to completion, then the oldest."""
     k = campaign.judgments_per_pair
     # A slot is taken by a judgment (completed assignment) or a lease that has not run out.
     taken_slots = (
@@ -55,12 +58,12 @@ def _claimable_pairs(
     )
     return (
         Pair.objects.select_related("prompt", "candidate_a", "candidate_b")
-        .filter(campaign=campaign, is_gold__in=gold, judgment_count__lt=k)
+        .filter(campaign=campaign, is_gold__in=gold, ai_accepted=False, judgment_count__lt=k)
         .exclude(Exists(Judgment.objects.filter(pair=OuterRef("pk"), annotator=annotator)))
         .exclude(Exists(Skip.objects.filter(pair=OuterRef("pk"), annotator=annotator)))
         .alias(taken=Coalesce(Subquery(taken_slots), Value(0)))
         .filter(taken__lt=k)
-        .order_by("-judgment_count", "id")
+        .order_by("-route_rank", "-judgment_count", "id")
     )
 
 
@@ -70,6 +73,15 @@ def _next_pair(*, campaign: Campaign, annotator: Any, now: datetime, gold: bool)
         .select_for_update(skip_locked=True, of=("self",))
         .first()
     )
+
+
+def human_budget_used(*, campaign: Campaign, now: datetime) -> int:
+    """The campaign's human judgments plus its live leases: what counts against its budget."""
+    judged = Judgment.objects.filter(pair__campaign=campaign).count()
+    leased = Assignment.objects.filter(
+        campaign=campaign, completed_at__isnull=True, expires_at__gt=now
+    ).count()
+    return judged + leased
 
 
 def claimable_pair_exists(*, campaign: Campaign, annotator: Any, now: datetime) -> bool:
@@ -141,6 +153,15 @@ def claim(*, campaign: Campaign, annotator: Any, now: datetime, gold_first: bool
             ).count()
             if done_today >= campaign.daily_cap:
                 return Outcome(None, "daily_cap")
+        if campaign.human_budget is not None:
+            # Claims of a budgeted campaign take turns, so two never both take its last slot.
+            list(
+                Campaign.objects.select_for_update(no_key=True)
+                .filter(pk=campaign.pk)
+                .values_list("pk")
+            )
+            if human_budget_used(campaign=campaign, now=now) >= campaign.human_budget:
+                return Outcome(None, "budget")
         kinds = [gold_first] + ([not gold_first] if campaign.gold_rate > 0 else [])
         for gold in kinds:
             pair = _next_pair(campaign=campaign, annotator=annotator, now=now, gold=gold)

@@ -13,7 +13,9 @@ class Outcome:
     it wrote (the fields after ``reason`` stay None for a claim on its own)."""
 
     assignment: Assignment | None
-    reason: str  # "ok", "daily_cap", "done", or "race" (a concurrent claim got the slot first)
+    # "ok", "daily_cap", "budget" (the campaign's human budget is used up), "done", or "race"
+    # (a concurrent claim got the slot first)
+    reason: str
     judgment_id: int | None = None
     time_on_task_ms: int | None = None
     # The submitted assignment's pair and side order (a submit that wrote the judgment).

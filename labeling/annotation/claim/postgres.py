@@ -41,7 +41,15 @@ from typing import Any
 import psycopg
 from django.db import ProgrammingError, connection, transaction
 
-from labeling.models import Assignment, Campaign, Candidate, Judgment, Pair, Prompt
+from labeling.models import (
+    Assignment,
+    Campaign,
+    Candidate,
+    DashboardAnnotatorTotal,
+    Judgment,
+    Pair,
+    Prompt,
+)
 from policy import rubric
 
 from .outcome import Outcome
@@ -139,13 +147,32 @@ capped AS MATERIALIZED (
       AND j.created_at >= %(day_start)s
 ),"""
 
-# The campaign's pairs of one kind, closest to completion first, then the oldest: the order
-# of index pair_claim_order, which leads with (campaign, is_gold), so the walk starts at this
-# campaign's first candidate and stops at the first free one.
+# Under a human budget: whether the campaign's judgments (the per-annotator sums PostgreSQL
+# keeps in the judgment's own transaction, labeling/quality/aggregates.py) and live leases
+# have reached it. The statement before the claim locks the campaign row (_BUDGET_LOCK_SQL),
+# so this count, read with the claim's fresh snapshot, sees every lease an earlier claim took.
+_BUDGET_CTE = """
+budget AS MATERIALIZED (
+    SELECT COALESCE((
+        SELECT sum(t.judgments) FROM {totals} t WHERE t.campaign_id = %(campaign)s
+    ), 0) + (
+        SELECT count(*) FROM labeling_assignment a
+        WHERE a.campaign_id = %(campaign)s AND a.completed_at IS NULL AND a.expires_at > %(now)s
+    ) >= %(human_budget)s AS hit
+),"""
+
+# Claims of a campaign with a human budget take turns: the claim's count above would let two
+# concurrent claims both take the last judgment of the budget.
+_BUDGET_LOCK_SQL = "SELECT id FROM labeling_campaign WHERE id = %(campaign)s FOR NO KEY UPDATE"
+
+# The campaign's pairs of one kind not accepted as AI labels, highest routing rank first (all
+# 0 under uniform routing), then closest to completion, then the oldest: the order of index
+# pair_claim_order, which leads with (campaign, is_gold, ai_accepted), so the walk starts at
+# this campaign's first candidate and stops at the first free one.
 _PICK_CTE = """
 {name} AS MATERIALIZED (
     SELECT p.id FROM labeling_pair p
-    WHERE p.campaign_id = %(campaign)s AND p.is_gold = %({gold})s
+    WHERE p.campaign_id = %(campaign)s AND p.is_gold = %({gold})s AND p.ai_accepted = false
       AND p.judgment_count < %(k)s
       AND NOT EXISTS (
           SELECT 1 FROM labeling_judgment j WHERE j.pair_id = p.id AND j.annotator_id = %(me)s
@@ -158,7 +185,7 @@ _PICK_CTE = """
           WHERE a.pair_id = p.id AND (a.completed_at IS NOT NULL OR a.expires_at > %(now)s)
       ) < %(k)s
       AND NOT EXISTS (SELECT 1 FROM live) {conditions}
-    ORDER BY p.judgment_count DESC, p.id
+    ORDER BY p.route_rank DESC, p.judgment_count DESC, p.id
     LIMIT 1
     FOR NO KEY UPDATE OF p SKIP LOCKED
 ),"""
@@ -229,7 +256,7 @@ claimed AS (
         WHERE a.id = (SELECT id FROM live)
 )
 SELECT {assignment_c}, {pair_p}, {prompt_pr}, {candidate_ca}, {candidate_cb},
-    (SELECT id FROM picked) AS picked_id, {capped} AS capped
+    (SELECT id FROM picked) AS picked_id, {capped} AS capped, {budget} AS budget_hit
 FROM (SELECT 1) AS one
 LEFT JOIN claimed c ON true
 LEFT JOIN labeling_pair p ON p.id = c.pair_id
@@ -257,8 +284,8 @@ def submit_statement() -> str:
     )
 
 
-@lru_cache(maxsize=8)
-def statement(*, daily_cap: bool, kinds: int) -> str:
+@lru_cache(maxsize=16)
+def statement(*, daily_cap: bool, kinds: int, budget: bool = False) -> str:
     """The SQL text of a claim, for one shape of campaign (a handful, built once each)."""
     gate = "AND (SELECT wrote FROM after_submit)"
     parts = ["WITH", _AFTER_SUBMIT, _LIVE_CTE.format(gate=gate)]
@@ -266,6 +293,9 @@ def statement(*, daily_cap: bool, kinds: int) -> str:
     if daily_cap:
         parts.append(_CAP_CTE)
         pick_conditions.append("AND NOT (SELECT hit FROM capped)")
+    if budget:
+        parts.append(_BUDGET_CTE.format(totals=DashboardAnnotatorTotal._meta.db_table))
+        pick_conditions.append("AND NOT (SELECT hit FROM budget)")
     conditions = " ".join(pick_conditions)
     parts.append(_PICK_CTE.format(name="pick1", gold="gold1", conditions=conditions))
     picked = "SELECT id FROM pick1"
@@ -292,6 +322,7 @@ def statement(*, daily_cap: bool, kinds: int) -> str:
             sides_handed_over=_SIDES_SQL.format(pair="(SELECT id FROM picked)"),
             sides_inserted=_SIDES_SQL.format(pair="p.id"),
             capped="(SELECT hit FROM capped)" if daily_cap else "false",
+            budget="(SELECT hit FROM budget)" if budget else "false",
         )
     )
     return "\n".join(parts)
@@ -325,10 +356,12 @@ def _outcome(
     prompt_values = take(len(PROMPT_COLUMNS))
     a_values = take(len(CANDIDATE_COLUMNS))
     b_values = take(len(CANDIDATE_COLUMNS))
-    picked_id, capped = take(2)
+    picked_id, capped, budget_hit = take(3)
     if assignment_values[0] is None:
         if capped:
             reason = "daily_cap"
+        elif budget_hit:
+            reason = "budget"
         elif picked_id is None:
             reason = "done"
         else:
@@ -367,6 +400,8 @@ def _parameters(
     if campaign.daily_cap is not None:
         parameters["daily_cap"] = campaign.daily_cap
         parameters["day_start"] = now.replace(hour=0, minute=0, second=0, microsecond=0)
+    if campaign.human_budget is not None:
+        parameters["human_budget"] = campaign.human_budget
     return parameters
 
 
@@ -374,7 +409,8 @@ def _parameters(
 PARAMETER_TYPES = {
     "me": "integer", "campaign": "bigint", "k": "integer", "now": "timestamptz",
     "expires_at": "timestamptz", "gold1": "boolean", "gold2": "boolean",
-    "daily_cap": "integer", "day_start": "timestamptz", "sub_id": "bigint", "after": "bigint",
+    "daily_cap": "integer", "day_start": "timestamptz", "human_budget": "integer",
+    "sub_id": "bigint", "after": "bigint",
     "policy_version": "bigint", **{name: "text" for name in rubric.PAIR_NOTE_FIELDS},
     "time_on_task_ms": "integer", "user": "integer", "slug": "text",
     **{f"{order}_is_left_{name}": "integer"
@@ -416,8 +452,13 @@ def prepared(sql: str) -> Prepared:
     )
 
 
-def claim_shape(campaign: Campaign) -> Prepared:
-    return prepared(statement(daily_cap=campaign.daily_cap is not None, kinds=_kinds(campaign)))
+def claim_shapes(campaign: Campaign) -> tuple[Prepared, ...]:
+    """The statements of one claim: under a human budget the campaign lock, then the claim."""
+    budget = campaign.human_budget is not None
+    claim = prepared(
+        statement(daily_cap=campaign.daily_cap is not None, kinds=_kinds(campaign), budget=budget)
+    )
+    return (prepared(_BUDGET_LOCK_SQL), claim) if budget else (claim,)
 
 
 # The statements prepared on each open connection (prepared statements live as long as the
@@ -489,7 +530,7 @@ def serialise_claims(*, campaign: Campaign, annotator: Any) -> None:
 def claim(*, campaign: Campaign, annotator: Any, now: datetime, gold_first: bool) -> Outcome:
     """One claim: the live lease of ``annotator`` in ``campaign``, or a newly leased pair."""
     parameters = _parameters(campaign=campaign, annotator=annotator, now=now, gold_first=gold_first)
-    (row,) = _run((claim_shape(campaign),), parameters)
+    row = _run(claim_shapes(campaign), parameters)[-1]
     return _outcome(row, campaign=campaign, annotator=annotator)
 
 
@@ -526,7 +567,9 @@ def submit_and_claim(
     for name in ORIENTED_FIELDS:
         parameters[f"a_is_left_{name}"] = values_if_a_left[name]
         parameters[f"b_is_left_{name}"] = values_if_b_left[name]
-    submitted, row = _run((prepared(submit_statement()), claim_shape(campaign)), parameters)
+    submitted, *_lock, row = _run(
+        (prepared(submit_statement()), *claim_shapes(campaign)), parameters
+    )
     judgment_id, time_on_task_ms, pair_id, left_is_a, _completed = submitted
     return _outcome(
         row,

@@ -28,3 +28,21 @@ def test_bench_annotate_small_with_many_campaigns_measures_the_last(capsys):
     summary = capsys.readouterr().out.strip().splitlines()[-1]
     assert summary.startswith("annotate: campaigns=3 pairs=900 judgments=2700 ")
     assert "alone n=4 " in summary and "busy answers" in summary
+
+
+@pytest.mark.django_db(transaction=True)
+def test_bench_annotate_small_under_grader_first_routing(capsys):
+    from bench import annotate
+    from labeling.models import Pair
+
+    ensure_roles()
+    argv = ["--small", "--requests", "8", "--seconds", "1", "--routing", "grader-first"]
+    assert annotate.main(argv) == 0
+    summary = capsys.readouterr().out.strip().splitlines()[-1]
+    assert summary.startswith("annotate: routing=grader-first pairs=300 judgments=900 ")
+    pairs = Pair.objects.filter(campaign__slug=f"{annotate.SLUG}-small")
+    assert pairs.values("route_rank").distinct().count() > 100
+    # The claim never served a pair accepted as an AI label.
+    assert not pairs.filter(
+        ai_accepted=True, assignments__annotator__username__startswith=("bench-annotator-")
+    ).exists()

@@ -193,7 +193,7 @@ def test_the_round_trip_settles_on_a_generic_plan(campaign, make_annotators):
         assignment = result.assignment
     for shape in (
         statements.prepared(statements.submit_statement()),
-        statements.claim_shape(campaign),
+        *statements.claim_shapes(campaign),
     ):
         with connection.cursor() as cursor:
             cursor.execute(
