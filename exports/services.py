@@ -39,8 +39,8 @@ from .selectors import (
     stream_export_rows,
     stream_grade_rows,
 )
-from .spec import ExportSpec, parse_spec, spec_from_stored
-from .tasks import run_export
+from .spec import PREFERENCE_FORMATS, ExportSpec, parse_spec, spec_from_stored
+from .tasks import run_export, run_learnability
 
 logger = logging.getLogger(__name__)
 ERROR_MAX_CHARS = 2000
@@ -123,6 +123,7 @@ def _stream_and_run(
     policy_version: int | None,
     on_progress: Any = None,
     on_file_closed: Any = None,
+    sink: Any = None,
 ) -> tuple[PipelineResult, list[dict[str, Any]]]:
     """Run the export's pipeline over its stream; also return the grader versions it used."""
     version = export_grader_version(spec, as_of=as_of) if spec.uses_grader else None
@@ -153,6 +154,7 @@ def _stream_and_run(
         policy_version=policy_version,
         on_progress=on_progress,
         on_file_closed=on_file_closed,
+        sink=sink,
     )
     return result, graders
 
@@ -222,6 +224,25 @@ def export_preview(*, data: dict[str, Any]) -> dict[str, Any]:
         "rows_by_label_source": result.rows_by_label_source,
         "graders": graders,
     }
+
+
+def export_spec_validated(*, data: dict[str, Any]) -> ExportSpec:
+    """A selection and its settings checked as a new export checks them (ValidationError)."""
+    return _validated_spec(data)
+
+
+def export_selection_into(*, spec: ExportSpec, sink: Any) -> PipelineResult:
+    """Run a selection's pipeline as of now into ``sink`` instead of files."""
+    policy = export_policy_version(spec)
+    result, _graders = _stream_and_run(
+        spec,
+        as_of=timezone.now(),
+        root=None,
+        mapping=policy.severity_to_safety if policy else dict(DEFAULT_SEVERITY_TO_SAFETY),
+        policy_version=policy.number if policy else None,
+        sink=sink,
+    )
+    return result
 
 
 def _lease() -> timedelta:
@@ -381,6 +402,10 @@ def export_run(*, export_id: uuid.UUID | str) -> Export:
         )
         export.refresh_from_db()
         return export
+    # A preference export is completed (downloadable) now; its learnability report follows
+    # from a task of its own, which writes manifest and card again when it is ready.
+    learnability = spec.format in PREFERENCE_FORMATS
+    now = timezone.now()
     Export.objects.filter(pk=export.pk).update(
         status=Export.Status.COMPLETED,
         manifest=manifest,
@@ -389,8 +414,19 @@ def export_run(*, export_id: uuid.UUID | str) -> Export:
         rows_written=result.rows_written,
         pairs_done=result.pairs_considered,
         pairs_total=max(result.pairs_considered, export.pairs_total),
-        finished_at=timezone.now(),
+        finished_at=now,
+        learnability_status=(
+            Export.Learnability.QUEUED if learnability else Export.Learnability.NONE
+        ),
+        learnability=None,
+        learnability_error="",
+        learnability_at=now if learnability else None,
     )
+    if learnability:
+        try:
+            run_learnability.apply_async(args=(str(export.pk),), retry_policy=QUICK_RETRY)
+        except BROKER_ERRORS:
+            logger.warning("export %s: the broker is down; a sweep sends its report", export.pk)
     export.refresh_from_db()
     return export
 
