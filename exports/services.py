@@ -324,8 +324,11 @@ def _progress_connection() -> Any:
     return connections.create_connection(DEFAULT_DB_ALIAS)
 
 
-def export_run(*, export_id: uuid.UUID | str) -> Export:
+def export_run(*, export_id: uuid.UUID | str, enqueue_learnability: bool = True) -> Export:
     """Run an export: stream, write into a temporary folder, then rename it into place.
+
+    A preference export ends queued for its learnability report, whose task is sent unless
+    ``enqueue_learnability`` is off (the caller then runs it, or the workers' sweep sends it).
 
     The rename is atomic, so a folder named after the export exists only when every file,
     the manifest, the card and the archive are complete. On failure the temporary folder is
@@ -422,7 +425,7 @@ def export_run(*, export_id: uuid.UUID | str) -> Export:
         learnability_error="",
         learnability_at=now if learnability else None,
     )
-    if learnability:
+    if learnability and enqueue_learnability:
         try:
             run_learnability.apply_async(args=(str(export.pk),), retry_policy=QUICK_RETRY)
         except BROKER_ERRORS:
