@@ -13,42 +13,12 @@ from labeling.models import Campaign, Candidate, Pair, Prompt
 
 from .conftest import make_policy
 
-WORDS = [
-    "the",
-    "answer",
-    "explains",
-    "general",
-    "principles",
-    "without",
-    "operational",
-    "detail",
-    "and",
-    "points",
-    "to",
-    "safe",
-    "resources",
-    "while",
-    "declining",
-    "specific",
-    "harmful",
-    "steps",
-    "requested",
-    "by",
-    "a",
-    "user",
-    "in",
-    "question",
-    "about",
-    "chemistry",
-    "biology",
-    "security",
-    "privacy",
-    "money",
-    "health",
-    "law",
-    "travel",
-    "cooking",
-]
+WORDS = (
+    "the", "answer", "explains", "general", "principles", "without", "operational", "detail",
+    "and", "points", "to", "safe", "resources", "while", "declining", "specific", "harmful",
+    "steps", "requested", "by", "a", "user", "in", "question", "about", "chemistry", "biology",
+    "security", "privacy", "money", "health", "law", "travel", "cooking",
+)  # fmt: skip
 CATEGORIES = ("biology/low-risk-dual-use", "weapons/conventional")
 KEYWORD = "kindly"
 SPLITS = {"train": 0.5, "validation": 0.25, "test": 0.25}
