@@ -138,7 +138,19 @@ def pair_features(pairs: Sequence[PreferencePair], hasher: HashingVectorizer) ->
         )
     if not blocks:
         return sp.csr_matrix((0, HASH_FEATURES + 1), dtype=np.float32)
-    return sp.vstack(blocks, format="csr")
+    # Joined array by array, each block's part freed as it is copied: less than twice the
+    # matrix is ever held (a vstack would hold the blocks and the result at once).
+    offsets = np.cumsum([0] + [block.nnz for block in blocks])
+    indptr = np.concatenate(
+        [[0]] + [block.indptr[1:] + offset for block, offset in zip(blocks, offsets, strict=False)]
+    ).astype(np.int64 if offsets[-1] > np.iinfo(np.int32).max else np.int32)
+    data = np.concatenate([block.data for block in blocks])
+    for block in blocks:
+        block.data = np.empty(0, dtype=np.float32)
+    indices = np.concatenate([block.indices for block in blocks])
+    shape = (len(pairs), blocks[0].shape[1])
+    del blocks
+    return sp.csr_matrix((data, indices, indptr), shape=shape)
 
 
 def length_features(pairs: Sequence[PreferencePair]) -> np.ndarray:
@@ -150,14 +162,23 @@ def length_features(pairs: Sequence[PreferencePair]) -> np.ndarray:
 
 
 def _fit(features: Any, seed: int) -> np.ndarray:
-    """Fit the pairwise model; return its weights (score = features @ weights)."""
+    """Fit the pairwise model; return its weights (score = features @ weights).
+
+    A sparse ``features`` is turned in place (its rows' signs flipped): callers hand over a
+    matrix they no longer need, so a 100k-pair fit holds one copy of it, not two.
+    """
     rng = np.random.default_rng(seed)
     flip = rng.random(features.shape[0]) < 0.5
     if flip.all() or not flip.any():  # one orientation only (a tiny subset): show both
         flip[0] = not flip[0]
     signs = np.where(flip, -1.0, 1.0).astype(np.float32)
     if sp.issparse(features):
-        oriented = sp.diags(signs).dot(features).tocsr()
+        oriented = features
+        for start in range(0, features.shape[0], CHUNK_PAIRS):
+            stop = min(start + CHUNK_PAIRS, features.shape[0])
+            low, high = features.indptr[start], features.indptr[stop]
+            lengths = np.diff(features.indptr[start : stop + 1])
+            oriented.data[low:high] *= np.repeat(signs[start:stop], lengths)
     else:
         oriented = features * signs[:, None]
     labels = (~flip).astype(int)
@@ -234,10 +255,14 @@ def learnability_report(pairs: Sequence[PreferencePair], *, seed: int) -> dict[s
     curve_weights = []
     for share in LEARNING_CURVE_SHARES:
         size = max(2, round(share * len(train)))
-        rows = np.sort(order[:size])
-        curve_weights.append((share, size, _fit(train_features[rows], _seed_for(seed, "fit"))))
+        if size < len(train):
+            subset = train_features[np.sort(order[:size])]  # a copy, turned by the fit
+        else:
+            # The whole split, last: the fit turns the matrix itself, which is not used again.
+            subset, train_features = train_features, None
+        curve_weights.append((share, size, _fit(subset, _seed_for(seed, "fit"))))
+        del subset
     weights = curve_weights[-1][2]
-    del train_features
     length_weights = _fit(train_lengths, _seed_for(seed, "length"))
     report: dict[str, Any] = {
         "version": REPORT_VERSION,
@@ -313,6 +338,14 @@ def learnability_report(pairs: Sequence[PreferencePair], *, seed: int) -> dict[s
             }
         )
     return report
+
+
+def report_or_needs(pairs: Sequence[PreferencePair], *, seed: int) -> dict[str, Any]:
+    """The report, or the report that says how many pairs each split needs."""
+    try:
+        return learnability_report(pairs, seed=seed)
+    except TooFewPairs as short:
+        return short.as_report(seed=seed)
 
 
 def _by_category(

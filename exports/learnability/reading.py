@@ -11,7 +11,7 @@ import orjson
 
 from ..spec import PREFERENCE_FORMATS
 from ..writer import METADATA_EXTENSION, FileRecord
-from .model import PreferencePair
+from .model import PreferencePair, report_or_needs
 
 MANIFEST = "manifest.json"
 
@@ -142,6 +142,12 @@ def pairs_from_folder(folder: Path) -> tuple[dict[str, Any], list[PreferencePair
             except (orjson.JSONDecodeError, ValueError) as error:
                 raise LearnabilityInputError(f"{path_text} line {number}: {error}") from error
     return manifest, pairs
+
+
+def report_for_folder(folder: Path) -> tuple[dict[str, Any], list[PreferencePair]]:
+    """The report of an export folder (or an unpacked archive), seeded by the export's seed."""
+    manifest, pairs = pairs_from_folder(folder)
+    return report_or_needs(pairs, seed=int(manifest.get("seed", 0))), pairs
 
 
 class PairCollector:

@@ -30,26 +30,12 @@ from ..models import Export, LearnabilityEstimate
 from ..services import export_folder, export_selection_into, export_spec_validated
 from ..spec import ExportSpec, spec_from_stored
 from ..tasks import run_learnability, run_learnability_estimate
-from .model import PreferencePair, TooFewPairs, learnability_report
-from .reading import MANIFEST, PairCollector, pairs_from_folder
+from .model import PreferencePair, report_or_needs
+from .reading import MANIFEST, PairCollector, report_for_folder
 
 logger = logging.getLogger(__name__)
 ERROR_MAX_CHARS = 2000
 CARD = "README.md"
-
-
-def report_for_pairs(pairs: list[PreferencePair], *, seed: int) -> dict[str, Any]:
-    """The report, or the report that says how many pairs each split needs."""
-    try:
-        return learnability_report(pairs, seed=seed)
-    except TooFewPairs as short:
-        return short.as_report(seed=seed)
-
-
-def report_for_folder(folder: Path) -> tuple[dict[str, Any], list[PreferencePair]]:
-    """The report of an export folder (or an unpacked archive), seeded by the export's seed."""
-    manifest, pairs = pairs_from_folder(folder)
-    return report_for_pairs(pairs, seed=int(manifest.get("seed", 0))), pairs
 
 
 def _lease() -> timedelta:
@@ -84,7 +70,7 @@ def export_learnability_run(*, export_id: uuid.UUID | str) -> Export:
     try:
         folder = export_folder(export)
         report, pairs = report_for_folder(folder)
-        _link_surprising_pairs(spec_from_stored(export.spec), report, pairs)
+        link_surprising_pairs(spec_from_stored(export.spec), report, pairs)
         manifest, archive_bytes = _write_report(export, folder, report)
     except Exception as error:
         logger.exception("learnability of export %s failed", export.pk)
@@ -107,7 +93,7 @@ def export_learnability_run(*, export_id: uuid.UUID | str) -> Export:
     return export
 
 
-def _link_surprising_pairs(
+def link_surprising_pairs(
     spec: ExportSpec, report: dict[str, Any], pairs: list[PreferencePair]
 ) -> None:
     """Name the pair of each surprising row whose format carries no pair id (``openai-dpo``):
@@ -220,7 +206,7 @@ def learnability_estimate_run(*, estimate_id: uuid.UUID | str) -> LearnabilityEs
         spec = spec_from_stored(estimate.spec)
         collector = PairCollector()
         export_selection_into(spec=spec, sink=collector)
-        report = report_for_pairs(collector.pairs, seed=spec.seed)
+        report = report_or_needs(collector.pairs, seed=spec.seed)
     except Exception as error:
         logger.exception("learnability estimate %s failed", key)
         LearnabilityEstimate.objects.filter(pk=key).update(

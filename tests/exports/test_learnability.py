@@ -16,6 +16,7 @@ from django.core.management import CommandError, call_command
 from exports import services
 from exports.learnability import services as learnability_services
 from exports.learnability.model import MIN_EVAL_PAIRS, MIN_TRAIN_PAIRS
+from exports.learnability.reading import report_for_folder
 from exports.models import Export, LearnabilityEstimate
 
 from ..conftest import wait_until
@@ -80,7 +81,7 @@ def test_a_keyword_signal_is_learned_reproducibly_and_shown_everywhere(
         assert report["not_above_chance"][split] == []
 
     # The same pairs and seed give the same report; the data files are untouched.
-    again, _pairs = learnability_services.report_for_folder(folder)
+    again, _pairs = report_for_folder(folder)
     assert again == report
     assert data_hashes(folder) == before
     manifest = orjson.loads(archive_member(export, "manifest.json"))

@@ -9,11 +9,12 @@ from typing import Any
 import orjson
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
-from exports.learnability.reading import LearnabilityInputError
-from exports.learnability.services import report_for_folder
+from exports.learnability.reading import LearnabilityInputError, report_for_folder
+from exports.learnability.services import link_surprising_pairs
 from exports.manifest import learnability_card
 from exports.models import Export
 from exports.services import export_folder
+from exports.spec import spec_from_stored
 
 
 class Command(BaseCommand):
@@ -29,11 +30,14 @@ class Command(BaseCommand):
         parser.add_argument("--json", action="store_true", help="print the report as JSON")
 
     def handle(self, *args: Any, **options: Any) -> None:
-        folder = self._folder(options["export"])
+        folder, export = self._folder(options["export"])
         try:
-            report, _pairs = report_for_folder(folder)
+            report, pairs = report_for_folder(folder)
         except LearnabilityInputError as error:
             raise CommandError(str(error)) from error
+        if export is not None:
+            # Name the pairs of surprising rows that carry no pair id, as the worker does.
+            link_surprising_pairs(spec_from_stored(export.spec), report, pairs)
         if options["json"]:
             self.stdout.write(orjson.dumps(report, option=orjson.OPT_SORT_KEYS).decode())
             return
@@ -41,10 +45,10 @@ class Command(BaseCommand):
         if report["status"] != "ok":
             raise CommandError(report["message"])
 
-    def _folder(self, name: str) -> Path:
+    def _folder(self, name: str) -> tuple[Path, Export | None]:
         path = Path(name)
         if path.is_dir():
-            return path
+            return path, None
         try:
             key = uuid.UUID(name)
         except ValueError as error:
@@ -57,4 +61,4 @@ class Command(BaseCommand):
         folder = export_folder(export)
         if not folder.is_dir():
             raise CommandError(f"export {name}: its files are gone")
-        return folder
+        return folder, export
