@@ -190,7 +190,7 @@ def hh_rlhf_report(*, limit: int | None, database_url: str | None) -> dict[str, 
                 started = time.perf_counter()
                 export = learnability_services.export_learnability_run(export_id=export.id)
                 seconds = time.perf_counter() - started
-                assert export.learnability_status == Export.Learnability.COMPLETED, (
+                assert export.learnability_status == Export.Status.COMPLETED, (
                     export.learnability_error
                 )
                 return {"report": export.learnability, "seconds": seconds}

@@ -27,16 +27,6 @@ class Export(models.Model):
         JUDGMENTS_CSV = "judgments-csv", "Raw judgments (CSV)"
         GRADES = "grades", "A grader's grades (JSONL)"
 
-    class Learnability(models.TextChoices):
-        """Where the learnability report of a preference export stands (blank: no report, the
-        format is not a preference format)."""
-
-        NONE = "", "None"
-        QUEUED = "queued", "Queued"
-        RUNNING = "running", "Computing"
-        COMPLETED = "completed", "Completed"
-        FAILED = "failed", "Failed"
-
     class ArchiveFormat(models.TextChoices):
         TAR_GZ = "tar.gz", ".tar.gz"
         ZIP = "zip", ".zip"
@@ -75,8 +65,10 @@ class Export(models.Model):
         blank=True,
         help_text="when the worker running it last reported, or a sweep last sent it again",
     )
+    # The learnability report of a preference export moves through the export's own statuses
+    # (queued, running, completed, failed); blank: no report (not a preference format).
     learnability_status = models.CharField(
-        max_length=10, choices=Learnability.choices, blank=True, default=Learnability.NONE
+        max_length=10, choices=Status.choices, blank=True, default=""
     )
     learnability = models.JSONField(
         null=True, blank=True, help_text="the learnability report (exports.learnability.model)"
@@ -113,11 +105,8 @@ class LearnabilityEstimate(models.Model):
     """A learnability report asked for from the export form's preview: a selection and its
     settings, computed by a worker without writing an export."""
 
-    class Status(models.TextChoices):
-        QUEUED = "queued", "Queued"
-        RUNNING = "running", "Computing"
-        COMPLETED = "completed", "Completed"
-        FAILED = "failed", "Failed"
+    # The export's statuses: an estimate is queued, running, completed or failed as one is.
+    Status = Export.Status
 
     id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
     created_by = models.ForeignKey(
@@ -128,7 +117,9 @@ class LearnabilityEstimate(models.Model):
         related_name="learnability_estimates",
     )
     spec = models.JSONField(help_text="the frozen selection and settings (exports.spec)")
-    status = models.CharField(max_length=10, choices=Status.choices, default=Status.QUEUED)
+    status = models.CharField(
+        max_length=10, choices=Export.Status.choices, default=Export.Status.QUEUED
+    )
     report = models.JSONField(null=True, blank=True)
     error = models.TextField(blank=True)
     created_at = models.DateTimeField(auto_now_add=True)

@@ -418,9 +418,7 @@ def export_run(*, export_id: uuid.UUID | str, enqueue_learnability: bool = True)
         pairs_done=result.pairs_considered,
         pairs_total=max(result.pairs_considered, export.pairs_total),
         finished_at=now,
-        learnability_status=(
-            Export.Learnability.QUEUED if learnability else Export.Learnability.NONE
-        ),
+        learnability_status=(Export.Status.QUEUED if learnability else ""),
         learnability=None,
         learnability_error="",
         learnability_at=now if learnability else None,

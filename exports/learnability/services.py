@@ -51,10 +51,10 @@ def _claim_export(key: uuid.UUID, now: datetime) -> bool:
     return bool(
         Export.objects.filter(pk=key, status=Export.Status.COMPLETED)
         .filter(
-            Q(learnability_status=Export.Learnability.QUEUED)
-            | Q(learnability_status=Export.Learnability.RUNNING, learnability_at__lt=now - _lease())
+            Q(learnability_status=Export.Status.QUEUED)
+            | Q(learnability_status=Export.Status.RUNNING, learnability_at__lt=now - _lease())
         )
-        .update(learnability_status=Export.Learnability.RUNNING, learnability_at=now)
+        .update(learnability_status=Export.Status.RUNNING, learnability_at=now)
     )
 
 
@@ -75,14 +75,14 @@ def export_learnability_run(*, export_id: uuid.UUID | str) -> Export:
     except Exception as error:
         logger.exception("learnability of export %s failed", export.pk)
         Export.objects.filter(pk=key).update(
-            learnability_status=Export.Learnability.FAILED,
+            learnability_status=Export.Status.FAILED,
             learnability_error=_reason(error),
             learnability_at=timezone.now(),
         )
         export.refresh_from_db()
         return export
     Export.objects.filter(pk=key).update(
-        learnability_status=Export.Learnability.COMPLETED,
+        learnability_status=Export.Status.COMPLETED,
         learnability=report,
         learnability_error="",
         learnability_at=timezone.now(),
@@ -232,12 +232,12 @@ def learnability_recover() -> dict[str, int]:
     figures = {"learnability_resent": 0, "estimates_resent": 0}
     exports = Export.objects.filter(
         status=Export.Status.COMPLETED,
-        learnability_status__in=(Export.Learnability.QUEUED, Export.Learnability.RUNNING),
+        learnability_status__in=(Export.Status.QUEUED, Export.Status.RUNNING),
         learnability_at__lt=stale,
     )
     for export_id in exports.values_list("pk", flat=True):
         if not exports.filter(pk=export_id).update(
-            learnability_status=Export.Learnability.QUEUED, learnability_at=now
+            learnability_status=Export.Status.QUEUED, learnability_at=now
         ):
             continue
         try:

@@ -54,7 +54,7 @@ def test_a_keyword_signal_is_learned_reproducibly_and_shown_everywhere(
     export = run_export(personas["rita"], export_data("keyword"))
     # The export is complete and downloadable before its report exists.
     assert export.status == Export.Status.COMPLETED
-    assert export.learnability_status == Export.Learnability.QUEUED
+    assert export.learnability_status == Export.Status.QUEUED
     assert export.manifest["learnability"]["status"] == "pending"
     assert services.export_archive_path(export) is not None
     folder = services.export_folder(export)
@@ -63,7 +63,7 @@ def test_a_keyword_signal_is_learned_reproducibly_and_shown_everywhere(
     assert "learnability: computing…" in page.content.decode()
 
     export = learnability_services.export_learnability_run(export_id=export.id)
-    assert export.learnability_status == Export.Learnability.COMPLETED, export.learnability_error
+    assert export.learnability_status == Export.Status.COMPLETED, export.learnability_error
     report = export.learnability
     assert report["status"] == "ok"
     assert sum(report["pairs"].values()) == 240
@@ -185,7 +185,7 @@ def test_non_preference_formats_get_no_report(personas: dict[str, User]) -> None
     planted_campaign("pointwise", pairs=60, rule="keyword")
     export = run_export(personas["rita"], export_data("pointwise", "reward"))
     assert export.status == Export.Status.COMPLETED
-    assert export.learnability_status == Export.Learnability.NONE
+    assert export.learnability_status == ""
     assert "learnability" not in export.manifest
 
 
@@ -258,12 +258,12 @@ def test_on_a_real_worker_the_export_completes_first_then_its_report(
     wait_until(
         lambda: (
             Export.objects.get(pk=export_id).learnability_status
-            in (Export.Learnability.COMPLETED, Export.Learnability.FAILED)
+            in (Export.Status.COMPLETED, Export.Status.FAILED)
         ),
         timeout=180,
     )
     export = Export.objects.get(pk=export_id)
-    assert export.learnability_status == Export.Learnability.COMPLETED, export.learnability_error
+    assert export.learnability_status == Export.Status.COMPLETED, export.learnability_error
     assert export.finished_at is not None and export.learnability_at is not None
     assert export.finished_at < export.learnability_at
     assert export.learnability["status"] == "ok"
@@ -312,3 +312,43 @@ def test_an_estimate_from_the_form_is_computed_by_a_worker(
     export = run_export(personas["rita"], export_data("estimate"))
     export = learnability_services.export_learnability_run(export_id=export.id)
     assert export.learnability["pairs"] == estimate.report["pairs"]
+
+
+@pytest.mark.django_db
+def test_the_sweep_sends_again_a_report_whose_message_is_lost(personas: dict[str, User]) -> None:
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    planted_campaign("sweep", pairs=40, rule="keyword")
+    export = run_export(personas["rita"], export_data("sweep"))
+    estimate = LearnabilityEstimate.objects.create(
+        created_by=personas["rita"], spec=export.spec, started_at=timezone.now()
+    )
+    # Just queued: the message may still be on its way; nothing is sent again.
+    assert learnability_services.learnability_recover() == {
+        "learnability_resent": 0,
+        "estimates_resent": 0,
+    }
+    long_ago = timezone.now() - timedelta(minutes=10)
+    Export.objects.filter(pk=export.pk).update(learnability_at=long_ago)
+    LearnabilityEstimate.objects.filter(pk=estimate.pk).update(
+        status=LearnabilityEstimate.Status.RUNNING, started_at=long_ago
+    )
+    assert learnability_services.learnability_recover() == {
+        "learnability_resent": 1,
+        "estimates_resent": 1,
+    }
+    export.refresh_from_db()
+    estimate.refresh_from_db()
+    assert export.learnability_status == Export.Status.QUEUED
+    assert export.learnability_at is not None and export.learnability_at > long_ago
+    assert estimate.status == LearnabilityEstimate.Status.QUEUED
+    # One sweep sends it; the next finds nothing stale.
+    assert learnability_services.learnability_recover() == {
+        "learnability_resent": 0,
+        "estimates_resent": 0,
+    }
+    # The message, delivered, computes the report.
+    export = learnability_services.export_learnability_run(export_id=export.id)
+    assert export.learnability_status == Export.Status.COMPLETED

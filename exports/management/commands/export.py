@@ -122,7 +122,7 @@ class Command(BaseCommand):
         export = services.export_run(export_id=export.id, enqueue_learnability=False)
         if export.status != Export.Status.COMPLETED:
             raise CommandError(f"export {export.id} failed: {export.error}")
-        if export.learnability_status == Export.Learnability.QUEUED:
+        if export.learnability_status == Export.Status.QUEUED:
             # Here and now as well, so the copied manifest and card carry the report.
             export = learnability_services.export_learnability_run(export_id=export.id)
         out: Path = options["out"]
