@@ -6,6 +6,7 @@ from typing import Any
 
 from django.db.models import QuerySet
 from django.http import FileResponse, Http404
+from django.urls import reverse
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiResponse, extend_schema
 from rest_framework import generics, status
@@ -19,8 +20,14 @@ from labeling.broker import BrokerUnavailable
 from presentation.api_errors import ServiceUnavailable
 
 from . import selectors, services
+from .learnability import services as learnability_services
 from .models import Export
-from .serializers import ExportPreviewSerializer, ExportRequestSerializer, ExportSerializer
+from .serializers import (
+    ExportPreviewSerializer,
+    ExportRequestSerializer,
+    ExportSerializer,
+    LearnabilityEstimateSerializer,
+)
 
 EXPORT_ROLES = (Role.RESEARCHER, Role.ADMIN)
 
@@ -67,6 +74,40 @@ class ExportPreviewApi(APIView):
         incoming.is_valid(raise_exception=True)
         preview = services.export_preview(data=incoming.spec_data())
         return Response(ExportPreviewSerializer(preview).data)
+
+
+class LearnabilityEstimateCreateApi(APIView):
+    """Start a learnability estimate of a selection on a worker; poll its URL for the report."""
+
+    permission_classes = [role_permission(*EXPORT_ROLES)]
+
+    @extend_schema(request=ExportRequestSerializer, responses={202: LearnabilityEstimateSerializer})
+    def post(self, request: Request) -> Response:
+        incoming = ExportRequestSerializer(data=request.data)
+        incoming.is_valid(raise_exception=True)
+        try:
+            estimate = learnability_services.learnability_estimate_create(
+                user=request.user, data=incoming.spec_data()
+            )
+        except BrokerUnavailable as error:
+            raise ServiceUnavailable(error.message) from error
+        location = reverse("exports-api-estimate", args=[estimate.id])
+        return Response(
+            LearnabilityEstimateSerializer(estimate).data,
+            status=status.HTTP_202_ACCEPTED,
+            headers={"Location": location},
+        )
+
+
+class LearnabilityEstimateDetailApi(APIView):
+    """One learnability estimate (only to who asked for it, and admins)."""
+
+    permission_classes = [role_permission(*EXPORT_ROLES)]
+
+    @extend_schema(responses={200: LearnabilityEstimateSerializer})
+    def get(self, request: Request, estimate_id: str) -> Response:
+        estimate = selectors.estimate_for_user(request.user, estimate_id)
+        return Response(LearnabilityEstimateSerializer(estimate).data)
 
 
 class ExportDownloadApi(APIView):

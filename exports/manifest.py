@@ -8,7 +8,7 @@ from typing import Any
 
 from .models import Export
 from .pipeline import PipelineResult
-from .spec import ExportSpec
+from .spec import PREFERENCE_FORMATS, ExportSpec
 
 MARGIN_NOTES = {
     "human": "margin = |mean preference| of the counted labels (scale 0..2)",
@@ -24,6 +24,15 @@ NOTE_TEXT = {
         "or helpfulness, so pairs labelled only by them are left out of score-based rows "
         "(counted as no_scores)."
     ),
+}
+
+
+# What a preference export's manifest says until its learnability report is ready: the files
+# come first, then a worker computes the report and writes manifest and card again.
+LEARNABILITY_PENDING: dict[str, Any] = {
+    "status": "pending",
+    "message": "computed by a worker after the files are written; manifest.json and README.md "
+    "(here and in the archive) are written again with the report, the data files unchanged",
 }
 
 
@@ -52,7 +61,7 @@ def build_manifest(
         "rows_by_label_source": dict(result.rows_by_label_source),
     }
     counts.update(result.extra_counts)
-    return {
+    manifest: dict[str, Any] = {
         "export_id": str(export.id),
         "format": spec.format,
         "created_at": export.created_at.isoformat().replace("+00:00", "Z"),
@@ -93,6 +102,9 @@ def build_manifest(
             )
         ],
     }
+    if spec.format in PREFERENCE_FORMATS:
+        manifest["learnability"] = dict(LEARNABILITY_PENDING)
+    return manifest
 
 
 FORMAT_TEXT = {
@@ -200,6 +212,8 @@ def dataset_card(manifest: dict[str, Any]) -> str:
             if isinstance(value, dict):
                 value = ", ".join(f"{count} {unit}" for unit, count in value.items())
             lines.append(f"- {key}: {value}")
+    if manifest.get("learnability"):
+        lines += learnability_card(manifest["learnability"])
     lines += ["", "## Files", "", "| file | rows | sha256 |", "|---|---|---|"]
     lines += [f"| `{f['path']}` | {f['rows']} | `{f['sha256']}` |" for f in manifest["files"]]
     combined = manifest.get("combined_files") or []
@@ -224,3 +238,78 @@ def dataset_card(manifest: dict[str, Any]) -> str:
         "",
     ]
     return "\n".join(lines)
+
+
+def _percent(value: float | None) -> str:
+    return "—" if value is None else f"{100 * value:.1f}%"
+
+
+def _interval(interval: list[float] | None) -> str:
+    return "—" if not interval else f"[{_percent(interval[0])}, {_percent(interval[1])}]"
+
+
+def learnability_card(report: dict[str, Any]) -> list[str]:
+    """The dataset card's section on the learnability report (docs/formats.md)."""
+    lines = ["", "## Learnability", ""]
+    status = report.get("status")
+    if status != "ok":
+        return [*lines, f"- {status}: {report.get('message', '')}"]
+    method = report["method"]
+    pairs = report["pairs"]
+    lines += [
+        f"A small reward model trained on the train split ({pairs['train']} pairs, on CPU, "
+        f"seed {report['seed']}): {method['model']}; features: {method['features']}. "
+        f"Accuracy = share of pairs whose chosen response it scores higher; intervals: "
+        f"{method['interval']}. Baseline: {method['baseline']} (it prefers the "
+        f"{report['length_direction']} response).",
+        "",
+        "| split | pairs | accuracy | 95% interval | length-only baseline | baseline interval "
+        "| learning curve (25/50/100% of train) |",
+        "|---|---|---|---|---|---|---|",
+    ]
+    for split, block in report["splits"].items():
+        baseline = block["length_baseline"]
+        curve = " / ".join(_percent(point["accuracy"]) for point in block["learning_curve"])
+        lines.append(
+            f"| {split} | {block['pairs']} | {_percent(block['accuracy'])} | "
+            f"{_interval(block['interval'])} | {_percent(baseline['accuracy'])} | "
+            f"{_interval(baseline['interval'])} | {curve} |"
+        )
+    for split, block in report["splits"].items():
+        if block["length_bias"]:
+            lines.append(
+                f"\n**Length bias ({split})**: the length-only baseline beats chance and the "
+                "model does no better than it; what the model learns may be length, not content."
+            )
+    for split, categories in report["not_above_chance"].items():
+        if categories:
+            lines.append(
+                f"\nCategories whose {split} accuracy does not beat chance (interval includes "
+                f"50%): {', '.join(categories)}"
+            )
+    lines += [
+        "",
+        "| split | category | pairs | accuracy | 95% interval | length-only |",
+        "|---|---|---|---|---|---|",
+    ]
+    for split, block in report["splits"].items():
+        lines += [
+            f"| {split} | {row['category']} | {row['pairs']} | {_percent(row['accuracy'])} | "
+            f"{_interval(row['interval'])} | {_percent(row['length_accuracy'])} |"
+            for row in block["by_category"]
+        ]
+    if report["surprising"]:
+        lines += [
+            "",
+            "Most surprising pairs (the model is most confident the label is the wrong way "
+            "round; candidates for a label error):",
+            "",
+            "| split | pair | file:line | confidence against the label |",
+            "|---|---|---|---|",
+        ]
+        lines += [
+            f"| {item['split']} | {item['pair_id'] or '—'} | `{item['file'] or '—'}:"
+            f"{item['line'] or '—'}` | {_percent(item['confidence_against_label'])} |"
+            for item in report["surprising"]
+        ]
+    return lines

@@ -65,6 +65,20 @@ class Export(models.Model):
         blank=True,
         help_text="when the worker running it last reported, or a sweep last sent it again",
     )
+    # The learnability report of a preference export moves through the export's own statuses
+    # (queued, running, completed, failed); blank: no report (not a preference format).
+    learnability_status = models.CharField(
+        max_length=10, choices=Status.choices, blank=True, default=""
+    )
+    learnability = models.JSONField(
+        null=True, blank=True, help_text="the learnability report (exports.learnability.model)"
+    )
+    learnability_error = models.TextField(blank=True)
+    learnability_at = models.DateTimeField(
+        null=True,
+        blank=True,
+        help_text="when the report was queued, taken by a worker, or sent again by a sweep",
+    )
 
     class Meta:
         ordering = ("-created_at",)
@@ -81,6 +95,44 @@ class Export(models.Model):
         if not self.pairs_total:
             return 0
         return min(100, int(100 * self.pairs_done / self.pairs_total))
+
+    @property
+    def is_finished(self) -> bool:
+        return self.status in {self.Status.COMPLETED, self.Status.FAILED}
+
+
+class LearnabilityEstimate(models.Model):
+    """A learnability report asked for from the export form's preview: a selection and its
+    settings, computed by a worker without writing an export."""
+
+    # The export's statuses: an estimate is queued, running, completed or failed as one is.
+    Status = Export.Status
+
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        null=True,
+        blank=True,
+        on_delete=models.CASCADE,
+        related_name="learnability_estimates",
+    )
+    spec = models.JSONField(help_text="the frozen selection and settings (exports.spec)")
+    status = models.CharField(
+        max_length=10, choices=Export.Status.choices, default=Export.Status.QUEUED
+    )
+    report = models.JSONField(null=True, blank=True)
+    error = models.TextField(blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    started_at = models.DateTimeField(
+        null=True, blank=True, help_text="when a worker took it, or a sweep sent it again"
+    )
+    finished_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ("-created_at",)
+
+    def __str__(self) -> str:
+        return f"learnability estimate {self.id}"
 
     @property
     def is_finished(self) -> bool:

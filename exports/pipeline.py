@@ -259,14 +259,19 @@ def run_pipeline(
     on_progress: Callable[[int], None] | None = None,
     on_file_closed: Callable[[str], None] | None = None,
     consensus: ConsensusLabels | None = None,
+    sink: Any = None,
 ) -> PipelineResult:
     """Stream ``rows`` into data files under ``root`` (or only count, when ``root`` is None).
 
-    The count-only mode is what the export page's preview runs: the same rules, no files.
+    The count-only mode is what the export page's preview runs: the same rules, no files. A
+    ``sink`` (a writer's methods, e.g. the learnability estimate's collector) takes the rows
+    instead of files.
     """
     module = format_module(spec.format)
     writer = (
-        _CountingWriter()
+        sink
+        if sink is not None
+        else _CountingWriter()
         if root is None
         else DataWriter(
             root,

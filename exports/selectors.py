@@ -27,7 +27,7 @@ from policy.rubric import (
 )
 
 from .aggregation import ConsensusLabels
-from .models import Export
+from .models import Export, LearnabilityEstimate
 from .spec import ExportSpec
 
 STREAM_CHUNK_SIZE = 2000
@@ -53,6 +53,27 @@ def export_for_user(user: AbstractBaseUser | AnonymousUser, export_id: Any) -> E
         return exports_for_user(user).get(pk=key)
     except Export.DoesNotExist as error:
         raise Http404("No such export") from error
+
+
+def estimate_for_user(
+    user: AbstractBaseUser | AnonymousUser, estimate_id: Any
+) -> LearnabilityEstimate:
+    """A learnability estimate, only to who asked for it (and admins); 404 otherwise."""
+    try:
+        key = uuid.UUID(str(estimate_id))
+    except ValueError as error:
+        raise Http404("No such estimate") from error
+    queryset = LearnabilityEstimate.objects.all()
+    if not has_role(user, Role.ADMIN):
+        queryset = (
+            queryset.filter(created_by_id=user.pk)
+            if has_role(user, Role.RESEARCHER)
+            else queryset.none()
+        )
+    try:
+        return queryset.get(pk=key)
+    except LearnabilityEstimate.DoesNotExist as error:
+        raise Http404("No such estimate") from error
 
 
 def campaigns_for_export(user: AbstractBaseUser | AnonymousUser) -> QuerySet[Campaign]:

@@ -9,7 +9,7 @@ from rest_framework import serializers
 
 from policy.rubric import PREFERENCE_MAX, Intent
 
-from .models import Export
+from .models import Export, LearnabilityEstimate
 from .spec import (
     ARCHIVE_FORMATS,
     FORMATS,
@@ -105,6 +105,9 @@ class ExportSerializer(serializers.ModelSerializer):
             "started_at",
             "finished_at",
             "download_url",
+            "learnability_status",
+            "learnability",
+            "learnability_error",
         )
         read_only_fields = fields
 
@@ -126,3 +129,25 @@ class ExportPreviewSerializer(serializers.Serializer):
     label_source = serializers.CharField()
     rows_by_label_source = serializers.DictField(child=serializers.IntegerField())
     graders = serializers.ListField(child=serializers.DictField())
+
+
+class LearnabilityEstimateSerializer(serializers.ModelSerializer):
+    """A learnability estimate of a selection: its status, then its report."""
+
+    created_by: serializers.SlugRelatedField[Any] = serializers.SlugRelatedField(
+        slug_field="username", read_only=True
+    )
+
+    class Meta:
+        model = LearnabilityEstimate
+        fields = (
+            "id",
+            "status",
+            "spec",
+            "report",
+            "error",
+            "created_by",
+            "created_at",
+            "finished_at",
+        )
+        read_only_fields = fields

@@ -41,8 +41,8 @@ from .selectors import (
     stream_export_rows,
     stream_grade_rows,
 )
-from .spec import CONSENSUS, ExportSpec, parse_spec, spec_from_stored
-from .tasks import run_export
+from .spec import CONSENSUS, PREFERENCE_FORMATS, ExportSpec, parse_spec, spec_from_stored
+from .tasks import run_export, run_learnability
 
 logger = logging.getLogger(__name__)
 ERROR_MAX_CHARS = 2000
@@ -146,6 +146,7 @@ def _stream_and_run(
     policy_version: int | None,
     on_progress: Any = None,
     on_file_closed: Any = None,
+    sink: Any = None,
 ) -> tuple[PipelineResult, list[dict[str, Any]]]:
     """Run the export's pipeline over its stream; also return the grader versions it used."""
     version = export_grader_version(spec, as_of=as_of) if spec.uses_grader else None
@@ -177,6 +178,7 @@ def _stream_and_run(
         consensus=consensus_labels(spec.consensus_runs) if spec.labels == CONSENSUS else None,
         on_progress=on_progress,
         on_file_closed=on_file_closed,
+        sink=sink,
     )
     return result, graders
 
@@ -248,6 +250,25 @@ def export_preview(*, data: dict[str, Any]) -> dict[str, Any]:
         "rows_by_label_source": result.rows_by_label_source,
         "graders": graders,
     }
+
+
+def export_spec_validated(*, data: dict[str, Any]) -> ExportSpec:
+    """A selection and its settings checked as a new export checks them (ValidationError)."""
+    return _validated_spec(data)
+
+
+def export_selection_into(*, spec: ExportSpec, sink: Any) -> PipelineResult:
+    """Run a selection's pipeline as of now into ``sink`` instead of files."""
+    policy = export_policy_version(spec)
+    result, _graders = _stream_and_run(
+        spec,
+        as_of=timezone.now(),
+        root=None,
+        mapping=policy.severity_to_safety if policy else dict(DEFAULT_SEVERITY_TO_SAFETY),
+        policy_version=policy.number if policy else None,
+        sink=sink,
+    )
+    return result
 
 
 def _lease() -> timedelta:
@@ -329,8 +350,11 @@ def _progress_connection() -> Any:
     return connections.create_connection(DEFAULT_DB_ALIAS)
 
 
-def export_run(*, export_id: uuid.UUID | str) -> Export:
+def export_run(*, export_id: uuid.UUID | str, enqueue_learnability: bool = True) -> Export:
     """Run an export: stream, write into a temporary folder, then rename it into place.
+
+    A preference export ends queued for its learnability report, whose task is sent unless
+    ``enqueue_learnability`` is off (the caller then runs it, or the workers' sweep sends it).
 
     The rename is atomic, so a folder named after the export exists only when every file,
     the manifest, the card and the archive are complete. On failure the temporary folder is
@@ -407,6 +431,10 @@ def export_run(*, export_id: uuid.UUID | str) -> Export:
         )
         export.refresh_from_db()
         return export
+    # A preference export is completed (downloadable) now; its learnability report follows
+    # from a task of its own, which writes manifest and card again when it is ready.
+    learnability = spec.format in PREFERENCE_FORMATS
+    now = timezone.now()
     Export.objects.filter(pk=export.pk).update(
         status=Export.Status.COMPLETED,
         manifest=manifest,
@@ -415,8 +443,17 @@ def export_run(*, export_id: uuid.UUID | str) -> Export:
         rows_written=result.rows_written,
         pairs_done=result.pairs_considered,
         pairs_total=max(result.pairs_considered, export.pairs_total),
-        finished_at=timezone.now(),
+        finished_at=now,
+        learnability_status=(Export.Status.QUEUED if learnability else ""),
+        learnability=None,
+        learnability_error="",
+        learnability_at=now if learnability else None,
     )
+    if learnability and enqueue_learnability:
+        try:
+            run_learnability.apply_async(args=(str(export.pk),), retry_policy=QUICK_RETRY)
+        except BROKER_ERRORS:
+            logger.warning("export %s: the broker is down; a sweep sends its report", export.pk)
     export.refresh_from_db()
     return export
 

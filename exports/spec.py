@@ -32,6 +32,8 @@ PER_CANDIDATE_FORMATS: frozenset[str] = frozenset({"openai-sft", "trl-kto", "rew
 # Formats someone else defines to the letter: a row's label source goes in a metadata file
 # beside the data file (line n describes row n), never into the row.
 METADATA_BESIDE_FORMATS: frozenset[str] = frozenset({"openai-dpo", "openai-sft"})
+# Formats with one row per preference pair: each export of them gets a learnability report.
+PREFERENCE_FORMATS: frozenset[str] = frozenset({"openai-dpo", "trl-preference"})
 PREFERENCE_SOURCES: tuple[str, ...] = ("human", "reward", "both")
 LABEL_SOURCES: tuple[str, ...] = ("raw", "review", "prior")
 # Whose labels an export uses: the humans' (within them, ``label_sources`` says which are

@@ -17,10 +17,31 @@ def run_export(export_id: str) -> str:
     return str(export.status)
 
 
+@shared_task(name="exports.learnability", acks_late=True)
+def run_learnability(export_id: str) -> str:
+    """Compute a completed preference export's learnability report and write it in."""
+    from .learnability import services
+
+    export = services.export_learnability_run(export_id=export_id)
+    return str(export.learnability_status)
+
+
+@shared_task(name="exports.learnability_estimate", acks_late=True)
+def run_learnability_estimate(estimate_id: str) -> str:
+    """Compute the learnability estimate of a selection (the export form's preview)."""
+    from .learnability import services
+
+    estimate = services.learnability_estimate_run(estimate_id=estimate_id)
+    return str(estimate.status)
+
+
 @shared_task(name="exports.recover", ignore_result=True)
 def recover() -> dict[str, int]:
-    """Sweep: send again the exports whose message or worker is lost. Every worker runs it
-    in-process every few seconds (config/sweeper.py)."""
+    """Sweep: send again the exports, learnability reports and estimates whose message or
+    worker is lost. Every worker runs it in-process every few seconds (config/sweeper.py)."""
     from . import services
+    from .learnability import services as learnability_services
 
-    return services.exports_recover()
+    figures = services.exports_recover()
+    figures.update(learnability_services.learnability_recover())
+    return figures

@@ -61,6 +61,15 @@ def test_export_queued_while_broker_restarts_runs_once_a_worker_starts(
         },
     )
     wait_until(lambda: Export.objects.get(pk=export_id).is_finished, timeout=120, interval=0.5)
+    # Its learnability report follows and packs the archive again: compare sizes after it.
+    wait_until(
+        lambda: (
+            Export.objects.get(pk=export_id).learnability_status
+            in (Export.Status.COMPLETED, Export.Status.FAILED)
+        ),
+        timeout=120,
+        interval=0.5,
+    )
     export = Export.objects.get(pk=export_id)
     assert export.status == Export.Status.COMPLETED, export.error
     archive = data / "exports" / export_id / export.archive_name

@@ -11,6 +11,7 @@ from django.core.exceptions import ValidationError
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
 from exports import services
+from exports.learnability import services as learnability_services
 from exports.models import Export
 from exports.spec import (
     ARCHIVE_FORMATS,
@@ -127,9 +128,12 @@ class Command(BaseCommand):
             messages = getattr(error, "message_dict", {"settings": error.messages})
             lines = [f"{field}: {'; '.join(msgs)}" for field, msgs in messages.items()]
             raise CommandError("invalid export settings:\n  " + "\n  ".join(lines)) from error
-        export = services.export_run(export_id=export.id)
+        export = services.export_run(export_id=export.id, enqueue_learnability=False)
         if export.status != Export.Status.COMPLETED:
             raise CommandError(f"export {export.id} failed: {export.error}")
+        if export.learnability_status == Export.Status.QUEUED:
+            # Here and now as well, so the copied manifest and card carry the report.
+            export = learnability_services.export_learnability_run(export_id=export.id)
         out: Path = options["out"]
         destination = out / f"graylab-export-{export.id}"
         shutil.copytree(services.export_folder(export), destination)
