@@ -1,6 +1,7 @@
 from django.apps import AppConfig
 
 from accounts.navigation import NavigationEntry
+from accounts.users.memberships import MembershipKind
 from accounts.roles import Role
 
 
@@ -16,6 +17,18 @@ class LabelingConfig(AppConfig):
         ),
         NavigationEntry("Graders", "labeling:grader_list", (Role.RESEARCHER, Role.ADMIN), 45),
         NavigationEntry("Model endpoints", "labeling:endpoint_list", (Role.ADMIN,), 60),
+    )
+    # The user pages set campaign memberships; an open-to-all campaign needs none.
+    user_memberships = (
+        MembershipKind(
+            key="campaigns",
+            label="Campaigns",
+            model="labeling.Campaign",
+            field="members",
+            ordering=("name",),
+            note="Annotators work in campaigns open to every annotator and in those they are "
+            "members of.",
+        ),
     )
     start_pages = {
         Role.ADMIN: "labeling:campaign_list",

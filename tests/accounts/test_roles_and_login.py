@@ -24,6 +24,7 @@ EXPECTED_NAV = {
         "Policy",
         "Rubric",
         "API",
+        "Users",
     },
     "rita": {"Campaigns", "Dashboards", "Graders", "Exports", "Rubric", "API"},
     "victor": {"My work", "Review", "Dashboards", "Rubric"},
