@@ -12,6 +12,8 @@ class LabelingConfig(AppConfig):
         NavigationEntry("My work", "labeling:my_work", (Role.ANNOTATOR, Role.REVIEWER), 10),
         NavigationEntry("Campaigns", "labeling:campaign_list", (Role.RESEARCHER, Role.ADMIN), 20),
         NavigationEntry("Review", "labeling:review_queue", (Role.REVIEWER, Role.ADMIN), 30),
+        # Reviewers and admins reach the resolved reviews from the review queue's tabs.
+        NavigationEntry("Resolved reviews", "labeling:resolved_reviews", (Role.RESEARCHER,), 35),
         NavigationEntry(
             "Dashboards", "labeling:dashboards", (Role.RESEARCHER, Role.REVIEWER, Role.ADMIN), 40
         ),

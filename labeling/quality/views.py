@@ -5,13 +5,15 @@ from __future__ import annotations
 from typing import Any
 
 from django.contrib import messages
-from django.core.exceptions import ValidationError
+from django.core.exceptions import PermissionDenied, ValidationError
+from django.core.paginator import Paginator
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
 from accounts.permissions import role_required
+from accounts.roles import has_role
 from labeling.models import Pair, Prompt, Review
 from policy.rubric import CANONICAL_SIDES, PREFERENCE_FIELD, SIDE_FIELDS, side_field
 from presentation.csvsafe import rows_to_csv
@@ -27,14 +29,16 @@ from .agreement import (
     reduce_ratings,
 )
 from .bias import length_bias, position_bias
-from .forms import GoldAnswerForm, PromptCorrectionForm, ReviewForm
+from .forms import GoldAnswerForm, PromptCorrectionForm, ResolvedReviewFilterForm, ReviewForm
 from .gold import gold_accuracy_by_annotator, pair_gold_clear, pair_gold_set
 from .review import (
     open_review_requests,
     pair_for_review,
     prompt_correct,
+    resolved_reviews,
     review_queue,
     review_record,
+    reviewers_with_reviews,
 )
 from .selectors import (
     GOLD_ROLES,
@@ -80,6 +84,7 @@ def review_queue_view(request: HttpRequest) -> HttpResponse:
             "campaigns": campaigns_for_quality(request.user),
             "queue": queue,
             "flagged_annotators": flagged,
+            "can_see_queue": True,
         },
     )
 
@@ -123,10 +128,14 @@ def _review_initial(pair: Pair) -> dict[str, Any]:
     return initial
 
 
-@role_required(*REVIEW_ROLES)
+@role_required(*QUALITY_ROLES)
 @require_http_methods(["GET", "POST"])
 def review_pair_view(request: HttpRequest, pair_id: int) -> HttpResponse:
-    """All judgments of a pair side by side, and the reviewer's resolution."""
+    """All judgments of a pair side by side, and the reviewer's resolution (researchers see
+    the pair and its resolution; reviewers and admins record it)."""
+    can_review = has_role(request.user, *REVIEW_ROLES)
+    if request.method == "POST" and not can_review:
+        raise PermissionDenied
     pair = _pair_or_404(pair_id)
     form = ReviewForm(request.POST or None, initial=_review_initial(pair))
     if request.method == "POST" and form.is_valid():
@@ -160,8 +169,45 @@ def review_pair_view(request: HttpRequest, pair_id: int) -> HttpResponse:
             "correction": correction,
             "changes": pair.prompt.changes.select_related("changed_by")[:20],
             "requested": open_review_requests(campaign=None, pair_ids=[pair.pk]).get(pair.pk, []),
+            "can_review": can_review,
         },
         status=400 if request.method == "POST" else 200,
+    )
+
+
+RESOLVED_PAGE_SIZE = 50
+
+
+@role_required(*QUALITY_ROLES)
+@require_GET
+def resolved_reviews_view(request: HttpRequest) -> HttpResponse:
+    """Resolved reviews, newest first, by campaign, reviewer, outcome and date."""
+    campaigns = list(campaigns_for_quality(request.user))
+    form = ResolvedReviewFilterForm(
+        request.GET or None, campaigns=campaigns, reviewers=reviewers_with_reviews()
+    )
+    filters = form.cleaned_data if form.is_valid() else {}
+    by_slug = {campaign.slug: campaign for campaign in campaigns}
+    reviews = resolved_reviews(
+        campaign=by_slug.get(filters.get("campaign") or ""),
+        reviewer_id=filters.get("reviewer"),
+        resolution=filters.get("resolution") or None,
+        since=filters.get("since"),
+        until=filters.get("until"),
+    )
+    page = Paginator(reviews, RESOLVED_PAGE_SIZE).get_page(request.GET.get("page"))
+    query = request.GET.copy()
+    query.pop("page", None)
+    return render(
+        request,
+        "labeling/quality/resolved_reviews.html",
+        {
+            "form": form,
+            "page": page,
+            "query": query.urlencode(),
+            "can_see_queue": has_role(request.user, *REVIEW_ROLES),
+        },
+        status=400 if form.is_bound and not form.is_valid() else 200,
     )
 
 

@@ -26,7 +26,7 @@ EXPECTED_NAV = {
         "API",
         "Users",
     },
-    "rita": {"Campaigns", "Dashboards", "Graders", "Exports", "Rubric", "API"},
+    "rita": {"Campaigns", "Resolved reviews", "Dashboards", "Graders", "Exports", "Rubric", "API"},
     "victor": {"My work", "Review", "Dashboards", "Rubric"},
     "anna": {"My work", "Rubric"},
     "nobody": set(),
