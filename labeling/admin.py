@@ -94,7 +94,15 @@ class ReadOnlyAdmin(admin.ModelAdmin):
 
 @admin.register(Judgment)
 class JudgmentAdmin(ReadOnlyAdmin):
-    list_display = ("id", "pair", "annotator", "preference", "a_severity", "b_severity", "created_at")
+    list_display = (
+        "id",
+        "pair",
+        "annotator",
+        "preference",
+        "a_severity",
+        "b_severity",
+        "created_at",
+    )
     list_filter = ("a_severity", "b_severity", "preference", "created_at")
     search_fields = ("annotator__username", "rationale")
     raw_id_fields = ("pair", "annotator", "assignment")

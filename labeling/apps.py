@@ -1,8 +1,8 @@
 from django.apps import AppConfig
 
 from accounts.navigation import NavigationEntry
-from accounts.users.memberships import MembershipKind
 from accounts.roles import Role
+from accounts.users.memberships import MembershipKind
 
 
 class LabelingConfig(AppConfig):

@@ -64,7 +64,9 @@ class UserListApi(generics.ListAPIView):
         )
         answer = dict(UserSerializer(user).data)
         answer["generated_password"] = outcome.generated
-        return Response(answer, status=status.HTTP_201_CREATED, headers={"Cache-Control": "no-store"})
+        return Response(
+            answer, status=status.HTTP_201_CREATED, headers={"Cache-Control": "no-store"}
+        )
 
 
 class UserDetailApi(APIView):

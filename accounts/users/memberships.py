@@ -42,7 +42,9 @@ class MembershipKind(NamedTuple):
 def membership_kinds() -> tuple[MembershipKind, ...]:
     """Every app's membership kinds, in app order."""
     return tuple(
-        kind for config in apps.get_app_configs() for kind in getattr(config, "user_memberships", ())
+        kind
+        for config in apps.get_app_configs()
+        for kind in getattr(config, "user_memberships", ())
     )
 
 

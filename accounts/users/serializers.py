@@ -53,7 +53,9 @@ class UserCreateSerializer(serializers.Serializer):
 
 class UserUpdateSerializer(serializers.Serializer):
     email = serializers.CharField(required=False, allow_blank=True)
-    roles = serializers.ListField(child=serializers.ChoiceField(choices=ROLE_CHOICES), required=False)
+    roles = serializers.ListField(
+        child=serializers.ChoiceField(choices=ROLE_CHOICES), required=False
+    )
     is_active = serializers.BooleanField(required=False)
     memberships = MembershipsField(required=False)
 

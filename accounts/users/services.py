@@ -236,9 +236,7 @@ def user_update(
     membership_errors, resolved = _check_memberships(memberships)
     _raise_if(errors + membership_errors)
     if email is not None and email != user.email:
-        _record(
-            user=user, by=by, action=Action.EDITED, changes={"email": [user.email, email]}
-        )
+        _record(user=user, by=by, action=Action.EDITED, changes={"email": [user.email, email]})
         user.email = email
         user.save(update_fields=["email"])
     if new_roles is not None and new_roles != old_roles:

@@ -42,9 +42,7 @@ def _edit_form(user: Any, data: Any = None) -> UserEditForm:
     return UserEditForm(data, initial=initial)
 
 
-def _detail(
-    request: HttpRequest, user: Any, *, status: int = 200, **extra: Any
-) -> HttpResponse:
+def _detail(request: HttpRequest, user: Any, *, status: int = 200, **extra: Any) -> HttpResponse:
     context = {
         "account": user,
         "roles": selectors.role_names(user),

@@ -138,9 +138,7 @@ class ResolvedReviewFilterForm(forms.Form):
         required=False, label="To", widget=forms.DateInput(attrs={"type": "date"})
     )
 
-    def __init__(
-        self, *args: Any, campaigns: Any = (), reviewers: Any = (), **kwargs: Any
-    ) -> None:
+    def __init__(self, *args: Any, campaigns: Any = (), reviewers: Any = (), **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self.fields["campaign"].choices = [("", "Every campaign")] + [
             (campaign.slug, campaign.name) for campaign in campaigns

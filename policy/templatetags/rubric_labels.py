@@ -13,6 +13,7 @@ from typing import Any
 from django import template
 
 from policy.rubric import (
+    FIELD_LABELS,
     HELPFULNESS_LABELS,
     PREFERENCE_DIRECTION_LABELS,
     PREFERENCE_LABELS,
@@ -20,7 +21,9 @@ from policy.rubric import (
     Intent,
     ResponseMode,
     Severity,
+    value_label,
 )
+from policy.text_diff import CATEGORY_TEXTS
 
 register = template.Library()
 EMPTY = "—"
@@ -87,3 +90,16 @@ def direction_label(value: Any) -> str:
     if preference is None:
         return EMPTY if value in (None, "") else str(value)
     return PREFERENCE_DIRECTION_LABELS[(preference > 0) - (preference < 0)]
+
+
+@register.filter
+def text_field_label(value: Any) -> str:
+    """A category's text field: "examples_acceptable" → "Acceptable examples"."""
+    return dict(CATEGORY_TEXTS).get(str(value), str(value).replace("_", " "))
+
+
+@register.filter
+def level_key_label(value: Any) -> str:
+    """A level description's key "severity.low" as "Severity · Low"."""
+    kind, _, key = str(value).partition(".")
+    return f"{FIELD_LABELS.get(kind, kind)} · {value_label(kind, key)}"

@@ -47,11 +47,24 @@ def test_non_admins_get_403_on_every_user_page_and_endpoint(
     ):
         assert client.get(url).status_code == 403, url
     assert client.post(reverse("accounts:user_create"), {"username": "x"}).status_code == 403
-    assert client.post(reverse("accounts:user_active", args=[target]), {"active": "0"}).status_code == 403
+    assert (
+        client.post(reverse("accounts:user_active", args=[target]), {"active": "0"}).status_code
+        == 403
+    )
     assert client.post(reverse("accounts:user_password", args=[target])).status_code == 403
     assert client.get("/api/v1/users/").status_code == 403
-    assert client.post("/api/v1/users/", {"username": "x"}, content_type="application/json").status_code == 403
-    assert client.patch(f"/api/v1/users/{target}/", {"roles": ["admin"]}, content_type="application/json").status_code == 403
+    assert (
+        client.post(
+            "/api/v1/users/", {"username": "x"}, content_type="application/json"
+        ).status_code
+        == 403
+    )
+    assert (
+        client.patch(
+            f"/api/v1/users/{target}/", {"roles": ["admin"]}, content_type="application/json"
+        ).status_code
+        == 403
+    )
     assert client.post(f"/api/v1/users/{target}/password/").status_code == 403
     assert User.objects.filter(username="x").count() == 0
     assert personas["anna"].groups.filter(name="admin").count() == 0
@@ -110,7 +123,10 @@ def test_create_with_generated_password_shows_it_once_and_it_signs_in(
     assert not carol.is_staff
     assert list(carol.campaigns.all()) == [campaigns[1]]
     assert carol.check_password(password)
-    assert password not in client.get(reverse("accounts:user_detail", args=[carol.pk])).content.decode()
+    assert (
+        password
+        not in client.get(reverse("accounts:user_detail", args=[carol.pk])).content.decode()
+    )
     assert Client().login(username="carol", password=password)
     log = list(UserChange.objects.filter(user=carol).order_by("id"))
     assert [change.action for change in log] == ["created", "memberships"]
@@ -127,10 +143,18 @@ def test_create_refuses_bad_input_and_changes_nothing(
     before = User.objects.count()
     response = client.post(
         reverse("accounts:user_create"),
-        {"username": "dave", "roles": ["annotator"], "password_choice": "set", "password": "12345678"},
+        {
+            "username": "dave",
+            "roles": ["annotator"],
+            "password_choice": "set",
+            "password": "12345678",
+        },
     )
     assert response.status_code == 422
-    assert "This password is too common." in response.content.decode() or "entirely numeric" in response.content.decode()
+    assert (
+        "This password is too common." in response.content.decode()
+        or "entirely numeric" in response.content.decode()
+    )
     response = client.post(
         reverse("accounts:user_create"),
         {"username": "ANNA", "roles": ["annotator"], "password_choice": "generate"},
@@ -187,11 +211,17 @@ def test_admin_cannot_remove_own_admin_role_nor_deactivate_self(
     assert response.status_code == 422
     assert "you cannot remove your own admin role" in response.content.decode()
     assert "admin" in roles_of(alice)
-    response = client.post(reverse("accounts:user_active", args=[alice.pk]), {"active": "0"}, follow=True)
+    response = client.post(
+        reverse("accounts:user_active", args=[alice.pk]), {"active": "0"}, follow=True
+    )
     assert "you cannot deactivate yourself" in response.content.decode()
     alice.refresh_from_db()
     assert alice.is_active
-    answer = client.patch(f"/api/v1/users/{alice.pk}/", {"is_active": False, "email": "a@b.org"}, content_type="application/json")
+    answer = client.patch(
+        f"/api/v1/users/{alice.pk}/",
+        {"is_active": False, "email": "a@b.org"},
+        content_type="application/json",
+    )
     assert answer.status_code == 400
     assert answer.json() == {"is_active": ["you cannot deactivate yourself"]}
     alice.refresh_from_db()
@@ -229,7 +259,9 @@ def test_deactivated_user_cannot_sign_in_and_their_token_stops(
     assert "inactive" in refused.json()["detail"]
     client.post(reverse("accounts:user_active", args=[anna.pk]), {"active": "1"})
     assert Client().login(username="anna", password=PASSWORD)
-    actions = list(UserChange.objects.filter(user=anna).order_by("id").values_list("action", flat=True))
+    actions = list(
+        UserChange.objects.filter(user=anna).order_by("id").values_list("action", flat=True)
+    )
     assert actions == ["deactivated", "reactivated"]
 
 
@@ -264,7 +296,11 @@ def test_api_create_update_password_and_changes(
     client = client_for("alice")
     answer = client.post(
         "/api/v1/users/",
-        {"username": "erin", "roles": ["researcher"], "memberships": {"campaigns": [campaigns[0].pk]}},
+        {
+            "username": "erin",
+            "roles": ["researcher"],
+            "memberships": {"campaigns": [campaigns[0].pk]},
+        },
         content_type="application/json",
     )
     assert answer.status_code == 201, answer.json()
@@ -297,12 +333,22 @@ def test_api_create_update_password_and_changes(
     )
     assert answer.status_code == 200
     assert answer.json()["roles"] == ["admin"] and answer.json()["is_active"] is False
-    answer = client.post(f"/api/v1/users/{erin.pk}/password/", {"password": "another-fine-secret-2"}, content_type="application/json")
+    answer = client.post(
+        f"/api/v1/users/{erin.pk}/password/",
+        {"password": "another-fine-secret-2"},
+        content_type="application/json",
+    )
     assert answer.json() == {"generated_password": None}
     listed = client.get("/api/v1/users/?role=admin&active=inactive").json()
     assert [row["username"] for row in listed["results"]] == ["erin"]
     changes = client.get(f"/api/v1/users/{erin.pk}/changes/").json()["results"]
-    assert [row["action"] for row in changes] == ["password", "deactivated", "roles", "memberships", "created"]
+    assert [row["action"] for row in changes] == [
+        "password",
+        "deactivated",
+        "roles",
+        "memberships",
+        "created",
+    ]
     assert all(row["changed_by"] == "alice" for row in changes)
 
 
@@ -320,8 +366,12 @@ def test_django_admin_is_usable_by_admins_but_accounts_change_in_the_app(
     assert client.get("/admin/labeling/judgment/").status_code == 200
     assert client.get("/admin/auth/user/").status_code == 200
     assert client.get("/admin/auth/user/add/").status_code == 403
-    assert client.get(f"/admin/auth/user/{personas['anna'].pk}/change/").status_code == 200  # view only
-    response = client.post(f"/admin/auth/user/{personas['anna'].pk}/change/", {"username": "hacked"})
+    assert (
+        client.get(f"/admin/auth/user/{personas['anna'].pk}/change/").status_code == 200
+    )  # view only
+    response = client.post(
+        f"/admin/auth/user/{personas['anna'].pk}/change/", {"username": "hacked"}
+    )
     assert response.status_code == 403
     assert client_for("rita").get("/admin/").status_code == 302  # no staff access: log-in page
 

@@ -34,7 +34,9 @@ def _listed(client: Client, **params: str) -> list[int]:
 
 @pytest.fixture
 def two_campaigns(policy_version, personas):
-    first = Builder(Campaign.objects.create(name="First", slug="first", policy_version=policy_version))
+    first = Builder(
+        Campaign.objects.create(name="First", slug="first", policy_version=policy_version)
+    )
     second = Builder(
         Campaign.objects.create(name="Second", slug="second", policy_version=policy_version)
     )
@@ -46,12 +48,24 @@ def _pair(build: Builder):
     return build.pair(build.candidate(prompt), build.candidate(prompt))
 
 
-def test_resolved_reviews_filter_and_link_to_their_pair(two_campaigns, personas, client_for) -> None:
+def test_resolved_reviews_filter_and_link_to_their_pair(
+    two_campaigns, personas, client_for
+) -> None:
     first, second = two_campaigns
     p1, p2, p3 = _pair(first), _pair(first), _pair(second)
-    review_record(pair=p1, reviewer=personas["victor"], resolution="labels", final_labels=LABELS, notes="clear")
-    review_record(pair=p2, reviewer=personas["alice"], resolution="discard", final_labels=None, notes="")
-    review_record(pair=p3, reviewer=personas["victor"], resolution="labels", final_labels=LABELS, notes="")
+    review_record(
+        pair=p1,
+        reviewer=personas["victor"],
+        resolution="labels",
+        final_labels=LABELS,
+        notes="clear",
+    )
+    review_record(
+        pair=p2, reviewer=personas["alice"], resolution="discard", final_labels=None, notes=""
+    )
+    review_record(
+        pair=p3, reviewer=personas["victor"], resolution="labels", final_labels=LABELS, notes=""
+    )
     old = timezone.now() - timedelta(days=10)
     Review.objects.filter(pair=p3).update(updated_at=old)
     client = client_for("rita")  # researchers read the list too
@@ -60,7 +74,10 @@ def test_resolved_reviews_filter_and_link_to_their_pair(two_campaigns, personas,
     assert _listed(client, reviewer=str(personas["victor"].pk)) == [p1.pk, p3.pk]
     assert _listed(client, resolution="discard") == [p2.pk]
     assert _listed(client, until=(old + timedelta(days=1)).date().isoformat()) == [p3.pk]
-    assert _listed(client, since=(timezone.now() - timedelta(days=1)).date().isoformat()) == [p2.pk, p1.pk]
+    assert _listed(client, since=(timezone.now() - timedelta(days=1)).date().isoformat()) == [
+        p2.pk,
+        p1.pk,
+    ]
     html = client.get("/review/resolved/", {"campaign": "first"}).content.decode()
     assert "Safe-completion" in html and "Hard refusal" in html and "Dual-use" in html
     assert "\N{MINUS SIGN}1 · A slightly better" in html
@@ -73,7 +90,9 @@ def test_researcher_reads_a_pair_but_cannot_resolve_it(two_campaigns, personas, 
     first, _ = two_campaigns
     pair = _pair(first)
     first.judge(pair, personas["anna"], a=("safe_completion", "low", 2), preference=-2)
-    review_record(pair=pair, reviewer=personas["victor"], resolution="labels", final_labels=LABELS, notes="")
+    review_record(
+        pair=pair, reviewer=personas["victor"], resolution="labels", final_labels=LABELS, notes=""
+    )
     rita = client_for("rita")
     page = rita.get(f"/review/pairs/{pair.pk}/").content.decode()
     assert 'id="review-form"' not in page and 'id="review-outcome"' in page
@@ -81,7 +100,9 @@ def test_researcher_reads_a_pair_but_cannot_resolve_it(two_campaigns, personas, 
     assert "Safe-completion" in page and "\N{MINUS SIGN}2 · A much better" in page
     assert rita.post(f"/review/pairs/{pair.pk}/", {"resolution": "discard"}).status_code == 403
     assert Review.objects.get(pair=pair).resolution == "labels"
-    assert 'id="review-form"' in client_for("victor").get(f"/review/pairs/{pair.pk}/").content.decode()
+    assert (
+        'id="review-form"' in client_for("victor").get(f"/review/pairs/{pair.pk}/").content.decode()
+    )
 
 
 def test_queue_and_dashboards_open_on_the_campaign_with_the_latest_activity(
@@ -89,8 +110,12 @@ def test_queue_and_dashboards_open_on_the_campaign_with_the_latest_activity(
 ) -> None:
     first, second = two_campaigns
     # "second" is newer, but "first" was judged since: the pages open on "first".
-    Campaign.objects.filter(pk=first.campaign.pk).update(created_at=timezone.now() - timedelta(hours=3))
-    Campaign.objects.filter(pk=second.campaign.pk).update(created_at=timezone.now() - timedelta(hours=2))
+    Campaign.objects.filter(pk=first.campaign.pk).update(
+        created_at=timezone.now() - timedelta(hours=3)
+    )
+    Campaign.objects.filter(pk=second.campaign.pk).update(
+        created_at=timezone.now() - timedelta(hours=2)
+    )
     client = client_for("victor")
     picked = re.compile(r'<option value="([\w-]+)" selected>')
     assert picked.search(client.get("/review/").content.decode()).group(1) == "second"
@@ -101,10 +126,18 @@ def test_queue_and_dashboards_open_on_the_campaign_with_the_latest_activity(
         options = re.findall(r'<option value="([\w-]+)"', html.split('id="campaign-picker"', 1)[1])
         assert options[:2] == ["first", "second"]
     # A review is activity too (judgments count to the hour on PostgreSQL: the review is later).
-    review_record(pair=_pair(second), reviewer=personas["victor"], resolution="discard", final_labels=None, notes="")
+    review_record(
+        pair=_pair(second),
+        reviewer=personas["victor"],
+        resolution="discard",
+        final_labels=None,
+        notes="",
+    )
     assert picked.search(client.get("/review/").content.decode()).group(1) == "second"
     # Naming a campaign still shows that one.
-    assert picked.search(client.get("/review/?campaign=second").content.decode()).group(1) == "second"
+    assert (
+        picked.search(client.get("/review/?campaign=second").content.decode()).group(1) == "second"
+    )
 
 
 def test_demo_gives_the_reviewer_a_disagreement_and_a_failed_gold_pair(policy_version) -> None:
