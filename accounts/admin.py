@@ -1,6 +1,9 @@
 """Django admin for accounts: the sign-in attempts and the user change log, to look up."""
 
+from typing import Any
+
 from django.contrib import admin
+from django.http import HttpRequest
 
 from .models import SignInAttempt, UserChange
 
@@ -12,13 +15,13 @@ class UserChangeAdmin(admin.ModelAdmin):
     search_fields = ("user__username", "changed_by__username")
     list_select_related = ("user", "changed_by")
 
-    def has_add_permission(self, request, obj=None):  # type: ignore[no-untyped-def]
+    def has_add_permission(self, request: HttpRequest) -> bool:
         return False
 
-    def has_change_permission(self, request, obj=None):  # type: ignore[no-untyped-def]
+    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
         return False
 
-    def has_delete_permission(self, request, obj=None):  # type: ignore[no-untyped-def]
+    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
         return False
 
 

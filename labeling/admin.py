@@ -1,6 +1,9 @@
 """Django admin for the labeling area (never shows an API key: only its variable's name)."""
 
+from typing import Any
+
 from django.contrib import admin
+from django.http import HttpRequest
 
 from .models import (
     Assignment,
@@ -82,13 +85,13 @@ class PairAdmin(admin.ModelAdmin):
 # Judgments, reviews and grades are made through the app's pages and API, which keep their
 # rules (leases, revisions, pre-aggregates); here they are for looking things up.
 class ReadOnlyAdmin(admin.ModelAdmin):
-    def has_add_permission(self, request, obj=None):  # type: ignore[no-untyped-def]
+    def has_add_permission(self, request: HttpRequest) -> bool:
         return False
 
-    def has_change_permission(self, request, obj=None):  # type: ignore[no-untyped-def]
+    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
         return False
 
-    def has_delete_permission(self, request, obj=None):  # type: ignore[no-untyped-def]
+    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
         return False
 
 

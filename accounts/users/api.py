@@ -81,7 +81,7 @@ class UserDetailApi(APIView):
 
     @extend_schema(request=UserUpdateSerializer, responses=UserSerializer)
     def patch(self, request: Request, pk: int) -> Response:
-        user = get_object_or_404(get_user_model(), pk=pk)
+        user: Any = get_object_or_404(get_user_model(), pk=pk)
         body = UserUpdateSerializer(data=request.data, partial=True)
         body.is_valid(raise_exception=True)
         data = body.validated_data

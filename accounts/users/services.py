@@ -151,7 +151,7 @@ def _set_memberships(user: Any, by: Any, resolved: dict[MembershipKind, list[Any
         if {obj.pk for obj in before} == {obj.pk for obj in objects}:
             continue
         field = kind.model_class()._meta.get_field(kind.field)
-        manager = getattr(user, field.remote_field.get_accessor_name())  # type: ignore[union-attr]
+        manager = getattr(user, str(field.remote_field.get_accessor_name()))  # type: ignore[union-attr]
         manager.set(objects)
         changes[kind.label] = [_names(before), _names(objects)]
     if changes:

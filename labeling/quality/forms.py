@@ -140,7 +140,7 @@ class ResolvedReviewFilterForm(forms.Form):
 
     def __init__(self, *args: Any, campaigns: Any = (), reviewers: Any = (), **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
-        self.fields["campaign"].choices = [("", "Every campaign")] + [
+        self.fields["campaign"].choices = [("", "Every campaign")] + [  # type: ignore[attr-defined]
             (campaign.slug, campaign.name) for campaign in campaigns
         ]
         self.fields["reviewer"].choices = [("", "Every reviewer")] + [  # type: ignore[attr-defined]

@@ -68,17 +68,27 @@ def test_history_shows_readable_values_not_python_reprs(
     category = Category.objects.get(path="benign/general")
     _edit_guidance(alice, "benign/general", "moderate", "New moderate guidance")
     services.category_update(
-        user=alice, category=category, examples_acceptable=["How do locks work?", "Why is the sky blue?"]
+        user=alice,
+        category=category,
+        examples_acceptable=["How do locks work?", "Why is the sky blue?"],
     )
     services.category_set_active(user=alice, category=category, active=False)
     services.working_policy_update(
         user=alice,
-        severity_to_safety={"none": 1.0, "negligible": 0.7, "low": 0.5, "moderate": 0.2, "high": 0.0},
+        severity_to_safety={
+            "none": 1.0,
+            "negligible": 0.7,
+            "low": 0.5,
+            "moderate": 0.2,
+            "high": 0.0,
+        },
     )
     page = client_for("alice").get(f"/policy/categories/{category.pk}/").content.decode()
     history = page.split('id="category-history"', 1)[1]
     assert "Guidance · Moderate" in history and "New moderate guidance" in history
-    assert "Acceptable examples" in history and "How do locks work?\nWhy is the sky blue?" in history
+    assert (
+        "Acceptable examples" in history and "How do locks work?\nWhy is the sky blue?" in history
+    )
     assert "Active: yes → no" in history
     for repr_marker in ("{'", "['", "': '", "None", "True", "False", "examples_acceptable"):
         assert repr_marker not in history, repr_marker
@@ -96,7 +106,9 @@ def test_publish_asks_for_confirmation_first(
     alice = personas["alice"]
     client = client_for("alice")
     editor = client.get("/policy/").content.decode()
-    form = re.search(r'<form method="(\w+)" action="/policy/publish/" class="publish-form">', editor)
+    form = re.search(
+        r'<form method="(\w+)" action="/policy/publish/" class="publish-form">', editor
+    )
     assert form and form.group(1) == "get"  # the editor's button only opens the confirmation
     empty = client.get("/policy/publish/").content.decode()
     assert "Publish version 2?" in empty and "Nothing changed since the latest version" in empty
