@@ -15,7 +15,19 @@ from django.views.decorators.http import require_GET, require_http_methods, requ
 from accounts.permissions import role_required
 from accounts.roles import has_role
 from labeling.models import Pair, Prompt, Review
-from policy.rubric import CANONICAL_SIDES, PREFERENCE_FIELD, SIDE_FIELDS, side_field
+from policy.rubric import (
+    CANONICAL_SIDES,
+    FIELD_LABELS,
+    INTENT_FIELD,
+    PREFERENCE_FIELD,
+    RESPONSE_MODE_FIELD,
+    RESPONSE_MODES,
+    SEVERITY_FIELD,
+    SEVERITY_LEVELS,
+    SIDE_FIELDS,
+    side_field,
+    value_label,
+)
 from presentation.csvsafe import rows_to_csv
 from presentation.htmx import HtmxHttpRequest
 
@@ -53,8 +65,30 @@ PAGE_AGREEMENT_REPS = 200
 PAGE_KAPPA_MIN_ITEMS = 10
 
 
-def _display_cell(value: Any) -> dict[str, Any]:
+# Dashboard columns that hold rubric values, and the rubric field naming them.
+RUBRIC_VALUE_COLUMNS = {
+    "intent": INTENT_FIELD,
+    "mode": RESPONSE_MODE_FIELD,
+    "severity": SEVERITY_FIELD,
+}
+
+
+def _column_label(name: str) -> str:
+    """A dashboard column as the page heads it: rubric values by their labels ("Safe-
+    completion", "Unsafe · Low"), other names in words ("safe_share" → "Safe share")."""
+    if name in RESPONSE_MODES:
+        return value_label(RESPONSE_MODE_FIELD, name)
+    if name.startswith("unsafe_") and name.removeprefix("unsafe_") in SEVERITY_LEVELS:
+        return f"Unsafe · {value_label(SEVERITY_FIELD, name.removeprefix('unsafe_'))}"
+    if name in RUBRIC_VALUE_COLUMNS:
+        return FIELD_LABELS[RUBRIC_VALUE_COLUMNS[name]]
+    return name.replace("_", " ").capitalize()
+
+
+def _display_cell(value: Any, column: str = "") -> dict[str, Any]:
     """How a table cell shows: text, and whether it is a number (right-aligned)."""
+    if column in RUBRIC_VALUE_COLUMNS and isinstance(value, str):
+        return {"text": value_label(RUBRIC_VALUE_COLUMNS[column], value), "number": False}
     if value is None:
         return {"text": "—", "number": False, "empty": True}
     if isinstance(value, bool):
@@ -271,9 +305,10 @@ def dashboards_view(request: HtmxHttpRequest) -> HttpResponse:
                 {
                     "name": name,
                     "title": title,
-                    "columns": entry["columns"],
+                    "columns": [_column_label(column) for column in entry["columns"]],
                     "rows": [
-                        [_display_cell(value) for value in row.values()] for row in entry["rows"]
+                        [_display_cell(value, column) for column, value in row.items()]
+                        for row in entry["rows"]
                     ],
                 }
             )

@@ -71,3 +71,19 @@ def test_admin_creates_a_user_changes_roles_and_the_user_signs_in(
         "roles",
     ]
     assert problems == []
+
+
+def test_times_show_in_the_browsers_time_zone(
+    browser: Any, live_server: Any, personas: dict[str, User]
+) -> None:
+    get_resolver().url_patterns  # noqa: B018 - import every view before the browser's timeouts
+    alice = personas["alice"]
+    page = signed_in_page(browser, live_server, alice, timezone_id="Asia/Tokyo")
+    page.goto(f"/users/{alice.pk}/")  # the page's script tells the server the zone
+    cookies = {c["name"]: c["value"] for c in page.context.cookies()}
+    assert cookies["graylab_tz"] == "Asia%2FTokyo"
+    page.reload()
+    joined = page.locator(".user-facts time").last
+    assert joined.inner_text().endswith(" JST")
+    machine = joined.get_attribute("datetime")
+    assert machine is not None and machine.endswith("Z")

@@ -156,3 +156,23 @@ def test_demo_gives_the_reviewer_a_disagreement_and_a_failed_gold_pair(policy_ve
     assert seed_demo_review_work() == {"judgments": 0, "gold": 0}
     contrary = campaign.prompts.filter(pairs__judgments__annotator__username=CONTRARY_ANNOTATOR)
     assert contrary.count() == 3
+
+
+def test_dashboard_tables_show_rubric_labels_not_stored_values(
+    two_campaigns, personas, client_for
+) -> None:
+    first, _ = two_campaigns
+    first.judge(_pair(first), personas["anna"], a=("safe_completion", "low", 2), preference=-1)
+    for view, expected in (
+        ("safety", ("Intent", "Dual-use", "Safe share", "Unsafe · Low")),
+        ("modes", ("Safe-completion", "Refusal with redirection", "Dual-use")),
+    ):
+        html = client_for("rita").get("/dashboards/", {"campaign": "first", "view": view})
+        tables = "".join(
+            re.findall(r'<table class="dashboard-table".*?</table>', html.content.decode(), re.S)
+        )
+        assert tables, view
+        for text in expected:
+            assert text in tables, (view, text)
+        for stored in ("dual_use", "safe_share", "safe_completion", "unsafe_low"):
+            assert stored not in tables, (view, stored)
