@@ -43,9 +43,6 @@ class _MembershipsMixin:
             for kind in membership_kinds()
         }
 
-    def membership_fields(self) -> list[Any]:
-        return [self[name] for name in self.fields if name.startswith("membership_")]  # type: ignore[index]
-
 
 class UserCreateForm(_MembershipsMixin, forms.Form):
     username = forms.CharField(max_length=150)

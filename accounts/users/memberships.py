@@ -34,9 +34,6 @@ class MembershipKind(NamedTuple):
         """The objects ``user`` is a member of."""
         return self.choices().filter(**{self.field: user})
 
-    def through_field(self) -> Any:
-        return getattr(self.model_class(), self.field)
-
 
 @lru_cache(maxsize=1)
 def membership_kinds() -> tuple[MembershipKind, ...]:
