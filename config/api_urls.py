@@ -6,6 +6,7 @@ from accounts.api import SignInTokenApi
 
 urlpatterns = [
     path("auth/token/", SignInTokenApi.as_view(), name="api-token"),
+    path("", include("accounts.users.api_urls")),
     path("", include("policy.api_urls")),
     path("", include("labeling.api_urls")),
     path("", include("exports.api_urls")),

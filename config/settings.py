@@ -193,6 +193,8 @@ MIDDLEWARE = [
     "django_htmx.middleware.HtmxMiddleware",
     "csp.middleware.CSPMiddleware",
     "accounts.middleware.LoginRequiredMiddleware",
+    # Times show in the zone the viewer's browser reported (cookie set by static/js/graylab.js).
+    "presentation.timezones.ViewerTimeZoneMiddleware",
 ]
 
 ROOT_URLCONF = "config.urls"
@@ -405,7 +407,17 @@ LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
     "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"}},
+    "filters": {
+        # A 403 or 400 is logged as one line, without the traceback Django attaches to it.
+        "client_error_without_traceback": {
+            "()": "presentation.log_filters.ClientErrorWithoutTraceback"
+        }
+    },
     "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
     "root": {"handlers": ["console"], "level": LOG_LEVEL},
-    "loggers": {"httpx": {"level": "WARNING"}, "openai": {"level": "WARNING"}},
+    "loggers": {
+        "httpx": {"level": "WARNING"},
+        "openai": {"level": "WARNING"},
+        "django.request": {"filters": ["client_error_without_traceback"]},
+    },
 }

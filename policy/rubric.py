@@ -217,6 +217,38 @@ LEVEL_KEYS: dict[str, tuple[str, ...]] = {
 grades as text, since they are JSON object keys)."""
 
 
+FIELD_LABELS: dict[str, str] = {
+    INTENT_FIELD: "Intent",
+    RESPONSE_MODE_FIELD: "Response mode",
+    SEVERITY_FIELD: "Severity",
+    HELPFULNESS_FIELD: "Helpfulness",
+    PREFERENCE_FIELD: "Preference",
+    RATIONALE_FIELD: "Rationale",
+    FLAGS_FIELD: "Flags",
+    FLAG_NOTE_FIELD: "Flag note",
+}
+"""How pages name each rubric field."""
+
+
+def value_label(field: str, value: object) -> str:
+    """How pages name a value of a rubric ``field`` ("dual_use" → "Dual-use", helpfulness 3 →
+    "3 · Moderately helpful"); a value the rubric does not know comes back as text."""
+    choices: dict[str, str] = {
+        INTENT_FIELD: dict(Intent.choices),
+        RESPONSE_MODE_FIELD: dict(ResponseMode.choices),
+        SEVERITY_FIELD: dict(Severity.choices),
+        FLAGS_FIELD: dict(Flag.choices),
+    }.get(field, {})
+    if field == HELPFULNESS_FIELD:
+        try:
+            grade = int(str(value))
+        except ValueError:
+            return str(value)
+        label = HELPFULNESS_LABELS.get(grade)
+        return f"{grade} · {label}" if label else str(grade)
+    return str(choices.get(str(value), value))
+
+
 # --- derived scores: s, h and r = h·s -------------------------------------------------------
 
 

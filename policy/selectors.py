@@ -16,6 +16,7 @@ from .models import (
     WorkingPolicy,
 )
 from .rubric import DEFAULT_SEVERITY_TO_SAFETY, SEVERITY_LEVELS
+from .text_diff import text_changes
 
 
 def latest_version() -> PolicyVersion:
@@ -69,13 +70,26 @@ def version_diff(old: int, new: int) -> dict[str, Any]:
     return diff_documents(version_by_number(old).snapshot, version_by_number(new).snapshot)
 
 
+def version_text_changes(old: int, new: int) -> list[dict[str, Any]]:
+    """The texts that differ from version ``old`` to ``new``, each with its word diff."""
+    return text_changes(version_by_number(old).snapshot, version_by_number(new).snapshot)
+
+
+def _published_base() -> dict[str, Any]:
+    try:
+        return latest_version().snapshot
+    except PolicyVersion.DoesNotExist:
+        return {"categories": []}
+
+
 def unpublished_changes() -> dict[str, Any]:
     """The changes from the latest version to the working policy."""
-    try:
-        base = latest_version().snapshot
-    except PolicyVersion.DoesNotExist:
-        base = {"categories": []}
-    return diff_documents(base, working_snapshot())
+    return diff_documents(_published_base(), working_snapshot())
+
+
+def unpublished_text_changes() -> list[dict[str, Any]]:
+    """The texts the working policy changed since the latest version, with word diffs."""
+    return text_changes(_published_base(), working_snapshot())
 
 
 @dataclass(frozen=True)

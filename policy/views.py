@@ -33,6 +33,7 @@ from .forms import (
     add_policy_errors,
     lines,
 )
+from .history import readable_history
 from .models import Category, PolicyVersion
 from .rubric import SEVERITY_LEVELS
 
@@ -64,7 +65,7 @@ def _editor_context(**extra: Any) -> dict[str, Any]:
         "publish_form": PublishForm(),
         "changes": selectors.unpublished_changes(),
         "versions": selectors.version_list()[:10],
-        "history": selectors.policy_history(15),
+        "history": readable_history(selectors.policy_history(15)),
         "severity_levels": SEVERITY_LEVELS,
     }
     context.update(extra)
@@ -238,7 +239,7 @@ def category_detail(request: HtmxHttpRequest, pk: int) -> HttpResponse:
         "category": category,
         "form": form,
         "saved": saved,
-        "history": selectors.category_history(category),
+        "history": readable_history(selectors.category_history(category)),
         "children": category.children.order_by("order", "slug"),
     }
     if request.htmx and request.method == "POST":
@@ -299,9 +300,30 @@ def rubric_edit(request: HttpRequest) -> HttpResponse:
     return render(request, "policy/rubric_edit.html", {"form": form})
 
 
+def _next_version_number() -> int:
+    try:
+        return selectors.latest_version().number + 1
+    except PolicyVersion.DoesNotExist:
+        return 1
+
+
 @admin_required
-@require_POST
+@require_http_methods(["GET", "POST"])
 def publish(request: HttpRequest) -> HttpResponse:
+    """GET: the confirmation step (what the new version changes, the notes, one button).
+    POST: publish the working policy as the next version."""
+    if request.method == "GET":
+        form = PublishForm(initial={"notes": request.GET.get("notes", "")})
+        return render(
+            request,
+            "policy/publish_confirm.html",
+            {
+                "form": form,
+                "number": _next_version_number(),
+                "diff": selectors.unpublished_changes(),
+                "texts": selectors.unpublished_text_changes(),
+            },
+        )
     form = PublishForm(request.POST)
     form.is_valid()
     try:
@@ -331,7 +353,12 @@ def unpublished(request: HttpRequest) -> HttpResponse:
     return render(
         request,
         "policy/diff.html",
-        {"diff": selectors.unpublished_changes(), "old": base, "new": None},
+        {
+            "diff": selectors.unpublished_changes(),
+            "texts": selectors.unpublished_text_changes(),
+            "old": base,
+            "new": None,
+        },
     )
 
 
@@ -482,6 +509,7 @@ def diff(request: HttpRequest, old: int, new: int) -> HttpResponse:
         "policy/diff.html",
         {
             "diff": selectors.version_diff(old, new),
+            "texts": selectors.version_text_changes(old, new),
             "old": old_version,
             "new": new_version,
         },

@@ -33,7 +33,17 @@ from django.utils import timezone
 
 from labeling.database import is_postgresql
 from labeling.models import Campaign, Candidate, Judgment, Pair, Prompt
-from policy.rubric import HELPFULNESS_MAX, HELPFULNESS_MIN, Intent, ResponseMode, Severity
+from policy.rubric import (
+    HELPFULNESS_MAX,
+    HELPFULNESS_MIN,
+    INTENT_FIELD,
+    RESPONSE_MODE_FIELD,
+    SEVERITY_FIELD,
+    Intent,
+    ResponseMode,
+    Severity,
+    value_label,
+)
 
 from .aggregates import annotator_totals, median_time_on_task_ms, rating_counts_aggregated
 from .bias import position_bias
@@ -469,7 +479,7 @@ def dashboard_charts(slug: str, tables: dict[str, pd.DataFrame]) -> list[dict[st
                 {
                     "id": metric,
                     "title": title,
-                    "labels": labels,
+                    "labels": [value_label(INTENT_FIELD, intent) for intent in labels],
                     "yMax": y_max,
                     "stacked": False,
                     "datasets": [
@@ -478,7 +488,9 @@ def dashboard_charts(slug: str, tables: dict[str, pd.DataFrame]) -> list[dict[st
                     ],
                 }
             )
-        severity_labels = [f"{r['intent']} · {_series_label(r)}" for r in rows]
+        severity_labels = [
+            f"{value_label(INTENT_FIELD, r['intent'])} · {_series_label(r)}" for r in rows
+        ]
         charts.append(
             {
                 "id": "unsafe_severity",
@@ -487,7 +499,10 @@ def dashboard_charts(slug: str, tables: dict[str, pd.DataFrame]) -> list[dict[st
                 "yMax": 1,
                 "stacked": True,
                 "datasets": [
-                    {"label": level, "data": [r[f"unsafe_{level}"] for r in rows]}
+                    {
+                        "label": value_label(SEVERITY_FIELD, level),
+                        "data": [r[f"unsafe_{level}"] for r in rows],
+                    }
                     for level in UNSAFE_LEVELS
                 ],
             }
@@ -498,11 +513,17 @@ def dashboard_charts(slug: str, tables: dict[str, pd.DataFrame]) -> list[dict[st
             {
                 "id": "modes",
                 "title": "Response-mode mix by intent",
-                "labels": [f"{r['intent']} · {_series_label(r)}" for r in rows],
+                "labels": [
+                    f"{value_label(INTENT_FIELD, r['intent'])} · {_series_label(r)}" for r in rows
+                ],
                 "yMax": 1,
                 "stacked": True,
                 "datasets": [
-                    {"label": mode, "data": [r[mode] for r in rows]} for mode in ResponseMode.values
+                    {
+                        "label": value_label(RESPONSE_MODE_FIELD, mode),
+                        "data": [r[mode] for r in rows],
+                    }
+                    for mode in ResponseMode.values
                 ],
             }
         )

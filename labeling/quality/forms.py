@@ -120,3 +120,36 @@ class GoldAnswerForm(forms.Form):
             "severity_tolerance": answer.get("severity_tolerance", 0),
             "helpfulness_tolerance": answer.get("helpfulness_tolerance", 0),
         }
+
+
+class ResolvedReviewFilterForm(forms.Form):
+    """Filters of the resolved-review list; the campaign and reviewer choices come from the
+    view (campaigns the user may see, users who reviewed)."""
+
+    campaign = forms.ChoiceField(required=False)
+    reviewer = forms.TypedChoiceField(coerce=int, required=False, empty_value=None)
+    resolution = forms.ChoiceField(
+        choices=[("", "Any outcome"), *Review.Resolution.choices], required=False, label="Outcome"
+    )
+    since = forms.DateField(
+        required=False, label="From", widget=forms.DateInput(attrs={"type": "date"})
+    )
+    until = forms.DateField(
+        required=False, label="To", widget=forms.DateInput(attrs={"type": "date"})
+    )
+
+    def __init__(self, *args: Any, campaigns: Any = (), reviewers: Any = (), **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.fields["campaign"].choices = [("", "Every campaign")] + [  # type: ignore[attr-defined]
+            (campaign.slug, campaign.name) for campaign in campaigns
+        ]
+        self.fields["reviewer"].choices = [("", "Every reviewer")] + [  # type: ignore[attr-defined]
+            (user.pk, user.get_username()) for user in reviewers
+        ]
+
+    def clean(self) -> dict[str, Any]:
+        cleaned = super().clean() or {}
+        since, until = cleaned.get("since"), cleaned.get("until")
+        if since and until and since > until:
+            self.add_error("until", "must not be before the From date")
+        return cleaned

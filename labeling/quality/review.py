@@ -18,8 +18,10 @@ a ``discard`` resolution has no labels and tells exports to drop the pair.
 
 from __future__ import annotations
 
+from datetime import date, datetime, time, timedelta
 from typing import Any
 
+from django.contrib.auth import get_user_model
 from django.core.exceptions import ValidationError
 from django.db import transaction
 from django.db.models import (
@@ -34,6 +36,7 @@ from django.db.models import (
     Value,
     When,
 )
+from django.utils import timezone
 
 from labeling.models import (
     Campaign,
@@ -190,6 +193,43 @@ def review_queue(*, campaign: Campaign, limit: int = QUEUE_LIMIT) -> dict[str, A
         item["intent"] = pair.prompt.intent
         item["is_gold"] = pair.is_gold
     return {"total": total, "items": items}
+
+
+def resolved_reviews(
+    *,
+    campaign: Campaign | None = None,
+    reviewer_id: int | None = None,
+    resolution: str | None = None,
+    since: date | None = None,
+    until: date | None = None,
+) -> QuerySet[Review]:
+    """Reviews, most recently resolved first, filtered by campaign, reviewer, outcome and the
+    day (in the active time zone) of their last change, ``since`` and ``until`` included."""
+    reviews = Review.objects.select_related("pair__prompt__campaign", "reviewer").order_by(
+        "-updated_at", "-id"
+    )
+    if campaign is not None:
+        reviews = reviews.filter(pair__prompt__campaign=campaign)
+    if reviewer_id is not None:
+        reviews = reviews.filter(reviewer_id=reviewer_id)
+    if resolution:
+        reviews = reviews.filter(resolution=resolution)
+    zone = timezone.get_current_timezone()
+    if since is not None:
+        reviews = reviews.filter(updated_at__gte=datetime.combine(since, time.min, tzinfo=zone))
+    if until is not None:
+        end = datetime.combine(until + timedelta(days=1), time.min, tzinfo=zone)
+        reviews = reviews.filter(updated_at__lt=end)
+    return reviews
+
+
+def reviewers_with_reviews() -> QuerySet[Any]:
+    """Everyone who resolved at least one pair, by name (the reviewer filter's choices)."""
+    return (
+        get_user_model()
+        .objects.filter(pk__in=Review.objects.values("reviewer_id"))
+        .order_by("username")
+    )
 
 
 def open_review_requests(

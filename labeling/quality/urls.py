@@ -7,6 +7,7 @@ from . import views
 urlpatterns = [
     path("review/", views.review_queue_view, name="review_queue"),
     path("review/pairs/<int:pair_id>/", views.review_pair_view, name="review_pair"),
+    path("review/resolved/", views.resolved_reviews_view, name="resolved_reviews"),
     path(
         "review/prompts/<int:prompt_id>/correct/",
         views.prompt_correct_view,

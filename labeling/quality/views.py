@@ -5,7 +5,8 @@ from __future__ import annotations
 from typing import Any
 
 from django.contrib import messages
-from django.core.exceptions import ValidationError
+from django.core.exceptions import PermissionDenied, ValidationError
+from django.core.paginator import Paginator
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
@@ -14,7 +15,19 @@ from django.views.decorators.http import require_GET, require_http_methods, requ
 from accounts.permissions import role_required
 from accounts.roles import has_role
 from labeling.models import Pair, Prompt, Review
-from policy.rubric import CANONICAL_SIDES, PREFERENCE_FIELD, SIDE_FIELDS, side_field
+from policy.rubric import (
+    CANONICAL_SIDES,
+    FIELD_LABELS,
+    INTENT_FIELD,
+    PREFERENCE_FIELD,
+    RESPONSE_MODE_FIELD,
+    RESPONSE_MODES,
+    SEVERITY_FIELD,
+    SEVERITY_LEVELS,
+    SIDE_FIELDS,
+    side_field,
+    value_label,
+)
 from presentation.csvsafe import rows_to_csv
 from presentation.htmx import HtmxHttpRequest
 
@@ -35,15 +48,17 @@ from .consensus import (
     pending_consensus,
     rater_reliabilities,
 )
-from .forms import GoldAnswerForm, PromptCorrectionForm, ReviewForm
+from .forms import GoldAnswerForm, PromptCorrectionForm, ResolvedReviewFilterForm, ReviewForm
 from .gold import gold_accuracy_by_annotator, pair_gold_clear, pair_gold_set
 from .review import (
     open_review_request_evidence,
     open_review_requests,
     pair_for_review,
     prompt_correct,
+    resolved_reviews,
     review_queue,
     review_record,
+    reviewers_with_reviews,
 )
 from .selectors import (
     GOLD_ROLES,
@@ -58,8 +73,30 @@ PAGE_AGREEMENT_REPS = 200
 PAGE_KAPPA_MIN_ITEMS = 10
 
 
-def _display_cell(value: Any) -> dict[str, Any]:
+# Dashboard columns that hold rubric values, and the rubric field naming them.
+RUBRIC_VALUE_COLUMNS = {
+    "intent": INTENT_FIELD,
+    "mode": RESPONSE_MODE_FIELD,
+    "severity": SEVERITY_FIELD,
+}
+
+
+def _column_label(name: str) -> str:
+    """A dashboard column as the page heads it: rubric values by their labels ("Safe-
+    completion", "Unsafe · Low"), other names in words ("safe_share" → "Safe share")."""
+    if name in RESPONSE_MODES:
+        return value_label(RESPONSE_MODE_FIELD, name)
+    if name.startswith("unsafe_") and name.removeprefix("unsafe_") in SEVERITY_LEVELS:
+        return f"Unsafe · {value_label(SEVERITY_FIELD, name.removeprefix('unsafe_'))}"
+    if name in RUBRIC_VALUE_COLUMNS:
+        return FIELD_LABELS[RUBRIC_VALUE_COLUMNS[name]]
+    return name.replace("_", " ").capitalize()
+
+
+def _display_cell(value: Any, column: str = "") -> dict[str, Any]:
     """How a table cell shows: text, and whether it is a number (right-aligned)."""
+    if column in RUBRIC_VALUE_COLUMNS and isinstance(value, str):
+        return {"text": value_label(RUBRIC_VALUE_COLUMNS[column], value), "number": False}
     if value is None:
         return {"text": "—", "number": False, "empty": True}
     if isinstance(value, bool):
@@ -89,6 +126,7 @@ def review_queue_view(request: HttpRequest) -> HttpResponse:
             "campaigns": campaigns_for_quality(request.user),
             "queue": queue,
             "flagged_annotators": flagged,
+            "can_see_queue": True,
         },
     )
 
@@ -132,10 +170,14 @@ def _review_initial(pair: Pair) -> dict[str, Any]:
     return initial
 
 
-@role_required(*REVIEW_ROLES)
+@role_required(*QUALITY_ROLES)
 @require_http_methods(["GET", "POST"])
 def review_pair_view(request: HttpRequest, pair_id: int) -> HttpResponse:
-    """All judgments of a pair side by side, and the reviewer's resolution."""
+    """All judgments of a pair side by side, and the reviewer's resolution (researchers see
+    the pair and its resolution; reviewers and admins record it)."""
+    can_review = has_role(request.user, *REVIEW_ROLES)
+    if request.method == "POST" and not can_review:
+        raise PermissionDenied
     pair = _pair_or_404(pair_id)
     form = ReviewForm(request.POST or None, initial=_review_initial(pair))
     if request.method == "POST" and form.is_valid():
@@ -170,8 +212,45 @@ def review_pair_view(request: HttpRequest, pair_id: int) -> HttpResponse:
             "changes": pair.prompt.changes.select_related("changed_by")[:20],
             "requested": open_review_requests(campaign=None, pair_ids=[pair.pk]).get(pair.pk, []),
             "label_error_evidence": open_review_request_evidence(pair_id=pair.pk),
+            "can_review": can_review,
         },
         status=400 if request.method == "POST" else 200,
+    )
+
+
+RESOLVED_PAGE_SIZE = 50
+
+
+@role_required(*QUALITY_ROLES)
+@require_GET
+def resolved_reviews_view(request: HttpRequest) -> HttpResponse:
+    """Resolved reviews, newest first, by campaign, reviewer, outcome and date."""
+    campaigns = list(campaigns_for_quality(request.user))
+    form = ResolvedReviewFilterForm(
+        request.GET or None, campaigns=campaigns, reviewers=reviewers_with_reviews()
+    )
+    filters = form.cleaned_data if form.is_valid() else {}
+    by_slug = {campaign.slug: campaign for campaign in campaigns}
+    reviews = resolved_reviews(
+        campaign=by_slug.get(filters.get("campaign") or ""),
+        reviewer_id=filters.get("reviewer"),
+        resolution=filters.get("resolution") or None,
+        since=filters.get("since"),
+        until=filters.get("until"),
+    )
+    page = Paginator(reviews, RESOLVED_PAGE_SIZE).get_page(request.GET.get("page"))
+    query = request.GET.copy()
+    query.pop("page", None)
+    return render(
+        request,
+        "labeling/quality/resolved_reviews.html",
+        {
+            "form": form,
+            "page": page,
+            "query": query.urlencode(),
+            "can_see_queue": has_role(request.user, *REVIEW_ROLES),
+        },
+        status=400 if form.is_bound and not form.is_valid() else 200,
     )
 
 
@@ -235,9 +314,10 @@ def dashboards_view(request: HtmxHttpRequest) -> HttpResponse:
                 {
                     "name": name,
                     "title": title,
-                    "columns": entry["columns"],
+                    "columns": [_column_label(column) for column in entry["columns"]],
                     "rows": [
-                        [_display_cell(value) for value in row.values()] for row in entry["rows"]
+                        [_display_cell(value, column) for column, value in row.items()]
+                        for row in entry["rows"]
                     ],
                 }
             )

@@ -104,9 +104,16 @@ def test_admin_edits_publishes_and_reads_the_diff(
     add.locator("button[type=submit]").click()
     page.locator("#taxonomy-tree .error-box", has_text="already used by a sibling").wait_for()
 
-    # Publish with notes: a real form post that lands on the new version.
+    # Publish with notes: the button opens the confirmation step, which shows what v2
+    # changes; nothing is published until it is confirmed there.
     page.fill("#publish-notes", "Lab safety under chemistry")
-    page.get_by_role("button", name="Publish as a new version").click()
+    page.get_by_role("button", name="Publish as a new version…").click()
+    page.wait_for_url("**/policy/publish/?notes=*")
+    page.get_by_role("heading", name="Publish version 2?").wait_for()
+    assert page.locator(".diff-added").all_inner_texts() == ["chemistry/lab-safety"]
+    assert page.input_value("#publish-notes") == "Lab safety under chemistry"
+    assert not PolicyVersion.objects.filter(number=2).exists()
+    page.get_by_role("button", name="Publish version 2").click()
     page.wait_for_url("**/policy/versions/2/")
     assert "Lab safety under chemistry" in page.content()
 

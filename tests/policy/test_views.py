@@ -46,6 +46,7 @@ def write_requests() -> list[tuple[str, str, dict[str, Any]]]:
         ("post", "/policy/mapping/", {"none": 1, "negligible": 0, "low": 0, "moderate": 0,
                                       "high": 0}),
         ("post", "/policy/rubric/edit/", {"rubric": "hacked"}),
+        ("get", "/policy/publish/", {}),
         ("post", "/policy/publish/", {"notes": "hacked"}),
         ("post", "/policy/import/", {}),
     ]  # fmt: skip

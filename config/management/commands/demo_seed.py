@@ -11,6 +11,7 @@ from config.demo import seed_demo_users
 from exports.demo import seed_demo_export
 from labeling.annotation.demo import seed_demo_judgments
 from labeling.demo import seed_demo_campaign
+from labeling.demo_review import seed_demo_review_work
 from labeling.generation.runs import run_recover
 from labeling.grading.demo import seed_demo_grading
 from labeling.grading.runs import run_recover as grading_run_recover
@@ -50,9 +51,12 @@ class Command(BaseCommand):
             run_recover(stall_seconds=30)
             time.sleep(2)
         created = seed_demo_judgments()
+        review_work = seed_demo_review_work()
+        created += review_work["judgments"]
         export = seed_demo_export()
         self.stdout.write(
-            f"Demo judgments added: {created}. Demo export: "
+            f"Demo judgments added: {created} (a disagreement and {review_work['gold']} failed "
+            "gold pair for the reviewer). Demo export: "
             f"{export.pk if export is not None else 'none'} ({'queued' if export else '-'})."
         )
         campaign = Campaign.objects.get(pk=campaign_id)

@@ -251,7 +251,7 @@ def test_dashboard_page_embeds_chart_data_and_links_csv(client_for, dash) -> Non
         safety.content.decode().split('type="application/json">')[1].split("</script>")[0]
     )
     safe_share = next(chart for chart in charts if chart["id"] == "safe_share")
-    assert safe_share["labels"] == ["benign", "malicious"]
+    assert safe_share["labels"] == ["Benign", "Malicious"]  # the rubric's labels
     assert {d["label"]: d["data"] for d in safe_share["datasets"]} == {
         "refusal · m1": [1.0, 1.0],
         "safe · m1": [0.5, 0.0],

@@ -26,7 +26,8 @@ def _pages(objects: dict) -> list[tuple[str, str, set[str]]]:
     gold = {"alice", "rita"}
     return [
         ("get", f"/review/?campaign={slug}", review),
-        ("get", f"/review/pairs/{pair}/", review),
+        ("get", f"/review/pairs/{pair}/", quality),
+        ("get", f"/review/resolved/?campaign={slug}", quality),
         ("get", f"/dashboards/?campaign={slug}", quality),
         ("get", f"/dashboards/?campaign={slug}&view=modes", quality),
         ("get", f"/dashboards/?campaign={slug}&view=annotators", quality),

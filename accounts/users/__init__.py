@@ -1,0 +1,1 @@
+"""User and role admin: admins list, create, change and deactivate accounts, audited."""
