@@ -55,8 +55,9 @@ def test_reviewer_reads_calibration_and_opens_a_disagreeing_pair(
     page.on("pageerror", lambda error: problems.append(str(error)))
     page.on("console", lambda m: problems.append(m.text) if m.type == "error" else None)
 
-    page.goto(f"/campaigns/{calibrated.slug}/calibration/")
-    page.locator("#calibration-versions").wait_for()
+    response = page.goto(f"/campaigns/{calibrated.slug}/calibration/")
+    assert response is not None and response.ok, (response and response.status, page.content())
+    assert page.locator("#calibration-versions").count() == 1, page.content()[:4000]
     assert page.locator("#calibration-versions tbody tr").count() == 2  # the version, the ceiling
     assert page.locator("table.calibration-confusion").count() == 4
     severity = page.locator('section.calibration-disagreements[data-field="severity"]')
