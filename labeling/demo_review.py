@@ -14,7 +14,16 @@ from typing import Any
 
 from django.contrib.auth.models import Group, User
 
-from policy.rubric import CANONICAL_SIDES, SIDE_FIELDS, side_field
+from policy.rubric import (
+    CANONICAL_SIDES,
+    HELPFULNESS_FIELD,
+    RESPONSE_MODE_FIELD,
+    SEVERITY_FIELD,
+    SIDE_FIELDS,
+    ResponseMode,
+    Severity,
+    side_field,
+)
 
 from .annotation import services as annotation
 from .models import Assignment, Campaign, Judgment
@@ -40,7 +49,11 @@ def _contrary_user() -> User:
 
 def _side(judgment: Judgment | None, side: str) -> dict[str, Any]:
     if judgment is None:
-        return {"response_mode": "direct_answer", "severity": "none", "helpfulness": 3}
+        return {
+            RESPONSE_MODE_FIELD: ResponseMode.DIRECT_ANSWER.value,
+            SEVERITY_FIELD: Severity.NONE.value,
+            HELPFULNESS_FIELD: 3,
+        }
     return {field: getattr(judgment, side_field(side, field)) for field in SIDE_FIELDS}
 
 

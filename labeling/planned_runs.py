@@ -11,10 +11,13 @@ config/sweeper.py) sends those again. Each feature describes its run with a :cla
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Sequence
+import threading
+from collections import Counter
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Any
+from typing import Any, TypeVar
 
 from django.core.exceptions import ValidationError
 from django.db import connection, models, transaction
@@ -27,6 +30,10 @@ PLAN_BATCH = 2000
 """Rows read (and planned) per round trip while planning or sending again a large run."""
 
 ACTIVE = (RunStatus.QUEUED, RunStatus.RUNNING)
+FLUSH_SECONDS = 0.5
+"""How often a batch stores the results of the calls that finished while others still run."""
+
+Item = TypeVar("Item")
 OPEN_ROWS = (PlannedRowStatus.PENDING, PlannedRowStatus.RUNNING)
 
 
@@ -61,6 +68,41 @@ def planned_insert(
             f"INSERT INTO {table} ({names}) VALUES ({values}) ON CONFLICT DO NOTHING",  # noqa: S608
             rows,
         )
+
+
+def calls_at_once(
+    items: Sequence[Item],
+    *,
+    call: Callable[[Item], None],
+    store: Callable[[list[Item]], Mapping[str, int]],
+    stops: Mapping[int, threading.Event],
+    run_model: type[PlannedRun],
+    thread_name_prefix: str,
+) -> Counter[str]:
+    """Make every item's call at once, a thread each, and store the finished ones every
+    ``FLUSH_SECONDS`` as they come, so a slow call does not hold back the others' results.
+    While calls are still running, a run cancelled meanwhile has its ``stops`` event set (keyed
+    by run id), so none of its calls starts a retry or another sample. Returns what ``store``
+    counted."""
+    figures: Counter[str] = Counter()
+    with ThreadPoolExecutor(max_workers=len(items), thread_name_prefix=thread_name_prefix) as pool:
+        futures = {pool.submit(call, item): item for item in items}
+        waiting: set[Future[None]] = set(futures)
+        while waiting:
+            finished, waiting = wait(waiting, timeout=FLUSH_SECONDS)
+            ready = [futures[future] for future in finished]
+            if ready:
+                figures.update(store(ready))
+            if waiting:
+                active = set(
+                    run_model._default_manager.filter(
+                        pk__in=stops, status=RunStatus.RUNNING
+                    ).values_list("pk", flat=True)
+                )
+                for run_id, stop in stops.items():
+                    if run_id not in active:
+                        stop.set()
+    return figures
 
 
 def run_progress(run: PlannedRun, row_model: type[PlannedRow], made: int) -> dict[str, Any]:

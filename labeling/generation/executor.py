@@ -14,7 +14,6 @@ import random
 import threading
 from collections import Counter
 from collections.abc import Iterable, Sequence
-from concurrent.futures import Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any
@@ -27,6 +26,7 @@ from presentation.untrusted_text import stored_html
 
 from ..models import Candidate, GenerationRun, GenerationTask
 from ..pairs import pairs_build_bulk
+from ..planned_runs import calls_at_once
 from .client import Answer, CallError, Completion, chat_parse, chat_send
 from .dispatch import batch_size, enqueue_planned, enqueue_rows
 from .endpoints import lease_seconds
@@ -46,11 +46,6 @@ BACKOFF_CAP_SECONDS = 60.0
 
 
 ERROR_TEXT_LIMIT = 500
-
-
-# While a batch's calls are still running, store the finished ones this often (seconds), and
-# look whether the run was cancelled.
-FLUSH_SECONDS = 0.5
 
 
 logger = logging.getLogger(__name__)
@@ -100,8 +95,8 @@ def planned_batch_execute(*, planned_ids: Sequence[int]) -> dict[str, int]:
     to claim. Each call holds one slot of its endpoint's cluster-wide semaphore. Results are
     written in bulk (candidates under their idempotency keys, ``ON CONFLICT DO NOTHING``; the
     rows' ``done`` marks; the run's counters once; the prompts' pairs), every
-    ``FLUSH_SECONDS`` while calls are still running and once at the end. Returns counts per
-    outcome (``done``, ``retry``, ``failed``, ``cancelled``, ``skipped``).
+    ``planned_runs.FLUSH_SECONDS`` while calls are still running and once at the end. Returns
+    counts per outcome (``done``, ``retry``, ``failed``, ``cancelled``, ``skipped``).
     """
     items = _planned_claim(planned_ids)
     figures: Counter[str] = Counter()
@@ -109,28 +104,16 @@ def planned_batch_execute(*, planned_ids: Sequence[int]) -> dict[str, int]:
     if not items:
         return dict(figures)
     stops = {item.planned.run_id: threading.Event() for item in items}
-    with ThreadPoolExecutor(
-        max_workers=len(items), thread_name_prefix="generation-call"
-    ) as executor:
-        futures = {
-            executor.submit(_item_call, item, stops[item.planned.run_id]): item for item in items
-        }
-        waiting: set[Future[None]] = set(futures)
-        while waiting:
-            finished, waiting = wait(waiting, timeout=FLUSH_SECONDS)
-            ready = [futures[future] for future in finished]
-            if ready:
-                figures.update(_items_store(ready))
-            if waiting:
-                # Calls are still running: notice a cancelled run, so no new call starts.
-                active = set(
-                    GenerationRun.objects.filter(
-                        pk__in=stops, status=GenerationRun.Status.RUNNING
-                    ).values_list("pk", flat=True)
-                )
-                for run_id, stop in stops.items():
-                    if run_id not in active:
-                        stop.set()
+    figures.update(
+        calls_at_once(
+            items,
+            call=lambda item: _item_call(item, stops[item.planned.run_id]),
+            store=_items_store,
+            stops=stops,
+            run_model=GenerationRun,
+            thread_name_prefix="generation-call",
+        )
+    )
     return dict(figures)
 
 

@@ -18,7 +18,6 @@ import random
 import threading
 from collections import Counter
 from collections.abc import Iterable, Sequence
-from concurrent.futures import Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass, field
 from datetime import timedelta
 from typing import Any
@@ -32,6 +31,7 @@ from policy.rubric import PREFERENCE_FIELD
 from ..generation.client import CallError
 from ..generation.executor import ERROR_TEXT_LIMIT, MAX_ATTEMPTS, backoff_seconds
 from ..models import Grade, GradingRun, GradingTask
+from ..planned_runs import calls_at_once
 from .answers import AnswerError, CombinedGrade, answer_parse, samples_combine
 from .calls import SampleAnswers, sample_answers
 from .dispatch import enqueue_ids
@@ -41,11 +41,6 @@ from .templates import CANDIDATE, PAIR, GradingItemError, grading_prompt
 ANSWER_ATTEMPTS = 3
 """How often an item is asked again when an answer is not a grade (a sampled grader may do
 better the next time; one that keeps failing is recorded as failed with the reason)."""
-
-
-FLUSH_SECONDS = 0.5
-"""While a batch's calls are still running, store the finished ones this often (seconds), and
-look whether the run was cancelled."""
 
 
 logger = logging.getLogger(__name__)
@@ -94,25 +89,16 @@ def planned_batch_execute(*, planned_ids: Sequence[int]) -> dict[str, int]:
     calls = [item for item in items if not item.outcome]
     if not calls:
         return dict(figures)
-    with ThreadPoolExecutor(max_workers=len(calls), thread_name_prefix="grading-call") as pool:
-        futures = {
-            pool.submit(_item_call, item, stops[item.planned.run_id]): item for item in calls
-        }
-        waiting: set[Future[None]] = set(futures)
-        while waiting:
-            finished, waiting = wait(waiting, timeout=FLUSH_SECONDS)
-            ready = [futures[future] for future in finished]
-            if ready:
-                figures.update(_items_store(ready))
-            if waiting:
-                active = set(
-                    GradingRun.objects.filter(
-                        pk__in=stops, status=GradingRun.Status.RUNNING
-                    ).values_list("pk", flat=True)
-                )
-                for run_id, stop in stops.items():
-                    if run_id not in active:
-                        stop.set()
+    figures.update(
+        calls_at_once(
+            calls,
+            call=lambda item: _item_call(item, stops[item.planned.run_id]),
+            store=_items_store,
+            stops=stops,
+            run_model=GradingRun,
+            thread_name_prefix="grading-call",
+        )
+    )
     return dict(figures)
 
 
