@@ -103,7 +103,10 @@ def campaign_update(
     for field, value in changes.items():
         setattr(campaign, field, value)
     campaign.full_clean()
-    campaign.save()
+    # Only the changed columns: the routing recompute writes routed_at/routed_version on its own,
+    # and a whole-row save from a stale instance would put old values back.
+    if changes:
+        campaign.save(update_fields=list(changes))
     if members is not None:
         campaign.members.set(list(members))
     if any(getattr(campaign, field) != value for field, value in before.items()):

@@ -8,7 +8,9 @@ import logging
 import pytest
 from django.core.files.uploadedfile import SimpleUploadedFile
 from django.urls import reverse
+from django.utils import timezone
 
+from labeling.campaigns.services import campaign_update
 from labeling.generation import endpoints, executor, runs
 from labeling.generation.styles import BUILT_IN
 from labeling.models import Campaign, GenerationRun, Prompt
@@ -206,3 +208,15 @@ def test_run_page_polls_progress(campaign, client_for, offline_server):
         reverse("labeling:run_detail", args=[run.pk]), HTTP_HX_REQUEST="true"
     ).content.decode()
     assert partial.strip().startswith('<section id="run-progress"')
+
+
+@pytest.mark.django_db
+def test_settings_change_from_a_stale_instance_keeps_the_routing_stamp(campaign):
+    """A settings save writes only the changed columns, so the recompute's stamp survives."""
+    stale = Campaign.objects.get(pk=campaign.pk)
+    stamped = timezone.now()
+    Campaign.objects.filter(pk=campaign.pk).update(routed_at=stamped)
+    campaign_update(campaign=stale, name="Renamed")
+    fresh = Campaign.objects.get(pk=campaign.pk)
+    assert fresh.name == "Renamed"
+    assert fresh.routed_at == stamped
