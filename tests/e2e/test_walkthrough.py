@@ -278,6 +278,10 @@ def test_a_newcomers_day_through_every_role(
     assert JudgmentRevision.objects.filter(judgment=edited).count() == 1
     anna_judged = [first, *judge_all(anna)]
     assert len(anna_judged) == GENERATED_PROMPTS
+    # My work counts them, and marks the one edited after its submit.
+    anna.get_by_role("link", name="Back to my work").click()
+    expect(anna.locator("td.num").first).to_have_text(str(GENERATED_PROMPTS))
+    expect(anna.locator("span.muted", has_text="edited")).to_have_count(1)
 
     ben = sign_in(browser, live_server, problems, "ben", passwords["ben"])
     ben.get_by_role("link", name="Annotate").click()
