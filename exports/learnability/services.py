@@ -151,7 +151,8 @@ def _write_report(
         prefix=f"graylab-export-{export.id}",
     )
     try:
-        for record in manifest["files"]:
+        # The same members, in the same order, as the export packed them.
+        for record in [*manifest["files"], *manifest.get("combined_files", [])]:
             archive.add(record["path"])
         archive.add(CARD)
         archive.add(MANIFEST)

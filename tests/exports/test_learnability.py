@@ -46,6 +46,15 @@ def archive_member(export: Export, name: str) -> bytes:
         return member.read()
 
 
+def archive_names(export: Export) -> set[str]:
+    """The archive's members, without the export's own top folder."""
+    path = services.export_archive_path(export)
+    assert path is not None
+    prefix = f"graylab-export-{export.id}/"
+    with tarfile.open(path) as archive:
+        return {name.removeprefix(prefix) for name in archive.getnames() if name != prefix[:-1]}
+
+
 @pytest.mark.django_db
 def test_a_keyword_signal_is_learned_reproducibly_and_shown_everywhere(
     personas: dict[str, User], client_for: Any
@@ -156,6 +165,19 @@ def test_too_few_pairs_says_how_many_it_needs(personas: dict[str, User], client_
 
 
 @pytest.mark.django_db
+def test_the_report_keeps_every_file_of_the_archive(personas: dict[str, User]) -> None:
+    """Packing the archive again with the report keeps what the export packed: the files per
+    category, the files of every category together (``train.jsonl`` …), the card and manifest."""
+    planted_campaign("kept", pairs=30, rule="keyword")
+    export = run_export(personas["rita"], export_data("kept"))
+    before = archive_names(export)
+    assert {"train.jsonl", "manifest.json", "README.md"} <= before
+    export = learnability_services.export_learnability_run(export_id=export.id)
+    assert export.learnability_status == Export.Status.COMPLETED, export.learnability_error
+    assert archive_names(export) == before
+
+
+@pytest.mark.django_db
 def test_openai_dpo_surprising_pairs_are_the_flipped_ones_and_link_to_review(
     personas: dict[str, User], client_for: Any
 ) -> None:
@@ -209,8 +231,11 @@ def test_the_command_prints_the_report_for_an_id_and_an_unpacked_folder(
     out = io.StringIO()
     call_command("learnability", str(tmp_path / "unpacked"), stdout=out)
     assert "## Learnability" in out.getvalue() and "| test |" in out.getvalue()
-    # A data file that no longer matches its manifest is refused, naming it.
-    data_file = next((tmp_path / "unpacked").rglob("train.jsonl"))
+    # A data file that no longer matches its manifest is refused, naming it (a category's
+    # file: the report reads those, not the files of every category together).
+    data_file = next(
+        path for path in (tmp_path / "unpacked").rglob("train.jsonl") if "data" in path.parts
+    )
     data_file.write_bytes(data_file.read_bytes() + b"{}\n")
     with pytest.raises(CommandError, match=r"train\.jsonl: its SHA-256 differs"):
         call_command("learnability", str(tmp_path / "unpacked"), "--json")
