@@ -25,6 +25,7 @@ from .consensus_runs import (
     consensus_run_get,
     consensus_run_list,
     latest_consensus_run,
+    latest_consensus_time,
     run_raters,
     run_results,
 )
@@ -91,7 +92,9 @@ class BiasReportApi(APIView):
 
 
 class DashboardTableDetailApi(APIView):
-    """One dashboard table as JSON rows (the same numbers as the page and its CSV)."""
+    """One dashboard table as JSON rows (the same numbers as the page and its CSV); the
+    annotators table also says when the consensus run its reliabilities come from was
+    computed (``consensus_computed_at``, null without one)."""
 
     permission_classes = [role_permission(*QUALITY_ROLES)]
 
@@ -101,7 +104,10 @@ class DashboardTableDetailApi(APIView):
             raise Http404
         campaign = _campaign(request, slug)
         columns, rows = dashboard_module.dashboard_table_rows(campaign=campaign, table=table)
-        return Response({"table": table, "columns": columns, "rows": rows})
+        body: dict[str, Any] = {"table": table, "columns": columns, "rows": rows}
+        if table == "annotators":
+            body["consensus_computed_at"] = latest_consensus_time(campaign=campaign)
+        return Response(body)
 
 
 def consensus_run_data(run: ConsensusRun) -> dict[str, Any]:

@@ -21,6 +21,9 @@ from .consensus import CONSENSUS_FIELDS, FIELD_DOMAINS, LOW_QUALITY, rater_relia
 LIST_LIMIT = 200
 """How many of a campaign's runs a list answers, newest first."""
 
+RELIABILITY_COLUMNS: dict[str, str] = {name: f"reliability_{name}" for name in CONSENSUS_FIELDS}
+"""The annotators dashboard's column holding each field's consensus reliability."""
+
 
 def consensus_run_list(*, campaign: Campaign) -> QuerySet[ConsensusRun]:
     """A campaign's runs, newest first, without their labels."""
@@ -39,12 +42,7 @@ def consensus_run_get(*, run_id: int) -> ConsensusRun | None:
 
 def latest_consensus_run(*, campaign: Campaign) -> ConsensusRun | None:
     """The campaign's newest finished run with its labels, or None."""
-    return (
-        ConsensusRun.objects.select_related("campaign", "requested_by")
-        .filter(campaign=campaign, status=ConsensusRun.Status.DONE)
-        .order_by("-computed_at", "-id")
-        .first()
-    )
+    return _latest_done(campaign).select_related("campaign", "requested_by").first()
 
 
 def label_figures(labels: dict[str, list[Any]], name: str) -> dict[str, Any]:
@@ -104,17 +102,23 @@ def run_raters(run: ConsensusRun) -> list[dict[str, Any]]:
     ]
 
 
+def _latest_done(campaign: Campaign) -> QuerySet[ConsensusRun]:
+    return ConsensusRun.objects.filter(campaign=campaign, status=ConsensusRun.Status.DONE).order_by(
+        "-computed_at", "-id"
+    )
+
+
+def latest_consensus_time(*, campaign: Campaign) -> datetime | None:
+    """When the campaign's newest finished run was computed, or None without one."""
+    return _latest_done(campaign).values_list("computed_at", flat=True).first()
+
+
 def annotator_reliabilities(
     *, campaign: Campaign
 ) -> tuple[datetime | None, dict[str, dict[str, float]]]:
     """When the campaign's newest finished run was computed (None without one) and each
     rater's reliability per field in it (annotators by username)."""
-    run = (
-        ConsensusRun.objects.filter(campaign=campaign, status=ConsensusRun.Status.DONE)
-        .order_by("-computed_at", "-id")
-        .only("computed_at", "summary")
-        .first()
-    )
+    run = _latest_done(campaign).only("computed_at", "summary").first()
     if run is None:
         return None, {}
     return run.computed_at, rater_reliabilities(run)

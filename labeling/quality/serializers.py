@@ -66,7 +66,12 @@ class ConsensusRunSerializer(serializers.ModelSerializer):
     """A consensus run as lists show it: who asked, its state and timing."""
 
     campaign: Any = serializers.SlugRelatedField(slug_field="slug", read_only=True)
-    requested_by: Any = serializers.SlugRelatedField(slug_field="username", read_only=True)
+    requested_by: Any = serializers.SlugRelatedField(
+        slug_field="username",
+        read_only=True,
+        allow_null=True,
+        help_text="who asked (null when computed by manage.py consensus)",
+    )
 
     class Meta:
         model = ConsensusRun
