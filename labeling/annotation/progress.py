@@ -5,12 +5,11 @@ field in the campaign's latest consensus run (``labeling/quality/consensus.py``)
 The pair page loads it as a fragment of its own after each pair appears, so the round trip
 (submit + next pair) costs what it did. On PostgreSQL the figures are one query on the
 dashboards' pre-aggregates (``labeling/quality/aggregates.py``: judgments per annotator and
-hour, and per annotator in all, and the latest consensus run's summary), a few index probes
-(0.2 ms beside a million pairs). Counting
-the campaign's pairs is not cheap at that size (about 200 ms), and pairs come only with
-imports and generation runs, so the count rides along with that query once per
-:data:`PAIR_COUNT_SECONDS` per process and is kept in the cache in between. The SQLite demo,
-which keeps no pre-aggregates, counts its judgments.
+hour, and per annotator in all) and, when scores are shown, the latest consensus run's summary:
+a few index probes (0.2 ms beside a million pairs). Counting the campaign's pairs is not cheap
+at that size (about 200 ms), and pairs come only with imports and generation runs, so the count
+rides along with that query once per :data:`PAIR_COUNT_SECONDS` per process and is kept in the
+cache in between. The SQLite demo, which keeps no pre-aggregates, counts its judgments.
 """
 
 from __future__ import annotations
