@@ -348,6 +348,8 @@ SPECTACULAR_SETTINGS = {
         "PlannedRowStatusEnum": "labeling.models.runs.PlannedRowStatus",
         "ExportStatusEnum": "exports.models.Export.Status",
         "ImportJobStatusEnum": "labeling.models.imports.ImportJob.Status",
+        "ConsensusRunStatusEnum": "labeling.models.quality.ConsensusRun.Status",
+        "ConsensusFieldEnum": "labeling.quality.consensus.CONSENSUS_FIELDS",
     },
 }
 

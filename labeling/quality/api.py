@@ -6,6 +6,7 @@ from typing import Any
 
 from django.http import Http404
 from django.shortcuts import get_object_or_404
+from django.urls import reverse
 from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework import status
 from rest_framework.exceptions import ValidationError
@@ -14,16 +15,27 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from accounts.permissions import role_permission
-from labeling.models import Pair, Prompt, Review
+from labeling.models import ConsensusRun, Pair, Prompt, Review
 
 from . import dashboards as dashboard_module
 from .agreement import agreement_report
 from .bias import length_bias, position_bias
+from .consensus import LIVE_JUDGMENTS_MAX, consensus_request
+from .consensus_runs import (
+    consensus_run_get,
+    consensus_run_list,
+    latest_consensus_run,
+    latest_consensus_time,
+    run_raters,
+    run_results,
+)
 from .gold import gold_accuracy_by_annotator, pair_gold_clear, pair_gold_set
 from .review import prompt_correct, review_queue, review_record
 from .selectors import GOLD_ROLES, QUALITY_ROLES, REVIEW_ROLES, campaign_for_quality
 from .serializers import (
     AgreementQuerySerializer,
+    ConsensusRunDetailSerializer,
+    ConsensusRunSerializer,
     CorrectionInputSerializer,
     GoldInputSerializer,
     ReviewInputSerializer,
@@ -80,7 +92,9 @@ class BiasReportApi(APIView):
 
 
 class DashboardTableDetailApi(APIView):
-    """One dashboard table as JSON rows (the same numbers as the page and its CSV)."""
+    """One dashboard table as JSON rows (the same numbers as the page and its CSV); the
+    annotators table also says when the consensus run its reliabilities come from was
+    computed (``consensus_computed_at``, null without one)."""
 
     permission_classes = [role_permission(*QUALITY_ROLES)]
 
@@ -90,7 +104,89 @@ class DashboardTableDetailApi(APIView):
             raise Http404
         campaign = _campaign(request, slug)
         columns, rows = dashboard_module.dashboard_table_rows(campaign=campaign, table=table)
-        return Response({"table": table, "columns": columns, "rows": rows})
+        body: dict[str, Any] = {"table": table, "columns": columns, "rows": rows}
+        if table == "annotators":
+            body["consensus_computed_at"] = latest_consensus_time(campaign=campaign)
+        return Response(body)
+
+
+def consensus_run_data(run: ConsensusRun) -> dict[str, Any]:
+    """A run with its per-field figures, raters and review flags, as the API answers it."""
+    data = dict(ConsensusRunSerializer(run).data)
+    done = run.status == ConsensusRun.Status.DONE
+    data["results"] = run_results(run)
+    data["raters"] = run_raters(run) if done else []
+    data["review"] = run.summary.get("review") if done else None
+    return data
+
+
+class ConsensusRunListApi(APIView):
+    """A campaign's consensus runs (quality roles), and starting one (researchers, admins)."""
+
+    def get_permissions(self) -> list[Any]:
+        roles = GOLD_ROLES if self.request.method == "POST" else QUALITY_ROLES
+        return [role_permission(*roles)()]
+
+    @extend_schema(
+        responses=ConsensusRunSerializer(many=True),
+        description="The campaign's consensus runs, newest first (at most 200).",
+    )
+    def get(self, request: Request, slug: str) -> Response:
+        runs = consensus_run_list(campaign=_campaign(request, slug))
+        return Response(ConsensusRunSerializer(runs, many=True).data)
+
+    @extend_schema(
+        request=None,
+        responses={201: ConsensusRunDetailSerializer, 202: ConsensusRunDetailSerializer},
+        summary="Compute the campaign's consensus",
+        description=(
+            "Models each field (response mode, severity, the preference's direction) with "
+            "Dawid–Skene over every rater (annotators, imported labels, grader versions), "
+            "stores the run and sends likely label errors to the review queue. A campaign of "
+            f"at most {LIVE_JUDGMENTS_MAX} judgments is computed in the request: 201 with the "
+            "figures. A larger one is computed by a worker: 202 with the queued run, whose "
+            "`Location` to read until its status is `done`; a run already queued or running "
+            "is answered instead of a second one. A field nobody rated, or where no item has "
+            "two raters, has no figures and its `problem` says why."
+        ),
+    )
+    def post(self, request: Request, slug: str) -> Response:
+        run = consensus_request(campaign=_campaign(request, slug), user=request.user)
+        done = run.status == ConsensusRun.Status.DONE
+        return Response(
+            consensus_run_data(run),
+            status=status.HTTP_201_CREATED if done else status.HTTP_202_ACCEPTED,
+            headers={"Location": reverse("quality-consensus-run", args=[run.pk])},
+        )
+
+
+class ConsensusLatestApi(APIView):
+    """The campaign's newest finished consensus run with its figures."""
+
+    permission_classes = [role_permission(*QUALITY_ROLES)]
+
+    @extend_schema(
+        responses=ConsensusRunDetailSerializer,
+        description="404 while no consensus has been computed for the campaign.",
+    )
+    def get(self, request: Request, slug: str) -> Response:
+        run = latest_consensus_run(campaign=_campaign(request, slug))
+        if run is None:
+            raise Http404("No consensus computed for this campaign yet.")
+        return Response(consensus_run_data(run))
+
+
+class ConsensusRunDetailApi(APIView):
+    """One consensus run by id: its status, and its figures once done."""
+
+    permission_classes = [role_permission(*QUALITY_ROLES)]
+
+    @extend_schema(responses=ConsensusRunDetailSerializer)
+    def get(self, request: Request, run_id: int) -> Response:
+        run = consensus_run_get(run_id=run_id)
+        if run is None:
+            raise Http404("No such consensus run.")
+        return Response(consensus_run_data(run))
 
 
 class ReviewQueueListApi(APIView):

@@ -21,6 +21,21 @@ urlpatterns = [
         api.DashboardTableDetailApi.as_view(),
         name="quality-dashboard-table",
     ),
+    path(
+        "quality/campaigns/<slug:slug>/consensus/",
+        api.ConsensusRunListApi.as_view(),
+        name="quality-consensus-runs",
+    ),
+    path(
+        "quality/campaigns/<slug:slug>/consensus/latest/",
+        api.ConsensusLatestApi.as_view(),
+        name="quality-consensus-latest",
+    ),
+    path(
+        "quality/consensus-runs/<int:run_id>/",
+        api.ConsensusRunDetailApi.as_view(),
+        name="quality-consensus-run",
+    ),
     path("quality/review-queue/", api.ReviewQueueListApi.as_view(), name="quality-review-queue"),
     path(
         "quality/pairs/<int:pair_id>/review/", api.ReviewDetailApi.as_view(), name="quality-review"

@@ -47,6 +47,7 @@ from policy.rubric import (
 
 from .aggregates import annotator_totals, median_time_on_task_ms, rating_counts_aggregated
 from .bias import position_bias
+from .consensus_runs import RELIABILITY_COLUMNS, annotator_reliabilities, latest_consensus_time
 from .gold import GOLD_MIN_JUDGMENTS, gold_accuracy_by_annotator
 
 UNSAFE_LEVELS = [level for level in Severity.values if level != Severity.NONE]
@@ -254,10 +255,18 @@ ANNOTATOR_COLUMNS = [
 
 
 def annotators(*, campaign: Campaign, **_: Any) -> pd.DataFrame:
-    """Throughput, time on task, gold accuracy, agreement with peers, position bias."""
+    """Throughput, time on task, gold accuracy, agreement with peers, position bias, and each
+    annotator's reliability per field in the campaign's latest consensus run."""
     if is_postgresql():
-        return annotators_aggregated(campaign=campaign)
-    return annotators_scanned(campaign=campaign)
+        table = annotators_aggregated(campaign=campaign)
+    else:
+        table = annotators_scanned(campaign=campaign)
+    reliabilities = annotator_reliabilities(campaign=campaign)[1]
+    for name, column in RELIABILITY_COLUMNS.items():
+        table[column] = table["annotator"].map(
+            lambda annotator, name=name: reliabilities.get(annotator, {}).get(name)
+        )
+    return table
 
 
 def annotators_aggregated(*, campaign: Campaign) -> pd.DataFrame:
@@ -423,10 +432,11 @@ def dashboard_table_rows(
 
 def dashboard_figures(*, campaign: Campaign, dashboard: str) -> dict[str, Any]:
     """One dashboard computed now: JSON-ready tables (columns and rows), chart specifications,
-    how many judgments the figures cover, when and in how many milliseconds."""
+    how many judgments the figures cover, when and in how many milliseconds; the annotators
+    dashboard also when the consensus run its reliabilities come from was computed."""
     started = time.perf_counter()
     frames = dashboard_tables(campaign=campaign, slug=dashboard)
-    return {
+    figures: dict[str, Any] = {
         "judgments": _judgment_total(dashboard, frames),
         "tables": {
             name: {"columns": list(frame.columns), "rows": frame_records(frame)}
@@ -434,8 +444,11 @@ def dashboard_figures(*, campaign: Campaign, dashboard: str) -> dict[str, Any]:
         },
         "charts": dashboard_charts(dashboard, frames),
         "computed_at": timezone.now(),
-        "duration_ms": int((time.perf_counter() - started) * 1000),
     }
+    if dashboard == "annotators":
+        figures["consensus_computed_at"] = latest_consensus_time(campaign=campaign)
+    figures["duration_ms"] = int((time.perf_counter() - started) * 1000)
+    return figures
 
 
 def _judgment_total(dashboard: str, frames: dict[str, pd.DataFrame]) -> int:

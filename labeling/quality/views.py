@@ -48,6 +48,7 @@ from .consensus import (
     pending_consensus,
     rater_reliabilities,
 )
+from .consensus_runs import RELIABILITY_COLUMNS, annotator_reliabilities
 from .forms import GoldAnswerForm, PromptCorrectionForm, ResolvedReviewFilterForm, ReviewForm
 from .gold import gold_accuracy_by_annotator, pair_gold_clear, pair_gold_set
 from .review import (
@@ -73,6 +74,8 @@ PAGE_AGREEMENT_REPS = 200
 PAGE_KAPPA_MIN_ITEMS = 10
 
 
+RELIABILITY_FIELD_BY_COLUMN = {column: name for name, column in RELIABILITY_COLUMNS.items()}
+
 # Dashboard columns that hold rubric values, and the rubric field naming them.
 RUBRIC_VALUE_COLUMNS = {
     "intent": INTENT_FIELD,
@@ -83,7 +86,10 @@ RUBRIC_VALUE_COLUMNS = {
 
 def _column_label(name: str) -> str:
     """A dashboard column as the page heads it: rubric values by their labels ("Safe-
-    completion", "Unsafe · Low"), other names in words ("safe_share" → "Safe share")."""
+    completion", "Unsafe · Low", "Reliability · Severity"), other names in words
+    ("safe_share" → "Safe share")."""
+    if name in RELIABILITY_FIELD_BY_COLUMN:
+        return f"Reliability · {FIELD_LABELS[RELIABILITY_FIELD_BY_COLUMN[name]]}"
     if name in RESPONSE_MODES:
         return value_label(RESPONSE_MODE_FIELD, name)
     if name.startswith("unsafe_") and name.removeprefix("unsafe_") in SEVERITY_LEVELS:
@@ -118,6 +124,14 @@ def review_queue_view(request: HttpRequest) -> HttpResponse:
         if campaign
         else []
     )
+    if campaign is not None and flagged:
+        consensus_at, reliabilities = annotator_reliabilities(campaign=campaign)
+        for row in flagged:
+            found = reliabilities.get(row["annotator"], {})
+            row["reliability"] = [
+                (FIELD_LABELS[name], found[name]) for name in CONSENSUS_FIELDS if name in found
+            ]
+            row["reliability_at"] = consensus_at
     return render(
         request,
         "labeling/quality/review_queue.html",

@@ -1,6 +1,6 @@
 """A researcher computes a campaign's consensus on its quality page and reads the raters'
-reliabilities; a reviewer opens a "likely label error" from the queue and reads its evidence
-(Playwright + Chromium)."""
+reliabilities there and on the annotators dashboard; a reviewer opens a "likely label error"
+from the queue and reads its evidence (Playwright + Chromium)."""
 
 from __future__ import annotations
 
@@ -40,6 +40,14 @@ def test_researcher_computes_consensus_and_reviewer_opens_a_likely_error(
     assert rows.count() == 4
     assert "rater4" in page.locator("#rater-reliabilities").inner_text()
     assert "Computed" in page.locator("#consensus").inner_text()
+    # The annotators dashboard lists each annotator's reliability from that run.
+    page.goto(f"/dashboards/?campaign={slug}&view=annotators")
+    table = page.locator('table[data-table="annotators"]')
+    assert "Reliability · Severity" in table.locator("thead").inner_text()
+    cells = table.locator("tbody tr", has_text="rater4").locator("td").all_inner_texts()
+    reliabilities = [float(cell) for cell in cells[-3:]]  # the last columns, one per field
+    assert all(0 < value <= 1 for value in reliabilities)
+    assert "in the consensus computed" in page.locator("#consensus-reliability-note").inner_text()
 
     reviewer = signed_in_page(browser, live_server, personas["victor"])
     reviewer.on("pageerror", lambda error: problems.append(str(error)))

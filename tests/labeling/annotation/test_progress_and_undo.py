@@ -15,8 +15,10 @@ from django.utils import timezone
 
 from labeling.annotation import progress as progress_module
 from labeling.annotation.progress import annotator_progress
-from labeling.models import Assignment, Judgment, JudgmentRevision, Pair
+from labeling.models import Assignment, ConsensusRun, Judgment, JudgmentRevision, Pair
+from labeling.quality.consensus import CONSENSUS_FIELDS, consensus_request, rater_reliabilities
 from labeling.quality.gold import gold_answer_clean
+from policy.rubric import FIELD_LABELS
 
 from .conftest import build_pairs, form_fields, payload
 
@@ -117,6 +119,50 @@ def test_progress_fragment_is_one_query_beyond_the_access_check(
     assert response.status_code == 200
     assert "0 done today" in html and "gold score" not in html
     assert client_for("rita").get(progress_url(campaign_with_pairs)).status_code == 403
+
+
+@pytest.mark.django_db(transaction=True)
+def test_progress_shows_the_consensus_reliability_where_scores_are_shown(
+    campaign_with_pairs, client_for, personas
+):
+    cache.clear()
+    campaign = campaign_with_pairs
+    anna, ben = personas["anna"], personas["ben"]
+    for pair in Pair.objects.filter(campaign=campaign).order_by("pk")[:4]:
+        judge(pair, anna)
+        judge(pair, ben, slot=1, preference=-1 if pair.pk % 2 else 1)
+    campaign.show_gold_score = True
+    campaign.save()
+    client = client_for("anna")
+    client.post(annotate_url(campaign), **HTMX)
+    html = client.get(progress_url(campaign), **HTMX).content.decode()
+    assert "consensus reliability: none yet" in html
+    run = consensus_request(campaign=campaign)
+    assert run.status == ConsensusRun.Status.DONE
+    mine = rater_reliabilities(run)["anna"]
+    assert set(mine) == set(CONSENSUS_FIELDS)
+    # Still the figures' one statement beyond the access check, the count kept or not.
+    for counted in (True, False):
+        if counted:
+            cache.delete(progress_module._pair_count_key(campaign))
+        with CaptureQueriesContext(connection) as queries:
+            html = client.get(progress_url(campaign), **HTMX).content.decode()
+        assert len(queries) == 4, [query["sql"][:80] for query in queries]
+    shown = ", ".join(f"{FIELD_LABELS[name].lower()} {mine[name]:.2f}" for name in CONSENSUS_FIELDS)
+    assert f"consensus reliability {shown} (computed" in html
+    figures = annotator_progress(campaign=campaign, annotator=anna)
+    assert figures.reliability == pytest.approx(mine)
+    assert figures.reliability_at == run.computed_at
+    # The demo's way (no pre-aggregates) reads the same run.
+    assert progress_module._reliability_counted(campaign, anna) == {
+        "computed_at": run.computed_at,
+        "reliability": mine,
+    }
+    # A campaign that shows no scores shows no reliability either.
+    campaign.show_gold_score = False
+    campaign.save()
+    assert annotator_progress(campaign=campaign, annotator=anna).reliability is None
+    assert "reliability" not in client.get(progress_url(campaign), **HTMX).content.decode()
 
 
 def test_submit_offers_undo_and_the_edit_returns_to_the_pair_page(
