@@ -35,6 +35,9 @@ def admin_token(personas: dict[str, User]) -> str:
     return Token.objects.create(user=personas["alice"]).key
 
 
+# Every operation of the schema runs inside this one test (as subtests), so the suite's per-test
+# limit is scaled to the operation count: at 15 examples each, about 80 operations.
+@pytest.mark.timeout(1200)
 @schema.parametrize()
 @hypothesis_settings(
     max_examples=15,
