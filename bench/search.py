@@ -14,8 +14,9 @@ and the count of the matches ("N match", counted up to 10,000: more shows as "mo
 together, a phrase and an excluded word. The floor beside them is a bare indexed lookup of one
 candidate by id on the same connection; each search's p95 is printed beside its ratio to it.
 
-The seed loads with the search indexes' pending list on, as a bulk load is quickest, and
-moves it into the indexes after, as the migration does (the app's indexes keep none).
+The seed loads with the search indexes' default pending list (4 MB), as a bulk load is
+quickest, then sets the app's short one and moves the list into the indexes, as the migration
+does; the searches are timed with an empty list, where the app's may hold up to 256 kB.
 
 Small mode (``--small``, run by the test suite so the benchmark never rots) seeds a few hundred
 candidates through the ORM in the current database and runs the same code once.
@@ -208,7 +209,7 @@ def main(argv: list[str] | None = None) -> int:
             started = time.perf_counter()
             with connection.cursor() as cursor:
                 for _, index, _ in SEARCHED_TABLES:
-                    cursor.execute(f"ALTER INDEX {index} SET (fastupdate = on)")
+                    cursor.execute(f"ALTER INDEX {index} RESET (gin_pending_list_limit)")
             with transaction.atomic():
                 seed_copy(campaign, size)
             with connection.cursor() as cursor:

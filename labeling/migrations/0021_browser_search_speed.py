@@ -9,7 +9,7 @@ from labeling.browser.search_index import (
 
 
 def install(apps, schema_editor):
-    """The candidates' campaign column and search indexes without a pending list (PostgreSQL
+    """The candidates' campaign column and the search indexes' short pending list (PostgreSQL
     only: SQLite has no search columns)."""
     if schema_editor.connection.vendor != "postgresql":
         return

@@ -11,6 +11,7 @@ from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
 
 from labeling.browser import selectors
+from labeling.browser.search_index import PENDING_LIST_KB
 from labeling.browser.selectors import (
     candidates_matching_text,
     page_of,
@@ -292,7 +293,7 @@ def test_a_search_within_the_cap_runs_once(
 
 
 @pytest.mark.django_db
-def test_search_indexes_keep_no_pending_list() -> None:
+def test_search_indexes_keep_a_short_pending_list() -> None:
     # A pending list is read whole by every search (see labeling/browser/search_index.py).
     with connection.cursor() as cursor:
         cursor.execute(
@@ -300,9 +301,11 @@ def test_search_indexes_keep_no_pending_list() -> None:
             " WHERE relname IN ('candidate_search', 'prompt_search') ORDER BY relname"
         )
         assert cursor.fetchall() == [
-            ("candidate_search", ["fastupdate=off"]),
-            ("prompt_search", ["fastupdate=off"]),
+            ("candidate_search", [f"gin_pending_list_limit={PENDING_LIST_KB}"]),
+            ("prompt_search", [f"gin_pending_list_limit={PENDING_LIST_KB}"]),
         ]
+        cursor.execute("SELECT current_setting('gin_pending_list_limit')")
+        assert cursor.fetchone() == ("4MB",)  # the default, which the indexes' own setting cuts
 
 
 def test_a_campaigns_search_finds_only_its_own_candidates(
