@@ -17,7 +17,6 @@ from labeling.models import Candidate, Judgment, Pair, Prompt
 from labeling.quality.selectors import QUALITY_ROLES, campaign_for_quality
 
 from .selectors import (
-    COUNT_CAP,
     TABLES,
     BrowserQuery,
     page_of,
@@ -146,7 +145,7 @@ class BrowserListApi(APIView):
         return Response(
             {
                 "count": page.count if not page.count_capped else None,
-                "count_at_least": min(page.count, COUNT_CAP) if page.count_capped else page.count,
+                "count_at_least": page.count_at_least,
                 "next": page.next_cursor or None,
                 "previous": page.previous_cursor or None,
                 "results": [SHAPES[table](row) for row in page.rows],

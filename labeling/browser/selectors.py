@@ -40,14 +40,14 @@ from labeling.database import is_postgresql
 from labeling.models import Campaign, Candidate, Judgment, Pair, Prompt, ReviewRequest
 from policy.rubric import FLAGS, INTENTS
 
-from .search_index import SEARCH_COLUMN, SEARCH_CONFIG
+from .search_index import CAMPAIGN_COLUMN, SEARCH_COLUMN, SEARCH_CONFIG
 
 TABLES = ("pairs", "prompts", "candidates", "judgments")
 PAGE_SIZES = (25, 50, 100, 200)
 DEFAULT_PAGE_SIZE = 50
 SEARCH_MAX_LENGTH = 200
-# Counting stops here: "10000+ match" costs a bounded read however common a word is, where an
-# exact count of a million matches reads every one of them.
+# Counting stops here: "more than 10,000" costs a bounded read however common a word is, where
+# an exact count of a million matches reads every one of them.
 COUNT_CAP = 10_000
 AGREEMENT_CHOICES = {"agree": "all agree", "disagree": "disagreement"}
 GOLD_CHOICES = {"yes": "gold only", "no": "not gold"}
@@ -59,7 +59,8 @@ REVIEW_CHOICES = {
     "discarded": "discarded by a reviewer",
 }
 FLAG_CHOICES = {"any": "any flag", **{flag: flag.replace("_", " ") for flag in FLAGS}}
-# Sorts per table: name -> the keys of the keyset (all integers), descending when "-".
+# Sorts per table: name -> the keys of the keyset (all integers, the id last), descending when
+# "-"; a sort's keys all run the same way.
 SORTS: dict[str, dict[str, tuple[str, ...]]] = {
     "pairs": {
         "newest": ("-id",),
@@ -229,27 +230,35 @@ def search_words(q: str) -> list[str]:
 class SearchMatch(Expression):
     """``<table>.search_vector @@ websearch_to_tsquery(<config>, q)`` on the queryset's own
     table, under whatever alias it gets (a subquery renames it): the column is no model
-    field, so an ``F()`` cannot name it."""
+    field, so an ``F()`` cannot name it. With ``campaign_id`` (candidates only), also the
+    candidate's own campaign column (see ``search_index``)."""
 
     conditional = True
     output_field = BooleanField()
 
-    def __init__(self, q: str, alias: str | None = None) -> None:
+    def __init__(self, q: str, alias: str | None = None, *, campaign_id: int | None = None):
         super().__init__()
         self.q = q
         self.alias = alias
+        self.campaign_id = campaign_id
 
     def resolve_expression(self, query: Any = None, *args: Any, **kwargs: Any) -> SearchMatch:
-        return SearchMatch(self.q, query.get_initial_alias())
+        return SearchMatch(self.q, query.get_initial_alias(), campaign_id=self.campaign_id)
 
     def relabeled_clone(self, change_map: Mapping[str, str]) -> SearchMatch:
         assert self.alias is not None
-        return SearchMatch(self.q, change_map.get(self.alias, self.alias))
+        alias = change_map.get(self.alias, self.alias)
+        return SearchMatch(self.q, alias, campaign_id=self.campaign_id)
 
     def as_sql(self, compiler: Any, connection: Any) -> tuple[str, list[Any]]:
         assert self.alias is not None
-        column = f"{compiler.quote_name_unless_alias(self.alias)}.{SEARCH_COLUMN}"
-        return f"{column} @@ websearch_to_tsquery(%s::regconfig, %s)", [SEARCH_CONFIG, self.q]
+        table = compiler.quote_name_unless_alias(self.alias)
+        sql = f"{table}.{SEARCH_COLUMN} @@ websearch_to_tsquery(%s::regconfig, %s)"
+        params: list[Any] = [SEARCH_CONFIG, self.q]
+        if self.campaign_id is not None:
+            sql = f"({table}.{CAMPAIGN_COLUMN} = %s AND {sql})"
+            params.insert(0, self.campaign_id)
+        return sql, params
 
 
 def _words_in(field: str, words: list[str]) -> Q:
@@ -275,6 +284,14 @@ def candidates_matching_text(candidates: QuerySet[Candidate], q: str) -> QuerySe
     if is_postgresql():
         return candidates.filter(SearchMatch(q))
     return candidates.filter(_words_in("text", search_words(q)))
+
+
+def campaign_candidates_matching_text(campaign: Campaign, q: str) -> QuerySet[Candidate]:
+    """The campaign's candidates whose text matches ``q`` (all of them when it is empty)."""
+    if q and is_postgresql():
+        # The campaign from the candidate's own row: no prompt looked up per match.
+        return Candidate.objects.filter(SearchMatch(q, campaign_id=campaign.pk))
+    return candidates_matching_text(Candidate.objects.filter(prompt__campaign=campaign), q)
 
 
 # --- filters --------------------------------------------------------------------------------
@@ -379,9 +396,7 @@ def pairs_matching(campaign: Campaign, query: BrowserQuery) -> QuerySet[Pair]:
             )
     if query.q:
         prompts = prompts_matching_text(Prompt.objects.filter(campaign=campaign), query.q)
-        candidates = candidates_matching_text(
-            Candidate.objects.filter(prompt__campaign=campaign), query.q
-        )
+        candidates = campaign_candidates_matching_text(campaign, query.q)
         pairs = pairs.filter(
             Q(prompt_id__in=prompts.values("id"))
             | Q(candidate_a_id__in=candidates.values("id"))
@@ -396,10 +411,9 @@ def rows_matching(campaign: Campaign, query: BrowserQuery) -> QuerySet[Any]:
         prompts = Prompt.objects.filter(campaign=campaign).filter(_prompt_filters(query, ""))
         return prompts_matching_text(prompts, query.q)
     if query.table == "candidates":
-        candidates = Candidate.objects.filter(prompt__campaign=campaign).filter(
+        return campaign_candidates_matching_text(campaign, query.q).filter(
             _prompt_filters(query, "prompt__"), _candidate_filters(query, "")
         )
-        return candidates_matching_text(candidates, query.q)
     if query.table == "judgments":
         judgments = Judgment.objects.filter(pair__campaign=campaign)
         if query.filtered:
@@ -427,14 +441,20 @@ class Page:
     next_cursor: str
     previous_cursor: str
     keys: tuple[str, ...]
+    # Where counting stopped: a count above it means "more than ``cap``".
+    cap: int = COUNT_CAP
 
     @property
     def count_capped(self) -> bool:
-        return self.count > COUNT_CAP
+        return self.count > self.cap
+
+    @property
+    def count_at_least(self) -> int:
+        return self.cap + 1 if self.count_capped else self.count
 
     @property
     def count_text(self) -> str:
-        return f"{COUNT_CAP}+" if self.count_capped else str(self.count)
+        return f"more than {self.cap:,}" if self.count_capped else f"{self.count:,}"
 
 
 def _cursor_values(cursor: str, width: int) -> tuple[int, ...] | None:
@@ -463,10 +483,70 @@ def _beyond(keys: tuple[str, ...], values: tuple[int, ...], *, forward: bool) ->
 
 def page_of(rows: QuerySet[Any], query: BrowserQuery, *, count: bool = True) -> Page:
     """One keyset page of ``rows`` in the query's sort, with cursors to its neighbours, and
-    how many rows match (up to ``COUNT_CAP`` + 1: more shows as "10000+")."""
+    how many rows match (up to ``COUNT_CAP`` + 1: more shows as "more than 10,000").
+
+    Counting reads the sort keys of the matches (up to the cap + 1). When that is all of
+    them, the page is cut from those keys: a search's index scan is most of its cost, and
+    this way it runs once. Past the cap the page is read in the sort's order, where the many
+    matches make its first rows quick to find."""
     keys = SORTS[query.table][query.sort]
+    cap = COUNT_CAP
+    if not count:
+        return _page_read(rows, query, keys, total=-1, cap=cap)
+    names = [key.lstrip("-") for key in keys]
+    matched = list(rows.order_by().values_list(*names)[: cap + 1])
+    if len(matched) > cap:
+        return _page_read(rows, query, keys, total=len(matched), cap=cap)
+    return _page_cut(rows, query, keys, matched, cap=cap)
+
+
+def _page_cut(
+    rows: QuerySet[Any],
+    query: BrowserQuery,
+    keys: tuple[str, ...],
+    matched: list[tuple[int, ...]],
+    *,
+    cap: int,
+) -> Page:
+    """The page of ``query`` among every match, given their sort keys."""
+    descending = keys[0].startswith("-")
+    assert all(key.startswith("-") == descending for key in keys)  # see SORTS
+    ordered = sorted(matched, reverse=descending)
+
+    size = query.size
+    cursor = _cursor_values(query.before or query.after, len(keys)) or ()
+    if query.before:
+        earlier = [
+            values for values in ordered if (values > cursor if descending else values < cursor)
+        ]
+        chosen = earlier[-size:]
+        more_before, more_after = len(earlier) > size, True
+    else:
+        later = [
+            values
+            for values in ordered
+            if not cursor or (values < cursor if descending else values > cursor)
+        ]
+        chosen = later[:size]
+        more_before, more_after = bool(cursor), len(later) > size
+    # Every sort ends with the id.
+    found = rows.model._default_manager.in_bulk([values[-1] for values in chosen])
+    page_rows = [found[values[-1]] for values in chosen if values[-1] in found]
+    return Page(
+        rows=page_rows,
+        count=len(matched),
+        next_cursor="_".join(map(str, chosen[-1])) if chosen and more_after else "",
+        previous_cursor="_".join(map(str, chosen[0])) if chosen and more_before else "",
+        keys=keys,
+        cap=cap,
+    )
+
+
+def _page_read(
+    rows: QuerySet[Any], query: BrowserQuery, keys: tuple[str, ...], *, total: int, cap: int
+) -> Page:
+    """The page of ``query`` read from the database in the sort's order."""
     reverse_keys = tuple(key[1:] if key.startswith("-") else f"-{key}" for key in keys)
-    total = rows.order_by()[: COUNT_CAP + 1].count() if count else -1
     size = query.size
     if query.before:
         values = _cursor_values(query.before, len(keys))
@@ -482,6 +562,7 @@ def page_of(rows: QuerySet[Any], query: BrowserQuery, *, count: bool = True) -> 
             next_cursor=_cursor_of(found[-1], keys) if found else "",
             previous_cursor=_cursor_of(found[0], keys) if found and more_before else "",
             keys=keys,
+            cap=cap,
         )
     if query.after:
         values = _cursor_values(query.after, len(keys))
@@ -496,6 +577,7 @@ def page_of(rows: QuerySet[Any], query: BrowserQuery, *, count: bool = True) -> 
         next_cursor=_cursor_of(found[-1], keys) if found and more_after else "",
         previous_cursor=_cursor_of(found[0], keys) if found and query.after else "",
         keys=keys,
+        cap=cap,
     )
 
 

@@ -6,8 +6,12 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
 
+from labeling.browser import selectors
+from labeling.browser.search_index import PENDING_LIST_KB
 from labeling.browser.selectors import (
     candidates_matching_text,
     page_of,
@@ -101,7 +105,15 @@ def test_bad_filter_values_are_refused_by_name() -> None:
     assert set(error.value.message_dict) == {"intent", "size", "judgments_min"}
 
 
-def test_keyset_pages_are_stable(quality_campaign, build: Builder) -> None:
+@pytest.fixture(params=["every match counted", "past the count cap"])
+def count_cap(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> int:
+    """Pages cut from the counted matches' keys, and pages read past the count's cap."""
+    if request.param == "past the count cap":
+        monkeypatch.setattr(selectors, "COUNT_CAP", 10)
+    return int(selectors.COUNT_CAP)
+
+
+def test_keyset_pages_are_stable(quality_campaign, build: Builder, count_cap: int) -> None:
     prompt = build.prompt()
     candidates = [build.candidate(prompt) for _ in range(14)]
     made = []
@@ -131,7 +143,8 @@ def test_keyset_pages_are_stable(quality_campaign, build: Builder) -> None:
         while True:
             query = query_parse({"sort": sort, "size": "25", "after": cursor})
             page = page_of(rows_matching(quality_campaign, query), query)
-            assert page.count == Pair.objects.filter(campaign=quality_campaign).count()
+            total = Pair.objects.filter(campaign=quality_campaign).count()
+            assert page.count == min(total, count_cap + 1)
             seen.extend(pair.pk for pair in page.rows)
             pages.append((cursor, [pair.pk for pair in page.rows], page))
             if not page.next_cursor:
@@ -235,3 +248,89 @@ def test_api_lists_with_cursors_and_filters(client_for, quality_campaign, plante
     assert (
         rita.get(reverse("browser-list", args=[quality_campaign.slug, "users"])).status_code == 404
     )
+
+
+def test_a_count_past_the_cap_shows_more_than_the_cap(
+    client_for, quality_campaign, planted, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    rita = client_for("rita")
+    page_url = reverse("labeling:browser", args=[quality_campaign.slug])
+    api_url = reverse("browser-list", args=[quality_campaign.slug, "pairs"])
+    html = rita.get(page_url).content.decode()
+    assert '<strong id="match-count">3 pairs</strong>' in html
+    assert "Select all 3 matching" in html
+    body = rita.get(api_url).json()
+    assert body["count"] == 3 and body["count_at_least"] == 3
+    monkeypatch.setattr(selectors, "COUNT_CAP", 2)
+    html = rita.get(page_url).content.decode()
+    assert '<strong id="match-count">more than 2 pairs</strong>' in html
+    assert "Select all matching (more than 2)" in html
+    body = rita.get(api_url).json()
+    assert body["count"] is None and body["count_at_least"] == 3
+    assert len(body["results"]) == 3
+    # within the cap the count is exact again
+    html = rita.get(page_url, {"q": "zanzibar"}).content.decode()
+    assert '<strong id="match-count">2 pairs match</strong>' in html
+
+
+@pytest.mark.parametrize(("cap", "searches"), [(10_000, 1), (1, 2)])
+def test_a_search_within_the_cap_runs_once(
+    quality_campaign, planted, monkeypatch: pytest.MonkeyPatch, cap: int, searches: int
+) -> None:
+    # The index scan of a search is most of its cost: the count's read of the matches also
+    # gives the page when the matches are all counted; past the cap the page is read apart.
+    monkeypatch.setattr(selectors, "COUNT_CAP", cap)
+    query = query_parse({"table": "candidates", "q": "island", "size": "25"})
+    with CaptureQueriesContext(connection) as queries:
+        page = page_of(rows_matching(quality_campaign, query), query)
+    ran = [entry["sql"] for entry in queries if "websearch_to_tsquery" in entry["sql"]]
+    assert [row.pk for row in page.rows] == [
+        planted["c"]["zanzibar"].pk,
+        planted["c"]["rottnest"].pk,
+    ]
+    assert page.count == min(2, cap + 1) and not page.next_cursor and not page.previous_cursor
+    assert len(ran) == searches
+
+
+@pytest.mark.django_db
+def test_search_indexes_keep_a_short_pending_list() -> None:
+    # A pending list is read whole by every search (see labeling/browser/search_index.py).
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT relname, reloptions FROM pg_class"
+            " WHERE relname IN ('candidate_search', 'prompt_search') ORDER BY relname"
+        )
+        assert cursor.fetchall() == [
+            ("candidate_search", [f"gin_pending_list_limit={PENDING_LIST_KB}"]),
+            ("prompt_search", [f"gin_pending_list_limit={PENDING_LIST_KB}"]),
+        ]
+        cursor.execute("SELECT current_setting('gin_pending_list_limit')")
+        assert cursor.fetchone() == ("4MB",)  # the default, which the indexes' own setting cuts
+
+
+def test_a_campaigns_search_finds_only_its_own_candidates(
+    quality_campaign, planted, search_path
+) -> None:
+    # The campaign of a candidate is its prompt's, however the candidate was stored (the
+    # search reads it from the candidate's own row on PostgreSQL, see search_index).
+    other = Campaign.objects.create(
+        slug="other", name="Other", policy_version=quality_campaign.policy_version
+    )
+    elsewhere = Builder(other)
+    prompt = elsewhere.prompt()
+    by_orm = elsewhere.candidate(prompt, text="Zanzibar elsewhere.")
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "INSERT INTO labeling_candidate (prompt_id, text, html, html_renderer, source, model,"
+            " style, sample_index, finish_reason, idempotency_key, prior_labels, metadata,"
+            " created_at) VALUES (%s, 'Zanzibar by SQL.', '', 0, 'm', 'm', '', 0, '',"
+            " 'by-sql', '{}', '{}', now()) RETURNING id",
+            [prompt.pk],
+        )
+        (by_sql,) = cursor.fetchone()
+    assert ids(quality_campaign, table="candidates", q="zanzibar") == {planted["c"]["zanzibar"].pk}
+    assert ids(other, table="candidates", q="zanzibar") == {by_orm.pk, by_sql}
+    assert ids(quality_campaign, table="pairs", q="zanzibar") == {
+        planted["p"]["garden"].pk,
+        planted["p"]["island"].pk,
+    }
