@@ -206,3 +206,34 @@ def test_run_page_polls_progress(campaign, client_for, offline_server):
         reverse("labeling:run_detail", args=[run.pk]), HTTP_HX_REQUEST="true"
     ).content.decode()
     assert partial.strip().startswith('<section id="run-progress"')
+
+
+def test_api_reads_and_writes_show_gold_score(client_for, policy_version):
+    rita = client_for("rita")
+    created = rita.post(
+        "/api/v1/campaigns/",
+        {"name": "Gold", "slug": "gold", "show_gold_score": True},
+        content_type="application/json",
+    )
+    assert created.status_code == 201, created.json()
+    assert created.json()["show_gold_score"] is True
+    assert Campaign.objects.get(slug="gold").show_gold_score is True
+
+    changed = rita.patch(
+        "/api/v1/campaigns/gold/", {"show_gold_score": False}, content_type="application/json"
+    )
+    assert changed.status_code == 200 and changed.json()["show_gold_score"] is False
+    assert rita.get("/api/v1/campaigns/gold/").json()["show_gold_score"] is False
+    assert rita.get("/api/v1/campaigns/").json()[0]["show_gold_score"] is False
+
+    refused = rita.patch(
+        "/api/v1/campaigns/gold/",
+        {"show_gold_score": "sometimes", "name": "Renamed"},
+        content_type="application/json",
+    )
+    assert refused.status_code == 400 and list(refused.json()) == ["show_gold_score"]
+    assert Campaign.objects.get(slug="gold").name == "Gold"
+
+    schemas = rita.get("/api/schema/?format=json").json()["components"]["schemas"]
+    for name in ("Campaign", "CampaignCreateRequest", "PatchedCampaignUpdateRequest"):
+        assert schemas[name]["properties"]["show_gold_score"]["type"] == "boolean", name
