@@ -404,7 +404,12 @@ def test_grades_leave_out_what_is_excluded_from_exports(
     }
     # The preview counts the same.
     preview = services.export_preview(
-        data={"campaigns": ["hand"], "format": "grades", "label_source": "grader", "grader": "judge"}
+        data={
+            "campaigns": ["hand"],
+            "format": "grades",
+            "label_source": "grader",
+            "grader": "judge",
+        }
     )
     assert preview["rows"] == 20 and preview["left_out"]["excluded_from_exports"] == 9
 
