@@ -91,6 +91,8 @@ def test_page_offers_selects_that_keep_the_url_state(client_for, quality_campaig
     assert re.search(r'<option value="model-y"\s+selected>', html)
     assert re.search(r'<option value="refusal"\s+selected>', html)
     assert "1 pair matches<" in html
+    # Intents by their label, as everywhere.
+    assert '<div class="muted">Benign</div>' in html and ">benign<" not in html
 
 
 def test_more_values_than_a_list_holds_become_suggestions(
