@@ -59,6 +59,8 @@ try:
     CSRF_TRUSTED_ORIGINS: list[str] = env.list("CSRF_TRUSTED_ORIGINS", [])
     SECURE_SSL_REDIRECT = env.bool("SECURE_SSL_REDIRECT", not DEBUG)
     SECURE_HSTS_SECONDS = env.int("SECURE_HSTS_SECONDS", 0 if DEBUG else 31_536_000)
+    # Session and CSRF cookies only over HTTPS. The demo turns it off: it serves plain HTTP.
+    SECURE_COOKIES = env.bool("SECURE_COOKIES", not DEBUG)
     # Model endpoint used by the demo and as the default for new endpoints.
     OPENAI_BASE_URL = _url("OPENAI_BASE_URL", "http://127.0.0.1:8765/v1", ("http", "https"))
     OPENAI_MODEL = env.str("OPENAI_MODEL", "graylab-offline")
@@ -283,8 +285,8 @@ DATA_UPLOAD_MAX_MEMORY_SIZE = REQUEST_BODY_MAX_BYTES
 
 # Security: cookies and headers. Production (DEBUG off) passes ``check --deploy``.
 SESSION_COOKIE_HTTPONLY = True
-SESSION_COOKIE_SECURE = not DEBUG
-CSRF_COOKIE_SECURE = not DEBUG
+SESSION_COOKIE_SECURE = SECURE_COOKIES
+CSRF_COOKIE_SECURE = SECURE_COOKIES
 SECURE_HSTS_INCLUDE_SUBDOMAINS = SECURE_HSTS_SECONDS > 0
 SECURE_HSTS_PRELOAD = SECURE_HSTS_SECONDS > 0
 SECURE_CONTENT_TYPE_NOSNIFF = True

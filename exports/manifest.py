@@ -8,6 +8,7 @@ from typing import Any
 
 from .models import Export
 from .pipeline import PipelineResult
+from .readable import code_text, value_text
 from .spec import PREFERENCE_FORMATS, ExportSpec
 
 MARGIN_NOTES = {
@@ -125,6 +126,14 @@ FORMAT_TEXT = {
     "order): each field's value and confidence, the rationale and the raw answers. AI labels, "
     "not human judgments.",
 }
+# The agreement block's figures by name ("—" where one could not be computed).
+AGREEMENT_TEXT = {
+    "severity_alpha_ordinal": "Severity (ordinal alpha)",
+    "helpfulness_alpha_ordinal": "Helpfulness (ordinal alpha)",
+    "preference_alpha_interval": "Preference (interval alpha)",
+    "units": "Units",
+    "over": "Over",
+}
 LABEL_SOURCE_TEXT = {
     "human": "human labels only (judgments, reviews, and prior labels where trusted)",
     "grader": "the grader's labels only (AI labels, no human judgment)",
@@ -194,7 +203,7 @@ def dataset_card(manifest: dict[str, Any]) -> str:
         "- Rows by label source: "
         + ", ".join(f"{k} {v}" for k, v in counts["rows_by_label_source"].items()),
         "- Left out: "
-        + (", ".join(f"{k} {v}" for k, v in counts["left_out"].items() if v) or "none"),
+        + (", ".join(f"{code_text(k)} {v}" for k, v in counts["left_out"].items() if v) or "none"),
     ]
     shown = {
         "pairs_considered",
@@ -211,7 +220,7 @@ def dataset_card(manifest: dict[str, Any]) -> str:
         for key, value in manifest["agreement"].items():
             if isinstance(value, dict):
                 value = ", ".join(f"{count} {unit}" for unit, count in value.items())
-            lines.append(f"- {key}: {value}")
+            lines.append(f"- {AGREEMENT_TEXT.get(key, code_text(key))}: {value_text(value)}")
     if manifest.get("learnability"):
         lines += learnability_card(manifest["learnability"])
     lines += ["", "## Files", "", "| file | rows | sha256 |", "|---|---|---|"]
@@ -253,7 +262,8 @@ def learnability_card(report: dict[str, Any]) -> list[str]:
     lines = ["", "## Learnability", ""]
     status = report.get("status")
     if status != "ok":
-        return [*lines, f"- {status}: {report.get('message', '')}"]
+        state = "Pending" if status == LEARNABILITY_PENDING["status"] else "Not computed"
+        return [*lines, f"- {state}: {report.get('message') or code_text(status)}"]
     method = report["method"]
     pairs = report["pairs"]
     lines += [

@@ -373,7 +373,9 @@ def run_grades_pipeline(
     """Stream a grader version's grades (:func:`stream_grade_rows`) into ``grades`` files.
 
     Splits are by prompt, as in every format, so a prompt's grades land in the split its
-    labels land in elsewhere. A grade under the minimum confidence is left out and counted.
+    labels land in elsewhere. A grade the data browser's exclusion keeps out
+    (:func:`~exports.selectors.grade_excluded`), then a grade under the minimum confidence, is
+    left out and counted.
     """
     assert spec.grader is not None and spec.grader_version is not None
     writer: Any = (
@@ -384,6 +386,7 @@ def run_grades_pipeline(
     split_counts: Counter[str] = Counter()
     kinds: Counter[str] = Counter()
     pairs: set[int] = set()
+    excluded = 0
     low_confidence = 0
     read = 0
     next_progress = PROGRESS_EVERY_PAIRS
@@ -391,6 +394,9 @@ def run_grades_pipeline(
         for values in rows:
             read += 1
             named = dict(zip(GRADE_ROW_COLUMNS, values, strict=True))
+            if named["row_excluded"]:
+                excluded += 1
+                continue
             if named["confidence"] + TOLERANCE < spec.min_grader_confidence:
                 low_confidence += 1
                 continue
@@ -412,7 +418,7 @@ def run_grades_pipeline(
         files=files,
         pairs_considered=len(pairs),
         rows_written=writer.rows_written,
-        left_out={LOW_GRADER_CONFIDENCE: low_confidence},
+        left_out={EXCLUDED_FROM_EXPORTS: excluded, LOW_GRADER_CONFIDENCE: low_confidence},
         extra_counts={key: kinds.get(key, 0) for key in ("candidate_grades", "pair_grades")},
         notes=[],
         splits={split: split_counts.get(split, 0) for split in ("train", "validation", "test")},

@@ -10,14 +10,30 @@ from typing import Any
 import psycopg
 from django.contrib.auth.models import AbstractBaseUser, AnonymousUser
 from django.db import connection
-from django.db.models import Exists, FilteredRelation, OuterRef, Q, QuerySet, TextField
+from django.db.models import (
+    BooleanField,
+    Exists,
+    ExpressionWrapper,
+    FilteredRelation,
+    OuterRef,
+    Q,
+    QuerySet,
+    TextField,
+)
 from django.db.models.expressions import RawSQL
 from django.db.models.functions import Cast, Coalesce
 from django.http import Http404
 
 from accounts.roles import Role, has_role
 from labeling.database import is_postgresql
-from labeling.models import Campaign, ConsensusRun, Grade, GraderVersion, Judgment, Pair
+from labeling.models import (
+    Campaign,
+    ConsensusRun,
+    Grade,
+    GraderVersion,
+    Judgment,
+    Pair,
+)
 from policy.models import PolicyVersion
 from policy.rubric import (
     JUDGMENT_RATING_COLUMNS,
@@ -451,7 +467,26 @@ GRADE_ROW_COLUMNS: tuple[str, ...] = (
     "prompt_tokens",
     "completion_tokens",
     "latency_ms",
+    # True when the data browser's exclusion keeps the grade out (see grade_excluded).
+    "row_excluded",
 )
+
+
+def grade_excluded() -> Q:
+    """On ``Grade``: kept out by an exclusion from exports, as the other formats keep it out.
+
+    A pair's grade goes with its pair. A candidate's grade goes when every pair the candidate
+    is in is excluded: the per-candidate formats read candidates only from kept pairs. A
+    candidate in no pair has nothing that excludes it.
+    """
+    candidate_pairs = Pair.objects.filter(
+        Q(candidate_a_id=OuterRef("candidate_id")) | Q(candidate_b_id=OuterRef("candidate_id"))
+    )
+    return Q(kind=Grade.Kind.PAIR, pair__export_exclusion__isnull=False) | (
+        Q(kind=Grade.Kind.CANDIDATE)
+        & Q(Exists(candidate_pairs.filter(export_exclusion__isnull=False)))
+        & ~Q(Exists(candidate_pairs.filter(export_exclusion__isnull=True)))
+    )
 
 
 def stream_grade_rows(
@@ -472,6 +507,7 @@ def stream_grade_rows(
             row_content_hash=through_item("content_hash"),
             row_external_id=through_item("external_id"),
             row_item_id=Coalesce("candidate_id", "pair_id"),
+            row_excluded=ExpressionWrapper(grade_excluded(), output_field=BooleanField()),
         )
         .order_by("row_category", "row_prompt_id", "kind", "row_item_id", "order")
         .values_list(*GRADE_ROW_COLUMNS)

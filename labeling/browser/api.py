@@ -16,9 +16,9 @@ from accounts.permissions import role_permission
 from labeling.models import Candidate, Judgment, Pair, Prompt
 from labeling.quality.selectors import QUALITY_ROLES, campaign_for_quality
 
+from .candidate_values import candidate_values_check
 from .selectors import (
     TABLES,
-    BrowserQuery,
     page_of,
     page_rows_loaded,
     prompt_text,
@@ -140,6 +140,7 @@ class BrowserListApi(APIView):
             raise Http404
         campaign = _campaign(request, slug)
         query = query_parse({**request.query_params.dict(), "table": table})
+        candidate_values_check(campaign, query)
         page = page_of(rows_matching(campaign, query), query)
         page_rows_loaded(page, query)
         return Response(
@@ -169,7 +170,8 @@ class PairBulkActionApi(APIView):
             raise PermissionDenied
         if data.validated_data["all_matching"]:
             filters = dict(data.validated_data.get("filters") or {})
-            query: BrowserQuery | None = query_parse({**filters, "table": "pairs"})
+            query = query_parse({**filters, "table": "pairs"})
+            candidate_values_check(campaign, query)
             pair_ids = selection_resolve(campaign=campaign, query=query)
         else:
             pair_ids = selection_resolve(campaign=campaign, pair_ids=data.validated_data["pairs"])

@@ -24,6 +24,7 @@ from labeling.quality.selectors import (
 from policy.rubric import Intent
 from presentation.htmx import HtmxHttpRequest
 
+from .candidate_values import candidate_filters, candidate_values_check
 from .highlight import highlighted_snippet
 from .selectors import (
     AGREEMENT_CHOICES,
@@ -82,6 +83,7 @@ def _browser_context(request: HtmxHttpRequest, campaign: Campaign) -> tuple[dict
     errors: dict[str, list[str]] = {}
     try:
         query = query_parse(request.GET)
+        candidate_values_check(campaign, query)
     except ValidationError as error:
         errors = error.message_dict
         table = request.GET.get("table", "pairs")
@@ -112,6 +114,9 @@ def _browser_context(request: HtmxHttpRequest, campaign: Campaign) -> tuple[dict
                 ("excluded", "Exports", EXCLUDED_CHOICES),
             )
         ],
+        "candidate_filters": candidate_filters(campaign, query)
+        if "source" in TABLE_FILTERS[query.table]
+        else [],
         "actions": actions_for(request.user) if query.table == "pairs" else {},
         "categories": campaign.policy_version.leaf_paths(),
         "can_review": has_role(request.user, *REVIEW_ROLES),
@@ -156,6 +161,7 @@ def browser_bulk_view(request: HtmxHttpRequest, slug: str) -> HttpResponse:
             raise PermissionDenied
         if context["all_matching"]:
             query = query_parse(_query_dict(context["filters"]))
+            candidate_values_check(campaign, query)
             pair_ids = selection_resolve(campaign=campaign, query=query)
         else:
             pair_ids = selection_resolve(campaign=campaign, pair_ids=request.POST.getlist("pair"))

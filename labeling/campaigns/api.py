@@ -57,6 +57,7 @@ class CampaignListApi(APIView):
             instructions=data["instructions"],
             judgments_per_pair=data["judgments_per_pair"],
             open_now=data["open"],
+            show_gold_score=data["show_gold_score"],
             created_by=request.user,  # type: ignore[arg-type]
             **{name: data[name] for name in ROUTING_SETTINGS if name in data},
         )
@@ -78,7 +79,8 @@ class CampaignDetailApi(APIView):
         responses=CampaignSerializer,
         summary="Change a campaign's settings",
         description=(
-            "Changes the settings named (name, instructions, judgments per pair, and the "
+            "Changes the settings named (name, instructions, judgments per pair, "
+            "`show_gold_score`: annotators see their own gold score, and the "
             "routing: `routing` uniform or grader-first, `routing_grader` by name, "
             "`human_budget`, `accept_confidence`, `accept_consistency`, "
             "`spot_check_share`). A refused change names its field and changes nothing; a "

@@ -32,6 +32,7 @@ class CampaignSerializer(serializers.ModelSerializer):
             "pair_strategy",
             "max_pairs_per_prompt",
             "open_to_all_annotators",
+            "show_gold_score",
             "prompt_count",
             "candidate_count",
             "pair_count",
@@ -66,6 +67,7 @@ class CampaignUpdateSerializer(RoutingSettingsSerializer):
     name = serializers.CharField(max_length=200, required=False)
     instructions = serializers.CharField(required=False, allow_blank=True)
     judgments_per_pair = serializers.IntegerField(min_value=1, max_value=16, required=False)
+    show_gold_score = serializers.BooleanField(required=False)
 
 
 class RoutingSummarySerializer(serializers.Serializer):
@@ -91,6 +93,9 @@ class CampaignCreateSerializer(RoutingSettingsSerializer):
     policy_version = serializers.IntegerField(required=False, min_value=1)
     instructions = serializers.CharField(required=False, allow_blank=True, default="")
     judgments_per_pair = serializers.IntegerField(min_value=1, max_value=16, default=3)
+    show_gold_score = serializers.BooleanField(
+        default=False, help_text="annotators see their own gold score on the pair page"
+    )
     open = serializers.BooleanField(default=False)
 
 

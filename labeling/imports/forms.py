@@ -7,14 +7,14 @@ from typing import Any
 
 from django import forms
 
-from policy.rubric import INTENTS
+from policy.rubric import Intent
 
 from . import candidates as candidate_imports
 from . import prompts as prompt_imports
 from .common import ImportFailed
 
-# Each intent by its value (what import files spell), or none.
-DEFAULT_INTENT_CHOICES = [("", "—"), *[(intent, intent) for intent in INTENTS]]
+# Each intent by its label (the value is what import files spell), or none.
+DEFAULT_INTENT_CHOICES = [("", "—"), *Intent.choices]
 DETECT = ("", "Detect from the file (name and content)")
 # A mapping file is small: a few hundred names at most.
 MAPPING_MAX_BYTES = 256 * 1024

@@ -1,7 +1,7 @@
 """Labeling data model, one module per area; import models from ``labeling.models``."""
 
 from .annotation import Assignment, Judgment, JudgmentRevision, Skip
-from .browser import ExportExclusion
+from .browser import CandidateValue, ExportExclusion
 from .campaigns import Campaign, Prompt, PromptChange
 from .candidates import Candidate, Pair
 from .generation import GenerationRun, GenerationTask, ModelEndpoint
@@ -30,6 +30,7 @@ __all__ = [
     "CalibrationSnapshot",
     "Campaign",
     "Candidate",
+    "CandidateValue",
     "ConsensusRun",
     "DashboardAnnotatorHour",
     "DashboardAnnotatorTotal",

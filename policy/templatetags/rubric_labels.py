@@ -103,3 +103,15 @@ def level_key_label(value: Any) -> str:
     """A level description's key "severity.low" as "Severity · Low"."""
     kind, _, key = str(value).partition(".")
     return f"{FIELD_LABELS.get(kind, kind)} · {value_label(kind, key)}"
+
+
+@register.filter
+def rubric_value(value: Any, field: str) -> str:
+    """A value of the rubric field the argument names: ``{{ value|rubric_value:"severity" }}``."""
+    return value_label(str(field), value)
+
+
+@register.filter
+def field_label(value: Any) -> str:
+    """A rubric field's name as pages show it: "response_mode" → "Response mode"."""
+    return FIELD_LABELS.get(str(value), str(value).replace("_", " "))

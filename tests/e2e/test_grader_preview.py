@@ -125,5 +125,5 @@ def test_create_a_grader_then_preview_a_candidate(
     assert page.locator("#preview-result .parse-error").count() == 0
     grade = page.locator("#preview-result .parsed-grade").inner_text()
     # "model-a says hi." answers without refusing and names no risk.
-    assert "response_mode\ndirect_answer" in grade and "severity\nnone" in grade
+    assert "Response mode\nDirect answer" in grade and "Severity\nNone" in grade
     assert problems == []

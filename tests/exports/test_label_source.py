@@ -30,7 +30,7 @@ from exports.services import export_folder
 from exports.spec import ExportSpec
 from labeling.generation.endpoints import endpoint_create
 from labeling.grading.services import grader_create, grader_update
-from labeling.models import Candidate, Grade, Grader, GraderVersion, Pair
+from labeling.models import Candidate, ExportExclusion, Grade, Grader, GraderVersion, Pair
 
 from .conftest import Builder, read_jsonl
 
@@ -369,7 +369,49 @@ def test_grades_rows_equal_the_stored_grades(graded: dict[str, Any], run_export:
     # Filtered by confidence: x8's two orders (0.4) and c12 (0.3) are left out and counted.
     strict = run_export(format="grades", grader="judge", min_grader_confidence=0.5)
     assert strict.manifest["counts"]["rows_written"] == 26
-    assert strict.manifest["counts"]["left_out"] == {"low_grader_confidence": 3}
+    assert strict.manifest["counts"]["left_out"] == {
+        "excluded_from_exports": 0,
+        "low_grader_confidence": 3,
+    }
+
+
+def test_grades_leave_out_what_is_excluded_from_exports(
+    graded: dict[str, Any], run_export: Any
+) -> None:
+    """The data browser's exclusion: an excluded pair's grades go, and a candidate's grade
+    goes when every pair it is in is excluded (c9: x5 and x6; c10, c11: x7), as the
+    per-candidate formats drop it; c7 and c8 stay (x4 is kept). They are counted."""
+    pairs, candidates = graded["pairs"], graded["candidates"]
+    for name in ("x5", "x6", "x7"):
+        ExportExclusion.objects.create(pair=pairs[name])
+    export = run_export(format="grades", grader="judge")
+    assert export.status == "completed", export.error
+    rows = rows_of(export)
+    excluded_pairs = {pairs[name].pk for name in ("x5", "x6", "x7")}
+    excluded_candidates = {candidates[name].pk for name in ("c9", "c10", "c11")}
+    assert not {row["pair_id"] for row in rows} & excluded_pairs
+    assert not {row["candidate_id"] for row in rows} & excluded_candidates
+    assert {candidates["c7"].pk, candidates["c8"].pk} <= {row["candidate_id"] for row in rows}
+    counts = export.manifest["counts"]
+    assert counts["rows_written"] == len(rows) == 29 - 6 - 3
+    assert counts["left_out"] == {"excluded_from_exports": 9, "low_grader_confidence": 0}
+    assert (counts["candidate_grades"], counts["pair_grades"]) == (10, 10)
+    # Counted before the confidence bar: x8 and c12 are under it, nothing excluded is counted twice.
+    strict = run_export(format="grades", grader="judge", min_grader_confidence=0.5)
+    assert strict.manifest["counts"]["left_out"] == {
+        "excluded_from_exports": 9,
+        "low_grader_confidence": 3,
+    }
+    # The preview counts the same.
+    preview = services.export_preview(
+        data={
+            "campaigns": ["hand"],
+            "format": "grades",
+            "label_source": "grader",
+            "grader": "judge",
+        }
+    )
+    assert preview["rows"] == 20 and preview["left_out"]["excluded_from_exports"] == 9
 
 
 @pytest.mark.parametrize(

@@ -1,5 +1,11 @@
 """Run the whole app on the embedded default: web server, Celery worker, offline model server.
 
+The web server and the worker run as the app runs for its users: ``DEBUG`` off (error pages
+are the app's own, never Django's debug pages), static files collected and served by
+WhiteNoise. Only what plain HTTP on one machine needs differs from production: no redirect to
+HTTPS, no HSTS, cookies sent over HTTP. The secret is this process's own (``var/secret_key`` on
+the embedded default).
+
 The command supervises the three: one that exits is started again (a worker outlives broker
 outages by itself; this covers a crash). Ctrl-C stops all three.
 """
@@ -25,8 +31,29 @@ from config.demo import demo_users
 RESTARTS_PER_MINUTE = 5
 
 
+# Addresses a server binds to that are no host name a browser asks for.
+WILDCARD_HOSTS = ("0.0.0.0", "::", "[::]")  # noqa: S104 - names them, binds nothing
+
+
 def _interrupt(signum: int, frame: Any) -> None:
     raise KeyboardInterrupt
+
+
+def served_environment(host: str) -> dict[str, str]:
+    """The environment of the processes that serve the demo: production settings over plain
+    HTTP, answering to ``host`` as well as the usual local names."""
+    allowed = list(settings.ALLOWED_HOSTS)
+    if host not in allowed and host not in WILDCARD_HOSTS:
+        allowed.append(host)
+    return {
+        **os.environ,
+        "DEBUG": "false",
+        "SECRET_KEY": settings.SECRET_KEY,
+        "ALLOWED_HOSTS": ",".join(allowed),
+        "SECURE_SSL_REDIRECT": "false",
+        "SECURE_HSTS_SECONDS": "0",
+        "SECURE_COOKIES": "false",
+    }
 
 
 class Command(BaseCommand):
@@ -95,12 +122,23 @@ class Command(BaseCommand):
                 "warning",
             ],
         }
+        served = served_environment(host)
         try:
-            processes["model server"] = subprocess.Popen(commands["model server"])
+            processes["model server"] = subprocess.Popen(commands["model server"], env=served)
             if not options["no_seed"]:
                 call_command("demo_seed", stdout=self.stdout)
-            processes["worker"] = subprocess.Popen(commands["worker"])
-            processes["web"] = subprocess.Popen(commands["web"])
+            # Production settings serve the collected, hashed files (WhiteNoise's manifest).
+            collected = subprocess.run(
+                [python, "manage.py", "collectstatic", "--noinput", "--verbosity", "0"],
+                env=served,
+                check=False,
+            )
+            if collected.returncode:
+                raise CommandError(
+                    f"Collecting the static files failed (exit code {collected.returncode})."
+                )
+            processes["worker"] = subprocess.Popen(commands["worker"], env=served)
+            processes["web"] = subprocess.Popen(commands["web"], env=served)
             self._wait_until_serving(host, port, processes)
             self._banner(host, port, model_port)
             if not options["no_seed"]:
@@ -109,7 +147,7 @@ class Command(BaseCommand):
                     "sample judgments and an export…"
                 )
                 processes["demo data"] = subprocess.Popen(
-                    [python, "manage.py", "demo_seed", "--finish"]
+                    [python, "manage.py", "demo_seed", "--finish"], env=served
                 )
             restarts: dict[str, list[float]] = {}
             while True:
@@ -127,7 +165,7 @@ class Command(BaseCommand):
                         f"The {name} stopped (exit code {process.returncode}); starting it again."
                     )
                     restarts[name] = [*recent, time.monotonic()]
-                    processes[name] = subprocess.Popen(commands[name])
+                    processes[name] = subprocess.Popen(commands[name], env=served)
                 time.sleep(1)
         except KeyboardInterrupt:
             self.stdout.write("\nStopping…")

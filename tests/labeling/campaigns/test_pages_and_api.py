@@ -220,3 +220,34 @@ def test_settings_change_from_a_stale_instance_keeps_the_routing_stamp(campaign)
     fresh = Campaign.objects.get(pk=campaign.pk)
     assert fresh.name == "Renamed"
     assert fresh.routed_at == stamped
+
+
+def test_api_reads_and_writes_show_gold_score(client_for, policy_version):
+    rita = client_for("rita")
+    created = rita.post(
+        "/api/v1/campaigns/",
+        {"name": "Gold", "slug": "gold", "show_gold_score": True},
+        content_type="application/json",
+    )
+    assert created.status_code == 201, created.json()
+    assert created.json()["show_gold_score"] is True
+    assert Campaign.objects.get(slug="gold").show_gold_score is True
+
+    changed = rita.patch(
+        "/api/v1/campaigns/gold/", {"show_gold_score": False}, content_type="application/json"
+    )
+    assert changed.status_code == 200 and changed.json()["show_gold_score"] is False
+    assert rita.get("/api/v1/campaigns/gold/").json()["show_gold_score"] is False
+    assert rita.get("/api/v1/campaigns/").json()[0]["show_gold_score"] is False
+
+    refused = rita.patch(
+        "/api/v1/campaigns/gold/",
+        {"show_gold_score": "sometimes", "name": "Renamed"},
+        content_type="application/json",
+    )
+    assert refused.status_code == 400 and list(refused.json()) == ["show_gold_score"]
+    assert Campaign.objects.get(slug="gold").name == "Gold"
+
+    schemas = rita.get("/api/schema/?format=json").json()["components"]["schemas"]
+    for name in ("Campaign", "CampaignCreateRequest", "PatchedCampaignUpdateRequest"):
+        assert schemas[name]["properties"]["show_gold_score"]["type"] == "boolean", name

@@ -146,6 +146,7 @@ def test_roles_page_and_csv(planted, client_for):
     page = client_for("victor").get(PAGE + "?source=both&intent=benign")
     body = page.content.decode()
     assert 'id="compare-charts" data-charts="' in body and "grader judge v1" in body
+    assert '<option value="dual_use">Dual-use</option>' in body
     assert "<script>" not in body
     answer = client_for("rita").get(
         "/campaigns/test-campaign/compare/head-to-head.csv?source=human&intent=benign"

@@ -29,6 +29,9 @@ def test_page_shows_versions_side_by_side_with_the_ceiling_and_disagreements(
     assert f"{grader_version.grader.name} v{grader_version.number}" in page
     assert 'id="calibration-ceiling"' in page
     assert page.count('class="calibration-confusion"') == len(FIELDS)
+    # Values by the rubric's labels, not their codes.
+    confusion = page[page.index('class="calibration-confusion"') :]
+    assert "<th>Hard refusal</th>" in confusion and "hard_refusal" not in confusion
     # A reviewer follows a disagreeing item to its pair's review page.
     assert "/review/pairs/" in page
     researcher_page = client_for("rita").get(url).content.decode()

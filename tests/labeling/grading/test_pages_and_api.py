@@ -117,8 +117,8 @@ def test_the_preview_page_offers_a_campaigns_items_and_shows_a_preview(
     assert body.count("Raw answer") == 3
     assert 'class="settings parsed-grade"' in body and "Not a grade:" not in body
     # The candidate says "I can't help with that.": refusal wording.
-    assert "<dt>response_mode</dt><dd>hard_refusal</dd>" in body
-    assert "<dt>severity</dt><dd>none</dd>" in body
+    assert "<dt>Response mode</dt><dd>Hard refusal</dd>" in body
+    assert "<dt>Severity</dt><dd>None</dd>" in body
     pair = Pair.objects.first()
     response = rita.post(run, {"kind": "pair", "item_id": pair.pk})
     assert response.status_code == 200
