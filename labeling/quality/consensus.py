@@ -314,7 +314,7 @@ def rows_consensus(
         sorted_position[values],
         n_items=units.size,
         n_raters=rater_names.size,
-        true_labels=truth if known.any() else None,
+        true_labels=truth,
         n_iter=EM_ITERATIONS,
         tol=EM_TOLERANCE,
     )

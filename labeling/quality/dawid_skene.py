@@ -67,9 +67,10 @@ def dawid_skene(
     """Fit on one row per (item, rater): ``items`` in ``[0, n_items)``, every item with a row,
     ``raters`` in ``[0, n_raters)``, ``labels`` non-negative codes. ``true_labels`` holds one
     code per item, negative where the truth is unknown."""
-    known = np.flatnonzero(true_labels >= 0) if true_labels is not None else np.empty(0, np.intp)
+    truth = true_labels if true_labels is not None else np.full(n_items, -1)
+    known = np.flatnonzero(truth >= 0)
     given = np.unique(labels)
-    codes = np.union1d(given, true_labels[known]) if known.size else given
+    codes = np.union1d(given, truth[known])
     n_labels = codes.size
     label_index = np.searchsorted(codes, labels)
     # One column of L per (rater, label) couple, numbered rater-major.
@@ -80,7 +81,7 @@ def dawid_skene(
     matrix = sparse.csr_matrix((ones, (items, column)), shape=(n_items, seen.size))
     transposed = matrix.T.tocsr()
     per_item = np.asarray(matrix.sum(axis=1)).ravel()
-    known_codes = np.searchsorted(codes, true_labels[known]) if known.size else np.empty(0, np.intp)
+    known_codes = np.searchsorted(codes, truth[known])
 
     def correct(probas: np.ndarray) -> np.ndarray:
         if known.size:
