@@ -533,14 +533,10 @@ def _grader_numbers(version_ids: np.ndarray, raters: RaterNames) -> dict[int, in
     }
 
 
-def campaign_label_rows(
-    campaign: Campaign, *, judgments: pd.DataFrame | None = None
-) -> dict[str, LabelRows]:
+def campaign_label_rows(campaign: Campaign) -> dict[str, LabelRows]:
     """Every rater's value per field and item of a campaign (one row per item and rater,
-    preferences as directions): judgments (``judgments`` when already read), imported labels
-    and grades."""
-    if judgments is None:
-        judgments = read_judgment_labels(campaign)
+    preferences as directions): judgments, imported labels and grades."""
+    judgments = read_judgment_labels(campaign)
     candidate_grades = read_integers(
         Grade.objects.filter(kind=Grade.Kind.CANDIDATE, candidate__prompt__campaign=campaign)
         .order_by()
@@ -635,11 +631,9 @@ def reviewed_labels(campaign: Campaign) -> tuple[dict[str, dict[Any, Any]], set[
     return truth, discarded
 
 
-def campaign_consensus(
-    campaign: Campaign, *, judgments: pd.DataFrame | None = None
-) -> dict[str, FieldConsensus]:
+def campaign_consensus(campaign: Campaign) -> dict[str, FieldConsensus]:
     """Each field's consensus for a campaign, reviews fed back (see the module docstring)."""
-    rows = campaign_label_rows(campaign, judgments=judgments)
+    rows = campaign_label_rows(campaign)
     truth, discarded = reviewed_labels(campaign)
     if discarded:
         rows[PREFERENCE_FIELD] = rows[PREFERENCE_FIELD].without_items(discarded)
