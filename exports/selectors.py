@@ -556,7 +556,7 @@ def consensus_labels(run_ids: tuple[int, ...]) -> ConsensusLabels:
                 "computed_at": run.computed_at.isoformat().replace("+00:00", "Z")
                 if run.computed_at
                 else None,
-                "model": "Dawid-Skene (crowd-kit)",
+                "model": "Dawid-Skene (crowd-kit's EM, over a sparse matrix)",
             }
         )
     if len(found.runs) != len(set(run_ids)):

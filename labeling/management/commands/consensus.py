@@ -59,5 +59,6 @@ class Command(BaseCommand):
         review = summary.get("review") or {}
         self.stdout.write(
             f"Review queue: {review.get('added', 0)} pairs added "
-            f"({review.get('flagged_pairs', 0)} flagged)"
+            f"({review.get('flagged_pairs', 0)} flagged, {review.get('sent', 0)} sent"
+            f", {review.get('over_cap', 0)} over the cap of {review.get('cap')})"
         )

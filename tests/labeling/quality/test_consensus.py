@@ -12,16 +12,28 @@ from crowdkit.aggregation import DawidSkene
 from django.core.management import call_command
 from django.test import Client
 
-from labeling.models import ConsensusRun, ReviewRequest
+from labeling.generation.endpoints import endpoint_create
+from labeling.grading.services import grader_create
+from labeling.models import ConsensusRun, Grade, GraderVersion, ReviewRequest
 from labeling.quality import consensus as consensus_module
+from labeling.quality.agreement import FIELD_BY_NAME, collect_ratings, reduce_ratings
 from labeling.quality.consensus import (
+    DISAGREES,
     EM_ITERATIONS,
     EM_TOLERANCE,
+    FIELD_DOMAINS,
     FLAG_CONFIDENCE,
+    JUDGMENT_LABEL_COLUMNS,
     REASON,
+    campaign_consensus,
+    campaign_label_rows,
+    direction,
     field_consensus,
     latest_consensus,
+    read_judgment_labels,
+    reduce_rows,
 )
+from labeling.quality.dawid_skene import dawid_skene
 from labeling.quality.review import review_queue, review_record
 from policy.rubric import PREFERENCE_FIELD, RESPONSE_MODE_FIELD, SEVERITY_FIELD
 
@@ -67,6 +79,79 @@ def test_consensus_equals_the_library_called_directly() -> None:
             if value in errors.index
         )
         assert reliability == pytest.approx(expected)
+
+
+def test_known_true_labels_and_unused_values_equal_the_library() -> None:
+    """Reviewed items (crowd-kit's ``true_labels``) and raters who never use some values: the
+    consensus, its quality, the prior, every confusion row and the number of EM iterations
+    equal crowd-kit's own fit of the same rows."""
+    truth, ratings = planted([0.95, 0.85, 0.7, 0.5, 0.3], items=300, per_item=3, seed=11)
+    for raters in ratings.values():
+        if "rater4" in raters:  # the weakest rater never says "high"
+            raters["rater4"] = "none" if raters["rater4"] == "high" else raters["rater4"]
+    known = {unit: truth[unit] for unit in list(truth)[::10]}
+    result = field_consensus(SEVERITY_FIELD, ratings, true_labels=known)
+    frame = pd.DataFrame(
+        [(u, r, v) for u, raters in ratings.items() for r, v in raters.items()],
+        columns=["task", "worker", "label"],
+    )
+    expected = pd.Series(known, dtype=object)
+    expected.index.name = "task"
+    model = DawidSkene(n_iter=EM_ITERATIONS, tol=EM_TOLERANCE).fit(frame, true_labels=expected)
+    for unit, (value, quality, _) in result.labels.items():
+        assert value == model.labels_[unit]
+        assert quality == pytest.approx(float(model.probas_.loc[unit].max()), abs=1e-6)
+        if unit in known:
+            assert (value, quality) == (known[unit], 1.0)
+    # The arrays underneath, compared with crowd-kit's frames value by value.
+    tasks, units = pd.factorize(frame["task"], sort=True)
+    workers, names = pd.factorize(frame["worker"], sort=True)
+    labels, values = pd.factorize(frame["label"], sort=True)
+    truth_codes = np.full(len(units), -1)
+    for unit, value in known.items():
+        truth_codes[list(units).index(unit)] = list(values).index(value)
+    fit = dawid_skene(
+        tasks,
+        workers,
+        labels,
+        n_items=len(units),
+        n_raters=len(names),
+        true_labels=truth_codes,
+        n_iter=EM_ITERATIONS,
+        tol=EM_TOLERANCE,
+    )
+    assert fit.iterations == len(model.loss_history_)
+    np.testing.assert_allclose(
+        fit.probas, model.probas_.loc[list(units), list(values)].to_numpy(), atol=1e-12
+    )
+    np.testing.assert_allclose(fit.priors, model.priors_[list(values)].to_numpy(), atol=1e-12)
+    for (worker, said), row in model.errors_.iterrows():
+        rater, label = list(names).index(worker), list(values).index(said)
+        assert fit.observed[rater, label]
+        np.testing.assert_allclose(fit.errors[rater, label], row[list(values)], atol=1e-12)
+    assert not fit.observed[list(names).index("rater4"), list(values).index("high")]
+    assert fit.observed.sum() == len(model.errors_)
+
+
+def test_a_raters_several_values_reduce_as_agreement_reduces_them() -> None:
+    rng = np.random.default_rng(5)
+    for name in (RESPONSE_MODE_FIELD, SEVERITY_FIELD):
+        spec, domain = FIELD_BY_NAME[name], FIELD_DOMAINS[name]
+        items = rng.integers(10_000, 10_200, size=5000)
+        raters = rng.integers(0, 6, size=5000)
+        values = rng.integers(0, len(domain), size=5000)
+        reduced = reduce_rows(items, raters, values, nominal=spec.level == "nominal")
+        found = {
+            (item, rater): domain[value]
+            for item, rater, value in zip(*(array.tolist() for array in reduced), strict=True)
+        }
+        several: dict[tuple[int, int], list[str]] = {}
+        for item, rater, value in zip(
+            items.tolist(), raters.tolist(), values.tolist(), strict=True
+        ):
+            several.setdefault((item, rater), []).append(domain[value])
+        assert any(len(given) > 2 for given in several.values())
+        assert found == {key: reduce_ratings(spec, given) for key, given in several.items()}
 
 
 def test_planted_raters_rank_in_their_true_order_and_beat_majority() -> None:
@@ -276,3 +361,170 @@ def test_export_with_consensus_labels_uses_them(build: Builder, rated, personas,
     # either way; with consensus the preference's strength is the careful raters' alone.
     chosen_texts = {row["chosen"][-1]["content"] for row in rows}
     assert len(rows) == 20 and len(chosen_texts) == 20
+
+
+def _grader(name: str, policy_version) -> GraderVersion:
+    endpoint = endpoint_create(
+        name=f"{name}-endpoint", base_url="http://127.0.0.1:9/v1", model="judge-model"
+    )
+    return grader_create(name=name, endpoint=endpoint, policy_version=policy_version, samples=1)
+
+
+def _grade(version: GraderVersion, **fields) -> None:
+    Grade.objects.create(grader_version=version, confidence=1.0, raw_answers=["{}"], **fields)
+
+
+def test_campaign_labels_are_every_raters_value_per_item(build: Builder, annotators) -> None:
+    """Judgments (one annotator rating a candidate in two pairs reduced to one value),
+    imported labels, and a grader version's candidate grades and pair grades (a pair's two
+    orders one preference: their mean truncated toward zero) as the consensus reads them,
+    against agreement's own collection plus the grader written out by hand."""
+    prompt = build.prompt()
+    first = build.candidate(prompt)
+    second = build.candidate(
+        prompt,
+        prior_labels={
+            "raters": [
+                {"rater": "vendor", "response_mode": "safe_completion", "severity": "moderate"}
+            ]
+        },
+    )
+    third = build.candidate(
+        prompt,
+        prior_labels={
+            "xstest": {"annotation_1": "2_full_refusal", "annotation_2": "1_full_compliance"}
+        },
+    )
+    one_two, one_three = build.pair(first, second), build.pair(first, third)
+    two_three = build.pair(second, third)
+    rater1, rater2 = annotators[0], annotators[1]
+    build.judge(
+        one_two, rater1, a=("hard_refusal", "low", 1), b=("other", "high", 2), preference=-1
+    )
+    build.judge(one_three, rater1, a=("direct_answer", "none", 3), preference=2)
+    build.judge(one_two, rater2, a=("direct_answer", "moderate", 2), preference=0)
+    build.judge(
+        two_three, rater2, a=("other", "negligible", 2), b=("hard_refusal", "none", 1), preference=1
+    )
+    judge = _grader("judge", build.campaign.policy_version)
+    _grade(
+        judge,
+        kind=Grade.Kind.CANDIDATE,
+        candidate=first,
+        response_mode="safe_completion",
+        severity="low",
+        helpfulness=3,
+    )
+    _grade(
+        judge,
+        kind=Grade.Kind.CANDIDATE,
+        candidate=third,
+        response_mode="hard_refusal",
+        severity="none",
+        helpfulness=1,
+    )
+    for pair, orders in ((one_two, (-2, 1)), (one_three, (-2, -1)), (two_three, (2,))):
+        for order, preference in zip(("ab", "ba"), orders, strict=False):
+            _grade(judge, kind=Grade.Kind.PAIR, pair=pair, order=order, preference=preference)
+
+    found = {
+        name: {
+            item: {
+                rows.rater_names[rater]: FIELD_DOMAINS[name][value]
+                for i, rater, value in zip(rows.items, rows.raters, rows.values, strict=True)
+                if i == item
+            }
+            for item in set(rows.items.tolist())
+        }
+        for name, rows in campaign_label_rows(build.campaign).items()
+    }
+    expected = collect_ratings(campaign=build.campaign)
+    expected[PREFERENCE_FIELD] = {
+        pair: {rater: direction(value) for rater, value in raters.items()}
+        for pair, raters in expected[PREFERENCE_FIELD].items()
+    }
+    grader = "grader:judge v1"
+    expected[RESPONSE_MODE_FIELD][first.pk][grader] = "safe_completion"
+    expected[SEVERITY_FIELD][first.pk][grader] = "low"
+    expected[RESPONSE_MODE_FIELD][third.pk][grader] = "hard_refusal"
+    expected[SEVERITY_FIELD][third.pk][grader] = "none"
+    expected[PREFERENCE_FIELD][one_two.pk][grader] = "tie"  # mean -0.5
+    expected[PREFERENCE_FIELD][one_three.pk][grader] = "a"  # mean -1.5
+    expected[PREFERENCE_FIELD][two_three.pk][grader] = "b"
+    for name in (RESPONSE_MODE_FIELD, SEVERITY_FIELD, PREFERENCE_FIELD):
+        assert found[name] == expected[name], name
+    # rater1 called the first candidate hard_refusal/low, then direct_answer/none.
+    assert found[RESPONSE_MODE_FIELD][first.pk]["rater1"] == "direct_answer"  # rubric order
+    assert found[SEVERITY_FIELD][first.pk]["rater1"] == "none"  # the lower median
+    assert found[RESPONSE_MODE_FIELD][third.pk]["xstest:annotation_1"] == "hard_refusal"
+    assert found[SEVERITY_FIELD][second.pk]["prior:vendor"] == "moderate"
+
+
+def test_the_portable_read_gives_the_rows_copy_gives(build: Builder, rated, monkeypatch) -> None:
+    copied = read_judgment_labels(build.campaign)
+    monkeypatch.setattr(consensus_module, "is_postgresql", lambda: False)
+    fetched = read_judgment_labels(build.campaign)
+    assert list(copied.columns) == list(JUDGMENT_LABEL_COLUMNS) and len(copied) == 80
+    assert (copied.dtypes == np.int64).all()
+    order = ["pair", "annotator"]
+    pd.testing.assert_frame_equal(
+        copied.sort_values(order, ignore_index=True), fetched.sort_values(order, ignore_index=True)
+    )
+
+
+@pytest.fixture
+def graded_confidence(build: Builder, annotators):
+    """Two pairs where rater1 and rater2 alone prefer opposite sides (an uncertain
+    consensus), then twelve where rater4 reverses the preference on every other one, judged
+    beside one careful rater on the first four, two on the next and three on the last: the
+    consensus against rater4 is held with rising confidence as the pair ids rise."""
+    pairs = []
+    for index in range(14):
+        prompt = build.prompt()
+        pair = build.pair(build.candidate(prompt), build.candidate(prompt))
+        if index < 2:
+            build.judge(pair, annotators[0], preference=-2)
+            build.judge(pair, annotators[1], preference=2)
+        else:
+            preference = (-2, -1, 1, 2)[index % 4]
+            for careful in annotators[: 1 + min(2, (index - 2) // 4)]:
+                build.judge(pair, careful, preference=preference)
+            reversed_ = index % 2 == 0
+            build.judge(pair, annotators[3], preference=-preference if reversed_ else preference)
+        pairs.append(pair)
+    return pairs
+
+
+def test_flags_over_the_cap_keep_the_best_ranked_and_say_how_many_are_left(
+    build: Builder, graded_confidence, personas, monkeypatch
+) -> None:
+    results = campaign_consensus(build.campaign)
+    ranks: dict[int, float] = {}
+    for name, result in results.items():
+        for flag in result.flags.to_dict("records"):
+            assert name == PREFERENCE_FIELD  # both sides agree everywhere
+            rank = (
+                flag["confidence"] if flag["kind"] == DISAGREES else 0.5 * (1 - flag["confidence"])
+            )
+            ranks[flag["item"]] = max(rank, ranks.get(flag["item"], 0.0))
+    best = sorted(ranks, key=lambda pair_id: (-ranks[pair_id], pair_id))
+    # Enough flagged pairs over the cap, ranked otherwise than by id.
+    assert len(ranks) > 3 and best[:3] != sorted(ranks)[:3], ranks
+    monkeypatch.setattr(consensus_module, "REVIEW_FLAGS_MAX", 3)
+    run = consensus_module.consensus_request(campaign=build.campaign)
+    review = run.summary["review"]
+    assert review == {
+        "flagged_pairs": len(ranks),
+        "sent": 3,
+        "over_cap": len(ranks) - 3,
+        "cap": 3,
+        "added": 3,
+    }
+    requests = ReviewRequest.objects.filter(source=ReviewRequest.Source.CONSENSUS)
+    assert {request.pair_id: request.score for request in requests} == {
+        pair_id: pytest.approx(ranks[pair_id]) for pair_id in best[:3]
+    }
+    client = Client()
+    client.force_login(personas["rita"])
+    page = client.get(f"/quality/campaigns/{build.campaign.slug}/").content.decode()
+    assert f"{len(ranks) - 3} more flagged pairs over the cap of 3 per computation" in page
