@@ -11,6 +11,7 @@ urlpatterns = [
     path("", include("accounts.urls")),
     path("", include(("accounts.users.urls", "accounts"), namespace="accounts")),
     path("healthz", views.healthz, name="healthz"),
+    path("favicon.ico", views.favicon, name="favicon"),
     # Before admin.site.urls, so the admin's log-in answers 429 like the others when throttled.
     path("admin/login/", with_throttled_page(admin.site.login)),
     path("admin/", admin.site.urls),

@@ -99,3 +99,10 @@ def test_task_round_trip_through_a_real_worker(celery_worker: object) -> None:
 def test_worker_consumes_every_queue(celery_worker: object, queue: str) -> None:
     result = ping.apply_async(args=[queue], queue=queue)
     assert result.get(timeout=30) == queue
+
+
+def test_favicon_ico_leads_to_the_icon_for_pages_that_name_none(client):
+    response = client.get("/favicon.ico")
+    assert response.status_code == 302
+    assert response["Location"].endswith(".svg")
+    assert client.get(response["Location"]).status_code == 200
