@@ -71,6 +71,9 @@ def test_progress_and_undo_the_last_submit(browser, live_server, progress_campai
     progress.locator("[data-progress=today]").wait_for()
     assert progress.inner_text().startswith("0 done today")
     assert "8 judgments left in the campaign" in progress.inner_text()
+    # A line of text, not the progress-bar style the app's other pages use.
+    assert progress.evaluate("el => getComputedStyle(el).backgroundColor") == "rgba(0, 0, 0, 0)"
+    assert progress.bounding_box()["height"] >= 16
     assert page.locator("#undo-last").count() == 0
     first = page.locator("#annotate-root").get_attribute("data-assignment")
     rate_fully(page)
