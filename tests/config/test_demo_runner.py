@@ -16,6 +16,8 @@ import socket
 import subprocess
 import sys
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager, suppress
 from pathlib import Path
 
 import httpx
@@ -37,6 +39,39 @@ def _port_free(port: int) -> bool:
         return probe.connect_ex(("127.0.0.1", port)) != 0
 
 
+@contextmanager
+def _demo_serving(env: dict[str, str], web_port: int, log_path: Path) -> Iterator[subprocess.Popen]:
+    """``manage.py demo --no-seed`` in its own process group, once it answers ``/healthz``;
+    afterwards its group is stopped (SIGTERM, then SIGKILL) if the test left it running."""
+    with log_path.open("wb") as log:
+        demo = subprocess.Popen(
+            [sys.executable, "manage.py", "demo", "--no-seed", "--port", str(web_port)],
+            cwd=ROOT,
+            env=env,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
+        try:
+            deadline = time.monotonic() + 120
+            while time.monotonic() < deadline:
+                try:
+                    if httpx.get(f"http://127.0.0.1:{web_port}/healthz", timeout=2).status_code:
+                        break
+                except httpx.HTTPError:
+                    time.sleep(0.3)
+            else:
+                pytest.fail("the demo did not serve:\n" + log_path.read_text()[-3000:])
+            yield demo
+        finally:
+            if _group_alive(demo.pid):
+                demo.send_signal(signal.SIGTERM)
+                with suppress(subprocess.TimeoutExpired):
+                    demo.wait(timeout=60)
+            if _group_alive(demo.pid):
+                os.killpg(demo.pid, signal.SIGKILL)
+
+
 @pytest.mark.timeout(240)
 @pytest.mark.parametrize("stop_signal", [signal.SIGTERM, signal.SIGINT], ids=["SIGTERM", "SIGINT"])
 def test_a_signal_stops_all_three_processes(tmp_path: Path, stop_signal: signal.Signals) -> None:
@@ -55,38 +90,17 @@ def test_a_signal_stops_all_three_processes(tmp_path: Path, stop_signal: signal.
     )
     manage(env, "migrate", "--noinput")
     log_path = tmp_path / "demo.log"
-    with log_path.open("wb") as log:
-        demo = subprocess.Popen(
-            [sys.executable, "manage.py", "demo", "--no-seed", "--port", str(web_port)],
-            cwd=ROOT,
-            env=env,
-            stdout=log,
-            stderr=subprocess.STDOUT,
-            start_new_session=True,
-        )
-        try:
-            deadline = time.monotonic() + 90
-            while time.monotonic() < deadline:
-                try:
-                    if httpx.get(f"http://127.0.0.1:{web_port}/healthz", timeout=2).status_code:
-                        break
-                except httpx.HTTPError:
-                    time.sleep(0.3)
-            else:
-                pytest.fail("the demo did not serve:\n" + log_path.read_text()[-3000:])
-            assert not _port_free(model_port)
+    with _demo_serving(env, web_port, log_path) as demo:
+        assert not _port_free(model_port)
 
-            demo.send_signal(stop_signal)
-            demo.wait(timeout=60)
-            deadline = time.monotonic() + 20
-            while _group_alive(demo.pid) and time.monotonic() < deadline:
-                time.sleep(0.2)
-            assert not _group_alive(demo.pid), "a process of the demo is still running"
-            assert _port_free(web_port) and _port_free(model_port)
-            assert "Stopping" in log_path.read_text()
-        finally:
-            if _group_alive(demo.pid):
-                os.killpg(demo.pid, signal.SIGKILL)
+        demo.send_signal(stop_signal)
+        demo.wait(timeout=60)
+        deadline = time.monotonic() + 20
+        while _group_alive(demo.pid) and time.monotonic() < deadline:
+            time.sleep(0.2)
+        assert not _group_alive(demo.pid), "a process of the demo is still running"
+        assert _port_free(web_port) and _port_free(model_port)
+        assert "Stopping" in log_path.read_text()
 
 
 @pytest.mark.timeout(240)
@@ -115,63 +129,35 @@ def test_the_demo_serves_the_apps_own_pages_as_its_users_get_them(tmp_path: Path
     )
     log_path = tmp_path / "demo.log"
     base = f"http://127.0.0.1:{web_port}"
-    with log_path.open("wb") as log:
-        demo = subprocess.Popen(
-            [sys.executable, "manage.py", "demo", "--no-seed", "--port", str(web_port)],
-            cwd=ROOT,
-            env=env,
-            stdout=log,
-            stderr=subprocess.STDOUT,
-            start_new_session=True,
+    with _demo_serving(env, web_port, log_path), httpx.Client(base_url=base, timeout=30) as client:
+        form = client.get("/accounts/login/")
+        token = re.search(r'name="csrfmiddlewaretoken" value="([^"]+)"', form.text)
+        assert token, form.text[:2000]
+        signed_in = client.post(
+            "/accounts/login/",
+            data={
+                "username": "rita",
+                "password": "demo-runner-pass-9731",
+                "csrfmiddlewaretoken": token.group(1),
+            },
+            headers={"Referer": f"{base}/accounts/login/"},
         )
-        try:
-            deadline = time.monotonic() + 120
-            while time.monotonic() < deadline:
-                try:
-                    if httpx.get(f"{base}/healthz", timeout=2).status_code:
-                        break
-                except httpx.HTTPError:
-                    time.sleep(0.3)
-            else:
-                pytest.fail("the demo did not serve:\n" + log_path.read_text()[-3000:])
-            with httpx.Client(base_url=base, timeout=30) as client:
-                form = client.get("/accounts/login/")
-                token = re.search(r'name="csrfmiddlewaretoken" value="([^"]+)"', form.text)
-                assert token, form.text[:2000]
-                signed_in = client.post(
-                    "/accounts/login/",
-                    data={
-                        "username": "rita",
-                        "password": "demo-runner-pass-9731",
-                        "csrfmiddlewaretoken": token.group(1),
-                    },
-                    headers={"Referer": f"{base}/accounts/login/"},
-                )
-                assert signed_in.status_code == 302, signed_in.text[:2000]
+        assert signed_in.status_code == 302, signed_in.text[:2000]
 
-                missing = client.get("/no-such-page/")
-                assert missing.status_code == 404
-                assert "Page not found" in missing.text and "/no-such-page/" in missing.text
-                assert '<nav class="nav"' in missing.text and "Campaigns" in missing.text
-                assert "Django tried these URL patterns" not in missing.text
-                assert "DEBUG = True" not in missing.text
+        missing = client.get("/no-such-page/")
+        assert missing.status_code == 404
+        assert "Page not found" in missing.text and "/no-such-page/" in missing.text
+        assert '<nav class="nav"' in missing.text and "Campaigns" in missing.text
+        assert "Django tried these URL patterns" not in missing.text
+        assert "DEBUG = True" not in missing.text
 
-                refused = client.get("/users/")
-                assert refused.status_code == 403
-                assert "You may not open this page" in refused.text
-                assert '<nav class="nav"' in refused.text
+        refused = client.get("/users/")
+        assert refused.status_code == 403
+        assert "You may not open this page" in refused.text
+        assert '<nav class="nav"' in refused.text
 
-                # The page links the collected, hashed stylesheet, and it is served.
-                stylesheet = re.search(
-                    r'href="(/static/css/graylab\.[0-9a-f]{12}\.css)"', missing.text
-                )
-                assert stylesheet, missing.text[:2000]
-                css = client.get(stylesheet.group(1))
-                assert css.status_code == 200 and "--bg" in css.text
-        finally:
-            demo.send_signal(signal.SIGTERM)
-            try:
-                demo.wait(timeout=60)
-            finally:
-                if _group_alive(demo.pid):
-                    os.killpg(demo.pid, signal.SIGKILL)
+        # The page links the collected, hashed stylesheet, and it is served.
+        stylesheet = re.search(r'href="(/static/css/graylab\.[0-9a-f]{12}\.css)"', missing.text)
+        assert stylesheet, missing.text[:2000]
+        css = client.get(stylesheet.group(1))
+        assert css.status_code == 200 and "--bg" in css.text
