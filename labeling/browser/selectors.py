@@ -72,6 +72,12 @@ SORTS: dict[str, dict[str, tuple[str, ...]]] = {
     "candidates": {"newest": ("-id",), "oldest": ("id",)},
     "judgments": {"newest": ("-id",), "oldest": ("id",)},
 }
+SORT_LABELS = {
+    "newest": "newest first",
+    "oldest": "oldest first",
+    "most-judged": "most judgments first",
+    "least-judged": "fewest judgments first",
+}
 # Which filters each table reads (the search reads every table's own text).
 TABLE_FILTERS: dict[str, tuple[str, ...]] = {
     "prompts": ("category", "intent"),

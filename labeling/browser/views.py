@@ -33,6 +33,7 @@ from .selectors import (
     GOLD_CHOICES,
     PAGE_SIZES,
     REVIEW_CHOICES,
+    SORT_LABELS,
     SORTS,
     TABLE_FILTERS,
     TABLES,
@@ -101,7 +102,7 @@ def _browser_context(request: HtmxHttpRequest, campaign: Campaign) -> tuple[dict
         "tables": TABLES,
         "noun": query.table.removesuffix("s"),
         "filters": TABLE_FILTERS[query.table],
-        "sorts": SORTS[query.table],
+        "sorts": [(name, SORT_LABELS[name]) for name in SORTS[query.table]],
         "page_sizes": PAGE_SIZES,
         "intents": Intent.choices,
         "choice_filters": [

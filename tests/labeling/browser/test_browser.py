@@ -213,6 +213,8 @@ def test_page_and_htmx_partial(client_for, quality_campaign, planted) -> None:
     assert full.status_code == 200
     html = full.content.decode()
     assert 'id="browser-filters"' in html and "2 pairs match<" in html
+    # sorts keep their names in the URL and read as words
+    assert '<option value="most-judged" >most judgments first</option>' in html
     partial = rita.get(url, {"q": "zanzibar"}, headers={"HX-Request": "true"}).content.decode()
     assert 'id="results"' in partial and 'id="browser-filters"' not in partial
     # a back-button restore asks for the whole page
