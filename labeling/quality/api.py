@@ -15,7 +15,9 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from accounts.permissions import role_permission
+from labeling.broker import BrokerUnavailable
 from labeling.models import ConsensusRun, Pair, Prompt, Review
+from presentation.api_errors import ServiceUnavailable
 
 from . import dashboards as dashboard_module
 from .agreement import agreement_report
@@ -151,7 +153,10 @@ class ConsensusRunListApi(APIView):
         ),
     )
     def post(self, request: Request, slug: str) -> Response:
-        run = consensus_request(campaign=_campaign(request, slug), user=request.user)
+        try:
+            run = consensus_request(campaign=_campaign(request, slug), user=request.user)
+        except BrokerUnavailable as error:
+            raise ServiceUnavailable(error.message) from error
         done = run.status == ConsensusRun.Status.DONE
         return Response(
             consensus_run_data(run),

@@ -64,6 +64,7 @@ from django.db.models import Case, IntegerField, JSONField, QuerySet, Value, Whe
 from django.db.models.functions import Cast
 from django.utils import timezone
 
+from labeling.broker import BROKER_ERRORS, BrokerUnavailable
 from labeling.database import is_postgresql
 from labeling.models import (
     Campaign,
@@ -806,20 +807,30 @@ def consensus_run_execute(*, run_id: int) -> ConsensusRun | None:
 
 def consensus_request(*, campaign: Campaign, user: Any = None) -> ConsensusRun:
     """Ask for a campaign's consensus: computed now for a small campaign, else by a worker
-    (a run already queued or running is returned instead of a second one)."""
+    (a run already queued or running is returned instead of a second one).
+
+    Raises BrokerUnavailable when the broker cannot take the worker's job; the run is removed
+    again, so nothing is left behind."""
     pending = ConsensusRun.objects.filter(
         campaign=campaign, status__in=(ConsensusRun.Status.QUEUED, ConsensusRun.Status.RUNNING)
     ).first()
     if pending is not None:
         return pending
-    run = ConsensusRun.objects.create(
-        campaign=campaign,
-        requested_by=user if user is not None and user.is_authenticated else None,
-    )
+    requested_by = user if user is not None and user.is_authenticated else None
     if Judgment.objects.filter(pair__campaign=campaign).count() <= LIVE_JUDGMENTS_MAX:
+        run = ConsensusRun.objects.create(campaign=campaign, requested_by=requested_by)
         return consensus_run_execute(run_id=run.pk) or run
-    run_id = run.pk
-    transaction.on_commit(lambda: enqueue_consensus(run_id))
+    created: list[ConsensusRun] = []
+    try:
+        with transaction.atomic():
+            run = ConsensusRun.objects.create(campaign=campaign, requested_by=requested_by)
+            created.append(run)
+            run_id = run.pk
+            transaction.on_commit(lambda: enqueue_consensus(run_id))
+    except BROKER_ERRORS as error:
+        # A queued run no worker will ever hear of would block every later request.
+        ConsensusRun.objects.filter(pk__in=[done.pk for done in created]).delete()
+        raise BrokerUnavailable() from error
     return run
 
 

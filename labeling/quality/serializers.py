@@ -127,7 +127,10 @@ class ConsensusRaterSerializer(serializers.Serializer):
 
 class ConsensusReviewSerializer(serializers.Serializer):
     flagged_pairs = serializers.IntegerField(help_text="pairs holding a likely label error")
-    added = serializers.IntegerField(help_text="of them, newly sent to the review queue")
+    sent = serializers.IntegerField(help_text="of them, the best ranked, sent to the review queue")
+    over_cap = serializers.IntegerField(help_text="flagged pairs over the per-run cap, not sent")
+    cap = serializers.IntegerField(help_text="the most flagged pairs one run sends")
+    added = serializers.IntegerField(help_text="of those sent, newly added to the review queue")
 
 
 class ConsensusRunDetailSerializer(ConsensusRunSerializer):

@@ -7,6 +7,8 @@ from __future__ import annotations
 
 from celery import shared_task
 
+from labeling.broker import QUICK_RETRY
+
 
 @shared_task(name="labeling.quality.consensus", ignore_result=True)
 def consensus(run_id: int) -> None:
@@ -17,4 +19,5 @@ def consensus(run_id: int) -> None:
 
 
 def enqueue_consensus(run_id: int) -> None:
-    consensus.delay(run_id)
+    """Publish with the quick retry: a request waits on it (see ``labeling.broker``)."""
+    consensus.apply_async(args=(run_id,), retry_policy=QUICK_RETRY)

@@ -14,6 +14,7 @@ from django.views.decorators.http import require_GET, require_http_methods, requ
 
 from accounts.permissions import role_required
 from accounts.roles import has_role
+from labeling.broker import BrokerUnavailable
 from labeling.models import Pair, Prompt, Review
 from policy.rubric import (
     CANONICAL_SIDES,
@@ -411,7 +412,11 @@ def consensus_compute_view(request: HttpRequest, slug: str) -> HttpResponse:
     """Compute the campaign's consensus now (small campaign) or ask a worker for it."""
     campaign = campaign_for_quality(request.user, slug)
     assert campaign is not None
-    run = consensus_request(campaign=campaign, user=request.user)
+    try:
+        run = consensus_request(campaign=campaign, user=request.user)
+    except BrokerUnavailable as error:
+        messages.error(request, error.message)
+        return redirect(reverse("labeling:campaign_quality", args=[campaign.slug]) + "#consensus")
     if run.status == run.Status.DONE:
         messages.success(request, "Consensus computed.")
     elif run.status == run.Status.FAILED:

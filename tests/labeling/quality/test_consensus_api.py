@@ -8,10 +8,17 @@ from collections import Counter
 import pytest
 from django.test import Client
 
+from labeling.broker import BROKER_UNAVAILABLE
 from labeling.models import ConsensusRun
 from labeling.quality import consensus as consensus_module
-from labeling.quality.consensus import CONSENSUS_FIELDS, FIELD_DOMAINS, LOW_QUALITY
+from labeling.quality.consensus import (
+    CONSENSUS_FIELDS,
+    FIELD_DOMAINS,
+    LOW_QUALITY,
+    REVIEW_FLAGS_MAX,
+)
 from policy.rubric import PREFERENCE_FIELD, SEVERITY_FIELD
+from tests.own_services import HAVE_REDIS_SERVER, OwnRedis
 
 from .conftest import Builder
 from .test_consensus import rated  # noqa: F401  (the fixture)
@@ -60,7 +67,13 @@ def test_a_small_campaign_is_computed_in_the_request(build: Builder, rated, clie
     )
     assert raters["rater1"]["items"][SEVERITY_FIELD] == 40
     # The four pairs rater4 got wrong went to the review queue.
-    assert body["review"] == {"flagged_pairs": 4, "added": 4}
+    assert body["review"] == {
+        "flagged_pairs": 4,
+        "sent": 4,
+        "over_cap": 0,
+        "cap": REVIEW_FLAGS_MAX,
+        "added": 4,
+    }
     # The same run, read as the latest, by id, and in the campaign's list.
     assert client.get(f"{runs_url(slug)}latest/").json() == body
     assert client.get(answer["Location"]).json() == body
@@ -134,6 +147,42 @@ def test_a_large_campaign_is_queued_and_a_worker_computes_it(
         time.sleep(0.2)
     assert body["status"] == "done", body["error"]
     assert by_field(body)[SEVERITY_FIELD]["items"] == 40
-    assert body["review"] == {"flagged_pairs": 4, "added": 4}
+    assert body["review"] == {
+        "flagged_pairs": 4,
+        "sent": 4,
+        "over_cap": 0,
+        "cap": REVIEW_FLAGS_MAX,
+        "added": 4,
+    }
     latest = client.get(f"{runs_url(build.campaign.slug)}latest/").json()
     assert latest["id"] == body["id"]
+
+
+@pytest.mark.skipif(not HAVE_REDIS_SERVER, reason="needs redis-server")
+@pytest.mark.django_db(transaction=True)
+def test_a_large_campaign_asked_while_the_broker_is_down_gets_503_and_leaves_nothing(
+    build: Builder,
+    rated,  # noqa: F811
+    client_for,
+    own_broker: OwnRedis,
+    monkeypatch,
+) -> None:
+    monkeypatch.setattr(consensus_module, "LIVE_JUDGMENTS_MAX", 79)
+    client = client_for("rita")
+    own_broker.stop()
+    started = time.monotonic()
+    refused = client.post(runs_url(build.campaign.slug))
+    assert refused.status_code == 503, refused.content
+    assert refused.json() == {"detail": BROKER_UNAVAILABLE}
+    assert int(refused["Retry-After"]) > 0
+    assert time.monotonic() - started < 10
+    # No queued run is left to stand in for the next request.
+    assert not ConsensusRun.objects.exists()
+    page = client.post(f"/quality/campaigns/{build.campaign.slug}/consensus/", follow=True)
+    assert BROKER_UNAVAILABLE in page.content.decode()
+    assert not ConsensusRun.objects.exists()
+
+    own_broker.start()
+    queued = client.post(runs_url(build.campaign.slug))
+    assert queued.status_code == 202, queued.content
+    assert ConsensusRun.objects.get().status == ConsensusRun.Status.QUEUED
