@@ -14,7 +14,7 @@ from typing import Any, cast
 from django.contrib.auth.models import AnonymousUser, Group, User
 from django.core.exceptions import PermissionDenied
 from django.db import connection
-from django.db.models import Count, OuterRef, Q, QuerySet, Subquery, Sum, Value
+from django.db.models import Count, Exists, OuterRef, Q, QuerySet, Subquery, Sum, Value
 from django.db.models.functions import Coalesce
 from django.http import Http404
 from django.template.loader import render_to_string
@@ -23,7 +23,7 @@ from django.utils.safestring import SafeString, mark_safe
 
 from accounts.roles import Role, has_role, remember_roles
 from labeling.database import is_postgresql
-from labeling.models import Assignment, Campaign, Judgment, Pair
+from labeling.models import Assignment, Campaign, Judgment, JudgmentRevision, Pair
 from policy.models import PolicyVersion
 from policy.selectors import category_guidance
 from presentation.untrusted_text import candidate_html, render_untrusted
@@ -210,6 +210,13 @@ def judgments_for_annotator(user: User, *, campaign_slug: str | None = None) -> 
             return queryset.none()
         queryset = queryset.filter(pair__prompt__campaign__slug=campaign_slug)
     return queryset
+
+
+def recent_judgments_for_annotator(user: User, *, limit: int) -> list[Judgment]:
+    """The caller's newest judgments, each with ``edited``: changed after its submit (it has a
+    revision; times cannot tell, since an undo can follow its submit within a second)."""
+    revised = JudgmentRevision.objects.filter(judgment=OuterRef("pk"))
+    return list(judgments_for_annotator(user).annotate(edited=Exists(revised))[:limit])
 
 
 def judgment_for_annotator(user: User, judgment_id: int) -> Judgment:

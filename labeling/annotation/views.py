@@ -332,7 +332,7 @@ def ping(request: HttpRequest) -> HttpResponse:
 def my_work(request: HttpRequest) -> HttpResponse:
     """The annotator's home: open campaigns, their progress, their recent judgments."""
     user = _user(request)
-    recent = list(selectors.judgments_for_annotator(user)[:25])
+    recent = selectors.recent_judgments_for_annotator(user, limit=25)
     return render(
         request,
         "labeling/annotation/my_work.html",

@@ -192,6 +192,10 @@ def test_edit_page_keeps_history_and_refuses_others(campaign_with_pairs, client_
     assert "Right slightly better" in rows and "Left slightly better" not in rows
     left_cell = rows.split("<td>")[3]
     assert "Safe-completion" in left_cell and "Direct answer" not in left_cell
+    # My work marks it edited even when the edit came within the submit's second (an undo).
+    Judgment.objects.filter(pk=judgment.pk).update(created_at=judgment.updated_at)
+    my_work = client.get(reverse("labeling:my_work")).content.decode()
+    assert my_work.count('<span class="muted">edited</span>') == 1
 
 
 def test_roles(campaign_with_pairs, client_for, personas):
